@@ -1,0 +1,22 @@
+-- The commerce keyspace (unsharded): products, and the sequences that hand out ids to the
+-- sharded customer keyspace.
+CREATE TABLE product (
+  sku VARBINARY(128),
+  description VARBINARY(128),
+  price BIGINT,
+  PRIMARY KEY (sku)
+) ENGINE=InnoDB;
+
+CREATE TABLE customer_seq (
+  id INT,
+  next_id BIGINT,
+  cache BIGINT,
+  PRIMARY KEY (id)
+) COMMENT 'vitess_sequence' ENGINE=InnoDB;
+
+CREATE TABLE order_seq (
+  id INT,
+  next_id BIGINT,
+  cache BIGINT,
+  PRIMARY KEY (id)
+) COMMENT 'vitess_sequence' ENGINE=InnoDB;

@@ -1,0 +1,8 @@
+//! The actors a node hosts. One actor per file; messages are defined at the top of each.
+//!
+//! - [`node::NodeActor`]: one per process: joins the cluster, heartbeats, detects lost peers,
+//!   announces a clean departure.
+//! - [`admin::AdminActor`]: serves `tessera.admin.*` for the cluster (queue group).
+
+pub mod admin;
+pub mod node;

@@ -1,0 +1,227 @@
+//! `tessera ctl <Command>`: one admin command over NATS, named as in vtctldclient.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use crate::client::AdminClient;
+use crate::protocol::admin::{AdminRequest, ShardRef};
+use crate::protocol::topology::TabletType;
+
+#[derive(Debug, clap::Args)]
+pub struct CtlArgs {
+    /// NATS server URL.
+    #[arg(long, env = "TESSERA_NATS", default_value = "nats://127.0.0.1:4222", global = true)]
+    pub nats: String,
+    /// Print the reply as JSON (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Seconds to wait for a reply.
+    #[arg(long, default_value_t = 15, global = true)]
+    pub timeout: u64,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// Admin commands.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Register a cell (failure domain).
+    #[command(name = "AddCellInfo")]
+    AddCellInfo {
+        name: String,
+        /// NATS URL for this cell, if it differs from the cluster's.
+        #[arg(long, default_value = "")]
+        server_address: String,
+        #[arg(long, default_value = "")]
+        root: String,
+    },
+    /// List the cells.
+    #[command(name = "GetCellInfoNames")]
+    GetCellInfoNames,
+    /// Create a keyspace.
+    #[command(name = "CreateKeyspace")]
+    CreateKeyspace {
+        name: String,
+        /// none or semi_sync.
+        #[arg(long, default_value = "none")]
+        durability_policy: String,
+    },
+    /// Show one keyspace.
+    #[command(name = "GetKeyspace")]
+    GetKeyspace { keyspace: String },
+    /// List all keyspaces.
+    #[command(name = "GetKeyspaces")]
+    GetKeyspaces,
+    /// Delete a keyspace (refused while it has shards, unless --recursive).
+    #[command(name = "DeleteKeyspace")]
+    DeleteKeyspace {
+        keyspace: String,
+        /// Also delete its shards and tablet records.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Create a shard: `<keyspace>/<shard>` like `customer/-80`.
+    #[command(name = "CreateShard")]
+    CreateShard {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        /// Succeed without change if the shard exists.
+        #[arg(long)]
+        force: bool,
+        /// Allow a range that overlaps existing shards (resharding targets; created not serving).
+        #[arg(long)]
+        allow_overlap: bool,
+    },
+    /// Show one shard.
+    #[command(name = "GetShard")]
+    GetShard {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+    },
+    /// List the shards of a keyspace.
+    #[command(name = "FindAllShardsInKeyspace")]
+    FindAllShardsInKeyspace { keyspace: String },
+    /// Delete shards.
+    #[command(name = "DeleteShards")]
+    DeleteShards {
+        #[arg(value_parser = ShardRef::parse, required = true)]
+        shards: Vec<ShardRef>,
+        /// Also delete the records of their tablets.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Delete even if the shard serves traffic.
+        #[arg(long)]
+        even_if_serving: bool,
+    },
+    /// Set whether a shard's primary serves (and is in the primary serving partition).
+    #[command(name = "SetShardIsPrimaryServing")]
+    SetShardIsPrimaryServing {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        #[arg(action = clap::ArgAction::Set)]
+        serving: bool,
+    },
+    /// Add tables to (or with --remove take them from) a shard's deny list for a tablet type.
+    #[command(name = "SetShardTabletControl")]
+    SetShardTabletControl {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        tablet_type: TabletType,
+        #[arg(long, value_delimiter = ',', required = true)]
+        denied_tables: Vec<String>,
+        #[arg(long)]
+        remove: bool,
+    },
+    /// List tablets, optionally filtered.
+    #[command(name = "GetTablets")]
+    GetTablets {
+        #[arg(long)]
+        keyspace: Option<String>,
+        #[arg(long)]
+        shard: Option<String>,
+        #[arg(long)]
+        cell: Option<String>,
+    },
+    /// Show the topology, now or as it was right after stream sequence --at.
+    #[command(name = "GetTopology")]
+    GetTopology {
+        #[arg(long)]
+        at: Option<u64>,
+    },
+    /// Apply a VSchema (Vitess JSON) to a keyspace.
+    #[command(name = "ApplyVSchema")]
+    ApplyVSchema {
+        keyspace: String,
+        /// The VSchema JSON text.
+        #[arg(long, conflicts_with = "vschema_file", required_unless_present = "vschema_file")]
+        vschema: Option<String>,
+        /// A file holding the VSchema JSON.
+        #[arg(long)]
+        vschema_file: Option<PathBuf>,
+        /// Validate only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a keyspace's VSchema.
+    #[command(name = "GetVSchema")]
+    GetVSchema { keyspace: String },
+    /// List the nodes in the cluster.
+    #[command(name = "GetNodes")]
+    GetNodes,
+}
+
+impl CtlCommand {
+    fn into_request(self) -> anyhow::Result<AdminRequest> {
+        Ok(match self {
+            CtlCommand::AddCellInfo { name, server_address, root } => {
+                AdminRequest::AddCellInfo { name, server_address, root }
+            }
+            CtlCommand::GetCellInfoNames => AdminRequest::GetCellInfoNames,
+            CtlCommand::CreateKeyspace { name, durability_policy } => {
+                AdminRequest::CreateKeyspace { name, durability_policy }
+            }
+            CtlCommand::GetKeyspace { keyspace } => AdminRequest::GetKeyspace { keyspace },
+            CtlCommand::GetKeyspaces => AdminRequest::GetKeyspaces,
+            CtlCommand::DeleteKeyspace { keyspace, recursive } => AdminRequest::DeleteKeyspace { keyspace, recursive },
+            CtlCommand::CreateShard { shard, force, allow_overlap } => {
+                AdminRequest::CreateShard { keyspace: shard.keyspace, shard: shard.shard, force, allow_overlap }
+            }
+            CtlCommand::GetShard { shard } => AdminRequest::GetShard { keyspace: shard.keyspace, shard: shard.shard },
+            CtlCommand::FindAllShardsInKeyspace { keyspace } => AdminRequest::FindAllShardsInKeyspace { keyspace },
+            CtlCommand::DeleteShards { shards, recursive, even_if_serving } => {
+                AdminRequest::DeleteShards { shards, recursive, even_if_serving }
+            }
+            CtlCommand::SetShardIsPrimaryServing { shard, serving } => {
+                AdminRequest::SetShardIsPrimaryServing { keyspace: shard.keyspace, shard: shard.shard, serving }
+            }
+            CtlCommand::SetShardTabletControl { shard, tablet_type, denied_tables, remove } => {
+                AdminRequest::SetShardTabletControl {
+                    keyspace: shard.keyspace,
+                    shard: shard.shard,
+                    tablet_type,
+                    denied_tables,
+                    remove,
+                }
+            }
+            CtlCommand::GetTablets { keyspace, shard, cell } => AdminRequest::GetTablets { keyspace, shard, cell },
+            CtlCommand::GetTopology { at } => AdminRequest::GetTopology { at },
+            CtlCommand::ApplyVSchema { keyspace, vschema, vschema_file, dry_run } => {
+                let vschema = match (vschema, vschema_file) {
+                    (Some(text), _) => text,
+                    (None, Some(path)) => std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read --vschema-file {}: {e}", path.display()))?,
+                    (None, None) => anyhow::bail!("give the VSchema with --vschema or --vschema-file"),
+                };
+                AdminRequest::ApplyVSchema { keyspace, vschema, dry_run }
+            }
+            CtlCommand::GetVSchema { keyspace } => AdminRequest::GetVSchema { keyspace },
+            CtlCommand::GetNodes => AdminRequest::GetNodes,
+        })
+    }
+}
+
+/// Sends the command, prints the reply, and returns the exit code (0 on success).
+pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
+    let req = args.command.into_request()?;
+    let client = crate::nats::connect_once(&args.nats, "tessera-ctl").await?;
+    let admin = AdminClient::new(client, Duration::from_secs(args.timeout));
+    match admin.request(&req).await {
+        Ok(resp) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&resp)?);
+            } else {
+                print!("{}", super::output::render(&resp));
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "error": e }))?);
+            }
+            eprintln!("error: {} failed: {e}", req.name());
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The `tessera` command line: `up`, `down`, `node`, `ctl`, `events`.
+
+mod ctl;
+mod events;
+mod output;
+mod up;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::NodeConfig;
+
+/// tessera: a MySQL sharding runtime of actors over NATS.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the local development cluster (NATS with JetStream and one node), or reuse it.
+    Up(up::UpArgs),
+    /// Stop what `tessera up` started.
+    Down(up::DownArgs),
+    /// Run a node: join the cluster over NATS and host what the config names.
+    Node(NodeArgs),
+    /// Publish one admin command and print the reply.
+    Ctl(ctl::CtlArgs),
+    /// Print cluster events as they happen.
+    Events(events::EventsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// TOML config file (see config/node.toml); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// NATS server URL.
+    #[arg(long, env = "TESSERA_NATS")]
+    pub nats: Option<String>,
+    /// Cell this node belongs to.
+    #[arg(long)]
+    pub cell: Option<String>,
+    /// Node id (default `<cell>-<hostname>-<pid>`).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// HTTP status address, e.g. 127.0.0.1:15000; "" disables it.
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Heartbeat period in milliseconds.
+    #[arg(long)]
+    pub heartbeat_ms: Option<u64>,
+    /// Report a peer lost after this many milliseconds without a heartbeat.
+    #[arg(long)]
+    pub lost_after_ms: Option<u64>,
+}
+
+impl NodeArgs {
+    fn into_config(self) -> anyhow::Result<NodeConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => NodeConfig::from_file(path)?,
+            None => NodeConfig::default(),
+        };
+        if let Some(v) = self.nats {
+            cfg.nats = v;
+        }
+        if let Some(v) = self.cell {
+            cfg.cell = v;
+        }
+        if let Some(v) = self.id {
+            cfg.id = Some(v);
+        }
+        if let Some(v) = self.http {
+            cfg.http_addr = v;
+        }
+        if let Some(v) = self.heartbeat_ms {
+            cfg.heartbeat_ms = v;
+        }
+        if let Some(v) = self.lost_after_ms {
+            cfg.lost_after_ms = v;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Node(args) => {
+            crate::runtime::run_node(args.into_config()?)?;
+            Ok(0)
+        }
+        Command::Up(args) => block_on(up::up(args)),
+        Command::Down(args) => block_on(up::down(args)),
+        Command::Ctl(args) => block_on(ctl::run(args)),
+        Command::Events(args) => block_on(events::run(args)),
+    }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<i32>>>(f: F) -> anyhow::Result<i32> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(f)
+}

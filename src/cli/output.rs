@@ -1,0 +1,163 @@
+//! Readable text for admin replies (`tessera ctl` without `--json`).
+
+use std::fmt::Write as _;
+
+use crate::protocol::admin::AdminResponse;
+use crate::protocol::topology::TabletType;
+use crate::topo::state::{Keyspace, Shard};
+
+/// Renders a reply as text, ending in a newline.
+pub fn render(resp: &AdminResponse) -> String {
+    let mut out = String::new();
+    match resp {
+        AdminResponse::Done { message, seq } => {
+            let _ = writeln!(out, "{message}");
+            let _ = writeln!(out, "(topology sequence {seq})");
+        }
+        AdminResponse::CellNames { names } => names.iter().for_each(|n| {
+            let _ = writeln!(out, "{n}");
+        }),
+        AdminResponse::Keyspace { keyspace } => keyspace_detail(&mut out, keyspace),
+        AdminResponse::Keyspaces { keyspaces } => {
+            let rows: Vec<Vec<String>> = keyspaces
+                .iter()
+                .map(|k| {
+                    vec![k.name.clone(), vschema_kind(k).into(), k.shard_names().join(" "), k.durability_policy.clone()]
+                })
+                .collect();
+            table(&mut out, &["KEYSPACE", "VSCHEMA", "SHARDS", "DURABILITY"], &rows);
+        }
+        AdminResponse::Shard { keyspace, shard } => {
+            let _ = writeln!(out, "shard:      {keyspace}/{}", shard.name);
+            shard_detail(&mut out, shard);
+        }
+        AdminResponse::Shards { shards, .. } => {
+            let rows: Vec<Vec<String>> = shards.iter().map(shard_row).collect();
+            table(&mut out, &["SHARD", "KEY RANGE", "SERVING", "PRIMARY", "TERM"], &rows);
+        }
+        AdminResponse::Tablets { tablets } => {
+            let rows: Vec<Vec<String>> = tablets
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.alias.clone(),
+                        t.keyspace.clone(),
+                        t.shard.clone(),
+                        t.tablet_type.to_string(),
+                        format!("{}:{}", t.mysql_host, t.mysql_port),
+                        t.node_id.clone(),
+                    ]
+                })
+                .collect();
+            table(&mut out, &["ALIAS", "KEYSPACE", "SHARD", "TYPE", "MYSQL", "NODE"], &rows);
+        }
+        AdminResponse::Topology { topology } => {
+            let _ = writeln!(out, "topology at sequence {}", topology.seq);
+            let cells: Vec<&str> = topology.cells.keys().map(String::as_str).collect();
+            let _ = writeln!(out, "cells: {}", if cells.is_empty() { "(none)".into() } else { cells.join(", ") });
+            if topology.keyspaces.is_empty() {
+                let _ = writeln!(out, "keyspaces: (none)");
+            }
+            for ks in topology.keyspaces.values() {
+                let _ =
+                    writeln!(out, "keyspace {} ({}, durability {})", ks.name, vschema_kind(ks), ks.durability_policy);
+                for name in ks.shard_names() {
+                    if let Some(s) = ks.shards.get(&name) {
+                        let _ = writeln!(
+                            out,
+                            "  shard {:<8} {} primary {}",
+                            s.name,
+                            if s.is_primary_serving { "serving    " } else { "not serving" },
+                            s.primary.as_deref().unwrap_or("-")
+                        );
+                        for t in topology.shard_tablets(&ks.name, &name) {
+                            let _ = writeln!(out, "    tablet {} {} on {}", t.alias, t.tablet_type, t.node_id);
+                        }
+                    }
+                }
+            }
+        }
+        AdminResponse::VSchema { keyspace, vschema } => match vschema {
+            Some(v) => {
+                let _ = writeln!(out, "{}", serde_json::to_string_pretty(v).unwrap_or_default());
+            }
+            None => {
+                let _ = writeln!(out, "keyspace {keyspace} has no VSchema (apply one with ApplyVSchema)");
+            }
+        },
+        AdminResponse::Nodes { nodes } => {
+            let rows: Vec<Vec<String>> = nodes
+                .iter()
+                .map(|n| {
+                    vec![
+                        n.node.id.clone(),
+                        n.node.cell.clone(),
+                        n.node.host.clone(),
+                        n.node.pid.to_string(),
+                        n.node.http_addr.clone(),
+                        format!("{:.1}s ago", n.last_seen_ms_ago as f64 / 1000.0),
+                        n.topo_seq.to_string(),
+                    ]
+                })
+                .collect();
+            table(&mut out, &["NODE", "CELL", "HOST", "PID", "HTTP", "LAST SEEN", "TOPO SEQ"], &rows);
+        }
+    }
+    out
+}
+
+fn vschema_kind(k: &Keyspace) -> &'static str {
+    match &k.vschema {
+        Some(v) if v.sharded => "sharded",
+        Some(_) => "unsharded",
+        None => "no vschema",
+    }
+}
+
+fn keyspace_detail(out: &mut String, k: &Keyspace) {
+    let _ = writeln!(out, "keyspace:   {}", k.name);
+    let _ = writeln!(out, "vschema:    {}", vschema_kind(k));
+    let _ = writeln!(out, "durability: {}", k.durability_policy);
+    let _ = writeln!(out, "shards:     {}", k.shard_names().join(" "));
+    for tt in TabletType::SERVING {
+        let shards = k.serving.get(&tt).map(|v| v.join(" ")).unwrap_or_default();
+        let _ = writeln!(out, "serving {:<8} {}", tt.as_str(), shards);
+    }
+}
+
+fn shard_detail(out: &mut String, s: &Shard) {
+    let _ = writeln!(out, "key range:  {}", s.key_range);
+    let _ = writeln!(out, "serving:    {}", s.is_primary_serving);
+    let _ = writeln!(out, "primary:    {} (term {})", s.primary.as_deref().unwrap_or("-"), s.primary_term);
+    for (tt, tables) in &s.denied_tables {
+        let _ = writeln!(out, "denied {tt}: {}", tables.join(", "));
+    }
+}
+
+fn shard_row(s: &Shard) -> Vec<String> {
+    vec![
+        s.name.clone(),
+        s.key_range.to_string(),
+        s.is_primary_serving.to_string(),
+        s.primary.clone().unwrap_or_else(|| "-".into()),
+        s.primary_term.to_string(),
+    ]
+}
+
+/// Left-aligned columns with a header.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |out: &mut String, cells: Vec<&str>| {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    };
+    line(out, header.to_vec());
+    for row in rows {
+        line(out, row.iter().map(String::as_str).collect());
+    }
+}

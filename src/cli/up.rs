@@ -1,0 +1,216 @@
+//! `tessera up` / `tessera down`: the local development cluster.
+//!
+//! `up` starts a nats-server with JetStream (or reuses one already listening on the port) and
+//! one node, each as a detached process whose pid is kept in the state directory; running it
+//! again finds them alive and starts nothing. `down` stops only what `up` started.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::client::AdminClient;
+use crate::protocol::admin::{AdminRequest, ErrorCode};
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// State directory: NATS data, logs, pid files.
+    #[arg(long, env = "TESSERA_HOME", default_value = "./tessera-data")]
+    pub home: PathBuf,
+    /// NATS client port on 127.0.0.1.
+    #[arg(long, default_value_t = 4222)]
+    pub nats_port: u16,
+    /// HTTP status port of the node on 127.0.0.1.
+    #[arg(long, default_value_t = 15000)]
+    pub http_port: u16,
+    /// Cell of the local node.
+    #[arg(long, default_value = "zone1")]
+    pub cell: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DownArgs {
+    /// State directory used by `tessera up`.
+    #[arg(long, env = "TESSERA_HOME", default_value = "./tessera-data")]
+    pub home: PathBuf,
+}
+
+const NATS_PID: &str = "nats.pid";
+const NODE_PID: &str = "node.pid";
+
+pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
+    std::fs::create_dir_all(&args.home)
+        .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", args.home.display()))?;
+    let home = args.home.canonicalize()?;
+    let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
+    let nats_addr: SocketAddr = ([127, 0, 0, 1], args.nats_port).into();
+
+    let nats_line = if let Some(pid) = alive_pid(&home.join(NATS_PID), "nats-server") {
+        format!("NATS      {nats_url} (already running, pid {pid})")
+    } else if port_open(nats_addr) {
+        format!("NATS      {nats_url} (reusing a server that `up` did not start)")
+    } else {
+        let pid = start_nats(&home, args.nats_port)?;
+        wait_until(Duration::from_secs(15), || port_open(nats_addr)).map_err(|_| {
+            anyhow::anyhow!("nats-server did not open port {}; see {}", args.nats_port, home.join("nats.log").display())
+        })?;
+        format!("NATS      {nats_url} (started, pid {pid}, JetStream store {})", home.join("nats").display())
+    };
+
+    let http_addr: SocketAddr = ([127, 0, 0, 1], args.http_port).into();
+    let node_id = format!("{}-local", args.cell);
+    let node_line = if let Some(pid) = alive_pid(&home.join(NODE_PID), "tessera") {
+        format!("node      {node_id} (already running, pid {pid})")
+    } else {
+        let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr)?;
+        wait_until(Duration::from_secs(60), || http_ok(http_addr, "/healthz")).map_err(|_| {
+            anyhow::anyhow!("the node did not become healthy within 60s; see {}", home.join("node.log").display())
+        })?;
+        format!("node      {node_id} (started, pid {pid})")
+    };
+
+    let client = crate::nats::connect_once(&nats_url, "tessera-up").await?;
+    let admin = AdminClient::new(client, Duration::from_secs(15));
+    match admin
+        .request(&AdminRequest::AddCellInfo {
+            name: args.cell.clone(),
+            server_address: nats_url.clone(),
+            root: String::new(),
+        })
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.code == ErrorCode::AlreadyExists => {}
+        Err(e) => anyhow::bail!("cannot register cell {}: {e}", args.cell),
+    }
+
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "tessera".into());
+    println!("tessera is up.");
+    println!("  {nats_line}");
+    println!("  {node_line}");
+    println!("  web       http://{http_addr}/  (/healthz, /debug/status, /api/topology)");
+    println!("  cell      {}", args.cell);
+    println!("  state     {} (logs: node.log, nats.log)", home.display());
+    println!();
+    println!("Try:");
+    println!("  {exe} events &                      # watch cluster events");
+    println!("  {exe} ctl CreateKeyspace customer");
+    println!("  {exe} ctl CreateShard customer/-80");
+    println!("  {exe} ctl CreateShard customer/80-");
+    println!("  {exe} ctl GetTopology");
+    println!("  {exe} ctl --help                    # every admin command");
+    println!("  {exe} down                          # stop what `up` started");
+    Ok(0)
+}
+
+pub async fn down(args: DownArgs) -> anyhow::Result<i32> {
+    let mut stopped_any = false;
+    for (file, name) in [(NODE_PID, "tessera"), (NATS_PID, "nats-server")] {
+        let path = args.home.join(file);
+        match alive_pid(&path, name) {
+            Some(pid) => {
+                stop(pid);
+                println!("stopped {name} (pid {pid})");
+                stopped_any = true;
+            }
+            None if path.exists() => println!("{name} was not running"),
+            None => {}
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    if !stopped_any {
+        println!("nothing to stop in {}", args.home.display());
+    }
+    Ok(0)
+}
+
+fn start_nats(home: &Path, port: u16) -> anyhow::Result<u32> {
+    let store = home.join("nats");
+    std::fs::create_dir_all(&store)?;
+    let log = std::fs::File::create(home.join("nats.log"))?;
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&store)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start nats-server: {e} (install it: apt-get install nats-server)"))?;
+    std::fs::write(home.join(NATS_PID), child.id().to_string())?;
+    Ok(child.id())
+}
+
+fn start_node(home: &Path, nats: &str, cell: &str, id: &str, http: SocketAddr) -> anyhow::Result<u32> {
+    let exe = std::env::current_exe()?;
+    let log = std::fs::File::create(home.join("node.log"))?;
+    let child = Command::new(exe)
+        .args(["node", "--nats", nats, "--cell", cell, "--id", id, "--http", &http.to_string()])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start the node: {e}"))?;
+    std::fs::write(home.join(NODE_PID), child.id().to_string())?;
+    Ok(child.id())
+}
+
+/// The pid in `file` if that process is alive and is `name` (guards against reused pids).
+fn alive_pid(file: &Path, name: &str) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv0 = cmdline.split(|b| *b == 0).next()?;
+    let argv0 = String::from_utf8_lossy(argv0);
+    let is_zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true);
+    (argv0.ends_with(name) && !is_zombie).then_some(pid)
+}
+
+/// SIGTERM, then SIGKILL if the process is still there after 10 seconds.
+fn stop(pid: u32) {
+    let pid = pid as libc::pid_t;
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let alive = || unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid);
+    if wait_until(Duration::from_secs(10), || !alive()).is_err() {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+fn is_zombie(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+fn port_open(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
+}
+
+/// A minimal HTTP GET: true on a 200 answer.
+pub(crate) fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 32];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1) == Some("200")
+}
+
+fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> Result<(), ()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(())
+}

@@ -1,0 +1,346 @@
+//! Admin commands: typed request/reply on `tessera.admin.<Command>`.
+//!
+//! Names and arguments follow vtctldclient. The body of a request is an [`AdminRequest`] whose
+//! `command` tag must equal the subject's last token; the reply is an [`AdminReply`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::node::NodeStatus;
+use crate::protocol::topology::{TabletRecord, TabletType};
+use crate::topo::state::{Keyspace, Shard, Topology};
+use crate::vschema::KeyspaceVSchema;
+
+/// A `keyspace/shard` pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRef {
+    pub keyspace: String,
+    pub shard: String,
+}
+
+impl ShardRef {
+    /// Parses `keyspace/shard`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.split_once('/') {
+            Some((ks, shard)) if !ks.is_empty() && !shard.is_empty() => {
+                Ok(ShardRef { keyspace: ks.to_string(), shard: shard.to_string() })
+            }
+            _ => Err(format!("`{s}` is not `<keyspace>/<shard>` (like `customer/-80`)")),
+        }
+    }
+}
+
+impl std::fmt::Display for ShardRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.keyspace, self.shard)
+    }
+}
+
+/// One admin command and its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command")]
+pub enum AdminRequest {
+    AddCellInfo {
+        name: String,
+        #[serde(default)]
+        server_address: String,
+        #[serde(default)]
+        root: String,
+    },
+    GetCellInfoNames,
+    CreateKeyspace {
+        name: String,
+        /// `none` (default) or `semi_sync`.
+        #[serde(default)]
+        durability_policy: String,
+    },
+    GetKeyspace {
+        keyspace: String,
+    },
+    GetKeyspaces,
+    DeleteKeyspace {
+        keyspace: String,
+        #[serde(default)]
+        recursive: bool,
+    },
+    CreateShard {
+        keyspace: String,
+        shard: String,
+        /// Succeed without change when the shard exists.
+        #[serde(default)]
+        force: bool,
+        /// Allow a range overlapping existing shards (resharding targets); such a shard is
+        /// created not serving.
+        #[serde(default)]
+        allow_overlap: bool,
+    },
+    GetShard {
+        keyspace: String,
+        shard: String,
+    },
+    FindAllShardsInKeyspace {
+        keyspace: String,
+    },
+    DeleteShards {
+        shards: Vec<ShardRef>,
+        #[serde(default)]
+        recursive: bool,
+        #[serde(default)]
+        even_if_serving: bool,
+    },
+    SetShardIsPrimaryServing {
+        keyspace: String,
+        shard: String,
+        serving: bool,
+    },
+    SetShardTabletControl {
+        keyspace: String,
+        shard: String,
+        tablet_type: TabletType,
+        denied_tables: Vec<String>,
+        #[serde(default)]
+        remove: bool,
+    },
+    GetTablets {
+        #[serde(default)]
+        keyspace: Option<String>,
+        #[serde(default)]
+        shard: Option<String>,
+        #[serde(default)]
+        cell: Option<String>,
+    },
+    GetTopology {
+        /// Show the topology as it was right after this stream sequence.
+        #[serde(default)]
+        at: Option<u64>,
+    },
+    ApplyVSchema {
+        keyspace: String,
+        /// The VSchema in Vitess's JSON format.
+        vschema: String,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    GetVSchema {
+        keyspace: String,
+    },
+    GetNodes,
+}
+
+impl AdminRequest {
+    /// The command's name: the subject token and the `command` tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminRequest::AddCellInfo { .. } => "AddCellInfo",
+            AdminRequest::GetCellInfoNames => "GetCellInfoNames",
+            AdminRequest::CreateKeyspace { .. } => "CreateKeyspace",
+            AdminRequest::GetKeyspace { .. } => "GetKeyspace",
+            AdminRequest::GetKeyspaces => "GetKeyspaces",
+            AdminRequest::DeleteKeyspace { .. } => "DeleteKeyspace",
+            AdminRequest::CreateShard { .. } => "CreateShard",
+            AdminRequest::GetShard { .. } => "GetShard",
+            AdminRequest::FindAllShardsInKeyspace { .. } => "FindAllShardsInKeyspace",
+            AdminRequest::DeleteShards { .. } => "DeleteShards",
+            AdminRequest::SetShardIsPrimaryServing { .. } => "SetShardIsPrimaryServing",
+            AdminRequest::SetShardTabletControl { .. } => "SetShardTabletControl",
+            AdminRequest::GetTablets { .. } => "GetTablets",
+            AdminRequest::GetTopology { .. } => "GetTopology",
+            AdminRequest::ApplyVSchema { .. } => "ApplyVSchema",
+            AdminRequest::GetVSchema { .. } => "GetVSchema",
+            AdminRequest::GetNodes => "GetNodes",
+        }
+    }
+
+    /// Every command name, so a node can tell "unknown command" from "bad arguments".
+    pub const NAMES: &'static [&'static str] = &[
+        "AddCellInfo",
+        "GetCellInfoNames",
+        "CreateKeyspace",
+        "GetKeyspace",
+        "GetKeyspaces",
+        "DeleteKeyspace",
+        "CreateShard",
+        "GetShard",
+        "FindAllShardsInKeyspace",
+        "DeleteShards",
+        "SetShardIsPrimaryServing",
+        "SetShardTabletControl",
+        "GetTablets",
+        "GetTopology",
+        "ApplyVSchema",
+        "GetVSchema",
+        "GetNodes",
+    ];
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum AdminResponse {
+    /// A write was applied (or was already in effect); `seq` is the topology sequence after it.
+    Done {
+        message: String,
+        seq: u64,
+    },
+    CellNames {
+        names: Vec<String>,
+    },
+    Keyspace {
+        keyspace: Keyspace,
+    },
+    Keyspaces {
+        keyspaces: Vec<Keyspace>,
+    },
+    Shard {
+        keyspace: String,
+        shard: Shard,
+    },
+    Shards {
+        keyspace: String,
+        shards: Vec<Shard>,
+    },
+    Tablets {
+        tablets: Vec<TabletRecord>,
+    },
+    Topology {
+        topology: Topology,
+    },
+    VSchema {
+        keyspace: String,
+        vschema: Option<KeyspaceVSchema>,
+    },
+    Nodes {
+        nodes: Vec<NodeStatus>,
+    },
+}
+
+/// What every admin reply carries: an answer or a typed error.
+pub type AdminReply = Result<AdminResponse, RemoteError>;
+
+/// An error that crossed NATS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RemoteError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// True when the same request may succeed if sent again later.
+    pub retryable: bool,
+}
+
+impl RemoteError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let retryable = matches!(code, ErrorCode::Conflict | ErrorCode::Unavailable);
+        RemoteError { code, message: message.into(), retryable }
+    }
+}
+
+/// The kinds of remote errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request did not decode.
+    BadRequest,
+    /// The subject names no known command.
+    UnknownCommand,
+    /// The envelope version is not spoken by the receiver.
+    UnsupportedVersion,
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    /// The request is valid but the cluster is not in a state that allows it.
+    FailedPrecondition,
+    /// Concurrent writers kept winning; retry.
+    Conflict,
+    /// A dependency (NATS, JetStream) is not reachable right now.
+    Unavailable,
+    Internal,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            ErrorCode::BadRequest => "bad request",
+            ErrorCode::UnknownCommand => "unknown command",
+            ErrorCode::UnsupportedVersion => "unsupported version",
+            ErrorCode::NotFound => "not found",
+            ErrorCode::AlreadyExists => "already exists",
+            ErrorCode::InvalidArgument => "invalid argument",
+            ErrorCode::FailedPrecondition => "failed precondition",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal error",
+        };
+        f.write_str(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::envelope::Envelope;
+
+    #[test]
+    fn requests_round_trip_and_tags_match_names() {
+        let reqs = vec![
+            AdminRequest::AddCellInfo { name: "zone1".into(), server_address: String::new(), root: String::new() },
+            AdminRequest::GetCellInfoNames,
+            AdminRequest::CreateKeyspace { name: "ks".into(), durability_policy: "none".into() },
+            AdminRequest::GetKeyspace { keyspace: "ks".into() },
+            AdminRequest::GetKeyspaces,
+            AdminRequest::DeleteKeyspace { keyspace: "ks".into(), recursive: true },
+            AdminRequest::CreateShard {
+                keyspace: "ks".into(),
+                shard: "-80".into(),
+                force: false,
+                allow_overlap: false,
+            },
+            AdminRequest::GetShard { keyspace: "ks".into(), shard: "-80".into() },
+            AdminRequest::FindAllShardsInKeyspace { keyspace: "ks".into() },
+            AdminRequest::DeleteShards {
+                shards: vec![ShardRef::parse("ks/-80").unwrap()],
+                recursive: false,
+                even_if_serving: true,
+            },
+            AdminRequest::SetShardIsPrimaryServing { keyspace: "ks".into(), shard: "0".into(), serving: false },
+            AdminRequest::SetShardTabletControl {
+                keyspace: "ks".into(),
+                shard: "0".into(),
+                tablet_type: TabletType::Replica,
+                denied_tables: vec!["t".into()],
+                remove: false,
+            },
+            AdminRequest::GetTablets { keyspace: Some("ks".into()), shard: None, cell: None },
+            AdminRequest::GetTopology { at: Some(3) },
+            AdminRequest::ApplyVSchema { keyspace: "ks".into(), vschema: "{}".into(), dry_run: false },
+            AdminRequest::GetVSchema { keyspace: "ks".into() },
+            AdminRequest::GetNodes,
+        ];
+        assert_eq!(reqs.len(), AdminRequest::NAMES.len());
+        for (req, name) in reqs.into_iter().zip(AdminRequest::NAMES) {
+            assert_eq!(req.name(), *name);
+            let bytes = Envelope::new("t", req.clone()).encode().unwrap();
+            let back: Envelope<AdminRequest> = Envelope::decode(&bytes).unwrap();
+            assert_eq!(back.body, req);
+        }
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let ok: AdminReply = Ok(AdminResponse::Done { message: "done".into(), seq: 4 });
+        let err: AdminReply = Err(RemoteError::new(ErrorCode::Conflict, "busy"));
+        for reply in [ok, err] {
+            let bytes = Envelope::new("n", reply.clone()).encode().unwrap();
+            let back: Envelope<AdminReply> = Envelope::decode(&bytes).unwrap();
+            assert_eq!(back.body, reply);
+        }
+        assert!(RemoteError::new(ErrorCode::Unavailable, "x").retryable);
+        assert!(!RemoteError::new(ErrorCode::NotFound, "x").retryable);
+    }
+
+    #[test]
+    fn shard_refs() {
+        assert_eq!(ShardRef::parse("customer/-80").unwrap().to_string(), "customer/-80");
+        for bad in ["customer", "/-80", "customer/", ""] {
+            assert!(ShardRef::parse(bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Cluster events: what `tessera events` prints, kept in the `TESSERA_EVENTS` stream.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::node::NodeEvent;
+use crate::protocol::topology::TopoEvent;
+
+/// Event kinds: the second token of `tessera.events.<kind>.<name>`.
+pub const KIND_TOPO: &str = "topo";
+pub const KIND_NODE: &str = "node";
+pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE];
+
+/// One cluster event. `summary` is the human sentence; the typed payload is in one of the
+/// optional fields, so new kinds can be added without breaking older subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterEvent {
+    pub kind: String,
+    pub name: String,
+    pub summary: String,
+    /// For topology events: the topology stream sequence of the commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topo_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topo: Option<TopoEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeEvent>,
+}
+
+impl ClusterEvent {
+    pub fn from_topo(seq: u64, event: &TopoEvent) -> Self {
+        ClusterEvent {
+            kind: KIND_TOPO.into(),
+            name: event.name().into(),
+            summary: event.to_string(),
+            topo_seq: Some(seq),
+            topo: Some(event.clone()),
+            node: None,
+        }
+    }
+
+    pub fn from_node(event: &NodeEvent) -> Self {
+        ClusterEvent {
+            kind: KIND_NODE.into(),
+            name: event.name().into(),
+            summary: event.to_string(),
+            topo_seq: None,
+            topo: None,
+            node: Some(event.clone()),
+        }
+    }
+}
+
+/// Resolves a `--filter` word (a kind like `node`, or an event name like `ShardCreated`,
+/// case-insensitive) to (kind, name).
+pub fn resolve_filter(word: &str) -> Result<(&'static str, Option<&'static str>), String> {
+    if let Some(kind) = KINDS.iter().find(|k| k.eq_ignore_ascii_case(word)) {
+        return Ok((kind, None));
+    }
+    if let Some(name) = TopoEvent::NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
+        return Ok((KIND_TOPO, Some(name)));
+    }
+    if let Some(name) = NodeEvent::NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
+        return Ok((KIND_NODE, Some(name)));
+    }
+    Err(format!(
+        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {})",
+        KINDS.join(", "),
+        TopoEvent::NAMES.join(", "),
+        NodeEvent::NAMES.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::envelope::Envelope;
+
+    #[test]
+    fn filters() {
+        assert_eq!(resolve_filter("node").unwrap(), ("node", None));
+        assert_eq!(resolve_filter("shardcreated").unwrap(), ("topo", Some("ShardCreated")));
+        assert_eq!(resolve_filter("NodeLost").unwrap(), ("node", Some("NodeLost")));
+        assert!(resolve_filter("bogus").unwrap_err().contains("unknown event kind"));
+    }
+
+    #[test]
+    fn round_trip() {
+        let ev = ClusterEvent::from_topo(3, &TopoEvent::KeyspaceDeleted { keyspace: "k".into() });
+        let back: Envelope<ClusterEvent> = Envelope::decode(&Envelope::new("n", ev.clone()).encode().unwrap()).unwrap();
+        assert_eq!(back.body, ev);
+        assert_eq!(ev.summary, "keyspace k deleted");
+    }
+}

@@ -1,0 +1,9 @@
+//! Wire types only: what travels over NATS, in versioned MessagePack envelopes.
+
+pub mod admin;
+pub mod envelope;
+pub mod events;
+pub mod names;
+pub mod node;
+pub mod subjects;
+pub mod topology;

@@ -1,0 +1,138 @@
+//! Wiring a node process: NATS, the topology view, the actors, the web server, signals.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tracing::{error, info, warn};
+
+use crate::actors::admin::AdminActor;
+use crate::actors::node::{Leave, NodeActor};
+use crate::admin::AdminService;
+use crate::config::NodeConfig;
+use crate::protocol::envelope::now_ms;
+use crate::protocol::node::NodeInfo;
+use crate::protocol::subjects;
+use crate::topo::store::TopoStore;
+use crate::topo::view::TopoView;
+use crate::topo::writer::TopoWriter;
+use crate::web::{self, WebState};
+
+/// Runs a node until SIGINT/SIGTERM. Blocks the calling thread.
+pub fn run_node(config: NodeConfig) -> anyhow::Result<()> {
+    config.validate()?;
+    let system = System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("tessera-worker")
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"))
+    });
+    let result = system.block_on(async move { serve(config).await });
+    if let Err(e) = &result {
+        error!(error = %e, "node stopped with an error");
+    }
+    result
+}
+
+async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+    let id = config.node_id();
+    let started = Instant::now();
+    let (client, reconnects) = crate::nats::connect_with_retry(&config.nats, &format!("tessera-node-{id}")).await;
+
+    let store = loop {
+        match TopoStore::open(client.clone(), id.clone()).await {
+            Ok(s) => break s,
+            Err(e) => {
+                warn!(error = %e, "JetStream not ready; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let view = TopoView::default();
+    let relay = crate::topo::relay::spawn_event_relay(store.clone());
+    tokio::spawn(view.clone().follow(store.clone(), Some(reconnects), Some(relay)));
+
+    let mut hosts = vec!["admin".to_string()];
+    if !config.http_addr.is_empty() {
+        hosts.push("web".into());
+    }
+    let mut info = NodeInfo {
+        id: id.clone(),
+        incarnation: uuid::Uuid::new_v4().simple().to_string(),
+        cell: config.cell.clone(),
+        host: crate::config::hostname(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        hosts,
+        http_addr: String::new(),
+        started_ms: now_ms(),
+    };
+
+    let ready = Arc::new(AtomicBool::new(false));
+    if !config.http_addr.is_empty() {
+        let state =
+            WebState { node: info.clone(), client: client.clone(), view: view.clone(), ready: ready.clone(), started };
+        let bound = web::start(&config.http_addr, state).map_err(|e| {
+            anyhow::anyhow!("cannot serve HTTP on {}: {e} (is the port in use? pass --http)", config.http_addr)
+        })?;
+        info.http_addr = bound.to_string();
+        info!(addr = %bound, "HTTP status server listening");
+    }
+
+    // Replay the topology before serving, so the first answer is already current.
+    let last = loop {
+        match store.last_seq().await {
+            Ok(l) => break l,
+            Err(e) => {
+                warn!(error = %e, "cannot read the topology stream yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    while view.wait_for(last, Duration::from_secs(10)).await.is_err() {
+        warn!(target = last, at = view.seq(), "still replaying the topology");
+    }
+    info!(seq = view.seq(), "topology replayed");
+
+    let node_sub = client.subscribe(subjects::node_all()).await?;
+    let node = NodeActor::new(
+        info.clone(),
+        client.clone(),
+        store.clone(),
+        view.clone(),
+        node_sub,
+        config.heartbeat(),
+        config.lost_after(),
+    )
+    .start();
+
+    let writer = TopoWriter::new(store.clone(), view.clone());
+    let service = AdminService::new(writer, Some(node.clone().recipient()));
+    let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
+    AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
+    ready.store(true, Ordering::Relaxed);
+    info!(node = %id, cell = %config.cell, nats = %config.nats, "node ready");
+
+    let reason = wait_for_signal().await;
+    info!(reason, "shutting down");
+    if node.send(Leave { reason: reason.to_string() }).await.is_err() {
+        warn!("node actor was gone before it could announce leaving");
+    }
+    System::current().stop();
+    Ok(())
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers the node can still be stopped by SIGKILL; wait forever.
+        futures::future::pending::<()>().await;
+        return "never";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

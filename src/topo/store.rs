@@ -1,0 +1,228 @@
+//! The topology and event streams on JetStream.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, context::PublishErrorKind, message::PublishMessage, stream};
+use futures::{Stream, StreamExt};
+use tracing::warn;
+
+use crate::protocol::envelope::Envelope;
+use crate::protocol::events::ClusterEvent;
+use crate::protocol::subjects;
+use crate::protocol::topology::TopoCommit;
+use crate::topo::state::{project_commit, Topology};
+use crate::topo::TopoError;
+
+/// How long cluster events are kept, and how much of them.
+const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+const EVENTS_MAX_BYTES: i64 = 256 * 1024 * 1024;
+/// Window in which JetStream drops a message whose id it has already stored.
+const DEDUP_WINDOW: Duration = Duration::from_secs(120);
+
+/// Outcome of a conditional append.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Someone appended to the subject since `expected`: re-read and retry.
+    #[error("the aggregate changed since it was read")]
+    Conflict,
+    #[error(transparent)]
+    Other(#[from] TopoError),
+}
+
+/// A commit read back from the stream.
+#[derive(Debug, Clone)]
+pub struct StoredCommit {
+    pub seq: u64,
+    pub subject: String,
+    pub sender: String,
+    pub time_ms: u64,
+    pub commit: TopoCommit,
+}
+
+/// Handle on the `TESSERA_TOPO` and `TESSERA_EVENTS` streams.
+#[derive(Clone)]
+pub struct TopoStore {
+    js: jetstream::Context,
+    topo: stream::Stream,
+    sender: String,
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> TopoError {
+    TopoError::Unavailable(format!("{what}: {e}"))
+}
+
+impl TopoStore {
+    /// Opens the streams, creating them on first use. `sender` names this writer in envelopes.
+    pub async fn open(client: async_nats::Client, sender: impl Into<String>) -> Result<Self, TopoError> {
+        let js = jetstream::new(client);
+        let topo = js
+            .get_or_create_stream(stream::Config {
+                name: subjects::TOPO_STREAM.into(),
+                description: Some("tessera topology events (event-sourced; never trimmed)".into()),
+                subjects: vec![subjects::topo_all()],
+                storage: stream::StorageType::File,
+                allow_direct: true,
+                deny_delete: true,
+                deny_purge: true,
+                duplicate_window: DEDUP_WINDOW,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable("opening stream TESSERA_TOPO", e))?;
+        js.get_or_create_stream(stream::Config {
+            name: subjects::EVENTS_STREAM.into(),
+            description: Some("tessera cluster events".into()),
+            subjects: vec![subjects::events_all()],
+            storage: stream::StorageType::File,
+            max_age: EVENTS_MAX_AGE,
+            max_bytes: EVENTS_MAX_BYTES,
+            duplicate_window: DEDUP_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable("opening stream TESSERA_EVENTS", e))?;
+        Ok(TopoStore { js, topo, sender: sender.into() })
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    pub fn sender(&self) -> &str {
+        &self.sender
+    }
+
+    /// The stream sequence of the last commit on `subject`, 0 if there is none.
+    pub async fn last_seq_of(&self, subject: &str) -> Result<u64, TopoError> {
+        match self.topo.get_last_raw_message_by_subject(subject).await {
+            Ok(msg) => Ok(msg.sequence),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(e) => Err(unavailable(&format!("reading the last event of {subject}"), e)),
+        }
+    }
+
+    /// The sequence of the last commit in the whole stream.
+    pub async fn last_seq(&self) -> Result<u64, TopoError> {
+        let info = self.topo.get_info().await.map_err(|e| unavailable("reading TESSERA_TOPO info", e))?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Appends `commit` to `subject` if the subject's last sequence is still `expected`.
+    pub async fn append(&self, subject: &str, expected: u64, commit: &TopoCommit) -> Result<u64, AppendError> {
+        let env = Envelope::new(self.sender.clone(), commit);
+        let payload = env.encode().map_err(TopoError::from)?;
+        let publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(&env.id)
+            .expected_last_subject_sequence(expected);
+        let ack = self
+            .js
+            .send_publish(subject.to_string(), publish)
+            .await
+            .map_err(|e| unavailable(&format!("appending to {subject}"), e))?;
+        match ack.await {
+            Ok(ack) => Ok(ack.sequence),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(AppendError::Conflict),
+            Err(e) => Err(unavailable(&format!("appending to {subject}"), e).into()),
+        }
+    }
+
+    /// Publishes a cluster event on its subject; it is kept in `TESSERA_EVENTS`. `dedup_id`
+    /// makes repeated publishes of the same fact (by several nodes, or on retry) count once.
+    pub async fn publish_event(&self, event: &ClusterEvent, dedup_id: &str) -> Result<(), TopoError> {
+        let subject = subjects::event(&event.kind, &event.name);
+        let payload = Envelope::new(self.sender.clone(), event).encode()?;
+        let publish = PublishMessage::build().payload(payload.into()).message_id(dedup_id);
+        let ack = self
+            .js
+            .send_publish(subject.clone(), publish)
+            .await
+            .map_err(|e| unavailable(&format!("publishing {subject}"), e))?;
+        ack.await.map_err(|e| unavailable(&format!("publishing {subject}"), e))?;
+        Ok(())
+    }
+
+    /// Reads commits from `from_seq` on, live. Undecodable messages are skipped with a warning.
+    pub async fn follow(
+        &self,
+        from_seq: u64,
+    ) -> Result<impl Stream<Item = Result<StoredCommit, TopoError>> + Send + 'static, TopoError> {
+        let deliver_policy = if from_seq <= 1 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence { start_sequence: from_seq }
+        };
+        let consumer = self
+            .topo
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subjects::topo_all(),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable("creating a TESSERA_TOPO consumer", e))?;
+        let messages = consumer.messages().await.map_err(|e| unavailable("reading TESSERA_TOPO", e))?;
+        Ok(messages.filter_map(|item| async move {
+            let msg = match item {
+                Ok(msg) => msg,
+                Err(e) => return Some(Err(unavailable("reading TESSERA_TOPO", e))),
+            };
+            let seq = match msg.info() {
+                Ok(info) => info.stream_sequence,
+                Err(e) => return Some(Err(unavailable("reading TESSERA_TOPO metadata", e))),
+            };
+            match Envelope::<TopoCommit>::decode(&msg.payload) {
+                Ok(env) => Some(Ok(StoredCommit {
+                    seq,
+                    subject: msg.subject.to_string(),
+                    sender: env.sender,
+                    time_ms: env.time_ms,
+                    commit: env.body,
+                })),
+                Err(e) => {
+                    warn!(subject = %msg.subject, seq, error = %e, "skipping topology message that does not decode");
+                    Some(Ok(StoredCommit {
+                        seq,
+                        subject: msg.subject.to_string(),
+                        sender: String::new(),
+                        time_ms: 0,
+                        commit: TopoCommit { command: String::new(), events: Vec::new() },
+                    }))
+                }
+            }
+        }))
+    }
+
+    /// Folds the stream from the start, up to and including `upto` (or to its current end).
+    pub async fn load(&self, upto: Option<u64>) -> Result<Topology, TopoError> {
+        let last = self.last_seq().await?;
+        let target = upto.map_or(last, |u| u.min(last));
+        let mut topo = Topology::default();
+        if target == 0 {
+            return Ok(topo);
+        }
+        let commits = self.follow(1).await?;
+        futures::pin_mut!(commits);
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                item = commits.next() => match item {
+                    Some(Ok(c)) => {
+                        if c.seq > target {
+                            break;
+                        }
+                        project_commit(&mut topo, c.seq, &c.commit);
+                        if c.seq >= target {
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => return Err(TopoError::Unavailable("TESSERA_TOPO consumer ended".into())),
+                },
+                _ = &mut deadline => return Err(TopoError::Unavailable(format!("timed out replaying TESSERA_TOPO to sequence {target}"))),
+            }
+        }
+        Ok(topo)
+    }
+}

@@ -1,0 +1,133 @@
+//! A node's live copy of the topology: replayed at start, then followed.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::topo::state::{project_commit, Topology};
+use crate::topo::store::{StoredCommit, TopoStore};
+use crate::topo::TopoError;
+
+/// Shared, cheaply cloned view of the folded topology.
+#[derive(Clone)]
+pub struct TopoView {
+    current: Arc<RwLock<Arc<Topology>>>,
+    seq: Arc<watch::Sender<u64>>,
+}
+
+impl Default for TopoView {
+    fn default() -> Self {
+        TopoView { current: Arc::new(RwLock::new(Arc::new(Topology::default()))), seq: Arc::new(watch::channel(0).0) }
+    }
+}
+
+impl TopoView {
+    /// The topology as of now. Readers keep the snapshot as long as they like.
+    pub fn snapshot(&self) -> Arc<Topology> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The last stream sequence folded in.
+    pub fn seq(&self) -> u64 {
+        *self.seq.borrow()
+    }
+
+    /// A receiver that changes whenever a commit is folded in.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.seq.subscribe()
+    }
+
+    /// Waits until the view has folded sequence `seq`.
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Result<(), TopoError> {
+        let mut rx = self.seq.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(TopoError::Unavailable(format!(
+                "this node's topology view is at sequence {} and did not reach {seq} within {timeout:?}",
+                self.seq()
+            ))),
+        }
+    }
+
+    fn apply(&self, c: &StoredCommit) {
+        if c.seq <= self.seq() {
+            return;
+        }
+        {
+            let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+            let topo = Arc::make_mut(&mut guard);
+            project_commit(topo, c.seq, &c.commit);
+        }
+        self.seq.send_replace(c.seq);
+    }
+
+    /// Follows the stream into this view until the task is dropped, re-creating the consumer
+    /// from the next sequence whenever it fails (network errors) or, when `reconnects` is
+    /// given, whenever the NATS client reconnects (a restarted server forgets the consumer).
+    /// Each new commit is also handed to `relay`, if given (see [`crate::topo::relay`]).
+    pub async fn follow(
+        self,
+        store: TopoStore,
+        mut reconnects: Option<watch::Receiver<u64>>,
+        relay: Option<mpsc::Sender<StoredCommit>>,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let next = self.seq() + 1;
+            if let Some(rx) = reconnects.as_mut() {
+                rx.borrow_and_update();
+            }
+            match store.follow(next).await {
+                Ok(commits) => {
+                    futures::pin_mut!(commits);
+                    loop {
+                        let item = tokio::select! {
+                            item = commits.next() => item,
+                            () = reconnected(&mut reconnects) => {
+                                info!(from = self.seq() + 1, "NATS reconnected; re-creating the topology consumer");
+                                break;
+                            }
+                        };
+                        match item {
+                            Some(Ok(c)) => {
+                                debug!(seq = c.seq, command = %c.commit.command, "topology commit");
+                                if c.seq > self.seq() {
+                                    self.apply(&c);
+                                    if let Some(relay) = &relay {
+                                        // A full relay queue only costs an event, never the topology.
+                                        let _ = relay.try_send(c);
+                                    }
+                                }
+                                backoff = Duration::from_millis(100);
+                            }
+                            Some(Err(e)) => {
+                                warn!(error = %e, "topology follower lost its consumer; re-creating it");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                Err(e) => warn!(error = %e, from = next, "cannot follow the topology stream yet"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// Resolves when the connection counter changes; never, without a counter.
+async fn reconnected(reconnects: &mut Option<watch::Receiver<u64>>) {
+    match reconnects {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+        }
+        None => futures::future::pending::<()>().await,
+    }
+}

@@ -1,0 +1,137 @@
+//! Each node's HTTP server: `/healthz`, `/debug/status`, `/api/topology` and a small page.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde::Serialize;
+
+use crate::protocol::node::NodeInfo;
+use crate::topo::view::TopoView;
+
+/// What the pages read.
+#[derive(Clone)]
+pub struct WebState {
+    pub node: NodeInfo,
+    pub client: async_nats::Client,
+    pub view: TopoView,
+    /// Set once the node has replayed the topology and serves admin commands.
+    pub ready: Arc<AtomicBool>,
+    pub started: Instant,
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    node_id: &'a str,
+    cell: &'a str,
+    host: &'a str,
+    version: &'a str,
+    incarnation: &'a str,
+    nats: &'static str,
+    ready: bool,
+    topology_seq: u64,
+    keyspaces: usize,
+    tablets: usize,
+    uptime_secs: u64,
+}
+
+/// Binds and starts the server on the current actix system; returns the bound address.
+pub fn start(addr: &str, state: WebState) -> std::io::Result<std::net::SocketAddr> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/debug/status", web::get().to(status))
+            .route("/api/topology", web::get().to(topology))
+            .route("/", web::get().to(index))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)?;
+    let bound = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no address bound"))?;
+    actix::spawn(server.run());
+    Ok(bound)
+}
+
+async fn healthz(state: web::Data<WebState>) -> HttpResponse {
+    let nats = crate::nats::state_name(&state.client);
+    if nats != "connected" {
+        return HttpResponse::ServiceUnavailable().body(format!("not ok: NATS {nats}\n"));
+    }
+    if !state.ready.load(Ordering::Relaxed) {
+        return HttpResponse::ServiceUnavailable().body("not ok: replaying topology\n");
+    }
+    HttpResponse::Ok().body("ok\n")
+}
+
+async fn status(state: web::Data<WebState>) -> HttpResponse {
+    let topo = state.view.snapshot();
+    HttpResponse::Ok().json(Status {
+        node_id: &state.node.id,
+        cell: &state.node.cell,
+        host: &state.node.host,
+        version: &state.node.version,
+        incarnation: &state.node.incarnation,
+        nats: crate::nats::state_name(&state.client),
+        ready: state.ready.load(Ordering::Relaxed),
+        topology_seq: topo.seq,
+        keyspaces: topo.keyspaces.len(),
+        tablets: topo.tablets.len(),
+        uptime_secs: state.started.elapsed().as_secs(),
+    })
+}
+
+async fn topology(state: web::Data<WebState>) -> HttpResponse {
+    HttpResponse::Ok().json(&*state.view.snapshot())
+}
+
+async fn index(state: web::Data<WebState>) -> HttpResponse {
+    let topo = state.view.snapshot();
+    let mut html = String::from("<!doctype html><meta charset=utf-8><title>tessera</title>");
+    let _ = write!(
+        html,
+        "<h1>tessera node {}</h1><p>cell {} &middot; NATS {} &middot; topology sequence {}</p><h2>Keyspaces</h2><table border=1 cellpadding=4><tr><th>keyspace</th><th>shards</th><th>serving (primary)</th><th>vschema</th></tr>",
+        esc(&state.node.id),
+        esc(&state.node.cell),
+        crate::nats::state_name(&state.client),
+        topo.seq
+    );
+    for ks in topo.keyspaces.values() {
+        let serving =
+            ks.serving.get(&crate::protocol::topology::TabletType::Primary).map(|v| v.join(" ")).unwrap_or_default();
+        let vschema = match &ks.vschema {
+            Some(v) if v.sharded => "sharded",
+            Some(_) => "unsharded",
+            None => "none",
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&ks.name),
+            esc(&ks.shard_names().join(" ")),
+            esc(&serving),
+            vschema
+        );
+    }
+    html.push_str("</table><h2>Tablets</h2><table border=1 cellpadding=4><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>node</th></tr>");
+    for t in topo.tablets.values() {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.alias),
+            esc(&t.keyspace),
+            esc(&t.shard),
+            t.tablet_type,
+            esc(&t.node_id)
+        );
+    }
+    html.push_str("</table>");
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}

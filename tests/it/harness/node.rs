@@ -1,0 +1,129 @@
+//! `tessera node` and `tessera ctl` as real processes.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+pub struct NodeProc {
+    child: Option<Child>,
+    pub id: String,
+    pub http: SocketAddr,
+    dir: TempDir,
+}
+
+impl NodeProc {
+    /// Starts a node with fast heartbeats (200 ms; lost after 1.5 s) and waits until healthy.
+    pub fn start(nats_url: &str, id: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let http: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
+        let log = std::fs::File::create(dir.path().join("node.log")).expect("log");
+        let child = Command::new(BIN)
+            .args(["node", "--nats", nats_url, "--cell", "zone1", "--id", id, "--http", &http.to_string()])
+            .args(["--heartbeat-ms", "200", "--lost-after-ms", "1500"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tessera node");
+        let node = NodeProc { child: Some(child), id: id.to_string(), http, dir };
+        node.wait_healthy(Duration::from_secs(30));
+        node
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("node.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn wait_healthy(&self, timeout: Duration) {
+        let start = Instant::now();
+        while http_get(self.http, "/healthz").map(|(code, _)| code) != Some(200) {
+            assert!(start.elapsed() < timeout, "node {} not healthy in {timeout:?}; log:\n{}", self.id, self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.code();
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs `tessera ctl --nats <url> <args>`.
+pub fn ctl(nats_url: &str, args: &[&str]) -> Output {
+    Command::new(BIN).args(["ctl", "--nats", nats_url]).args(args).output().expect("run tessera ctl")
+}
+
+/// Runs ctl and asserts success; returns stdout.
+pub fn ctl_ok(nats_url: &str, args: &[&str]) -> String {
+    let out = ctl(nats_url, args);
+    assert!(
+        out.status.success(),
+        "ctl {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs ctl and asserts failure; returns stderr.
+pub fn ctl_err(nats_url: &str, args: &[&str]) -> String {
+    let out = ctl(nats_url, args);
+    assert!(!out.status.success(), "ctl {args:?} unexpectedly succeeded:\n{}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A minimal HTTP/1.0 GET: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}

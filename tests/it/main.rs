@@ -1,0 +1,8 @@
+//! The one integration-test binary: real nats-server, real tessera processes.
+
+mod harness;
+
+mod admin;
+mod concurrency;
+mod faults;
+mod up;
