@@ -121,3 +121,87 @@ pub async fn subscribe_events(
         })
     }))
 }
+
+/// Calls tablets: management by alias, queries by alias or by target.
+#[derive(Clone)]
+pub struct TabletClient {
+    client: Client,
+    sender: String,
+    timeout: Duration,
+}
+
+impl TabletClient {
+    pub fn new(client: Client, sender: impl Into<String>, timeout: Duration) -> Self {
+        TabletClient { client, sender: sender.into(), timeout }
+    }
+
+    /// One management operation on one tablet.
+    pub async fn manage(
+        &self,
+        alias: &str,
+        req: &crate::protocol::tablet::ManageRequest,
+    ) -> crate::protocol::tablet::ManageReply {
+        use crate::protocol::tablet::TabletError;
+        let payload =
+            Envelope::new(self.sender.clone(), req).encode().map_err(|e| TabletError::BadRequest(e.to_string()))?;
+        let msg = self.send(subjects::tablet(alias, "manage"), payload, alias).await?;
+        Envelope::<crate::protocol::tablet::ManageReply>::decode(&msg.payload)
+            .map_err(|e| TabletError::Internal(format!("reply from {alias} does not decode: {e}")))?
+            .body
+    }
+
+    /// One query-service request to a tablet by alias.
+    pub async fn query(
+        &self,
+        alias: &str,
+        req: &crate::protocol::tablet::QueryRequest,
+    ) -> crate::protocol::tablet::QueryReply {
+        self.query_subject(subjects::tablet(alias, "query"), req, alias).await
+    }
+
+    /// One query-service request to whichever tablet of `keyspace/shard` has `tablet_type`.
+    pub async fn query_target(
+        &self,
+        keyspace: &str,
+        shard: &str,
+        tablet_type: crate::protocol::topology::TabletType,
+        req: &crate::protocol::tablet::QueryRequest,
+    ) -> crate::protocol::tablet::QueryReply {
+        let what = format!("{keyspace}/{shard}@{tablet_type}");
+        self.query_subject(subjects::target(keyspace, shard, tablet_type.as_str()), req, &what).await
+    }
+
+    async fn query_subject(
+        &self,
+        subject: String,
+        req: &crate::protocol::tablet::QueryRequest,
+        what: &str,
+    ) -> crate::protocol::tablet::QueryReply {
+        use crate::protocol::tablet::TabletError;
+        let payload =
+            Envelope::new(self.sender.clone(), req).encode().map_err(|e| TabletError::BadRequest(e.to_string()))?;
+        let msg = self.send(subject, payload, what).await?;
+        crate::protocol::tablet::decode_query_reply(&msg.payload)?
+    }
+
+    async fn send(
+        &self,
+        subject: String,
+        payload: Vec<u8>,
+        what: &str,
+    ) -> Result<async_nats::Message, crate::protocol::tablet::TabletError> {
+        use crate::protocol::tablet::TabletError;
+        match tokio::time::timeout(self.timeout, self.client.request(subject, payload.into())).await {
+            Err(_) => Err(TabletError::NotServing {
+                alias: what.into(),
+                reason: format!("no reply within {:?}", self.timeout),
+            }),
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => Err(TabletError::NotServing {
+                alias: what.into(),
+                reason: "no tablet answers (is its node running?)".into(),
+            }),
+            Ok(Err(e)) => Err(TabletError::NotServing { alias: what.into(), reason: e.to_string() }),
+            Ok(Ok(msg)) => Ok(msg),
+        }
+    }
+}

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::protocol::names;
+use crate::protocol::topology::TabletType;
+use crate::vindex::keyrange::KeyRange;
 
 /// Everything a node needs to run. Unknown keys in the file are refused (typos are caught).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -23,6 +25,147 @@ pub struct NodeConfig {
     pub heartbeat_ms: u64,
     /// A peer silent for this long (milliseconds) is reported `NodeLost`.
     pub lost_after_ms: u64,
+    /// Where managed tablets keep their MariaDB data, one directory per alias.
+    pub data_dir: String,
+    /// The initialised MariaDB data dir copied for each managed tablet (default
+    /// `<data_dir>/template`); built on first use.
+    pub mysql_template: String,
+    /// The tablets this node hosts (`[[tablet]]` tables in the file).
+    #[serde(rename = "tablet")]
+    pub tablets: Vec<TabletConfig>,
+}
+
+/// One tablet: its place in the topology and its MySQL, managed or external.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TabletConfig {
+    /// `<cell>-<uid>`, e.g. `zone1-100` (normalised to `zone1-0000000100`).
+    pub alias: String,
+    pub keyspace: String,
+    pub shard: String,
+    /// Initial type: replica, rdonly or spare (primaries are made by InitShardPrimary).
+    #[serde(rename = "type", default = "default_tablet_type")]
+    pub tablet_type: TabletType,
+    /// Port of the mysqld: the one tessera runs (managed), or the external server's.
+    /// Managed default: 17000 + uid % 1000.
+    #[serde(default)]
+    pub mysql_port: Option<u16>,
+    /// Host of an external MySQL/MariaDB; when absent tessera runs its own mysqld.
+    #[serde(default)]
+    pub mysql_host: Option<String>,
+    #[serde(default = "default_mysql_user")]
+    pub mysql_user: String,
+    #[serde(default)]
+    pub mysql_password: String,
+    /// Connections to MySQL (statements and reserved transaction connections share them).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Transactions open longer than this are rolled back.
+    #[serde(default = "default_tx_timeout_ms")]
+    pub tx_timeout_ms: u64,
+    /// A result with more rows fails with a clear error.
+    #[serde(default = "default_max_result_rows")]
+    pub max_result_rows: u64,
+}
+
+fn default_tablet_type() -> TabletType {
+    TabletType::Replica
+}
+fn default_mysql_user() -> String {
+    "root".into()
+}
+fn default_pool_size() -> usize {
+    16
+}
+fn default_tx_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_result_rows() -> u64 {
+    10_000
+}
+
+impl TabletConfig {
+    /// Parses `--tablet alias:keyspace/shard:type[:port]` (managed) or
+    /// `alias:keyspace/shard:type@host:port` (external).
+    pub fn parse_flag(spec: &str) -> Result<Self, String> {
+        let bad =
+            || format!("`{spec}` is not `alias:keyspace/shard:type[:port]` or `alias:keyspace/shard:type@host:port`");
+        let (left, external) = match spec.split_once('@') {
+            Some((l, r)) => (l, Some(r)),
+            None => (spec, None),
+        };
+        let parts: Vec<&str> = left.split(':').collect();
+        if parts.len() < 3 || parts.len() > 4 || (external.is_some() && parts.len() != 3) {
+            return Err(bad());
+        }
+        let (keyspace, shard) = parts[1].split_once('/').ok_or_else(bad)?;
+        let mut t = TabletConfig {
+            alias: parts[0].to_string(),
+            keyspace: keyspace.to_string(),
+            shard: shard.to_string(),
+            tablet_type: parts[2].parse()?,
+            mysql_port: None,
+            mysql_host: None,
+            mysql_user: default_mysql_user(),
+            mysql_password: String::new(),
+            pool_size: default_pool_size(),
+            tx_timeout_ms: default_tx_timeout_ms(),
+            max_result_rows: default_max_result_rows(),
+        };
+        if let Some(p) = parts.get(3) {
+            t.mysql_port = Some(p.parse().map_err(|_| bad())?);
+        }
+        if let Some(addr) = external {
+            let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+            t.mysql_host = Some(host.to_string());
+            t.mysql_port = Some(port.parse().map_err(|_| bad())?);
+        }
+        t.validate()?;
+        Ok(t)
+    }
+
+    /// Checks names, type and limits; normalises the alias.
+    pub fn validate(&mut self) -> Result<(), String> {
+        self.alias = names::normalize_tablet_alias(&self.alias)?;
+        names::validate("keyspace", &self.keyspace)?;
+        KeyRange::parse_shard_name(&self.shard).map_err(|e| e.to_string())?;
+        if !matches!(self.tablet_type, TabletType::Replica | TabletType::Rdonly | TabletType::Spare) {
+            return Err(format!(
+                "tablet {}: initial type must be replica, rdonly or spare (make a primary with InitShardPrimary)",
+                self.alias
+            ));
+        }
+        if self.pool_size == 0 {
+            return Err(format!("tablet {}: pool_size must be at least 1", self.alias));
+        }
+        if self.mysql_host.is_some() && self.mysql_port.is_none() {
+            return Err(format!("tablet {}: an external MySQL needs mysql_port", self.alias));
+        }
+        Ok(())
+    }
+
+    /// The numeric part of the alias.
+    pub fn uid(&self) -> u32 {
+        self.alias.rsplit_once('-').and_then(|(_, u)| u.parse().ok()).unwrap_or(0)
+    }
+
+    /// The cell part of the alias.
+    pub fn cell(&self) -> &str {
+        self.alias.rsplit_once('-').map(|(c, _)| c).unwrap_or("")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.mysql_port.unwrap_or(17000 + (self.uid() % 1000) as u16)
+    }
+
+    pub fn is_managed(&self) -> bool {
+        self.mysql_host.is_none()
+    }
+
+    /// The MySQL database that holds the keyspace's tables on this tablet (as Vitess: `vt_<ks>`).
+    pub fn database(&self) -> String {
+        format!("vt_{}", self.keyspace)
+    }
 }
 
 impl Default for NodeConfig {
@@ -34,6 +177,9 @@ impl Default for NodeConfig {
             http_addr: "127.0.0.1:15000".into(),
             heartbeat_ms: 1000,
             lost_after_ms: 10_000,
+            data_dir: "./tessera-data/tablets".into(),
+            mysql_template: String::new(),
+            tablets: Vec::new(),
         }
     }
 }
@@ -58,8 +204,15 @@ impl NodeConfig {
             .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })
     }
 
-    /// Checks names and timings.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks names and timings, and normalises tablet aliases.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let mut aliases = std::collections::BTreeSet::new();
+        for t in &mut self.tablets {
+            t.validate().map_err(ConfigError::Invalid)?;
+            if !aliases.insert(t.alias.clone()) {
+                return Err(ConfigError::Invalid(format!("tablet {} is listed twice", t.alias)));
+            }
+        }
         names::validate("cell", &self.cell).map_err(ConfigError::Invalid)?;
         if let Some(id) = &self.id {
             names::validate("node id", id).map_err(ConfigError::Invalid)?;
@@ -101,6 +254,15 @@ impl NodeConfig {
     pub fn lost_after(&self) -> Duration {
         Duration::from_millis(self.lost_after_ms)
     }
+
+    /// The MariaDB template data dir.
+    pub fn template_dir(&self) -> std::path::PathBuf {
+        if self.mysql_template.is_empty() {
+            Path::new(&self.data_dir).join("template")
+        } else {
+            std::path::PathBuf::from(&self.mysql_template)
+        }
+    }
 }
 
 /// This machine's host name.
@@ -115,24 +277,47 @@ mod tests {
     #[test]
     fn defaults_validate() {
         NodeConfig::default().validate().unwrap();
+        let t = TabletConfig::parse_flag("zone1-100:commerce/0:replica").unwrap();
+        assert_eq!(
+            (t.alias.as_str(), t.port(), t.is_managed(), t.database().as_str()),
+            ("zone1-0000000100", 17100, true, "vt_commerce")
+        );
+        let e = TabletConfig::parse_flag("zone1-7:ks/-80:rdonly@10.0.0.1:3306").unwrap();
+        assert_eq!((e.mysql_host.as_deref(), e.port(), e.tablet_type), (Some("10.0.0.1"), 3306, TabletType::Rdonly));
+        assert_eq!(TabletConfig::parse_flag("zone1-7:ks/0:spare:17007").unwrap().port(), 17007);
+        for bad in [
+            "zone1-100",
+            "zone1-100:ks:replica",
+            "zone1-100:ks/x:replica",
+            "zone1-100:ks/0:primary",
+            "x:ks/0:replica",
+            "zone1-1:ks/0:replica@host",
+        ] {
+            assert!(TabletConfig::parse_flag(bad).is_err(), "{bad}");
+        }
         assert!(NodeConfig::default().node_id().starts_with("zone1-"));
     }
 
     #[test]
     fn file_rejects_typos_and_bad_values() {
-        let ok: NodeConfig = toml::from_str("cell = \"zone2\"\nheartbeat_ms = 200\nlost_after_ms = 1000").unwrap();
+        let mut ok: NodeConfig = toml::from_str("cell = \"zone2\"\nheartbeat_ms = 200\nlost_after_ms = 1000").unwrap();
         ok.validate().unwrap();
         assert_eq!(ok.cell, "zone2");
         assert!(toml::from_str::<NodeConfig>("cel = \"zone2\"").is_err());
-        let bad: NodeConfig = toml::from_str("heartbeat_ms = 1000\nlost_after_ms = 1500").unwrap();
+        let mut bad: NodeConfig = toml::from_str("heartbeat_ms = 1000\nlost_after_ms = 1500").unwrap();
         assert!(bad.validate().unwrap_err().to_string().contains("at least 3 x"));
-        let bad_cell: NodeConfig = toml::from_str("cell = \"zone.1\"").unwrap();
+        let mut bad_cell: NodeConfig = toml::from_str("cell = \"zone.1\"").unwrap();
         assert!(bad_cell.validate().is_err());
     }
 
     #[test]
     fn shipped_example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/node.toml");
-        NodeConfig::from_file(&path).unwrap().validate().unwrap();
+        let mut cfg = NodeConfig::from_file(&path).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.tablets.len(), 1);
+        let mut dup = cfg.clone();
+        dup.tablets.push(cfg.tablets[0].clone());
+        assert!(dup.validate().unwrap_err().to_string().contains("listed twice"));
     }
 }

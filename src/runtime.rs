@@ -8,7 +8,9 @@ use actix::prelude::*;
 use tracing::{error, info, warn};
 
 use crate::actors::admin::AdminActor;
+use crate::actors::health::HealthActor;
 use crate::actors::node::{Leave, NodeActor};
+use crate::actors::tablet::{StopTablet, TabletActor};
 use crate::admin::AdminService;
 use crate::config::NodeConfig;
 use crate::protocol::envelope::now_ms;
@@ -20,7 +22,7 @@ use crate::topo::writer::TopoWriter;
 use crate::web::{self, WebState};
 
 /// Runs a node until SIGINT/SIGTERM. Blocks the calling thread.
-pub fn run_node(config: NodeConfig) -> anyhow::Result<()> {
+pub fn run_node(mut config: NodeConfig) -> anyhow::Result<()> {
     config.validate()?;
     let system = System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -58,6 +60,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     if !config.http_addr.is_empty() {
         hosts.push("web".into());
     }
+    hosts.extend(config.tablets.iter().map(|t| format!("tablet:{}", t.alias)));
     let mut info = NodeInfo {
         id: id.clone(),
         incarnation: uuid::Uuid::new_v4().simple().to_string(),
@@ -108,8 +111,31 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     )
     .start();
 
+    let health = HealthActor::new(client.subscribe(subjects::health_all()).await?).start();
     let writer = TopoWriter::new(store.clone(), view.clone());
-    let service = AdminService::new(writer, Some(node.clone().recipient()));
+    let mut tablets = Vec::new();
+    for t in &config.tablets {
+        let subs = vec![
+            client.subscribe(subjects::tablet(&t.alias, "query")).await?,
+            client.subscribe(subjects::tablet(&t.alias, "manage")).await?,
+        ];
+        let actor = TabletActor::new(
+            t.clone(),
+            id.clone(),
+            client.clone(),
+            writer.clone(),
+            std::path::PathBuf::from(&config.data_dir),
+            config.template_dir(),
+            subs,
+        );
+        info!(tablet = %t.alias, keyspace = %t.keyspace, shard = %t.shard, managed = t.is_managed(), "starting tablet");
+        tablets.push(actor.start());
+    }
+    let service = AdminService::new(writer, Some(node.clone().recipient())).with_tablets(
+        client.clone(),
+        id.clone(),
+        health.recipient(),
+    );
     let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
     AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
     ready.store(true, Ordering::Relaxed);
@@ -117,6 +143,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
     let reason = wait_for_signal().await;
     info!(reason, "shutting down");
+    for t in &tablets {
+        let _ = t.send(StopTablet).await;
+    }
     if node.send(Leave { reason: reason.to_string() }).await.is_err() {
         warn!("node actor was gone before it could announce leaving");
     }

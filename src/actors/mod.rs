@@ -3,6 +3,10 @@
 //! - [`node::NodeActor`]: one per process: joins the cluster, heartbeats, detects lost peers,
 //!   announces a clean departure.
 //! - [`admin::AdminActor`]: serves `tessera.admin.*` for the cluster (queue group).
+//! - [`tablet::TabletActor`]: one per tablet: its MySQL, query service, replication, health.
+//! - [`health::HealthActor`]: the latest health report of every tablet, for `GetTablets`.
 
 pub mod admin;
+pub mod health;
 pub mod node;
+pub mod tablet;

@@ -5,9 +5,14 @@
 
 use std::time::Duration;
 
+mod tablets;
+
 use actix::Recipient;
 
+use crate::actors::health::{GetHealth, STALE_AFTER_MS};
 use crate::actors::node::GetPeers;
+use crate::client::TabletClient;
+use crate::protocol::admin::TabletInfo;
 use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError};
 use crate::protocol::envelope::{CodecError, Envelope};
 use crate::protocol::subjects;
@@ -24,11 +29,29 @@ const READ_SYNC_WAIT: Duration = Duration::from_secs(5);
 pub struct AdminService {
     writer: TopoWriter,
     peers: Option<Recipient<GetPeers>>,
+    tablets: Option<TabletClient>,
+    health: Option<Recipient<GetHealth>>,
 }
+
+/// How long an admin command waits for one tablet to answer.
+const TABLET_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl AdminService {
     pub fn new(writer: TopoWriter, peers: Option<Recipient<GetPeers>>) -> Self {
-        AdminService { writer, peers }
+        AdminService { writer, peers, tablets: None, health: None }
+    }
+
+    /// Enables the commands that talk to tablets.
+    pub fn with_tablets(mut self, client: async_nats::Client, sender: String, health: Recipient<GetHealth>) -> Self {
+        self.tablets = Some(TabletClient::new(client, format!("admin@{sender}"), TABLET_TIMEOUT));
+        self.health = Some(health);
+        self
+    }
+
+    fn tablet_client(&self) -> Result<TabletClient, RemoteError> {
+        self.tablets
+            .clone()
+            .ok_or_else(|| RemoteError::new(ErrorCode::Unavailable, "this process cannot reach tablets"))
     }
 
     /// Decodes a request that arrived on `subject` and answers it. Never panics: every failure
@@ -77,6 +100,16 @@ impl AdminService {
                 })
             }
             AdminRequest::ApplyVSchema { .. } => self.write(&req).await,
+            AdminRequest::InitShardPrimary { .. }
+            | AdminRequest::ChangeTabletType { .. }
+            | AdminRequest::StartReplication { .. }
+            | AdminRequest::StopReplication { .. }
+            | AdminRequest::ShardReplicationPositions { .. }
+            | AdminRequest::ApplySchema { .. }
+            | AdminRequest::GetSchema { .. }
+            | AdminRequest::ValidateSchemaKeyspace { .. }
+            | AdminRequest::ExecuteFetchAsDba { .. }
+            | AdminRequest::DeleteTablets { .. } => self.tablet_command(req).await,
             AdminRequest::DeleteShards { shards, recursive, even_if_serving } => {
                 if aggregate_subject(&req).is_some() {
                     return self.write(&req).await;
@@ -171,13 +204,22 @@ impl AdminService {
                 Ok(AdminResponse::Shards { keyspace: ks, shards })
             }
             AdminRequest::GetTablets { keyspace: ks, shard, cell } => {
+                let health = match &self.health {
+                    Some(h) => h.send(GetHealth).await.unwrap_or_default(),
+                    None => Default::default(),
+                };
+                let now = crate::protocol::envelope::now_ms();
                 let tablets = topo
                     .tablets
                     .values()
                     .filter(|t| ks.as_ref().is_none_or(|k| &t.keyspace == k))
                     .filter(|t| shard.as_ref().is_none_or(|s| &t.shard == s))
                     .filter(|t| cell.as_ref().is_none_or(|c| &t.cell == c))
-                    .cloned()
+                    .map(|t| {
+                        let h = health.get(&t.alias).cloned();
+                        let stale = h.as_ref().is_none_or(|h| now.saturating_sub(h.time_ms) > STALE_AFTER_MS);
+                        TabletInfo { tablet: t.clone(), health: h, stale }
+                    })
                     .collect();
                 Ok(AdminResponse::Tablets { tablets })
             }

@@ -150,6 +150,68 @@ pub enum CtlCommand {
     /// List the nodes in the cluster.
     #[command(name = "GetNodes")]
     GetNodes,
+    /// Make a tablet the shard's primary; every other tablet replicates from it.
+    #[command(name = "InitShardPrimary")]
+    InitShardPrimary {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        /// The tablet alias to make primary.
+        primary: String,
+        /// Allowed when the shard already has a primary.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Move a tablet between replica, rdonly, spare and drained.
+    #[command(name = "ChangeTabletType")]
+    ChangeTabletType { alias: String, tablet_type: TabletType },
+    /// Start replication on a tablet.
+    #[command(name = "StartReplication")]
+    StartReplication { alias: String },
+    /// Stop replication on a tablet.
+    #[command(name = "StopReplication")]
+    StopReplication { alias: String },
+    /// GTID positions and lag of every tablet of a shard.
+    #[command(name = "ShardReplicationPositions")]
+    ShardReplicationPositions {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+    },
+    /// Check DDL on every shard, then run it on each shard's primary.
+    #[command(name = "ApplySchema")]
+    ApplySchema {
+        keyspace: String,
+        #[arg(long, conflicts_with = "sql_file", required_unless_present = "sql_file")]
+        sql: Option<String>,
+        #[arg(long)]
+        sql_file: Option<PathBuf>,
+        /// Run an ALTER on a table above --large-table-rows rows.
+        #[arg(long)]
+        allow_large: bool,
+        #[arg(long, default_value_t = crate::protocol::admin::default_large_table_rows())]
+        large_table_rows: u64,
+    },
+    /// Print a tablet's tables and views.
+    #[command(name = "GetSchema")]
+    GetSchema { alias: String },
+    /// Compare the schema of every tablet of a keyspace and list the differences.
+    #[command(name = "ValidateSchemaKeyspace")]
+    ValidateSchemaKeyspace { keyspace: String },
+    /// Run one statement on a tablet as the DBA user.
+    #[command(name = "ExecuteFetchAsDba")]
+    ExecuteFetchAsDba {
+        alias: String,
+        sql: String,
+        #[arg(long)]
+        max_rows: Option<u64>,
+    },
+    /// Remove tablet records from the topology.
+    #[command(name = "DeleteTablets")]
+    DeleteTablets {
+        #[arg(required = true)]
+        aliases: Vec<String>,
+        #[arg(long)]
+        allow_primary: bool,
+    },
 }
 
 impl CtlCommand {
@@ -198,6 +260,34 @@ impl CtlCommand {
             }
             CtlCommand::GetVSchema { keyspace } => AdminRequest::GetVSchema { keyspace },
             CtlCommand::GetNodes => AdminRequest::GetNodes,
+            CtlCommand::InitShardPrimary { shard, primary, force } => {
+                AdminRequest::InitShardPrimary { keyspace: shard.keyspace, shard: shard.shard, primary, force }
+            }
+            CtlCommand::ChangeTabletType { alias, tablet_type } => {
+                AdminRequest::ChangeTabletType { alias, tablet_type }
+            }
+            CtlCommand::StartReplication { alias } => AdminRequest::StartReplication { alias },
+            CtlCommand::StopReplication { alias } => AdminRequest::StopReplication { alias },
+            CtlCommand::ShardReplicationPositions { shard } => {
+                AdminRequest::ShardReplicationPositions { keyspace: shard.keyspace, shard: shard.shard }
+            }
+            CtlCommand::ApplySchema { keyspace, sql, sql_file, allow_large, large_table_rows } => {
+                let sql = match (sql, sql_file) {
+                    (Some(text), _) => text,
+                    (None, Some(path)) => std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read --sql-file {}: {e}", path.display()))?,
+                    (None, None) => anyhow::bail!("give the DDL with --sql or --sql-file"),
+                };
+                AdminRequest::ApplySchema { keyspace, sql, allow_large, large_table_rows }
+            }
+            CtlCommand::GetSchema { alias } => AdminRequest::GetSchema { alias },
+            CtlCommand::ValidateSchemaKeyspace { keyspace } => AdminRequest::ValidateSchemaKeyspace { keyspace },
+            CtlCommand::ExecuteFetchAsDba { alias, sql, max_rows } => {
+                AdminRequest::ExecuteFetchAsDba { alias, sql, max_rows }
+            }
+            CtlCommand::DeleteTablets { aliases, allow_primary } => {
+                AdminRequest::DeleteTablets { aliases, allow_primary }
+            }
         })
     }
 }

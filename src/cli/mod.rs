@@ -56,6 +56,16 @@ pub struct NodeArgs {
     /// Report a peer lost after this many milliseconds without a heartbeat.
     #[arg(long)]
     pub lost_after_ms: Option<u64>,
+    /// Host a tablet: `alias:keyspace/shard:type[:port]` (tessera runs its mysqld) or
+    /// `alias:keyspace/shard:type@host:port` (an external MySQL). Repeatable.
+    #[arg(long = "tablet", value_parser = crate::config::TabletConfig::parse_flag)]
+    pub tablets: Vec<crate::config::TabletConfig>,
+    /// Where managed tablets keep their data.
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// The MariaDB template data dir (built on first use).
+    #[arg(long)]
+    pub mysql_template: Option<String>,
 }
 
 impl NodeArgs {
@@ -82,6 +92,13 @@ impl NodeArgs {
         if let Some(v) = self.lost_after_ms {
             cfg.lost_after_ms = v;
         }
+        if let Some(v) = self.data_dir {
+            cfg.data_dir = v;
+        }
+        if let Some(v) = self.mysql_template {
+            cfg.mysql_template = v;
+        }
+        cfg.tablets.extend(self.tablets);
         cfg.validate()?;
         Ok(cfg)
     }

@@ -38,18 +38,38 @@ pub fn render(resp: &AdminResponse) -> String {
         AdminResponse::Tablets { tablets } => {
             let rows: Vec<Vec<String>> = tablets
                 .iter()
-                .map(|t| {
+                .map(|i| {
+                    let t = &i.tablet;
+                    let (state, lag, err) = match &i.health {
+                        Some(h) => (
+                            format!(
+                                "{}{}",
+                                if h.serving { "SERVING" } else { "NOT_SERVING" },
+                                if i.stale { " (stale)" } else { "" }
+                            ),
+                            h.replication
+                                .as_ref()
+                                .and_then(|r| r.lag_secs)
+                                .map(|l| format!("{l}s"))
+                                .unwrap_or_else(|| "-".into()),
+                            h.last_error.clone().unwrap_or_default(),
+                        ),
+                        None => ("UNKNOWN".into(), "-".into(), "no health report".into()),
+                    };
                     vec![
                         t.alias.clone(),
                         t.keyspace.clone(),
                         t.shard.clone(),
                         t.tablet_type.to_string(),
+                        state,
                         format!("{}:{}", t.mysql_host, t.mysql_port),
+                        lag,
                         t.node_id.clone(),
+                        err,
                     ]
                 })
                 .collect();
-            table(&mut out, &["ALIAS", "KEYSPACE", "SHARD", "TYPE", "MYSQL", "NODE"], &rows);
+            table(&mut out, &["ALIAS", "KEYSPACE", "SHARD", "TYPE", "STATE", "MYSQL", "LAG", "NODE", "ERROR"], &rows);
         }
         AdminResponse::Topology { topology } => {
             let _ = writeln!(out, "topology at sequence {}", topology.seq);
@@ -101,6 +121,65 @@ pub fn render(resp: &AdminResponse) -> String {
                 })
                 .collect();
             table(&mut out, &["NODE", "CELL", "HOST", "PID", "HTTP", "LAST SEEN", "TOPO SEQ"], &rows);
+        }
+        AdminResponse::Positions { tablets, .. } => {
+            let rows: Vec<Vec<String>> = tablets
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.alias.clone(),
+                        p.tablet_type.to_string(),
+                        if p.position.is_empty() { "-".into() } else { p.position.clone() },
+                        p.source.clone().unwrap_or_else(|| "-".into()),
+                        p.replicating.to_string(),
+                        p.lag_secs.map(|l| format!("{l}s")).unwrap_or_else(|| "-".into()),
+                        p.error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            table(&mut out, &["ALIAS", "TYPE", "POSITION", "SOURCE", "REPLICATING", "LAG", "ERROR"], &rows);
+        }
+        AdminResponse::Schema { alias, schema } => {
+            let _ = writeln!(out, "-- schema of {alias}, database {}", schema.database);
+            for t in &schema.tables {
+                let _ = writeln!(out, "-- {} ({}, about {} rows)\n{};\n", t.name, t.kind, t.rows, t.create);
+            }
+        }
+        AdminResponse::SchemaValidation { keyspace, reference, compared, differences } => {
+            if differences.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "schema of {keyspace} is the same on all {} tablets (reference {reference})",
+                    compared.len() + 1
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "schema of {keyspace} differs ({} differences, reference {reference}):",
+                    differences.len()
+                );
+                for d in differences {
+                    let _ = writeln!(out, "- {d}");
+                }
+            }
+        }
+        AdminResponse::QueryResult { result, .. } => {
+            let header: Vec<&str> = result.fields.iter().map(|f| f.name.as_str()).collect();
+            let rows: Vec<Vec<String>> = result
+                .rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| {
+                            v.as_ref().map_or_else(|| "NULL".to_string(), |b| String::from_utf8_lossy(b).into_owned())
+                        })
+                        .collect()
+                })
+                .collect();
+            if !header.is_empty() {
+                table(&mut out, &header, &rows);
+            }
+            let _ = writeln!(out, "({} rows, {} affected)", result.rows.len(), result.rows_affected);
         }
     }
     out

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::node::NodeStatus;
+use crate::protocol::tablet::{QueryResult, TabletHealth, TabletSchema};
 use crate::protocol::topology::{TabletRecord, TabletType};
 use crate::topo::state::{Keyspace, Shard, Topology};
 use crate::vschema::KeyspaceVSchema;
@@ -124,6 +125,63 @@ pub enum AdminRequest {
         keyspace: String,
     },
     GetNodes,
+    /// Makes `primary` the shard's primary and every other tablet replicate from it.
+    InitShardPrimary {
+        keyspace: String,
+        shard: String,
+        primary: String,
+        /// Allowed when the shard already has a primary.
+        #[serde(default)]
+        force: bool,
+    },
+    /// Moves a non-primary tablet between replica, rdonly, spare and drained.
+    ChangeTabletType {
+        alias: String,
+        tablet_type: TabletType,
+    },
+    StartReplication {
+        alias: String,
+    },
+    StopReplication {
+        alias: String,
+    },
+    ShardReplicationPositions {
+        keyspace: String,
+        shard: String,
+    },
+    /// Checks DDL against every shard, then runs it on each shard's primary.
+    ApplySchema {
+        keyspace: String,
+        sql: String,
+        #[serde(default)]
+        allow_large: bool,
+        /// An ALTER of a table with more rows than this needs `allow_large`.
+        #[serde(default = "default_large_table_rows")]
+        large_table_rows: u64,
+    },
+    GetSchema {
+        alias: String,
+    },
+    ValidateSchemaKeyspace {
+        keyspace: String,
+    },
+    ExecuteFetchAsDba {
+        alias: String,
+        sql: String,
+        #[serde(default)]
+        max_rows: Option<u64>,
+    },
+    /// Removes tablet records from the topology (refuses a primary unless `allow_primary`).
+    DeleteTablets {
+        aliases: Vec<String>,
+        #[serde(default)]
+        allow_primary: bool,
+    },
+}
+
+/// Default row count above which `ApplySchema` refuses an ALTER without `allow_large`.
+pub fn default_large_table_rows() -> u64 {
+    100_000
 }
 
 impl AdminRequest {
@@ -147,6 +205,16 @@ impl AdminRequest {
             AdminRequest::ApplyVSchema { .. } => "ApplyVSchema",
             AdminRequest::GetVSchema { .. } => "GetVSchema",
             AdminRequest::GetNodes => "GetNodes",
+            AdminRequest::InitShardPrimary { .. } => "InitShardPrimary",
+            AdminRequest::ChangeTabletType { .. } => "ChangeTabletType",
+            AdminRequest::StartReplication { .. } => "StartReplication",
+            AdminRequest::StopReplication { .. } => "StopReplication",
+            AdminRequest::ShardReplicationPositions { .. } => "ShardReplicationPositions",
+            AdminRequest::ApplySchema { .. } => "ApplySchema",
+            AdminRequest::GetSchema { .. } => "GetSchema",
+            AdminRequest::ValidateSchemaKeyspace { .. } => "ValidateSchemaKeyspace",
+            AdminRequest::ExecuteFetchAsDba { .. } => "ExecuteFetchAsDba",
+            AdminRequest::DeleteTablets { .. } => "DeleteTablets",
         }
     }
 
@@ -169,6 +237,16 @@ impl AdminRequest {
         "ApplyVSchema",
         "GetVSchema",
         "GetNodes",
+        "InitShardPrimary",
+        "ChangeTabletType",
+        "StartReplication",
+        "StopReplication",
+        "ShardReplicationPositions",
+        "ApplySchema",
+        "GetSchema",
+        "ValidateSchemaKeyspace",
+        "ExecuteFetchAsDba",
+        "DeleteTablets",
     ];
 }
 
@@ -199,7 +277,7 @@ pub enum AdminResponse {
         shards: Vec<Shard>,
     },
     Tablets {
-        tablets: Vec<TabletRecord>,
+        tablets: Vec<TabletInfo>,
     },
     Topology {
         topology: Topology,
@@ -211,6 +289,47 @@ pub enum AdminResponse {
     Nodes {
         nodes: Vec<NodeStatus>,
     },
+    Positions {
+        keyspace: String,
+        shard: String,
+        tablets: Vec<TabletPosition>,
+    },
+    Schema {
+        alias: String,
+        schema: TabletSchema,
+    },
+    /// `differences` is empty when every tablet matches the reference.
+    SchemaValidation {
+        keyspace: String,
+        reference: String,
+        compared: Vec<String>,
+        differences: Vec<String>,
+    },
+    QueryResult {
+        alias: String,
+        result: QueryResult,
+    },
+}
+
+/// A tablet record with its latest health report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabletInfo {
+    pub tablet: TabletRecord,
+    pub health: Option<TabletHealth>,
+    /// True when the last health report is older than a few heartbeats.
+    pub stale: bool,
+}
+
+/// One tablet's replication position (for `ShardReplicationPositions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabletPosition {
+    pub alias: String,
+    pub tablet_type: TabletType,
+    pub position: String,
+    pub source: Option<String>,
+    pub replicating: bool,
+    pub lag_secs: Option<u64>,
+    pub error: Option<String>,
 }
 
 /// What every admin reply carries: an answer or a typed error.
@@ -313,6 +432,26 @@ mod tests {
             AdminRequest::ApplyVSchema { keyspace: "ks".into(), vschema: "{}".into(), dry_run: false },
             AdminRequest::GetVSchema { keyspace: "ks".into() },
             AdminRequest::GetNodes,
+            AdminRequest::InitShardPrimary {
+                keyspace: "ks".into(),
+                shard: "0".into(),
+                primary: "zone1-0000000100".into(),
+                force: false,
+            },
+            AdminRequest::ChangeTabletType { alias: "a".into(), tablet_type: TabletType::Rdonly },
+            AdminRequest::StartReplication { alias: "a".into() },
+            AdminRequest::StopReplication { alias: "a".into() },
+            AdminRequest::ShardReplicationPositions { keyspace: "ks".into(), shard: "0".into() },
+            AdminRequest::ApplySchema {
+                keyspace: "ks".into(),
+                sql: "create table t (a int)".into(),
+                allow_large: false,
+                large_table_rows: 5,
+            },
+            AdminRequest::GetSchema { alias: "a".into() },
+            AdminRequest::ValidateSchemaKeyspace { keyspace: "ks".into() },
+            AdminRequest::ExecuteFetchAsDba { alias: "a".into(), sql: "select 1".into(), max_rows: Some(3) },
+            AdminRequest::DeleteTablets { aliases: vec!["a".into()], allow_primary: false },
         ];
         assert_eq!(reqs.len(), AdminRequest::NAMES.len());
         for (req, name) in reqs.into_iter().zip(AdminRequest::NAMES) {

@@ -3,12 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::node::NodeEvent;
+use crate::protocol::tablet::TabletHealth;
 use crate::protocol::topology::TopoEvent;
 
 /// Event kinds: the second token of `tessera.events.<kind>.<name>`.
 pub const KIND_TOPO: &str = "topo";
 pub const KIND_NODE: &str = "node";
-pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE];
+pub const KIND_TABLET: &str = "tablet";
+pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET];
+/// Tablet event names: health transitions.
+pub const TABLET_EVENT_NAMES: &[&str] = &["TabletServingChanged", "MysqldDied", "MysqldRestarted"];
 
 /// One cluster event. `summary` is the human sentence; the typed payload is in one of the
 /// optional fields, so new kinds can be added without breaking older subscribers.
@@ -24,6 +28,9 @@ pub struct ClusterEvent {
     pub topo: Option<TopoEvent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<NodeEvent>,
+    /// For tablet events: the tablet's health at the transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tablet: Option<TabletHealth>,
 }
 
 impl ClusterEvent {
@@ -35,6 +42,7 @@ impl ClusterEvent {
             topo_seq: Some(seq),
             topo: Some(event.clone()),
             node: None,
+            tablet: None,
         }
     }
 
@@ -46,6 +54,20 @@ impl ClusterEvent {
             topo_seq: None,
             topo: None,
             node: Some(event.clone()),
+            tablet: None,
+        }
+    }
+
+    /// A tablet health transition (`TabletServingChanged`, `MysqldDied`, `MysqldRestarted`).
+    pub fn tablet(name: &str, summary: String, health: &TabletHealth) -> Self {
+        ClusterEvent {
+            kind: KIND_TABLET.into(),
+            name: name.into(),
+            summary,
+            topo_seq: None,
+            topo: None,
+            node: None,
+            tablet: Some(health.clone()),
         }
     }
 }
@@ -62,11 +84,15 @@ pub fn resolve_filter(word: &str) -> Result<(&'static str, Option<&'static str>)
     if let Some(name) = NodeEvent::NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
         return Ok((KIND_NODE, Some(name)));
     }
+    if let Some(name) = TABLET_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
+        return Ok((KIND_TABLET, Some(name)));
+    }
     Err(format!(
-        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {})",
+        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {})",
         KINDS.join(", "),
         TopoEvent::NAMES.join(", "),
-        NodeEvent::NAMES.join(", ")
+        NodeEvent::NAMES.join(", "),
+        TABLET_EVENT_NAMES.join(", ")
     ))
 }
 

@@ -6,4 +6,5 @@ pub mod events;
 pub mod names;
 pub mod node;
 pub mod subjects;
+pub mod tablet;
 pub mod topology;

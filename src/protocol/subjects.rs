@@ -53,6 +53,11 @@ pub fn tablet(alias: &str, op: &str) -> String {
     format!("tessera.tablet.{alias}.{op}")
 }
 
+/// The query service of whichever tablet of a keyspace/shard has the given type (queue group).
+pub fn target(keyspace: &str, shard: &str, tablet_type: &str) -> String {
+    format!("tessera.target.{keyspace}.{shard}.{tablet_type}.query")
+}
+
 /// Health reports of one tablet.
 pub fn health(alias: &str) -> String {
     format!("tessera.health.{alias}")

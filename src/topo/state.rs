@@ -58,11 +58,8 @@ impl Keyspace {
 
 impl Topology {
     /// Tablets of one shard.
-    pub fn shard_tablets<'a>(
-        &'a self,
-        keyspace: &'a str,
-        shard: &'a str,
-    ) -> impl Iterator<Item = &'a TabletRecord> + 'a {
+    pub fn shard_tablets<'a>(&'a self, keyspace: &str, shard: &str) -> impl Iterator<Item = &'a TabletRecord> + 'a {
+        let (keyspace, shard) = (keyspace.to_string(), shard.to_string());
         self.tablets.values().filter(move |t| t.keyspace == keyspace && t.shard == shard)
     }
 

@@ -1,7 +1,8 @@
 //! Optimistic, validated appends to the topology.
 //!
 //! For a write on aggregate subject S: read S's last sequence, wait until this node's view has
-//! folded it (so the aggregate is current), validate and plan against the view, and append with
+//! folded the stream up to its current end (so S and every aggregate the validation reads are
+//! current as of now), validate and plan against the view, and append with
 //! "expected last subject sequence = what we read". If another writer got there first the
 //! append is refused and the loop starts over, so no update is ever lost; the same check makes
 //! the subject its own lock.
@@ -59,7 +60,10 @@ impl TopoWriter {
     {
         for attempt in 1..=MAX_ATTEMPTS {
             let expected = self.store.last_seq_of(subject).await?;
-            self.view.wait_for(expected, VIEW_WAIT).await?;
+            // Catch up with the whole stream, not just this aggregate: validation reads other
+            // aggregates too (a shard write needs the keyspace's ShardCreated).
+            let last = self.store.last_seq().await?;
+            self.view.wait_for(last.max(expected), VIEW_WAIT).await?;
             let snapshot = self.view.snapshot();
             let events = plan(&snapshot)?;
             if events.is_empty() {

@@ -1,0 +1,427 @@
+//! Starting, supervising, probing and stopping the tablet's MySQL; registration; health.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use tracing::{info, warn};
+
+use super::mysql::exec;
+use super::{MysqldExited, Probed, StopTablet, TabletActor};
+use crate::mysqld::{ensure_template, pid_alive};
+use crate::protocol::admin::AdminRequest;
+use crate::protocol::envelope::{now_ms, Envelope};
+use crate::protocol::events::ClusterEvent;
+use crate::protocol::subjects;
+use crate::protocol::tablet::TabletHealth;
+use crate::protocol::topology::{TabletRecord, TabletType, TopoEvent};
+use crate::topo::commands::plan;
+use crate::topo::TopoError;
+
+const MYSQLD_START_TIMEOUT: Duration = Duration::from_secs(60);
+const RETRY: Duration = Duration::from_secs(2);
+
+impl TabletActor {
+    /// Starts (or adopts) a managed mysqld, then connects and serves; for an external MySQL,
+    /// connects and serves. Retries on failure.
+    pub(super) fn boot(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.stopping {
+            return;
+        }
+        self.busy = true;
+        let Some(mysqld) = self.mysqld.clone() else {
+            self.mysqld_up = true;
+            self.busy = false;
+            self.connect(ctx);
+            return;
+        };
+        let template = self.template.clone();
+        let fut = async move {
+            ensure_template(&template).await.map_err(|e| e.to_string())?;
+            tokio::fs::create_dir_all(&mysqld.dir)
+                .await
+                .map_err(|e| format!("creating {}: {e}", mysqld.dir.display()))?;
+            mysqld.prepare(&template).await.map_err(|e| e.to_string())?;
+            let child = match mysqld.running_pid() {
+                Some(pid) => {
+                    info!(dir = %mysqld.dir.display(), pid, "adopting running mysqld");
+                    None
+                }
+                None => Some(mysqld.spawn().map_err(|e| e.to_string())?),
+            };
+            mysqld.wait_ready(MYSQLD_START_TIMEOUT).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(child)
+        };
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(child) => {
+                    act.mysqld_up = true;
+                    act.watch_mysqld(ctx, child);
+                    act.connect(ctx);
+                }
+                Err(e) => {
+                    warn!(tablet = %act.cfg.alias, error = %e, "mysqld did not start; retrying");
+                    act.not_serving(&format!("mysqld did not start: {e}"));
+                    act.publish_health(ctx);
+                    ctx.run_later(RETRY, |act, ctx| act.boot(ctx));
+                }
+            }
+        }));
+    }
+
+    /// Notices when mysqld exits: by waiting on the child, or by polling an adopted pid.
+    fn watch_mysqld(&mut self, ctx: &mut Context<Self>, child: Option<tokio::process::Child>) {
+        let addr = ctx.address();
+        match child {
+            Some(mut child) => {
+                tokio::spawn(async move {
+                    let detail = match child.wait().await {
+                        Ok(status) => format!("mysqld exited ({status})"),
+                        Err(e) => format!("lost track of mysqld: {e}"),
+                    };
+                    addr.do_send(MysqldExited { detail });
+                });
+            }
+            None => {
+                let Some(pid) = self.mysqld.as_ref().and_then(|m| m.running_pid()) else { return };
+                tokio::spawn(async move {
+                    while pid_alive(pid) {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    addr.do_send(MysqldExited { detail: format!("mysqld (pid {pid}) exited") });
+                });
+            }
+        }
+    }
+
+    /// Connects the pool, prepares the keyspace database, registers, applies the type's
+    /// read-only setting, and starts serving.
+    pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.stopping {
+            return;
+        }
+        self.busy = true;
+        let cfg = self.cfg.clone();
+        let service = self.service.clone();
+        let fut = async move {
+            let host = cfg.mysql_host.clone().unwrap_or_else(|| "127.0.0.1".into());
+            let base = OptsBuilder::default()
+                .ip_or_hostname(host.clone())
+                .tcp_port(cfg.port())
+                .user(Some(cfg.mysql_user.clone()))
+                .pass(Some(cfg.mysql_password.clone()));
+            let mut conn = tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(base.clone()))
+                .await
+                .map_err(|_| format!("connecting to MySQL at {host}:{}: timed out", cfg.port()))?
+                .map_err(|e| format!("connecting to MySQL at {host}:{}: {e}", cfg.port()))?;
+            // Each tablet creates its database without logging it, so every tablet of the
+            // shard has it whatever its role, and replication never sees a conflicting event.
+            let db = crate::sql::quote_ident(&cfg.database());
+            exec(&mut conn, "SET SESSION sql_log_bin = 0").await.map_err(|e| e.to_string())?;
+            exec(&mut conn, &format!("CREATE DATABASE IF NOT EXISTS {db}")).await.map_err(|e| e.to_string())?;
+            let _ = conn.disconnect().await;
+            let constraints = PoolConstraints::new(0, cfg.pool_size).unwrap_or_default();
+            let pool = Pool::new(
+                base.db_name(Some(cfg.database()))
+                    .pool_opts(PoolOpts::default().with_constraints(constraints).with_reset_connection(false)),
+            );
+            service.set_pool(pool);
+            Ok::<_, String>(())
+        };
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(()) => act.register(ctx),
+                Err(e) => {
+                    warn!(tablet = %act.cfg.alias, error = %e, "MySQL not reachable; retrying");
+                    act.not_serving(&e);
+                    act.publish_health(ctx);
+                    if act.mysqld.is_none() {
+                        ctx.run_later(RETRY, |act, ctx| act.connect(ctx));
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Registers the tablet (creating its keyspace and shard records if missing) and then
+    /// applies its type. A tablet already in the topology keeps its recorded type.
+    fn register(&mut self, ctx: &mut Context<Self>) {
+        let writer = self.writer.clone();
+        let cfg = self.cfg.clone();
+        let node_id = self.node_id.clone();
+        let registered = self.registered;
+        let fut = async move {
+            if registered {
+                let t = writer.view().snapshot().tablets.get(&cfg.alias).map(|t| t.tablet_type);
+                return Ok::<_, TopoError>(t.unwrap_or(cfg.tablet_type));
+            }
+            let ks = AdminRequest::CreateKeyspace { name: cfg.keyspace.clone(), durability_policy: String::new() };
+            match writer.write(ks.name(), &subjects::topo_keyspace(&cfg.keyspace), |t| plan(&ks, t)).await {
+                Ok(_) | Err(TopoError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            let shard = AdminRequest::CreateShard {
+                keyspace: cfg.keyspace.clone(),
+                shard: cfg.shard.clone(),
+                force: true,
+                allow_overlap: false,
+            };
+            writer.write(shard.name(), &subjects::topo_keyspace(&cfg.keyspace), |t| plan(&shard, t)).await?;
+            let applied = writer
+                .write("RegisterTablet", &subjects::topo_tablet(&cfg.alias), |topo| {
+                    let existing = topo.tablets.get(&cfg.alias);
+                    let tablet_type = existing
+                        .filter(|t| t.keyspace == cfg.keyspace && t.shard == cfg.shard)
+                        .map_or(cfg.tablet_type, |t| t.tablet_type);
+                    let record = TabletRecord {
+                        alias: cfg.alias.clone(),
+                        cell: cfg.cell().to_string(),
+                        keyspace: cfg.keyspace.clone(),
+                        shard: cfg.shard.clone(),
+                        tablet_type,
+                        node_id: node_id.clone(),
+                        hostname: crate::config::hostname(),
+                        mysql_host: cfg.mysql_host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+                        mysql_port: cfg.port(),
+                    };
+                    if existing == Some(&record) {
+                        return Ok(Vec::new());
+                    }
+                    Ok(vec![TopoEvent::TabletRegistered { tablet: record }])
+                })
+                .await?;
+            let t = writer.view().snapshot().tablets.get(&cfg.alias).map(|t| t.tablet_type);
+            let _ = applied;
+            Ok(t.unwrap_or(cfg.tablet_type))
+        };
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
+            Ok(tablet_type) => {
+                act.registered = true;
+                act.apply_type(ctx, tablet_type);
+            }
+            Err(e) => {
+                warn!(tablet = %act.cfg.alias, error = %e, "could not register in the topology; retrying");
+                act.not_serving(&format!("not registered in the topology: {e}"));
+                ctx.run_later(RETRY, |act, ctx| act.register(ctx));
+            }
+        }));
+    }
+
+    /// Sets the type, the server's read_only flag to match, serves, and subscribes the target.
+    pub(super) fn apply_type(&mut self, ctx: &mut Context<Self>, tablet_type: TabletType) {
+        let service = self.service.clone();
+        let fut = async move {
+            let mut conn = service.conn().await?;
+            let ro = if tablet_type == TabletType::Primary { "OFF" } else { "ON" };
+            exec(&mut conn, &format!("SET GLOBAL read_only = {ro}")).await
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(()) => {
+                act.set_type(ctx, tablet_type);
+                act.last_error = None;
+                act.state.set_serving(true, "");
+                info!(tablet = %act.cfg.alias, tablet_type = %tablet_type, "tablet serving");
+                act.publish_health(ctx);
+            }
+            Err(e) => {
+                act.not_serving(&format!("could not set read_only for {tablet_type}: {e}"));
+                act.publish_health(ctx);
+                ctx.run_later(RETRY, move |act, ctx| act.apply_type(ctx, tablet_type));
+            }
+        }));
+    }
+
+    /// Records a new type and moves the target subscription to it.
+    pub(super) fn set_type(&mut self, ctx: &mut Context<Self>, tablet_type: TabletType) {
+        let old = self.state.tablet_type();
+        *self.state.tablet_type.write().unwrap_or_else(|e| e.into_inner()) = tablet_type;
+        if old != tablet_type {
+            self.service.sequences.clear();
+        }
+        if self.target_type == Some(tablet_type) && self.target_stream.is_some() {
+            return;
+        }
+        if let Some(handle) = self.target_stream.take() {
+            ctx.cancel_future(handle);
+        }
+        self.target_type = Some(tablet_type);
+        let subject = subjects::target(&self.cfg.keyspace, &self.cfg.shard, tablet_type.as_str());
+        let queue = format!("tessera-target-{}-{}-{}", self.cfg.keyspace, self.cfg.shard, tablet_type.as_str());
+        let client = self.client.clone();
+        let fut = async move { client.queue_subscribe(subject, queue).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(sub) if act.target_type == Some(tablet_type) => act.target_stream = Some(ctx.add_stream(sub)),
+            Ok(_) => {}
+            Err(e) => warn!(tablet = %act.cfg.alias, error = %e, "could not subscribe to the target subject"),
+        }));
+    }
+
+    pub(super) fn not_serving(&mut self, reason: &str) {
+        self.state.set_serving(false, reason);
+        self.last_error = Some(reason.to_string());
+    }
+
+    /// Checks MySQL (and replication on non-primaries); the answer comes back as [`Probed`].
+    pub(super) fn probe(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.stopping || !self.registered {
+            self.publish_health(ctx);
+            return;
+        }
+        let service = self.service.clone();
+        let fut = async move {
+            let mut conn = match service.conn().await {
+                Ok(c) => c,
+                Err(e) => return Probed { mysql_ok: Err(e.to_string()), replication: None },
+            };
+            match super::manage::replication_status(&mut conn).await {
+                Ok(r) => Probed { mysql_ok: Ok(()), replication: Some(r) },
+                Err(e) => Probed { mysql_ok: Err(e.to_string()), replication: None },
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(|p, act, ctx| act.on_probed(ctx, p)));
+    }
+
+    fn on_probed(&mut self, ctx: &mut Context<Self>, p: Probed) {
+        match p.mysql_ok {
+            Ok(()) => {
+                self.replication = p.replication;
+                if !self.state.serving.load(std::sync::atomic::Ordering::SeqCst) && !self.busy && self.registered {
+                    // MySQL answers again (an external server came back): resume serving.
+                    self.apply_type(ctx, self.state.tablet_type());
+                }
+            }
+            Err(e) => {
+                if self.mysqld.is_none() {
+                    self.not_serving(&format!("MySQL at {}:{} unreachable: {e}", self.host(), self.cfg.port()));
+                }
+            }
+        }
+        self.publish_health(ctx);
+    }
+
+    fn host(&self) -> String {
+        self.cfg.mysql_host.clone().unwrap_or_else(|| "127.0.0.1".into())
+    }
+
+    /// The tablet's health as of now.
+    pub(super) fn health(&self) -> TabletHealth {
+        let tablet_type = self.state.tablet_type();
+        TabletHealth {
+            alias: self.cfg.alias.clone(),
+            keyspace: self.cfg.keyspace.clone(),
+            shard: self.cfg.shard.clone(),
+            tablet_type,
+            node_id: self.node_id.clone(),
+            mysql_host: self.host(),
+            mysql_port: self.cfg.port(),
+            serving: self.state.serving.load(std::sync::atomic::Ordering::SeqCst),
+            mysqld_up: self.mysqld_up,
+            mysqld_restarts: self.mysqld_restarts,
+            replication: self.replication.clone(),
+            last_error: self.last_error.clone(),
+            time_ms: now_ms(),
+        }
+    }
+
+    /// Publishes health, and a cluster event when serving or mysqld state changed.
+    pub(super) fn publish_health(&mut self, _ctx: &mut Context<Self>) {
+        let health = self.health();
+        let now = (health.serving, health.mysqld_up);
+        let mut events = Vec::new();
+        if let Some((was_serving, was_up)) = self.announced {
+            if was_up && !now.1 {
+                events.push((
+                    "MysqldDied",
+                    format!("tablet {} mysqld died: {}", health.alias, health.last_error.clone().unwrap_or_default()),
+                ));
+            }
+            if !was_up && now.1 {
+                events.push(("MysqldRestarted", format!("tablet {} mysqld is running again", health.alias)));
+            }
+            if was_serving != now.0 {
+                let summary = if now.0 {
+                    format!(
+                        "tablet {} ({} {}/{}) is serving",
+                        health.alias, health.tablet_type, health.keyspace, health.shard
+                    )
+                } else {
+                    format!("tablet {} is not serving: {}", health.alias, health.last_error.clone().unwrap_or_default())
+                };
+                events.push(("TabletServingChanged", summary));
+            }
+        } else if now.0 {
+            events
+                .push(("TabletServingChanged", format!("tablet {} ({}) is serving", health.alias, health.tablet_type)));
+        }
+        if self.announced != Some(now) && (self.announced.is_some() || now.0) {
+            self.announced = Some(now);
+        }
+        let client = self.client.clone();
+        let store = self.writer.store().clone();
+        let subject = subjects::health(&health.alias);
+        let payload = Envelope::new(self.node_id.clone(), &health).encode();
+        let mut dedup = Vec::new();
+        for (name, summary) in events {
+            self.events_sent += 1;
+            dedup.push((
+                ClusterEvent::tablet(name, summary, &health),
+                format!("tablet-{}-{}-{}", health.alias, self.incarnation, self.events_sent),
+            ));
+        }
+        // Health is published without waiting: a report that cannot be sent is replaced by
+        // the next one a couple of seconds later.
+        tokio::spawn(async move {
+            if let Ok(bytes) = payload {
+                let _ = client.publish(subject, bytes.into()).await;
+            }
+            for (ev, id) in dedup {
+                if let Err(e) = store.publish_event(&ev, &id).await {
+                    warn!(event = %ev.name, error = %e, "could not publish tablet event");
+                }
+            }
+        });
+    }
+}
+
+impl Handler<MysqldExited> for TabletActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MysqldExited, ctx: &mut Self::Context) {
+        if self.stopping {
+            return;
+        }
+        warn!(tablet = %self.cfg.alias, detail = %msg.detail, "mysqld exited; restarting it");
+        self.mysqld_up = false;
+        self.mysqld_restarts += 1;
+        self.not_serving(&format!("{}; restarting", msg.detail));
+        self.publish_health(ctx);
+        let service = self.service.clone();
+        tokio::spawn(async move { service.rollback_all().await });
+        ctx.run_later(Duration::from_millis(500), |act, ctx| act.boot(ctx));
+    }
+}
+
+impl Handler<StopTablet> for TabletActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: StopTablet, ctx: &mut Self::Context) -> Self::Result {
+        self.stopping = true;
+        self.not_serving("tablet is shutting down");
+        self.publish_health(ctx);
+        let service = self.service.clone();
+        let mysqld = self.mysqld.clone();
+        let alias = self.cfg.alias.clone();
+        Box::pin(
+            async move {
+                service.rollback_all().await;
+                if let Some(m) = mysqld {
+                    m.stop(Duration::from_secs(30)).await;
+                    info!(tablet = %alias, "mysqld stopped");
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}

@@ -1,0 +1,119 @@
+//! Management operations on the tablet's MySQL: replication, schema, DBA queries.
+
+use mysql_async::Conn;
+
+use super::mysql::{exec, first_row, run};
+use crate::protocol::tablet::{ReplicationStatus, TableDef, TabletError, TabletSchema};
+use crate::sql::{quote_bytes, quote_ident};
+
+/// Stops replicating and opens the server for writes; records the promotion.
+pub async fn make_primary(conn: &mut Conn, alias: &str) -> Result<String, TabletError> {
+    exec(conn, "STOP SLAVE").await?;
+    exec(conn, "RESET SLAVE ALL").await?;
+    exec(conn, "SET GLOBAL read_only = OFF").await?;
+    let status = replication_status(conn).await?;
+    let sql = format!(
+        "INSERT INTO _tessera.reparent_journal (time_ms, action, primary_alias, position) VALUES ({}, 'MakePrimary', {}, {})",
+        crate::protocol::envelope::now_ms(),
+        quote_bytes(alias.as_bytes()),
+        quote_bytes(status.position.as_bytes())
+    );
+    exec(conn, &sql).await?;
+    Ok(status.position)
+}
+
+/// Points the server at a primary with MariaDB GTID and starts replicating, read-only.
+pub async fn replicate_from(
+    conn: &mut Conn,
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+) -> Result<(), TabletError> {
+    exec(conn, "SET GLOBAL read_only = ON").await?;
+    exec(conn, "STOP SLAVE").await?;
+    let sql = format!(
+        "CHANGE MASTER TO MASTER_HOST = {}, MASTER_PORT = {port}, MASTER_USER = {}, MASTER_PASSWORD = {}, \
+         MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
+        quote_bytes(host.as_bytes()),
+        quote_bytes(user.as_bytes()),
+        quote_bytes(password.as_bytes())
+    );
+    exec(conn, &sql).await?;
+    exec(conn, "START SLAVE").await
+}
+
+/// Positions and, on a replica, the replication threads and lag.
+pub async fn replication_status(conn: &mut Conn) -> Result<ReplicationStatus, TabletError> {
+    let pos = first_row(conn, "SELECT @@GLOBAL.gtid_current_pos AS cur, @@GLOBAL.gtid_binlog_pos AS bin")
+        .await?
+        .unwrap_or_default();
+    let get = |row: &[(String, Option<String>)], name: &str| {
+        row.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    let mut status =
+        ReplicationStatus { position: get(&pos, "cur"), binlog_position: get(&pos, "bin"), ..Default::default() };
+    if let Some(slave) = first_row(conn, "SHOW SLAVE STATUS").await? {
+        let host = get(&slave, "Master_Host");
+        if !host.is_empty() {
+            status.source = Some(format!("{host}:{}", get(&slave, "Master_Port")));
+        }
+        status.io_running = get(&slave, "Slave_IO_Running") == "Yes";
+        status.sql_running = get(&slave, "Slave_SQL_Running") == "Yes";
+        status.lag_secs = get(&slave, "Seconds_Behind_Master").parse().ok();
+        let errors: Vec<String> =
+            ["Last_IO_Error", "Last_SQL_Error"].iter().map(|n| get(&slave, n)).filter(|e| !e.is_empty()).collect();
+        status.last_error = (!errors.is_empty()).then(|| errors.join("; "));
+    }
+    Ok(status)
+}
+
+/// Tables and views of the current database, with their definitions.
+pub async fn schema(conn: &mut Conn) -> Result<TabletSchema, TabletError> {
+    let db = first_row(conn, "SELECT DATABASE() AS db").await?.and_then(|r| r.into_iter().next()).and_then(|(_, v)| v);
+    let db = db.unwrap_or_default();
+    let list = run(
+        conn,
+        "SELECT table_name, table_type, COALESCE(table_rows, 0) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() ORDER BY table_name",
+        100_000,
+    )
+    .await?;
+    let text = |v: &Option<Vec<u8>>| v.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let mut tables = Vec::with_capacity(list.rows.len());
+    for row in &list.rows {
+        let name = text(&row[0]);
+        let kind = text(&row[1]);
+        let rows = text(&row[2]).parse().unwrap_or(0);
+        let show = if kind == "VIEW" { "SHOW CREATE VIEW" } else { "SHOW CREATE TABLE" };
+        let def = run(conn, &format!("{show} {}", quote_ident(&name)), 10).await?;
+        let create = def.rows.first().and_then(|r| r.get(1)).map(text).unwrap_or_default();
+        tables.push(TableDef { name, kind, rows, create: normalize_create(&create) });
+    }
+    Ok(TabletSchema { database: db, tables })
+}
+
+/// Drops the `AUTO_INCREMENT=N` table option, which differs between copies of one table.
+pub fn normalize_create(create: &str) -> String {
+    let mut out = String::with_capacity(create.len());
+    let mut rest = create;
+    while let Some(i) = rest.find(" AUTO_INCREMENT=") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + " AUTO_INCREMENT=".len()..];
+        rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalizes_auto_increment() {
+        let c = "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT\n) ENGINE=InnoDB AUTO_INCREMENT=17 DEFAULT CHARSET=utf8mb4";
+        assert_eq!(
+            super::normalize_create(c),
+            "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        );
+    }
+}

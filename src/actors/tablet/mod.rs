@@ -1,0 +1,152 @@
+//! `TabletActor`: one MySQL server and everything tessera does with it.
+//!
+//! - Managed tablets get a data dir copied from the template, a generated `my.cnf`, and a
+//!   supervised mysqld: if it dies the tablet reports it (health and a `MysqldDied` event) and
+//!   starts it again. External tablets point at a server someone else runs; while it is
+//!   unreachable the tablet is registered but not serving, with the reason, and retries.
+//! - The query service ([`query`]) answers on `tessera.tablet.<alias>.query` and, in a queue
+//!   group, on `tessera.target.<ks>.<shard>.<type>.query`; requests run concurrently on their
+//!   own tasks. Management requests (`tessera.tablet.<alias>.manage`) change the actor's state.
+//! - Health goes out on `tessera.health.<alias>` every couple of seconds and on every change.
+
+mod lifecycle;
+mod manage;
+mod mysql;
+pub mod query;
+mod sequence;
+mod serve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use async_nats::{Client, Subscriber};
+
+use crate::config::TabletConfig;
+use crate::mysqld::Mysqld;
+use crate::protocol::tablet::{ManageReply, ManageRequest, ReplicationStatus};
+use crate::topo::writer::TopoWriter;
+use query::{Limits, QueryService, TabletState};
+
+/// Runs one management operation; answered by the tablet.
+#[derive(Message)]
+#[rtype(result = "ManageReply")]
+pub struct Manage(pub ManageRequest);
+
+/// Stops serving and, for a managed tablet, stops its mysqld (node shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopTablet;
+
+/// mysqld went away (internal).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct MysqldExited {
+    detail: String,
+}
+
+/// The outcome of a health probe (internal).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Probed {
+    mysql_ok: Result<(), String>,
+    replication: Option<ReplicationStatus>,
+}
+
+/// One tablet.
+pub struct TabletActor {
+    cfg: TabletConfig,
+    node_id: String,
+    client: Client,
+    writer: TopoWriter,
+    service: Arc<QueryService>,
+    state: Arc<TabletState>,
+    mysqld: Option<Mysqld>,
+    template: PathBuf,
+    mysqld_up: bool,
+    mysqld_restarts: u32,
+    /// A (re)start or connect attempt is in progress.
+    busy: bool,
+    stopping: bool,
+    registered: bool,
+    last_error: Option<String>,
+    replication: Option<ReplicationStatus>,
+    subscriptions: Vec<Subscriber>,
+    target_stream: Option<SpawnHandle>,
+    target_type: Option<crate::protocol::topology::TabletType>,
+    /// (serving, mysqld_up) as last announced, to publish events on transitions.
+    announced: Option<(bool, bool)>,
+    events_sent: u64,
+    incarnation: String,
+}
+
+impl TabletActor {
+    /// `subscriptions` must be this tablet's query and manage subscriptions.
+    pub fn new(
+        cfg: TabletConfig,
+        node_id: String,
+        client: Client,
+        writer: TopoWriter,
+        data_dir: PathBuf,
+        template: PathBuf,
+        subscriptions: Vec<Subscriber>,
+    ) -> Self {
+        let state = Arc::new(TabletState {
+            alias: cfg.alias.clone(),
+            tablet_type: std::sync::RwLock::new(cfg.tablet_type),
+            serving: std::sync::atomic::AtomicBool::new(false),
+            not_serving_reason: std::sync::RwLock::new("starting".into()),
+        });
+        let limits = Limits {
+            max_result_rows: cfg.max_result_rows,
+            tx_timeout: std::time::Duration::from_millis(cfg.tx_timeout_ms),
+            stream_chunk_rows: 1000,
+        };
+        let mysqld = cfg.is_managed().then(|| Mysqld::new(data_dir.join(&cfg.alias), cfg.port(), cfg.uid().max(1)));
+        TabletActor {
+            service: Arc::new(QueryService::new(state.clone(), limits)),
+            state,
+            cfg,
+            node_id,
+            client,
+            writer,
+            mysqld,
+            template,
+            mysqld_up: false,
+            mysqld_restarts: 0,
+            busy: false,
+            stopping: false,
+            registered: false,
+            last_error: None,
+            replication: None,
+            subscriptions,
+            target_stream: None,
+            target_type: None,
+            announced: None,
+            events_sent: 0,
+            incarnation: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    pub fn alias(&self) -> &str {
+        &self.cfg.alias
+    }
+}
+
+impl Actor for TabletActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        for sub in std::mem::take(&mut self.subscriptions) {
+            ctx.add_stream(sub);
+        }
+        self.boot(ctx);
+        ctx.run_interval(std::time::Duration::from_secs(2), |act, ctx| act.probe(ctx));
+        let service = self.service.clone();
+        ctx.run_interval(std::time::Duration::from_millis(500), move |_, _| {
+            let service = service.clone();
+            tokio::spawn(async move { service.reap().await });
+        });
+    }
+}

@@ -1,0 +1,247 @@
+//! The query service: statements, transactions on reserved connections, streaming, limits.
+//!
+//! Requests run concurrently on the connection pool; nothing here goes through the actor's
+//! mailbox. A transaction owns one pooled connection until it commits, rolls back, or outlives
+//! its timeout (then the reaper rolls it back and frees the connection).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use mysql_async::{Conn, Pool};
+use tracing::{info, warn};
+
+use super::mysql::{exec, map_err, run};
+use super::sequence::Sequences;
+use crate::protocol::tablet::{BindValue, QueryResponse, QueryResult, StreamChunk, TabletError};
+use crate::protocol::topology::TabletType;
+use crate::sql::{binds, classify, next_values, StatementKind};
+
+/// Limits of the query service.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_result_rows: u64,
+    pub tx_timeout: Duration,
+    pub stream_chunk_rows: u32,
+}
+
+/// Serving state shared by the actor (which changes it) and the query service (which reads it).
+pub struct TabletState {
+    pub alias: String,
+    pub tablet_type: RwLock<TabletType>,
+    pub serving: AtomicBool,
+    pub not_serving_reason: RwLock<String>,
+}
+
+impl TabletState {
+    pub fn tablet_type(&self) -> TabletType {
+        *self.tablet_type.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_serving(&self, serving: bool, reason: &str) {
+        self.serving.store(serving, Ordering::SeqCst);
+        *self.not_serving_reason.write().unwrap_or_else(|e| e.into_inner()) = reason.to_string();
+    }
+
+    fn check_serving(&self) -> Result<(), TabletError> {
+        if self.serving.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let reason = self.not_serving_reason.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Err(TabletError::NotServing { alias: self.alias.clone(), reason })
+    }
+}
+
+struct Tx {
+    conn: Option<Conn>,
+    started: Instant,
+}
+
+/// One tablet's query service.
+pub struct QueryService {
+    pub state: Arc<TabletState>,
+    pool: RwLock<Option<Pool>>,
+    txs: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Tx>>>>,
+    next_tx: AtomicU64,
+    pub limits: Limits,
+    pub sequences: Sequences,
+}
+
+impl QueryService {
+    pub fn new(state: Arc<TabletState>, limits: Limits) -> Self {
+        // Transaction ids start from the clock so a restarted tablet does not reuse old ids.
+        let seed = crate::protocol::envelope::now_ms() << 16;
+        QueryService {
+            state,
+            pool: RwLock::new(None),
+            txs: Mutex::new(HashMap::new()),
+            next_tx: AtomicU64::new(seed),
+            limits,
+            sequences: Sequences::default(),
+        }
+    }
+
+    pub fn set_pool(&self, pool: Pool) {
+        *self.pool.write().unwrap_or_else(|e| e.into_inner()) = Some(pool);
+    }
+
+    pub fn pool(&self) -> Result<Pool, TabletError> {
+        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| TabletError::NotServing {
+            alias: self.state.alias.clone(),
+            reason: "MySQL is not connected yet".into(),
+        })
+    }
+
+    pub async fn conn(&self) -> Result<Conn, TabletError> {
+        self.pool()?.get_conn().await.map_err(map_err)
+    }
+
+    fn check_write(&self, kind: StatementKind) -> Result<(), TabletError> {
+        let tablet_type = self.state.tablet_type();
+        if kind.is_write() && tablet_type != TabletType::Primary {
+            return Err(TabletError::ReadOnly { alias: self.state.alias.clone(), tablet_type });
+        }
+        Ok(())
+    }
+
+    /// Runs one statement, inside a transaction when `tx` is given.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        bind_vars: &BTreeMap<String, BindValue>,
+        tx: Option<u64>,
+    ) -> Result<QueryResponse, TabletError> {
+        self.state.check_serving()?;
+        let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
+        if let Some(seq) = next_values::parse(&sql) {
+            let seq = seq.map_err(TabletError::BadRequest)?;
+            self.check_write(StatementKind::Write)?;
+            let result = self.sequences.next_values(self, &seq.table, seq.count).await?;
+            return Ok(self.answer(result));
+        }
+        let kind = classify(&sql);
+        self.check_write(kind)?;
+        let max = self.limits.max_result_rows;
+        let result = match tx {
+            None => {
+                let mut conn = self.conn().await?;
+                run(&mut conn, &sql, max).await?
+            }
+            Some(id) => {
+                let tx = self.tx(id)?;
+                let mut guard = tx.lock().await;
+                let conn = guard.conn.as_mut().ok_or_else(|| self.tx_gone(id))?;
+                run(conn, &sql, max).await?
+            }
+        };
+        Ok(self.answer(result))
+    }
+
+    fn answer(&self, result: QueryResult) -> QueryResponse {
+        QueryResponse::Result { result, tablet: self.state.alias.clone() }
+    }
+
+    fn tx_gone(&self, id: u64) -> TabletError {
+        TabletError::TxNotFound { id, alias: self.state.alias.clone() }
+    }
+
+    fn tx(&self, id: u64) -> Result<Arc<tokio::sync::Mutex<Tx>>, TabletError> {
+        self.txs.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned().ok_or_else(|| self.tx_gone(id))
+    }
+
+    /// Reserves a connection and begins a transaction on it.
+    pub async fn begin(&self) -> Result<QueryResponse, TabletError> {
+        self.state.check_serving()?;
+        let mut conn = self.conn().await?;
+        exec(&mut conn, "BEGIN").await?;
+        let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
+        let tx = Tx { conn: Some(conn), started: Instant::now() };
+        self.txs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Arc::new(tokio::sync::Mutex::new(tx)));
+        Ok(QueryResponse::Began { transaction_id: id, tablet: self.state.alias.clone() })
+    }
+
+    /// Commits (`commit = true`) or rolls back a transaction and frees its connection.
+    pub async fn finish(&self, id: u64, commit: bool) -> Result<QueryResponse, TabletError> {
+        let tx = self.txs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).ok_or_else(|| self.tx_gone(id))?;
+        let mut guard = tx.lock().await;
+        let mut conn = guard.conn.take().ok_or_else(|| self.tx_gone(id))?;
+        exec(&mut conn, if commit { "COMMIT" } else { "ROLLBACK" }).await?;
+        Ok(QueryResponse::Done)
+    }
+
+    /// Open transactions.
+    pub fn open_transactions(&self) -> usize {
+        self.txs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Rolls back transactions older than the timeout. Called periodically.
+    pub async fn reap(&self) {
+        let timeout = self.limits.tx_timeout;
+        let expired: Vec<(u64, Arc<tokio::sync::Mutex<Tx>>)> = {
+            let mut txs = self.txs.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<u64> = txs
+                .iter()
+                .filter(|(_, tx)| tx.try_lock().map(|t| t.started.elapsed() > timeout).unwrap_or(false))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter().filter_map(|id| txs.remove(&id).map(|tx| (id, tx))).collect()
+        };
+        for (id, tx) in expired {
+            let mut guard = tx.lock().await;
+            if let Some(mut conn) = guard.conn.take() {
+                match exec(&mut conn, "ROLLBACK").await {
+                    Ok(()) => {
+                        info!(tablet = %self.state.alias, transaction = id, timeout = ?timeout, "transaction timed out; rolled back")
+                    }
+                    Err(e) => {
+                        warn!(tablet = %self.state.alias, transaction = id, error = %e, "rollback of timed-out transaction failed")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a read and hands its rows to `send` in chunks; the last chunk has `done` set.
+    pub async fn stream_execute<F, Fut>(
+        &self,
+        sql: &str,
+        bind_vars: &BTreeMap<String, BindValue>,
+        chunk_rows: u32,
+        mut send: F,
+    ) -> Result<(), TabletError>
+    where
+        F: FnMut(StreamChunk) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        use mysql_async::prelude::Queryable;
+        self.state.check_serving()?;
+        let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
+        self.check_write(classify(&sql))?;
+        let chunk_rows = if chunk_rows == 0 { self.limits.stream_chunk_rows } else { chunk_rows } as usize;
+        let mut conn = self.conn().await?;
+        let mut result = conn.query_iter(sql.as_str()).await.map_err(map_err)?;
+        let mut fields = Some(result.columns_ref().iter().map(super::mysql::field).collect::<Vec<_>>());
+        let mut rows = Vec::with_capacity(chunk_rows);
+        while let Some(row) = result.next().await.map_err(map_err)? {
+            rows.push(row.unwrap().into_iter().map(super::mysql::text_value).collect());
+            if rows.len() >= chunk_rows {
+                let chunk = StreamChunk { fields: fields.take(), rows: std::mem::take(&mut rows), done: false };
+                if !send(chunk).await {
+                    return Err(TabletError::Internal("stream receiver went away".into()));
+                }
+            }
+        }
+        result.drop_result().await.map_err(map_err)?;
+        send(StreamChunk { fields: fields.take(), rows, done: true }).await;
+        Ok(())
+    }
+
+    /// Rolls back every open transaction (the tablet stops or changes role).
+    pub async fn rollback_all(&self) {
+        let all: Vec<u64> = self.txs.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
+        for id in all {
+            let _ = self.finish(id, false).await;
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Answering requests: the query service on spawned tasks, management through the actor.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tracing::warn;
+
+use super::manage::{make_primary, replicate_from, schema};
+use super::mysql::{exec, run};
+use super::query::QueryService;
+use super::{Manage, TabletActor};
+use crate::protocol::envelope::Envelope;
+use crate::protocol::tablet::{
+    encode_query_reply, ManageReply, ManageRequest, ManageResponse, QueryReply, QueryRequest, StreamReply, TabletError,
+};
+use crate::protocol::topology::TabletType;
+use crate::sql::{classify, StatementKind};
+
+impl StreamHandler<async_nats::Message> for TabletActor {
+    fn handle(&mut self, msg: async_nats::Message, ctx: &mut Self::Context) {
+        let Some(reply_to) = msg.reply.clone() else {
+            warn!(subject = %msg.subject, "tablet request without a reply subject; dropped");
+            return;
+        };
+        let client = self.client.clone();
+        if msg.subject.ends_with(".manage") {
+            let req = match Envelope::<ManageRequest>::decode(&msg.payload) {
+                Ok(env) => env.body,
+                Err(e) => {
+                    let reply: ManageReply = Err(TabletError::BadRequest(format!("{}: {e}", msg.subject)));
+                    send_manage_reply(client, reply_to, reply, self.node_id.clone());
+                    return;
+                }
+            };
+            let sender = self.node_id.clone();
+            let addr = ctx.address();
+            tokio::spawn(async move {
+                let reply = match addr.send(Manage(req)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(TabletError::Internal(format!("tablet actor unavailable: {e}"))),
+                };
+                send_manage_reply(client, reply_to, reply, sender);
+            });
+            return;
+        }
+        let service = self.service.clone();
+        tokio::spawn(async move { answer_query(service, client, reply_to, &msg.subject, &msg.payload).await });
+    }
+
+    fn finished(&mut self, _ctx: &mut Self::Context) {
+        // One subscription ended (the target subscription is replaced on type changes).
+    }
+}
+
+fn send_manage_reply(client: async_nats::Client, reply_to: async_nats::Subject, reply: ManageReply, sender: String) {
+    tokio::spawn(async move {
+        match Envelope::new(sender, &reply).encode() {
+            Ok(bytes) => {
+                let _ = client.publish(reply_to, bytes.into()).await;
+            }
+            Err(e) => warn!(error = %e, "cannot encode a manage reply"),
+        }
+    });
+}
+
+/// Decodes and runs one query-service request on its own task.
+async fn answer_query(
+    service: Arc<QueryService>,
+    client: async_nats::Client,
+    reply_to: async_nats::Subject,
+    subject: &str,
+    payload: &[u8],
+) {
+    let req = match Envelope::<QueryRequest>::decode(payload) {
+        Ok(env) => env.body,
+        Err(e) => {
+            let reply: QueryReply = Err(TabletError::BadRequest(format!("{subject}: {e}")));
+            let _ = client.publish(reply_to, encode_query_reply(&reply).into()).await;
+            return;
+        }
+    };
+    let reply: QueryReply = match req {
+        QueryRequest::Execute { sql, binds, transaction_id } => service.execute(&sql, &binds, transaction_id).await,
+        QueryRequest::Begin => service.begin().await,
+        QueryRequest::Commit { transaction_id } => service.finish(transaction_id, true).await,
+        QueryRequest::Rollback { transaction_id } => service.finish(transaction_id, false).await,
+        QueryRequest::StreamExecute { sql, binds, chunk_rows } => {
+            let c = client.clone();
+            let to = reply_to.clone();
+            let streamed = service
+                .stream_execute(&sql, &binds, chunk_rows, |chunk| {
+                    let c = c.clone();
+                    let to = to.clone();
+                    async move {
+                        let reply: StreamReply = Ok(chunk);
+                        c.publish(to, encode_query_reply(&reply).into()).await.is_ok()
+                    }
+                })
+                .await;
+            if let Err(e) = streamed {
+                let reply: StreamReply = Err(e);
+                let _ = client.publish(reply_to, encode_query_reply(&reply).into()).await;
+            }
+            return;
+        }
+    };
+    if let Err(e) = client.publish(reply_to, encode_query_reply(&reply).into()).await {
+        warn!(subject, error = %e, "could not send query reply");
+    }
+}
+
+impl Handler<Manage> for TabletActor {
+    type Result = ResponseActFuture<Self, ManageReply>;
+
+    fn handle(&mut self, Manage(req): Manage, _ctx: &mut Self::Context) -> Self::Result {
+        let service = self.service.clone();
+        let current = self.state.tablet_type();
+        let alias = self.cfg.alias.clone();
+        let (user, password) = (self.cfg.mysql_user.clone(), self.cfg.mysql_password.clone());
+        match req {
+            ManageRequest::Status => {
+                let fut = async move {
+                    let mut conn = service.conn().await.ok()?;
+                    super::manage::replication_status(&mut conn).await.ok()
+                };
+                Box::pin(fut.into_actor(self).map(|repl, act, _| {
+                    if repl.is_some() {
+                        act.replication = repl;
+                    }
+                    Ok(ManageResponse::Status { health: act.health() })
+                }))
+            }
+            ManageRequest::SetType { tablet_type } => {
+                let allowed = [TabletType::Replica, TabletType::Rdonly, TabletType::Spare, TabletType::Drained];
+                let result = if current == TabletType::Primary || !allowed.contains(&tablet_type) {
+                    Err(TabletError::BadRequest(format!(
+                        "{alias} cannot change from {current} to {tablet_type}: only replica, rdonly, spare and drained \
+                         are interchangeable; primaries change by reparenting"
+                    )))
+                } else {
+                    Ok(())
+                };
+                Box::pin(async move { result }.into_actor(self).map(move |res, act, ctx| {
+                    res?;
+                    act.set_type(ctx, tablet_type);
+                    act.publish_health(ctx);
+                    Ok(ManageResponse::Done { message: format!("{} is now {tablet_type}", act.cfg.alias) })
+                }))
+            }
+            ManageRequest::MakePrimary => {
+                let fut = async move {
+                    let mut conn = service.conn().await?;
+                    make_primary(&mut conn, &alias).await
+                };
+                Box::pin(fut.into_actor(self).map(|res, act, ctx| {
+                    let position = res?;
+                    act.set_type(ctx, TabletType::Primary);
+                    act.publish_health(ctx);
+                    Ok(ManageResponse::Done { message: format!("{} is primary at {position}", act.cfg.alias) })
+                }))
+            }
+            ManageRequest::ReplicateFrom { host, port, tablet_type } => {
+                let fut = async move {
+                    if tablet_type == TabletType::Primary {
+                        return Err(TabletError::BadRequest("a replicating tablet cannot be primary".into()));
+                    }
+                    let mut conn = service.conn().await?;
+                    replicate_from(&mut conn, &host, port, &user, &password).await?;
+                    Ok(format!("replicating from {host}:{port}"))
+                };
+                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
+                    let message = res?;
+                    act.set_type(ctx, tablet_type);
+                    act.publish_health(ctx);
+                    Ok(ManageResponse::Done { message: format!("{} ({tablet_type}) {message}", act.cfg.alias) })
+                }))
+            }
+            other => Box::pin(run_manage(service, other, current, alias).into_actor(self)),
+        }
+    }
+}
+
+/// Management operations that do not change the actor's state.
+async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: TabletType, alias: String) -> ManageReply {
+    let mut conn = service.conn().await?;
+    match req {
+        ManageRequest::StartReplication | ManageRequest::StopReplication if current == TabletType::Primary => {
+            Err(TabletError::BadRequest(format!("{alias} is the primary: it does not replicate")))
+        }
+        ManageRequest::StartReplication => {
+            exec(&mut conn, "START SLAVE").await?;
+            Ok(ManageResponse::Done { message: format!("{alias}: replication started") })
+        }
+        ManageRequest::StopReplication => {
+            exec(&mut conn, "STOP SLAVE").await?;
+            Ok(ManageResponse::Done { message: format!("{alias}: replication stopped") })
+        }
+        ManageRequest::GetSchema => Ok(ManageResponse::Schema { schema: schema(&mut conn).await? }),
+        ManageRequest::ExecuteFetchAsDba { sql, max_rows } => {
+            let result = run(&mut conn, &sql, max_rows.unwrap_or(service.limits.max_result_rows)).await?;
+            Ok(ManageResponse::Result { result })
+        }
+        ManageRequest::ApplyDdl { sql } => {
+            if current != TabletType::Primary {
+                return Err(TabletError::ReadOnly { alias, tablet_type: current });
+            }
+            if classify(&sql) != StatementKind::Ddl {
+                return Err(TabletError::BadRequest("ApplyDdl takes one DDL statement".into()));
+            }
+            exec(&mut conn, &sql).await?;
+            Ok(ManageResponse::Done { message: format!("{alias}: applied") })
+        }
+        ManageRequest::Status
+        | ManageRequest::SetType { .. }
+        | ManageRequest::MakePrimary
+        | ManageRequest::ReplicateFrom { .. } => Err(TabletError::Internal("handled by the actor".into())),
+    }
+}

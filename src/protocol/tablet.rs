@@ -1,0 +1,346 @@
+//! The tablet's NATS API: the query service (`tessera.tablet.<alias>.query`, or by target
+//! `tessera.target.<ks>.<shard>.<type>.query`) and management (`tessera.tablet.<alias>.manage`),
+//! plus health reports (`tessera.health.<alias>`).
+//!
+//! Requests travel in MessagePack envelopes. Query replies carry rows, so they are bincode in a
+//! small framed header ([`encode_query_reply`]); sender and receiver run the same version
+//! (the header says which).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::topology::TabletType;
+pub use crate::sql::binds::BindValue;
+
+/// A request to the query service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum QueryRequest {
+    /// Runs one statement, in a transaction if `transaction_id` is set.
+    Execute {
+        sql: String,
+        #[serde(default)]
+        binds: BTreeMap<String, BindValue>,
+        #[serde(default)]
+        transaction_id: Option<u64>,
+    },
+    /// Runs one read and streams its rows back in chunks to the reply subject.
+    StreamExecute {
+        sql: String,
+        #[serde(default)]
+        binds: BTreeMap<String, BindValue>,
+        /// Rows per chunk (0: the tablet's default).
+        #[serde(default)]
+        chunk_rows: u32,
+    },
+    /// Reserves a connection and starts a transaction on it.
+    Begin,
+    Commit {
+        transaction_id: u64,
+    },
+    Rollback {
+        transaction_id: u64,
+    },
+}
+
+/// One column of a result, as the MySQL protocol describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Field {
+    pub name: String,
+    pub org_name: String,
+    pub table: String,
+    pub org_table: String,
+    pub schema: String,
+    /// MySQL column type code (`MYSQL_TYPE_*`).
+    pub column_type: u8,
+    /// MySQL column flags (`NOT_NULL_FLAG`, ...).
+    pub flags: u16,
+    pub charset: u16,
+    pub column_length: u32,
+    pub decimals: u8,
+}
+
+/// A row: each value in MySQL's text form, `None` for NULL.
+pub type Row = Vec<Option<Vec<u8>>>;
+
+/// The result of one statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct QueryResult {
+    pub fields: Vec<Field>,
+    pub rows: Vec<Row>,
+    pub rows_affected: u64,
+    pub last_insert_id: u64,
+    pub warnings: u16,
+    pub info: String,
+}
+
+/// A successful answer of the query service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QueryResponse {
+    /// `tablet` is the alias that ran it (useful after a request by target).
+    Result {
+        result: QueryResult,
+        tablet: String,
+    },
+    Began {
+        transaction_id: u64,
+        tablet: String,
+    },
+    Done,
+}
+
+/// One message of a streamed result; the last has `done` set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamChunk {
+    /// Present in the first chunk only.
+    pub fields: Option<Vec<Field>>,
+    pub rows: Vec<Row>,
+    pub done: bool,
+}
+
+pub type QueryReply = Result<QueryResponse, TabletError>;
+pub type StreamReply = Result<StreamChunk, TabletError>;
+
+/// Errors of the tablet layer; they cross NATS and keep MySQL's error number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum TabletError {
+    #[error("{message} (errno {code}) (sqlstate {state})")]
+    Mysql { code: u16, state: String, message: String },
+    #[error("row count exceeded {limit}: the result has more rows than the tablet's limit; add a LIMIT or raise max_result_rows")]
+    RowLimit { limit: u64 },
+    #[error("tablet {alias} is a {tablet_type} tablet and refuses writes: send writes to the shard's primary")]
+    ReadOnly { alias: String, tablet_type: TabletType },
+    #[error("transaction {id} not found on tablet {alias}: it ended, or was rolled back after its timeout")]
+    TxNotFound { id: u64, alias: String },
+    #[error("tablet {alias} is not serving: {reason}")]
+    NotServing { alias: String, reason: String },
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl TabletError {
+    /// MySQL error number and SQLSTATE for a MySQL client.
+    pub fn mysql_code(&self) -> (u16, &str) {
+        match self {
+            TabletError::Mysql { code, state, .. } => (*code, state.as_str()),
+            TabletError::RowLimit { .. } => (1105, "HY000"),
+            // ER_OPTION_PREVENTS_STATEMENT, as MySQL's own read_only answer.
+            TabletError::ReadOnly { .. } => (1290, "HY000"),
+            TabletError::TxNotFound { .. } => (1105, "HY000"),
+            TabletError::NotServing { .. } => (1105, "HY000"),
+            TabletError::BadRequest(_) => (1105, "HY000"),
+            TabletError::Internal(_) => (1105, "HY000"),
+        }
+    }
+
+    /// True when the same request may succeed elsewhere or later.
+    pub fn retryable(&self) -> bool {
+        matches!(self, TabletError::NotServing { .. })
+    }
+}
+
+const QUERY_REPLY_MAGIC: u8 = b'T';
+const QUERY_REPLY_VERSION: u8 = 1;
+
+/// Frames a query-service reply: magic, version, bincode body.
+pub fn encode_query_reply<T: Serialize>(reply: &T) -> Vec<u8> {
+    let mut out = vec![QUERY_REPLY_MAGIC, QUERY_REPLY_VERSION];
+    if bincode::serialize_into(&mut out, reply).is_err() {
+        out.truncate(2);
+        let fallback: QueryReply = Err(TabletError::Internal("reply could not be encoded".into()));
+        let _ = bincode::serialize_into(&mut out, &fallback);
+    }
+    out
+}
+
+/// Decodes a framed query-service reply.
+pub fn decode_query_reply<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, TabletError> {
+    match bytes {
+        [QUERY_REPLY_MAGIC, QUERY_REPLY_VERSION, body @ ..] => {
+            bincode::deserialize(body).map_err(|e| TabletError::Internal(format!("reply does not decode: {e}")))
+        }
+        [QUERY_REPLY_MAGIC, v, ..] => Err(TabletError::Internal(format!(
+            "reply is version {v}, this build reads version {QUERY_REPLY_VERSION}: upgrade gateway and tablets together"
+        ))),
+        _ => Err(TabletError::Internal("reply is not a tablet reply".into())),
+    }
+}
+
+/// Management operations on one tablet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum ManageRequest {
+    Status,
+    /// Change among replica, rdonly, spare, drained (never to or from primary).
+    SetType {
+        tablet_type: TabletType,
+    },
+    /// Stop replicating and accept writes; the tablet becomes `primary`.
+    MakePrimary,
+    /// Replicate from the given primary with MariaDB GTID, read-only; the tablet keeps
+    /// `tablet_type` (replica or rdonly).
+    ReplicateFrom {
+        host: String,
+        port: u16,
+        tablet_type: TabletType,
+    },
+    StartReplication,
+    StopReplication,
+    GetSchema,
+    /// Runs any statement as the DBA user, in the keyspace's database.
+    ExecuteFetchAsDba {
+        sql: String,
+        #[serde(default)]
+        max_rows: Option<u64>,
+    },
+    /// Runs one DDL statement in the keyspace's database.
+    ApplyDdl {
+        sql: String,
+    },
+}
+
+impl ManageRequest {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ManageRequest::Status => "Status",
+            ManageRequest::SetType { .. } => "SetType",
+            ManageRequest::MakePrimary => "MakePrimary",
+            ManageRequest::ReplicateFrom { .. } => "ReplicateFrom",
+            ManageRequest::StartReplication => "StartReplication",
+            ManageRequest::StopReplication => "StopReplication",
+            ManageRequest::GetSchema => "GetSchema",
+            ManageRequest::ExecuteFetchAsDba { .. } => "ExecuteFetchAsDba",
+            ManageRequest::ApplyDdl { .. } => "ApplyDdl",
+        }
+    }
+}
+
+/// Answers to management operations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ManageResponse {
+    Status { health: TabletHealth },
+    Done { message: String },
+    Schema { schema: TabletSchema },
+    Result { result: QueryResult },
+}
+
+pub type ManageReply = Result<ManageResponse, TabletError>;
+
+/// Replication state of a tablet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReplicationStatus {
+    /// `@@gtid_current_pos`: every transaction applied, own or replicated.
+    pub position: String,
+    /// `@@gtid_binlog_pos`.
+    pub binlog_position: String,
+    /// For replicas: the primary it follows, `host:port`.
+    pub source: Option<String>,
+    pub io_running: bool,
+    pub sql_running: bool,
+    /// `Seconds_Behind_Master`, when replicating.
+    pub lag_secs: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// What a tablet reports about itself, on `tessera.health.<alias>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabletHealth {
+    pub alias: String,
+    pub keyspace: String,
+    pub shard: String,
+    pub tablet_type: TabletType,
+    pub node_id: String,
+    pub mysql_host: String,
+    pub mysql_port: u16,
+    /// The query service takes requests.
+    pub serving: bool,
+    pub mysqld_up: bool,
+    /// How many times tessera (re)started this tablet's mysqld.
+    pub mysqld_restarts: u32,
+    pub replication: Option<ReplicationStatus>,
+    /// Why it is not serving, or the last error seen.
+    pub last_error: Option<String>,
+    pub time_ms: u64,
+}
+
+/// One table or view of a tablet's keyspace database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDef {
+    pub name: String,
+    /// `BASE TABLE` or `VIEW`.
+    pub kind: String,
+    /// Estimated rows (information_schema).
+    pub rows: u64,
+    /// `SHOW CREATE`, with the AUTO_INCREMENT counter removed so copies compare equal.
+    pub create: String,
+}
+
+/// The schema of a tablet's keyspace database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TabletSchema {
+    pub database: String,
+    pub tables: Vec<TableDef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::envelope::Envelope;
+
+    #[test]
+    fn query_replies_round_trip_and_reject_other_versions() {
+        let reply: QueryReply = Ok(QueryResponse::Result {
+            result: QueryResult {
+                fields: vec![Field { name: "a".into(), column_type: 8, ..Default::default() }],
+                rows: vec![vec![Some(b"1".to_vec()), None]],
+                rows_affected: 0,
+                last_insert_id: 0,
+                warnings: 0,
+                info: String::new(),
+            },
+            tablet: "zone1-0000000100".into(),
+        });
+        let bytes = encode_query_reply(&reply);
+        assert_eq!(decode_query_reply::<QueryReply>(&bytes).unwrap(), reply);
+        let mut other = bytes.clone();
+        other[1] = 9;
+        assert!(decode_query_reply::<QueryReply>(&other).unwrap_err().to_string().contains("version 9"));
+        assert!(decode_query_reply::<QueryReply>(b"junk").is_err());
+        let err: QueryReply = Err(TabletError::Mysql { code: 1146, state: "42S02".into(), message: "no table".into() });
+        assert_eq!(decode_query_reply::<QueryReply>(&encode_query_reply(&err)).unwrap(), err);
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let mut binds = BTreeMap::new();
+        binds.insert("id".to_string(), BindValue::Int(3));
+        for req in [
+            QueryRequest::Execute { sql: "select :id".into(), binds: binds.clone(), transaction_id: Some(4) },
+            QueryRequest::StreamExecute { sql: "select 1".into(), binds, chunk_rows: 10 },
+            QueryRequest::Begin,
+            QueryRequest::Commit { transaction_id: 1 },
+            QueryRequest::Rollback { transaction_id: 1 },
+        ] {
+            let back: Envelope<QueryRequest> =
+                Envelope::decode(&Envelope::new("t", req.clone()).encode().unwrap()).unwrap();
+            assert_eq!(back.body, req);
+        }
+        for req in [
+            ManageRequest::Status,
+            ManageRequest::SetType { tablet_type: TabletType::Rdonly },
+            ManageRequest::MakePrimary,
+            ManageRequest::ReplicateFrom { host: "h".into(), port: 1, tablet_type: TabletType::Replica },
+            ManageRequest::ExecuteFetchAsDba { sql: "select 1".into(), max_rows: None },
+            ManageRequest::ApplyDdl { sql: "create table t (a int)".into() },
+        ] {
+            let back: Envelope<ManageRequest> =
+                Envelope::decode(&Envelope::new("t", req.clone()).encode().unwrap()).unwrap();
+            assert_eq!(back.body, req);
+        }
+        assert_eq!(TabletError::ReadOnly { alias: "a".into(), tablet_type: TabletType::Replica }.mysql_code().0, 1290);
+    }
+}

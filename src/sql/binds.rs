@@ -1,0 +1,126 @@
+//! Bind variables: `:name` placeholders replaced by escaped literals (Vitess's convention).
+//!
+//! The scanner skips string literals, quoted identifiers and comments, so a `:x` inside them is
+//! left alone. `::` (a PostgreSQL-style cast) is not a placeholder either.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A bind variable's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BindValue {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    /// Bytes, sent as a string literal.
+    Bytes(Vec<u8>),
+    /// A list, for `IN ::list`-style expansion: `(v1, v2, ...)`.
+    List(Vec<BindValue>),
+}
+
+impl BindValue {
+    /// The SQL literal for this value.
+    pub fn to_sql(&self) -> String {
+        match self {
+            BindValue::Null => "NULL".into(),
+            BindValue::Int(v) => v.to_string(),
+            BindValue::UInt(v) => v.to_string(),
+            BindValue::Float(v) if v.is_finite() => format!("{v:?}"),
+            BindValue::Float(_) => "NULL".into(),
+            BindValue::Bytes(b) => super::quote_bytes(b),
+            BindValue::List(items) => {
+                let parts: Vec<String> = items.iter().map(BindValue::to_sql).collect();
+                format!("({})", parts.join(", "))
+            }
+        }
+    }
+}
+
+/// Replaces every `:name` in `sql` by its value. Unknown names are an error.
+pub fn substitute(sql: &str, binds: &BTreeMap<String, BindValue>) -> Result<String, String> {
+    if binds.is_empty() {
+        return Ok(sql.to_string());
+    }
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut i = 0;
+    let mut copied = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b':' if b.get(i + 1) == Some(&b':') => i += 2,
+            b':' if b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') => {
+                let start = i + 1;
+                let mut end = start;
+                while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+                    end += 1;
+                }
+                let name = &sql[start..end];
+                let value = binds.get(name).ok_or_else(|| format!("missing bind variable `{name}`"))?;
+                out.push_str(&sql[copied..i]);
+                out.push_str(&value.to_sql());
+                copied = end;
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binds(pairs: &[(&str, BindValue)]) -> BTreeMap<String, BindValue> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn substitutes_outside_quotes_and_comments() {
+        let b = binds(&[
+            ("id", BindValue::Int(-7)),
+            ("name", BindValue::Bytes(b"o'hara".to_vec())),
+            ("ids", BindValue::List(vec![BindValue::UInt(1), BindValue::Null])),
+        ]);
+        let sql = "select ':id', `:id` /* :id */ from t where id = :id and n = :name and x in :ids -- :id";
+        assert_eq!(
+            substitute(sql, &b).unwrap(),
+            "select ':id', `:id` /* :id */ from t where id = -7 and n = 'o\\'hara' and x in (1, NULL) -- :id"
+        );
+        assert_eq!(substitute("select a::int, :id", &b).unwrap(), "select a::int, -7");
+        assert!(substitute("select :nope", &b).unwrap_err().contains("nope"));
+        assert_eq!(substitute("select 'it\\'s :id'", &b).unwrap(), "select 'it\\'s :id'");
+        assert_eq!(substitute("select :id", &BTreeMap::new()).unwrap(), "select :id");
+        assert_eq!(BindValue::Float(1.5).to_sql(), "1.5");
+    }
+}

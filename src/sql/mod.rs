@@ -1,0 +1,149 @@
+//! Small, fast SQL text helpers used on the query path, before or instead of a full parse.
+//!
+//! - [`classify`]: what kind of statement a text is (read, write, DDL, ...), from its first
+//!   keyword, so a replica can refuse writes without parsing.
+//! - [`next_values`]: recognises `select next N values from seq` (sqlparser cannot).
+//! - [`binds`]: substitutes `:name` bind variables with escaped literals.
+
+pub mod binds;
+pub mod next_values;
+
+/// What a statement does, judged by its first keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    /// SELECT, SHOW, DESCRIBE, EXPLAIN, WITH ... SELECT.
+    Read,
+    /// INSERT, UPDATE, DELETE, REPLACE, LOAD.
+    Write,
+    /// CREATE, ALTER, DROP, RENAME, TRUNCATE.
+    Ddl,
+    /// BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT.
+    Transaction,
+    /// SET, USE.
+    Session,
+    /// Anything else (GRANT, FLUSH, CALL, ...): treated as a write where writes are refused.
+    Other,
+}
+
+impl StatementKind {
+    /// True when the statement may change data or schema.
+    pub fn is_write(self) -> bool {
+        matches!(self, StatementKind::Write | StatementKind::Ddl | StatementKind::Other)
+    }
+}
+
+/// The first keyword of `sql`, upper-cased, skipping whitespace, comments and `(`.
+pub fn first_keyword(sql: &str) -> String {
+    let rest = skip_noise(sql);
+    rest.chars().take_while(|c| c.is_ascii_alphabetic() || *c == '_').collect::<String>().to_ascii_uppercase()
+}
+
+/// Skips leading whitespace, `-- `/`#` line comments, `/* */` comments and opening parentheses.
+pub fn skip_noise(mut s: &str) -> &str {
+    loop {
+        let t = s.trim_start();
+        if let Some(r) = t.strip_prefix("/*") {
+            s = r.find("*/").map_or("", |i| &r[i + 2..]);
+        } else if t.starts_with("-- ") || t.starts_with("--\n") || t.starts_with('#') {
+            s = t.find('\n').map_or("", |i| &t[i + 1..]);
+        } else if let Some(r) = t.strip_prefix('(') {
+            s = r;
+        } else {
+            return t;
+        }
+    }
+}
+
+/// Classifies a statement by its first keyword.
+pub fn classify(sql: &str) -> StatementKind {
+    match first_keyword(sql).as_str() {
+        "SELECT" | "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN" | "WITH" | "VALUES" | "TABLE" | "HELP" => {
+            StatementKind::Read
+        }
+        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" => StatementKind::Write,
+        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" => StatementKind::Ddl,
+        "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => StatementKind::Transaction,
+        "SET" | "USE" => StatementKind::Session,
+        _ => StatementKind::Other,
+    }
+}
+
+/// Quotes `bytes` as a MySQL string literal (`'...'`), escaping what the server requires.
+pub fn quote_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('\'');
+    for &b in bytes {
+        match b {
+            0 => out.push_str("\\0"),
+            b'\'' => out.push_str("\\'"),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            0x1a => out.push_str("\\Z"),
+            b if b.is_ascii() => out.push(b as char),
+            _ => {
+                // Non-UTF-8 bytes cannot live in a Rust string: fall back to a hex literal.
+                return match std::str::from_utf8(bytes) {
+                    Ok(s) => quote_str_escaped(s),
+                    Err(_) => format!("X'{}'", hex::encode(bytes)),
+                };
+            }
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn quote_str_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\u{1a}' => out.push_str("\\Z"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Quotes an identifier with backticks.
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies() {
+        assert_eq!(classify("select 1"), StatementKind::Read);
+        assert_eq!(classify("  /* hint */ SELECT * from t"), StatementKind::Read);
+        assert_eq!(classify("(select 1) union (select 2)"), StatementKind::Read);
+        assert_eq!(classify("-- c\ninsert into t values (1)"), StatementKind::Write);
+        assert_eq!(classify("# c\nUPDATE t set a=1"), StatementKind::Write);
+        assert_eq!(classify("replace into t values (1)"), StatementKind::Write);
+        assert_eq!(classify("alter table t add c int"), StatementKind::Ddl);
+        assert_eq!(classify("begin"), StatementKind::Transaction);
+        assert_eq!(classify("set @a = 1"), StatementKind::Session);
+        assert_eq!(classify("grant all on *.* to x"), StatementKind::Other);
+        assert_eq!(classify(""), StatementKind::Other);
+        assert!(classify("flush tables").is_write());
+        assert!(!classify("show tables").is_write());
+    }
+
+    #[test]
+    fn quotes() {
+        assert_eq!(quote_bytes(b"it's"), "'it\\'s'");
+        assert_eq!(quote_bytes(b"a\\b\n\0"), "'a\\\\b\\n\\0'");
+        assert_eq!(quote_bytes("héllo'".as_bytes()), "'héllo\\''");
+        assert_eq!(quote_bytes(&[0xff, 0x00]), "X'ff00'");
+        assert_eq!(quote_ident("we`ird"), "`we``ird`");
+    }
+}
