@@ -205,3 +205,43 @@ impl TabletClient {
         }
     }
 }
+
+impl TabletClient {
+    /// Streams a read from a tablet by alias: every chunk's rows, with the fields of the first.
+    pub async fn stream_execute(
+        &self,
+        alias: &str,
+        sql: &str,
+        chunk_rows: u32,
+    ) -> Result<
+        (Vec<crate::protocol::tablet::Field>, Vec<crate::protocol::tablet::Row>, usize),
+        crate::protocol::tablet::TabletError,
+    > {
+        use crate::protocol::tablet::{decode_query_reply, QueryRequest, StreamReply, TabletError};
+        let inbox = self.client.new_inbox();
+        let mut sub = self.client.subscribe(inbox.clone()).await.map_err(|e| TabletError::Internal(e.to_string()))?;
+        let req = QueryRequest::StreamExecute { sql: sql.to_string(), binds: Default::default(), chunk_rows };
+        let payload =
+            Envelope::new(self.sender.clone(), req).encode().map_err(|e| TabletError::BadRequest(e.to_string()))?;
+        self.client
+            .publish_with_reply(subjects::tablet(alias, "query"), inbox, payload.into())
+            .await
+            .map_err(|e| TabletError::Internal(e.to_string()))?;
+        let (mut fields, mut rows, mut chunks) = (Vec::new(), Vec::new(), 0);
+        loop {
+            let msg = tokio::time::timeout(self.timeout, sub.next())
+                .await
+                .map_err(|_| TabletError::NotServing { alias: alias.into(), reason: "stream stalled".into() })?
+                .ok_or_else(|| TabletError::Internal("stream subscription closed".into()))?;
+            let chunk = decode_query_reply::<StreamReply>(&msg.payload)??;
+            chunks += 1;
+            if let Some(f) = chunk.fields {
+                fields = f;
+            }
+            rows.extend(chunk.rows);
+            if chunk.done {
+                return Ok((fields, rows, chunks));
+            }
+        }
+    }
+}

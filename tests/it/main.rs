@@ -5,4 +5,5 @@ mod harness;
 mod admin;
 mod concurrency;
 mod faults;
+mod tablets;
 mod up;

@@ -132,7 +132,10 @@ impl TabletActor {
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
             act.busy = false;
             match res {
-                Ok(()) => act.register(ctx),
+                Ok(()) => {
+                    act.connected = true;
+                    act.maybe_serve(ctx);
+                }
                 Err(e) => {
                     warn!(tablet = %act.cfg.alias, error = %e, "MySQL not reachable; retrying");
                     act.not_serving(&e);
@@ -145,18 +148,20 @@ impl TabletActor {
         }));
     }
 
-    /// Registers the tablet (creating its keyspace and shard records if missing) and then
-    /// applies its type. A tablet already in the topology keeps its recorded type.
-    fn register(&mut self, ctx: &mut Context<Self>) {
+    /// Serves once the tablet is both registered and connected to MySQL.
+    fn maybe_serve(&mut self, ctx: &mut Context<Self>) {
+        if self.registered && self.connected && !self.stopping {
+            self.apply_type(ctx, self.state.tablet_type());
+        }
+    }
+
+    /// Registers the tablet (creating its keyspace and shard records if missing). A tablet
+    /// already in the topology keeps its recorded type.
+    pub(super) fn register(&mut self, ctx: &mut Context<Self>) {
         let writer = self.writer.clone();
         let cfg = self.cfg.clone();
         let node_id = self.node_id.clone();
-        let registered = self.registered;
         let fut = async move {
-            if registered {
-                let t = writer.view().snapshot().tablets.get(&cfg.alias).map(|t| t.tablet_type);
-                return Ok::<_, TopoError>(t.unwrap_or(cfg.tablet_type));
-            }
             let ks = AdminRequest::CreateKeyspace { name: cfg.keyspace.clone(), durability_policy: String::new() };
             match writer.write(ks.name(), &subjects::topo_keyspace(&cfg.keyspace), |t| plan(&ks, t)).await {
                 Ok(_) | Err(TopoError::AlreadyExists(_)) => {}
@@ -169,7 +174,7 @@ impl TabletActor {
                 allow_overlap: false,
             };
             writer.write(shard.name(), &subjects::topo_keyspace(&cfg.keyspace), |t| plan(&shard, t)).await?;
-            let applied = writer
+            writer
                 .write("RegisterTablet", &subjects::topo_tablet(&cfg.alias), |topo| {
                     let existing = topo.tablets.get(&cfg.alias);
                     let tablet_type = existing
@@ -193,13 +198,13 @@ impl TabletActor {
                 })
                 .await?;
             let t = writer.view().snapshot().tablets.get(&cfg.alias).map(|t| t.tablet_type);
-            let _ = applied;
             Ok(t.unwrap_or(cfg.tablet_type))
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
             Ok(tablet_type) => {
                 act.registered = true;
-                act.apply_type(ctx, tablet_type);
+                *act.state.tablet_type.write().unwrap_or_else(|e| e.into_inner()) = tablet_type;
+                act.maybe_serve(ctx);
             }
             Err(e) => {
                 warn!(tablet = %act.cfg.alias, error = %e, "could not register in the topology; retrying");
@@ -265,7 +270,7 @@ impl TabletActor {
 
     /// Checks MySQL (and replication on non-primaries); the answer comes back as [`Probed`].
     pub(super) fn probe(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.stopping || !self.registered {
+        if self.busy || self.stopping || !self.connected {
             self.publish_health(ctx);
             return;
         }
@@ -287,7 +292,11 @@ impl TabletActor {
         match p.mysql_ok {
             Ok(()) => {
                 self.replication = p.replication;
-                if !self.state.serving.load(std::sync::atomic::Ordering::SeqCst) && !self.busy && self.registered {
+                if !self.state.serving.load(std::sync::atomic::Ordering::SeqCst)
+                    && !self.busy
+                    && self.registered
+                    && self.connected
+                {
                     // MySQL answers again (an external server came back): resume serving.
                     self.apply_type(ctx, self.state.tablet_type());
                 }
@@ -394,6 +403,7 @@ impl Handler<MysqldExited> for TabletActor {
         }
         warn!(tablet = %self.cfg.alias, detail = %msg.detail, "mysqld exited; restarting it");
         self.mysqld_up = false;
+        self.connected = false;
         self.mysqld_restarts += 1;
         self.not_serving(&format!("{}; restarting", msg.detail));
         self.publish_health(ctx);

@@ -69,6 +69,8 @@ pub struct TabletActor {
     busy: bool,
     stopping: bool,
     registered: bool,
+    /// The pool reaches MySQL (set by a successful connect, cleared when mysqld dies).
+    connected: bool,
     last_error: Option<String>,
     replication: Option<ReplicationStatus>,
     subscriptions: Vec<Subscriber>,
@@ -117,6 +119,7 @@ impl TabletActor {
             busy: false,
             stopping: false,
             registered: false,
+            connected: false,
             last_error: None,
             replication: None,
             subscriptions,
@@ -141,6 +144,9 @@ impl Actor for TabletActor {
         for sub in std::mem::take(&mut self.subscriptions) {
             ctx.add_stream(sub);
         }
+        // Registration needs only NATS, so a tablet whose MySQL is down is still listed, not
+        // serving, with the reason.
+        self.register(ctx);
         self.boot(ctx);
         ctx.run_interval(std::time::Duration::from_secs(2), |act, ctx| act.probe(ctx));
         let service = self.service.clone();

@@ -20,12 +20,23 @@ pub struct NodeProc {
 impl NodeProc {
     /// Starts a node with fast heartbeats (200 ms; lost after 1.5 s) and waits until healthy.
     pub fn start(nats_url: &str, id: &str) -> Self {
+        Self::start_with(nats_url, id, &[])
+    }
+
+    /// Like [`NodeProc::start`], with extra `tessera node` arguments (tablets, a config file).
+    /// Managed tablets keep their data in the node's temp dir and share one MariaDB template.
+    pub fn start_with(nats_url: &str, id: &str, extra: &[String]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let http: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
         let log = std::fs::File::create(dir.path().join("node.log")).expect("log");
         let child = Command::new(BIN)
             .args(["node", "--nats", nats_url, "--cell", "zone1", "--id", id, "--http", &http.to_string()])
             .args(["--heartbeat-ms", "200", "--lost-after-ms", "1500"])
+            .arg("--data-dir")
+            .arg(dir.path().join("tablets"))
+            .arg("--mysql-template")
+            .arg(template_dir())
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -35,6 +46,11 @@ impl NodeProc {
         let node = NodeProc { child: Some(child), id: id.to_string(), http, dir };
         node.wait_healthy(Duration::from_secs(30));
         node
+    }
+
+    /// Data directory of a managed tablet of this node.
+    pub fn tablet_dir(&self, alias: &str) -> PathBuf {
+        self.dir.path().join("tablets").join(alias)
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -87,7 +103,31 @@ impl NodeProc {
 
 impl Drop for NodeProc {
     fn drop(&mut self) {
-        self.kill9();
+        // A clean stop lets the node stop its mysqlds; whatever survives is killed.
+        if self.running() {
+            self.terminate();
+        }
+        kill_mysqlds_under(self.dir.path());
+    }
+}
+
+/// The MariaDB template shared by every test of this run (built once, by whoever comes first).
+pub fn template_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mariadb-template")
+}
+
+/// Kills every mariadbd whose command line names a path under `dir`.
+pub fn kill_mysqlds_under(dir: &std::path::Path) {
+    let needle = dir.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("mariadbd") && cmd.contains(&needle) {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
 }
 
