@@ -143,9 +143,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
     let reason = wait_for_signal().await;
     info!(reason, "shutting down");
-    for t in &tablets {
-        let _ = t.send(StopTablet).await;
-    }
+    futures::future::join_all(tablets.iter().map(|t| t.send(StopTablet))).await;
     if node.send(Leave { reason: reason.to_string() }).await.is_err() {
         warn!("node actor was gone before it could announce leaving");
     }

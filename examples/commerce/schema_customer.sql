@@ -1,11 +1,11 @@
 -- The customer keyspace (sharded on customer_id with the hash vindex).
-CREATE TABLE customer (
+CREATE TABLE IF NOT EXISTS customer (
   customer_id BIGINT NOT NULL,
   email VARBINARY(128),
   PRIMARY KEY (customer_id)
 ) ENGINE=InnoDB;
 
-CREATE TABLE corder (
+CREATE TABLE IF NOT EXISTS corder (
   order_id BIGINT NOT NULL,
   customer_id BIGINT,
   sku VARBINARY(128),

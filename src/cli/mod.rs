@@ -2,6 +2,7 @@
 
 mod ctl;
 mod events;
+mod example;
 mod output;
 mod up;
 

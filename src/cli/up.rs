@@ -28,6 +28,9 @@ pub struct UpArgs {
     /// Cell of the local node.
     #[arg(long, default_value = "zone1")]
     pub cell: String,
+    /// MariaDB ports of the example tablets: this one and the next two.
+    #[arg(long, default_value_t = 17100)]
+    pub mysql_base_port: u16,
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,7 +67,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let node_line = if let Some(pid) = alive_pid(&home.join(NODE_PID), "tessera") {
         format!("node      {node_id} (already running, pid {pid})")
     } else {
-        let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr)?;
+        let tablets: Vec<String> = EXAMPLE_TABLETS
+            .iter()
+            .enumerate()
+            .map(|(i, (uid, ttype))| {
+                format!("{}-{uid}:commerce/0:{ttype}:{}", args.cell, args.mysql_base_port + i as u16)
+            })
+            .collect();
+        let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr, &tablets)?;
         wait_until(Duration::from_secs(60), || http_ok(http_addr, "/healthz")).map_err(|_| {
             anyhow::anyhow!("the node did not become healthy within 60s; see {}", home.join("node.log").display())
         })?;
@@ -72,7 +82,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     };
 
     let client = crate::nats::connect_once(&nats_url, "tessera-up").await?;
-    let admin = AdminClient::new(client, Duration::from_secs(15));
+    let admin = AdminClient::new(client, Duration::from_secs(60));
     match admin
         .request(&AdminRequest::AddCellInfo {
             name: args.cell.clone(),
@@ -85,6 +95,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         Err(e) if e.code == ErrorCode::AlreadyExists => {}
         Err(e) => anyhow::bail!("cannot register cell {}: {e}", args.cell),
     }
+    let tablets = super::example::set_up_commerce(&admin, &args.cell).await?;
 
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "tessera".into());
     println!("tessera is up.");
@@ -92,7 +103,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     println!("  {node_line}");
     println!("  web       http://{http_addr}/  (/healthz, /debug/status, /api/topology)");
     println!("  cell      {}", args.cell);
-    println!("  state     {} (logs: node.log, nats.log)", home.display());
+    println!("  state     {} (logs: node.log, nats.log; MariaDB data in tablets/)", home.display());
+    println!();
+    print!("{tablets}");
     println!();
     println!("Try:");
     println!("  {exe} events &                      # watch cluster events");
@@ -100,6 +113,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     println!("  {exe} ctl CreateShard customer/-80");
     println!("  {exe} ctl CreateShard customer/80-");
     println!("  {exe} ctl GetTopology");
+    println!("  {exe} ctl GetTablets");
+    println!(
+        "  mariadb -h127.0.0.1 -P{} -uroot vt_commerce   # the commerce primary's MariaDB, directly",
+        args.mysql_base_port
+    );
     println!("  {exe} ctl --help                    # every admin command");
     println!("  {exe} down                          # stop what `up` started");
     Ok(0)
@@ -143,11 +161,27 @@ fn start_nats(home: &Path, port: u16) -> anyhow::Result<u32> {
     Ok(child.id())
 }
 
-fn start_node(home: &Path, nats: &str, cell: &str, id: &str, http: SocketAddr) -> anyhow::Result<u32> {
+/// The example tablets of commerce/0: uid and initial type.
+const EXAMPLE_TABLETS: [(u32, &str); 3] = [(100, "replica"), (101, "replica"), (102, "rdonly")];
+
+fn start_node(
+    home: &Path,
+    nats: &str,
+    cell: &str,
+    id: &str,
+    http: SocketAddr,
+    tablets: &[String],
+) -> anyhow::Result<u32> {
     let exe = std::env::current_exe()?;
     let log = std::fs::File::create(home.join("node.log"))?;
-    let child = Command::new(exe)
-        .args(["node", "--nats", nats, "--cell", cell, "--id", id, "--http", &http.to_string()])
+    let mut cmd = Command::new(exe);
+    cmd.args(["node", "--nats", nats, "--cell", cell, "--id", id, "--http", &http.to_string()])
+        .arg("--data-dir")
+        .arg(home.join("tablets"));
+    for t in tablets {
+        cmd.args(["--tablet", t]);
+    }
+    let child = cmd
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -171,13 +205,14 @@ fn alive_pid(file: &Path, name: &str) -> Option<u32> {
     (argv0.ends_with(name) && !is_zombie).then_some(pid)
 }
 
-/// SIGTERM, then SIGKILL if the process is still there after 10 seconds.
+/// SIGTERM, then SIGKILL if the process is still there after 60 seconds (a node stops its
+/// mysqlds first).
 fn stop(pid: u32) {
     let pid = pid as libc::pid_t;
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let alive = || unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid);
-    if wait_until(Duration::from_secs(10), || !alive()).is_err() {
+    if wait_until(Duration::from_secs(60), || !alive()).is_err() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }

@@ -175,6 +175,9 @@ pub fn plan(req: &AdminRequest, topo: &Topology) -> Result<Vec<TopoEvent>, TopoE
             keyspace_of(topo, keyspace)?;
             let vs = parse_and_validate(vschema, &Resolver { topo, applying: keyspace })
                 .map_err(|e| TopoError::Invalid(format!("VSchema for keyspace `{keyspace}`: {e}")))?;
+            if topo.keyspaces.get(keyspace).and_then(|k| k.vschema.as_ref()) == Some(&vs) {
+                return Ok(Vec::new());
+            }
             Ok(vec![TopoEvent::VSchemaApplied { keyspace: keyspace.clone(), vschema: vs }])
         }
         other => Err(TopoError::Invalid(format!("{} is not a topology write", other.name()))),

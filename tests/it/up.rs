@@ -28,11 +28,20 @@ fn up_twice_starts_once_and_down_stops_it() {
     let home_s = home.path().to_str().unwrap().to_string();
     let _guard = Down(home.path().to_path_buf());
     let (nats_port, http_port) = (free_port(), free_port());
-    let (np, hp) = (nats_port.to_string(), http_port.to_string());
-    let args = ["up", "--home", &home_s, "--nats-port", &np, "--http-port", &hp];
+    let (np, hp, mp) = (nats_port.to_string(), http_port.to_string(), free_port_run(3).to_string());
+    let args = ["up", "--home", &home_s, "--nats-port", &np, "--http-port", &hp, "--mysql-base-port", &mp];
 
     let first = run(&args);
     assert!(first.contains("(started, pid"), "{first}");
+    // The commerce example: a primary, a replica and an rdonly tablet, all serving.
+    for (alias, ttype) in
+        [("zone1-0000000100", "primary"), ("zone1-0000000101", "replica"), ("zone1-0000000102", "rdonly")]
+    {
+        assert!(
+            first.lines().any(|l| l.starts_with(alias) && l.contains(&format!(" {ttype} ")) && l.contains("SERVING")),
+            "{alias} {ttype}:\n{first}"
+        );
+    }
     assert!(first.contains("ctl CreateKeyspace customer"), "{first}");
     let second = run(&args);
     assert_eq!(second.matches("already running").count(), 2, "{second}");
@@ -41,9 +50,26 @@ fn up_twice_starts_once_and_down_stops_it() {
     assert!(ctl_ok(&url, &["GetCellInfoNames"]).contains("zone1"));
     assert!(ctl_ok(&url, &["GetNodes"]).contains("zone1-local"));
 
+    let schema = ctl_ok(&url, &["GetSchema", "zone1-101"]);
+    for table in ["product", "customer_seq", "order_seq"] {
+        assert!(schema.contains(&format!("CREATE TABLE `{table}`")), "{schema}");
+    }
+    assert!(ctl_ok(&url, &["GetVSchema", "commerce"]).contains("\"sequence\""));
+
     let down = run(&["down", "--home", &home_s]);
     assert!(down.contains("stopped tessera") && down.contains("stopped nats-server"), "{down}");
     assert!(TcpStream::connect(("127.0.0.1", nats_port)).is_err(), "NATS still listening");
     assert!(TcpStream::connect(("127.0.0.1", http_port)).is_err(), "node still listening");
     assert!(run(&["down", "--home", &home_s]).contains("nothing to stop"));
+}
+
+/// The first of `n` consecutive free ports.
+fn free_port_run(n: u16) -> u16 {
+    loop {
+        let base = free_port();
+        if base.checked_add(n).is_some() && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
 }
