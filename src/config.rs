@@ -33,6 +33,86 @@ pub struct NodeConfig {
     /// The tablets this node hosts (`[[tablet]]` tables in the file).
     #[serde(rename = "tablet")]
     pub tablets: Vec<TabletConfig>,
+    /// A MySQL gateway hosted by this node (`[gateway]`), if any.
+    pub gateway: Option<GatewayConfig>,
+}
+
+/// The MySQL gateway.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Address of the MySQL listener.
+    pub listen: String,
+    /// `users` (check passwords against `users_file`) or `none` (anyone; development only).
+    pub auth: String,
+    /// TOML file of `[[user]]` entries: `name` and `password` or `password_sha1` (`*HEX`).
+    pub users_file: String,
+    /// Largest packet a client may send.
+    pub max_allowed_packet: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: "127.0.0.1:15306".into(),
+            auth: "users".into(),
+            users_file: "config/users.toml".into(),
+            max_allowed_packet: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    #[serde(default)]
+    user: Vec<UserEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    name: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_sha1: Option<String>,
+}
+
+impl GatewayConfig {
+    /// The authentication rules: every user with its stored mysql_native_password hash.
+    pub fn auth(&self) -> Result<crate::mysql::conn::Auth, ConfigError> {
+        use crate::mysql::conn::Auth;
+        match self.auth.as_str() {
+            "none" => Ok(Auth::None),
+            "users" => {
+                let path = Path::new(&self.users_file);
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: self.users_file.clone(), source })?;
+                let file: UsersFile = toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: self.users_file.clone(), message: e.to_string() })?;
+                let mut users = std::collections::HashMap::new();
+                for u in file.user {
+                    let stored = match (&u.password, &u.password_sha1) {
+                        (Some(p), None) if p.is_empty() => None,
+                        (Some(p), None) => Some(crate::mysql::handshake::native_hash(p)),
+                        (None, Some(h)) => Some(crate::mysql::handshake::parse_native_hash(h).ok_or_else(|| {
+                            ConfigError::Invalid(format!("user {}: password_sha1 is not `*` and 40 hex digits", u.name))
+                        })?),
+                        _ => {
+                            return Err(ConfigError::Invalid(format!(
+                                "user {}: give exactly one of `password` or `password_sha1`",
+                                u.name
+                            )))
+                        }
+                    };
+                    users.insert(u.name, stored);
+                }
+                Ok(Auth::Users(users))
+            }
+            other => Err(ConfigError::Invalid(format!("gateway auth `{other}` is not `users` or `none`"))),
+        }
+    }
 }
 
 /// One tablet: its place in the topology and its MySQL, managed or external.
@@ -180,6 +260,7 @@ impl Default for NodeConfig {
             data_dir: "./tessera-data/tablets".into(),
             mysql_template: String::new(),
             tablets: Vec::new(),
+            gateway: None,
         }
     }
 }

@@ -18,6 +18,8 @@ pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod gateway;
+pub mod mysql;
 pub mod mysqld;
 pub mod nats;
 pub mod protocol;

@@ -61,6 +61,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         hosts.push("web".into());
     }
     hosts.extend(config.tablets.iter().map(|t| format!("tablet:{}", t.alias)));
+    if let Some(g) = &config.gateway {
+        hosts.push(format!("gateway:{}", g.listen));
+    }
     let mut info = NodeInfo {
         id: id.clone(),
         incarnation: uuid::Uuid::new_v4().simple().to_string(),
@@ -130,6 +133,24 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         );
         info!(tablet = %t.alias, keyspace = %t.keyspace, shard = %t.shard, managed = t.is_managed(), "starting tablet");
         tablets.push(actor.start());
+    }
+    if let Some(g) = &config.gateway {
+        let auth = g.auth()?;
+        let listener = std::net::TcpListener::bind(&g.listen).map_err(|e| {
+            anyhow::anyhow!("cannot serve MySQL on {}: {e} (is the port in use? pass --gateway)", g.listen)
+        })?;
+        info!(addr = %g.listen, auth = %g.auth, "MySQL gateway listening");
+        let health_addr = health.clone();
+        let services = crate::gateway::session::Services {
+            router: crate::gateway::view::Router::new(view.clone()),
+            tablets: crate::client::TabletClient::new(client.clone(), format!("gateway@{id}"), Duration::from_secs(30)),
+            health: std::sync::Arc::new(move || {
+                let h = health_addr.clone();
+                Box::pin(async move { h.send(crate::actors::health::GetHealth).await.unwrap_or_default() })
+            }),
+        };
+        let cfg = crate::mysql::conn::ConnConfig { auth, max_allowed_packet: g.max_allowed_packet };
+        crate::actors::gateway::GatewayActor::new(listener, cfg, services).start();
     }
     let service = AdminService::new(writer, Some(node.clone().recipient())).with_tablets(
         client.clone(),

@@ -5,8 +5,11 @@
 //! - [`admin::AdminActor`]: serves `tessera.admin.*` for the cluster (queue group).
 //! - [`tablet::TabletActor`]: one per tablet: its MySQL, query service, replication, health.
 //! - [`health::HealthActor`]: the latest health report of every tablet, for `GetTablets`.
+//! - [`gateway::GatewayActor`]: the MySQL listener; [`session::SessionActor`]: one per client.
 
 pub mod admin;
+pub mod gateway;
 pub mod health;
 pub mod node;
+pub mod session;
 pub mod tablet;

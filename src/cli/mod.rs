@@ -67,6 +67,15 @@ pub struct NodeArgs {
     /// The MariaDB template data dir (built on first use).
     #[arg(long)]
     pub mysql_template: Option<String>,
+    /// Serve MySQL clients on this address (host a gateway).
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Gateway authentication: `users` (the users file) or `none` (development only).
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Gateway users file.
+    #[arg(long)]
+    pub users_file: Option<String>,
 }
 
 impl NodeArgs {
@@ -100,6 +109,18 @@ impl NodeArgs {
             cfg.mysql_template = v;
         }
         cfg.tablets.extend(self.tablets);
+        if self.gateway.is_some() || self.auth.is_some() || self.users_file.is_some() {
+            let g = cfg.gateway.get_or_insert_with(Default::default);
+            if let Some(v) = self.gateway {
+                g.listen = v;
+            }
+            if let Some(v) = self.auth {
+                g.auth = v;
+            }
+            if let Some(v) = self.users_file {
+                g.users_file = v;
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }

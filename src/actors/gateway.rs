@@ -1,0 +1,87 @@
+//! `GatewayActor`: the MySQL listener. Each accepted connection becomes a `SessionActor`,
+//! spread over one arbiter per core, so sessions never wait for each other.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use actix::prelude::*;
+use tracing::{info, warn};
+
+use super::session::SessionActor;
+use crate::gateway::session::Services;
+use crate::mysql::conn::ConnConfig;
+
+pub struct GatewayActor {
+    listener: Option<std::net::TcpListener>,
+    cfg: ConnConfig,
+    services: Services,
+    arbiters: Vec<Arbiter>,
+    next: usize,
+    conn_ids: AtomicU32,
+}
+
+impl GatewayActor {
+    /// `listener` is already bound (so a busy port is reported at start, by name).
+    pub fn new(listener: std::net::TcpListener, cfg: ConnConfig, services: Services) -> Self {
+        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        GatewayActor {
+            listener: Some(listener),
+            cfg,
+            services,
+            arbiters: (0..n).map(|_| Arbiter::new()).collect(),
+            next: 0,
+            conn_ids: AtomicU32::new(1),
+        }
+    }
+}
+
+impl Actor for GatewayActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let Some(std_listener) = self.listener.take() else { return };
+        let listener =
+            match std_listener.set_nonblocking(true).and_then(|()| tokio::net::TcpListener::from_std(std_listener)) {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!(error = %e, "gateway listener unusable");
+                    return;
+                }
+            };
+        let accepts = futures::stream::unfold(listener, |l| async move {
+            let r = l.accept().await;
+            Some((r, l))
+        });
+        ctx.add_stream(accepts);
+    }
+}
+
+impl StreamHandler<std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)>> for GatewayActor {
+    fn handle(&mut self, item: std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)>, _: &mut Self::Context) {
+        let (stream, peer) = match item {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: keep accepting.
+                warn!(error = %e, "accept failed");
+                return;
+            }
+        };
+        let std_stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, %peer, "cannot hand over connection");
+                return;
+            }
+        };
+        let conn_id = self.conn_ids.fetch_add(1, Ordering::Relaxed);
+        let arbiter = &self.arbiters[self.next % self.arbiters.len()];
+        self.next = self.next.wrapping_add(1);
+        let (cfg, services) = (self.cfg.clone(), self.services.clone());
+        SessionActor::start_in_arbiter(&arbiter.handle(), move |_| {
+            SessionActor::new(std_stream, conn_id, cfg, services)
+        });
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        info!("gateway listener closed");
+    }
+}

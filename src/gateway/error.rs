@@ -1,0 +1,44 @@
+//! Gateway errors and their MySQL error numbers.
+
+use crate::protocol::tablet::TabletError;
+
+/// Everything the gateway can answer a statement with, other than a result.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("You have an error in your SQL syntax: {0}")]
+    Syntax(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("No database selected: use a keyspace (`use <keyspace>`) or qualify the table")]
+    NoDatabase,
+    #[error("Unknown database '{0}'")]
+    UnknownKeyspace(String),
+    #[error("table '{table}' not found in keyspace '{keyspace}': it is not in the VSchema")]
+    UnknownTable { keyspace: String, table: String },
+    #[error("keyspace {keyspace}: {message}")]
+    Routing { keyspace: String, message: String },
+    #[error("{0}")]
+    Tablet(#[from] TabletError),
+    #[error("{0}")]
+    Commit(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl GatewayError {
+    /// MySQL error number and SQLSTATE. Every variant is listed: no catch-all.
+    pub fn mysql_code(&self) -> (u16, &str) {
+        match self {
+            GatewayError::Syntax(_) => (1064, "42000"),
+            // ER_NOT_SUPPORTED_YET
+            GatewayError::Unsupported(_) => (1235, "42000"),
+            GatewayError::NoDatabase => (1046, "3D000"),
+            GatewayError::UnknownKeyspace(_) => (1049, "42000"),
+            GatewayError::UnknownTable { .. } => (1146, "42S02"),
+            GatewayError::Routing { .. } => (1105, "HY000"),
+            GatewayError::Tablet(e) => e.mysql_code(),
+            GatewayError::Commit(_) => (1180, "HY000"),
+            GatewayError::Other(_) => (1105, "HY000"),
+        }
+    }
+}

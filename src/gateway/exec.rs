@@ -1,0 +1,265 @@
+//! Executing plans over the tablets' query service, with the session's transactions.
+
+use std::collections::BTreeMap;
+
+use sqlparser::ast::{Expr, SetExpr, Value as SqlValue, ValueWithSpan};
+
+use super::error::GatewayError;
+use super::plan::{keyspace_id, literal, InsertPlan};
+use super::target::Target;
+use super::view::RoutingView;
+use crate::client::TabletClient;
+use crate::protocol::tablet::{QueryRequest, QueryResponse, QueryResult};
+use crate::protocol::topology::TabletType;
+
+/// A session's state as the executor needs it.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    pub target: Target,
+    pub autocommit: bool,
+    /// An open transaction (BEGIN, or autocommit off): per keyspace/shard, the tablet and id.
+    pub in_transaction: bool,
+    pub shard_txs: BTreeMap<(String, String), (String, u64)>,
+    pub last_insert_id: u64,
+    pub connection_id: u32,
+}
+
+/// What a statement returns to the client.
+#[derive(Debug)]
+pub enum Answer {
+    Rows(QueryResult),
+    Ok { affected: u64, last_insert_id: u64, info: String },
+}
+
+impl Answer {
+    pub fn ok() -> Self {
+        Answer::Ok { affected: 0, last_insert_id: 0, info: String::new() }
+    }
+}
+
+fn result_of(r: QueryResponse) -> Result<QueryResult, GatewayError> {
+    match r {
+        QueryResponse::Result { result, .. } => Ok(result),
+        other => Err(GatewayError::Other(format!("unexpected tablet answer {other:?}"))),
+    }
+}
+
+/// Runs one statement on one shard, inside the session's transaction if one is open.
+pub async fn run_on_shard(
+    tc: &TabletClient,
+    s: &mut SessionState,
+    ks: &str,
+    shard: &str,
+    tablet_type: TabletType,
+    sql: &str,
+) -> Result<QueryResult, GatewayError> {
+    let exec = |tx| QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: tx };
+    if !s.in_transaction {
+        return result_of(tc.query_target(ks, shard, tablet_type, &exec(None)).await?);
+    }
+    let key = (ks.to_string(), shard.to_string());
+    let (alias, tx) = match s.shard_txs.get(&key) {
+        Some(t) => t.clone(),
+        None => match tc.query_target(ks, shard, tablet_type, &QueryRequest::Begin).await? {
+            QueryResponse::Began { transaction_id, tablet } => {
+                s.shard_txs.insert(key, (tablet.clone(), transaction_id));
+                (tablet, transaction_id)
+            }
+            other => return Err(GatewayError::Other(format!("unexpected answer to BEGIN: {other:?}"))),
+        },
+    };
+    result_of(tc.query(&alias, &exec(Some(tx))).await?)
+}
+
+/// Commits every shard's transaction in turn; a failure names what committed and what did not.
+pub async fn commit(tc: &TabletClient, s: &mut SessionState) -> Result<(), GatewayError> {
+    let txs = std::mem::take(&mut s.shard_txs);
+    s.in_transaction = false;
+    let mut committed = Vec::new();
+    let mut iter = txs.into_iter();
+    while let Some(((ks, shard), (alias, tx))) = iter.next() {
+        if let Err(e) = tc.query(&alias, &QueryRequest::Commit { transaction_id: tx }).await {
+            let mut rolled_back = Vec::new();
+            for ((ks2, shard2), (alias2, tx2)) in iter {
+                let _ = tc.query(&alias2, &QueryRequest::Rollback { transaction_id: tx2 }).await;
+                rolled_back.push(format!("{ks2}/{shard2}"));
+            }
+            return Err(GatewayError::Commit(format!(
+                "commit failed on {ks}/{shard}: {e}; committed on [{}]; rolled back on [{}]",
+                committed.join(", "),
+                rolled_back.join(", ")
+            )));
+        }
+        committed.push(format!("{ks}/{shard}"));
+    }
+    Ok(())
+}
+
+/// Rolls back every shard's transaction (errors ignored: the tablet's timeout reaps leftovers).
+pub async fn rollback(tc: &TabletClient, s: &mut SessionState) {
+    let txs = std::mem::take(&mut s.shard_txs);
+    s.in_transaction = false;
+    for (_, (alias, tx)) in txs {
+        let _ = tc.query(&alias, &QueryRequest::Rollback { transaction_id: tx }).await;
+    }
+}
+
+/// Runs a routed statement on every shard it names; rows concatenated, counts added.
+pub async fn run_route(
+    tc: &TabletClient,
+    s: &mut SessionState,
+    keyspace: &str,
+    shards: &[String],
+    sql: &str,
+    tablet_type: TabletType,
+) -> Result<Answer, GatewayError> {
+    let mut merged: Option<QueryResult> = None;
+    if s.in_transaction || shards.len() == 1 {
+        for shard in shards {
+            let r = run_on_shard(tc, s, keyspace, shard, tablet_type, sql).await?;
+            merge(&mut merged, r);
+        }
+    } else {
+        let calls = shards.iter().map(|shard| {
+            let req = QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: None };
+            async move { tc.query_target(keyspace, shard, tablet_type, &req).await }
+        });
+        for r in futures::future::join_all(calls).await {
+            merge(&mut merged, result_of(r?)?);
+        }
+    }
+    let r = merged.unwrap_or_default();
+    if r.fields.is_empty() {
+        if r.last_insert_id != 0 {
+            s.last_insert_id = r.last_insert_id;
+        }
+        return Ok(Answer::Ok { affected: r.rows_affected, last_insert_id: r.last_insert_id, info: r.info });
+    }
+    Ok(Answer::Rows(r))
+}
+
+fn merge(into: &mut Option<QueryResult>, r: QueryResult) {
+    match into {
+        None => *into = Some(r),
+        Some(acc) => {
+            acc.rows.extend(r.rows);
+            acc.rows_affected += r.rows_affected;
+            acc.warnings = acc.warnings.saturating_add(r.warnings);
+            if acc.last_insert_id == 0 {
+                acc.last_insert_id = r.last_insert_id;
+            }
+        }
+    }
+}
+
+/// Hands out `count` ids from a sequence; returns the first.
+pub async fn next_values(
+    tc: &TabletClient,
+    view: &RoutingView,
+    keyspace: &str,
+    table: &str,
+    count: u64,
+) -> Result<u64, GatewayError> {
+    let ks = view.keyspace(keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(keyspace.into()))?;
+    let shard = view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| {
+        GatewayError::Routing { keyspace: keyspace.into(), message: "has no serving shard for its sequences".into() }
+    })?;
+    let req = QueryRequest::Execute {
+        sql: format!("select next {count} values from {}", crate::sql::quote_ident(table)),
+        binds: Default::default(),
+        transaction_id: None,
+    };
+    let r = result_of(tc.query_target(keyspace, &shard, TabletType::Primary, &req).await?)?;
+    r.rows
+        .first()
+        .and_then(|row| row.first().cloned().flatten())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| GatewayError::Other(format!("sequence `{table}` answered without a value")))
+}
+
+/// Inserts into a sharded table: fills auto-increment ids from the sequence, computes each
+/// row's keyspace id, and sends each shard its rows.
+pub async fn run_insert(
+    tc: &TabletClient,
+    view: &RoutingView,
+    s: &mut SessionState,
+    mut p: InsertPlan,
+) -> Result<Answer, GatewayError> {
+    let ks = view.keyspace(&p.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(p.keyspace.clone()))?.clone();
+    let Some(SetExpr::Values(values)) = p.stmt.source.as_deref_mut().map(|q| q.body.as_mut()) else {
+        return Err(GatewayError::Unsupported("INSERT without VALUES into a sharded table".into()));
+    };
+    let mut rows = std::mem::take(&mut values.rows);
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != p.columns.len() {
+            return Err(GatewayError::Syntax(format!(
+                "row {} has {} values for {} columns",
+                i + 1,
+                row.len(),
+                p.columns.len()
+            )));
+        }
+    }
+    let mut first_id = 0;
+    if let Some(ai) = &p.auto_increment {
+        let idx = match ai.column_index {
+            Some(i) => i,
+            None => {
+                p.stmt.columns.push(super::plan::ident_name(&ai.column));
+                p.columns.push(ai.column.clone());
+                for row in rows.iter_mut() {
+                    row.push(Expr::Value(ValueWithSpan {
+                        value: SqlValue::Null,
+                        span: sqlparser::tokenizer::Span::empty(),
+                    }));
+                }
+                p.columns.len() - 1
+            }
+        };
+        let missing: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(&r[idx], Expr::Value(v) if matches!(v.value, SqlValue::Null)))
+            .map(|(i, _)| i)
+            .collect();
+        if !missing.is_empty() {
+            let first = next_values(tc, view, &ai.seq_keyspace, &ai.seq_table, missing.len() as u64).await?;
+            for (n, i) in missing.into_iter().enumerate() {
+                rows[i][idx] = Expr::Value(ValueWithSpan {
+                    value: SqlValue::Number((first + n as u64).to_string(), false),
+                    span: sqlparser::tokenizer::Span::empty(),
+                });
+            }
+            first_id = first;
+        }
+    }
+    let mut by_shard: BTreeMap<String, Vec<sqlparser::ast::Parens<Vec<Expr>>>> = BTreeMap::new();
+    for row in rows {
+        let v = literal(&row[p.vindex_column]).ok_or_else(|| {
+            GatewayError::Unsupported(format!(
+                "the primary vindex column `{}` must be a literal (or NULL/omitted when a sequence fills it)",
+                p.columns[p.vindex_column]
+            ))
+        })?;
+        let ksid = keyspace_id(view, &p.keyspace, &p.vindex, &v)?;
+        let shard = view.shard_for(&ks, &ksid, TabletType::Primary).ok_or_else(|| GatewayError::Routing {
+            keyspace: p.keyspace.clone(),
+            message: format!("no serving shard covers keyspace id {}", hex::encode(&ksid)),
+        })?;
+        by_shard.entry(shard).or_default().push(row);
+    }
+    let mut affected = 0;
+    for (shard, rows) in by_shard {
+        let mut stmt = p.stmt.clone();
+        if let Some(SetExpr::Values(v)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) {
+            v.rows = rows;
+        }
+        let r = run_on_shard(tc, s, &p.keyspace, &shard, TabletType::Primary, &stmt.to_string()).await?;
+        affected += r.rows_affected;
+    }
+    if first_id != 0 {
+        s.last_insert_id = first_id;
+    }
+    Ok(Answer::Ok { affected, last_insert_id: first_id, info: String::new() })
+}

@@ -1,0 +1,95 @@
+//! Results the gateway builds itself.
+
+use std::collections::HashMap;
+
+use crate::protocol::tablet::{Field, QueryResult, TabletHealth};
+use crate::topo::state::Topology;
+
+const VAR_STRING: u8 = 253;
+const LONGLONG: u8 = 8;
+const UTF8MB4: u16 = 45;
+const BINARY: u16 = 63;
+
+fn text_field(name: &str) -> Field {
+    Field {
+        name: name.into(),
+        org_name: name.into(),
+        column_type: VAR_STRING,
+        charset: UTF8MB4,
+        column_length: 1024,
+        ..Default::default()
+    }
+}
+
+fn int_field(name: &str) -> Field {
+    // NOT_NULL | BINARY | NUM
+    Field {
+        name: name.into(),
+        org_name: name.into(),
+        column_type: LONGLONG,
+        charset: BINARY,
+        column_length: 20,
+        flags: 1 | 128 | 32768,
+        ..Default::default()
+    }
+}
+
+/// A result of text columns.
+pub fn text_result(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> QueryResult {
+    QueryResult {
+        fields: columns.iter().map(|c| text_field(c)).collect(),
+        rows: rows.into_iter().map(|r| r.into_iter().map(|v| v.map(String::into_bytes)).collect()).collect(),
+        ..Default::default()
+    }
+}
+
+/// One row of mixed values: `(name, value, is_integer)`.
+pub fn single_row(items: Vec<(String, Option<String>, bool)>) -> QueryResult {
+    QueryResult {
+        fields: items.iter().map(|(n, _, int)| if *int { int_field(n) } else { text_field(n) }).collect(),
+        rows: vec![items.into_iter().map(|(_, v, _)| v.map(String::into_bytes)).collect()],
+        ..Default::default()
+    }
+}
+
+pub fn databases(topo: &Topology) -> QueryResult {
+    text_result(&["Database"], topo.keyspaces.keys().map(|k| vec![Some(k.clone())]).collect())
+}
+
+pub fn vitess_shards(topo: &Topology) -> QueryResult {
+    let rows = topo
+        .keyspaces
+        .values()
+        .flat_map(|k| k.shard_names().into_iter().map(move |s| vec![Some(format!("{}/{s}", k.name))]))
+        .collect();
+    text_result(&["Shards"], rows)
+}
+
+/// Vitess's columns: Cell, Keyspace, Shard, TabletType, State, Alias, Hostname, PrimaryTermStartTime.
+pub fn vitess_tablets(topo: &Topology, health: &HashMap<String, TabletHealth>) -> QueryResult {
+    let rows = topo
+        .tablets
+        .values()
+        .map(|t| {
+            let state = match health.get(&t.alias) {
+                Some(h) if h.serving => "SERVING",
+                Some(_) => "NOT_SERVING",
+                None => "UNKNOWN",
+            };
+            vec![
+                Some(t.cell.clone()),
+                Some(t.keyspace.clone()),
+                Some(t.shard.clone()),
+                Some(t.tablet_type.as_str().to_ascii_uppercase()),
+                Some(state.into()),
+                Some(t.alias.clone()),
+                Some(format!("{}:{}", t.mysql_host, t.mysql_port)),
+                Some(String::new()),
+            ]
+        })
+        .collect();
+    text_result(
+        &["Cell", "Keyspace", "Shard", "TabletType", "State", "Alias", "Hostname", "PrimaryTermStartTime"],
+        rows,
+    )
+}

@@ -1,0 +1,14 @@
+//! The gateway's brain: session targets, the routing view, planning and executing statements.
+//! The MySQL protocol is in [`crate::mysql`]; sessions are actors in
+//! [`crate::actors::session`].
+
+pub mod error;
+pub mod exec;
+pub mod local;
+pub mod plan;
+pub mod session;
+pub mod target;
+pub mod view;
+
+pub use error::GatewayError;
+pub use target::Target;

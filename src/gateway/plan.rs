@@ -1,0 +1,666 @@
+//! Planning one statement: parse (sqlparser, MySQL dialect), resolve keyspaces and tables
+//! against the VSchema, and decide where it runs. What cannot be planned is an error that names
+//! the construct, never a wrong answer.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    visit_expressions, visit_relations_mut, BinaryOperator, Expr, GroupByExpr, ObjectName, ObjectNamePart, SetExpr,
+    Statement, UnaryOperator, Value as SqlValue,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use super::error::GatewayError;
+use super::target::Target;
+use super::view::RoutingView;
+use crate::protocol::topology::TabletType;
+use crate::sql::{first_keyword, next_values, skip_noise};
+use crate::topo::state::Keyspace;
+use crate::vindex::{Configured, Value};
+
+/// What to do with a statement.
+#[derive(Debug)]
+pub enum Plan {
+    /// Answered by the gateway (`show databases`, `select @@version`, ...).
+    Local(Local),
+    Use(Target),
+    SetAutocommit(bool),
+    /// Accepted with nothing to do (`set names utf8mb4`: the gateway always speaks utf8mb4).
+    Noop,
+    Begin,
+    Commit,
+    Rollback,
+    /// Send `sql` to each shard; rows are concatenated, affected counts added.
+    Route {
+        keyspace: String,
+        shards: Vec<String>,
+        sql: String,
+        tablet_type: TabletType,
+    },
+    /// A multi-row insert into a sharded table, split by keyspace id.
+    Insert(Box<InsertPlan>),
+    /// `select next N values from seq`, answered by the sequence's keyspace.
+    NextValues {
+        keyspace: String,
+        table: String,
+        count: u64,
+    },
+}
+
+/// Answers the gateway gives itself.
+#[derive(Debug, PartialEq)]
+pub enum Local {
+    Databases,
+    VitessKeyspaces,
+    VitessShards,
+    VitessTablets,
+    /// `select` of session functions only: each item's name and what it asks for.
+    SessionSelect(Vec<(String, SessionItem)>),
+    /// `show tables`: routed to one shard, column renamed to the keyspace.
+    ShowTables {
+        keyspace: String,
+        shard: String,
+        sql: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionItem {
+    Database,
+    Version,
+    VersionComment,
+    ConnectionId,
+    LastInsertId,
+    Autocommit,
+    Literal(String),
+}
+
+/// An insert into a sharded table.
+#[derive(Debug)]
+pub struct InsertPlan {
+    pub keyspace: String,
+    pub stmt: sqlparser::ast::Insert,
+    pub columns: Vec<String>,
+    /// Index of the primary vindex column.
+    pub vindex_column: usize,
+    pub vindex: String,
+    /// The auto-increment column and its sequence, if the VSchema names one.
+    pub auto_increment: Option<AutoIncrement>,
+}
+
+#[derive(Debug)]
+pub struct AutoIncrement {
+    /// `None`: the column is not in the insert's column list.
+    pub column_index: Option<usize>,
+    pub column: String,
+    pub seq_keyspace: String,
+    pub seq_table: String,
+}
+
+/// Plans one statement (no `;`-separated lists).
+pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
+    let text = skip_noise(sql).trim().trim_end_matches(';').trim();
+    let kw = first_keyword(text);
+    let rest = text.get(kw.len()..).unwrap_or("").trim();
+    match kw.as_str() {
+        "USE" => {
+            let t = Target::parse(rest)?;
+            if let Some(ks) = &t.keyspace {
+                let k = view.keyspace(ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
+                if let Some(sh) = &t.shard {
+                    if !k.shards.contains_key(sh) {
+                        return Err(GatewayError::Routing {
+                            keyspace: ks.clone(),
+                            message: format!("no shard `{sh}`"),
+                        });
+                    }
+                }
+            }
+            return Ok(Plan::Use(t));
+        }
+        "BEGIN" => return Ok(Plan::Begin),
+        "START" if rest.to_ascii_uppercase().starts_with("TRANSACTION") => return Ok(Plan::Begin),
+        "COMMIT" => return Ok(Plan::Commit),
+        "ROLLBACK" => return Ok(Plan::Rollback),
+        "SET" => return plan_set(rest),
+        "SHOW" => {
+            if let Some(p) = plan_show(rest, target, view)? {
+                return Ok(p);
+            }
+        }
+        "SELECT" => {
+            if let Some(nv) = next_values::parse(text) {
+                let nv = nv.map_err(GatewayError::Syntax)?;
+                let ks =
+                    view.sequence_keyspace(nv.keyspace.as_deref(), &nv.table).ok_or_else(|| GatewayError::Routing {
+                        keyspace: nv.keyspace.clone().unwrap_or_default(),
+                        message: format!("`{}` is not a sequence table in any VSchema", nv.table),
+                    })?;
+                return Ok(Plan::NextValues { keyspace: ks, table: nv.table, count: nv.count });
+            }
+        }
+        _ => {}
+    }
+    let mut stmts = Parser::parse_sql(&MySqlDialect {}, text).map_err(|e| GatewayError::Syntax(e.to_string()))?;
+    if stmts.len() != 1 {
+        return Err(GatewayError::Syntax("expected one statement".into()));
+    }
+    let mut stmt = stmts.remove(0);
+    if let Statement::Query(q) = &stmt {
+        if let Some(items) = session_select(q) {
+            return Ok(Plan::Local(Local::SessionSelect(items)));
+        }
+    }
+    let (ks_name, tables) = resolve(&mut stmt, target, view)?;
+    let Some(ks_name) = ks_name else {
+        // No table at all (`select 1 + 1`, `select now()`): any tablet answers it as MySQL would.
+        let ks = any_keyspace(target, view)?;
+        let shard =
+            view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
+        return Ok(Plan::Route {
+            keyspace: ks.name.clone(),
+            shards: vec![shard],
+            sql: stmt.to_string(),
+            tablet_type: target.tablet_type,
+        });
+    };
+    let ks = view.keyspace(&ks_name).ok_or_else(|| GatewayError::UnknownKeyspace(ks_name.clone()))?;
+    let route = |shards: Vec<String>, stmt: &Statement| Plan::Route {
+        keyspace: ks_name.clone(),
+        shards,
+        sql: stmt.to_string(),
+        tablet_type: target.tablet_type,
+    };
+    // An explicit shard target, or an unsharded keyspace: the statement goes as it is.
+    if target.keyspace.as_deref() == Some(ks_name.as_str()) {
+        if let Some(shard) = &target.shard {
+            return Ok(route(vec![shard.clone()], &stmt));
+        }
+    }
+    let sharded = ks.vschema.as_ref().is_some_and(|v| v.sharded);
+    if !sharded {
+        let shards = view.serving_shards(ks, target.tablet_type);
+        let [shard] = shards.as_slice() else {
+            return Err(GatewayError::Routing {
+                keyspace: ks_name.clone(),
+                message: format!(
+                    "has {} serving shards but no sharded VSchema; apply one to route by vindex",
+                    shards.len()
+                ),
+            });
+        };
+        return Ok(route(vec![shard.clone()], &stmt));
+    }
+    let table = single_table(&ks_name, &tables)?;
+    match stmt {
+        Statement::Query(ref q) => {
+            let shards = shards_for_where(view, ks, &table, select_where(q), target.tablet_type)?;
+            if shards.len() > 1 {
+                check_scatter_select(q)?;
+            }
+            Ok(route(shards, &stmt))
+        }
+        Statement::Update(ref u) => {
+            let vcol = primary_vindex(view, ks, &table)?.0;
+            if u.assignments.iter().any(|a| {
+                a.target.to_string().rsplit('.').next().is_some_and(|c| c.trim_matches('`').eq_ignore_ascii_case(&vcol))
+            }) {
+                return Err(GatewayError::Unsupported(format!(
+                    "changing the primary vindex column `{vcol}` of `{table}`; delete the row and insert it again"
+                )));
+            }
+            let shards = shards_for_where(view, ks, &table, u.selection.as_ref(), target.tablet_type)?;
+            if shards.len() > 1 && (u.limit.is_some() || !u.order_by.is_empty()) {
+                return Err(GatewayError::Unsupported("UPDATE with ORDER BY or LIMIT across shards".into()));
+            }
+            Ok(route(shards, &stmt))
+        }
+        Statement::Delete(ref d) => {
+            let shards = shards_for_where(view, ks, &table, d.selection.as_ref(), target.tablet_type)?;
+            if shards.len() > 1 && (d.limit.is_some() || !d.order_by.is_empty()) {
+                return Err(GatewayError::Unsupported("DELETE with ORDER BY or LIMIT across shards".into()));
+            }
+            Ok(route(shards, &stmt))
+        }
+        Statement::Insert(ins) => plan_insert(view, ks, &table, ins),
+        other => Err(GatewayError::Unsupported(format!(
+            "`{}` in sharded keyspace `{ks_name}`; target one shard (`use {ks_name}/<shard>`) to run it there",
+            other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        ))),
+    }
+}
+
+fn no_shards(ks: &str) -> GatewayError {
+    GatewayError::Routing { keyspace: ks.to_string(), message: "has no serving shards".into() }
+}
+
+/// The session's keyspace, or any keyspace with a serving shard.
+fn any_keyspace<'a>(target: &Target, view: &'a RoutingView) -> Result<&'a Keyspace, GatewayError> {
+    if let Some(ks) = &target.keyspace {
+        return view.keyspace(ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()));
+    }
+    view.topo
+        .keyspaces
+        .values()
+        .find(|k| !k.shards.is_empty())
+        .ok_or_else(|| GatewayError::Other("no keyspace has a shard yet to run this statement".into()))
+}
+
+fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
+    let lower = rest.to_ascii_lowercase();
+    let lower = lower.trim();
+    if lower.starts_with("names") || lower.starts_with("character set") || lower.starts_with("charset") {
+        return Ok(Plan::Noop);
+    }
+    let assignment = lower.trim_start_matches("session ").trim_start_matches("@@session.").trim_start_matches("@@");
+    if let Some(v) = assignment.strip_prefix("autocommit") {
+        let v = v.trim().trim_start_matches('=').trim().trim_start_matches(":=").trim();
+        return match v {
+            "1" | "on" | "true" => Ok(Plan::SetAutocommit(true)),
+            "0" | "off" | "false" => Ok(Plan::SetAutocommit(false)),
+            other => Err(GatewayError::Syntax(format!("autocommit cannot be `{other}`"))),
+        };
+    }
+    Err(GatewayError::Unsupported(format!(
+        "SET {rest}: tessera keeps autocommit and the character set per session; other session and user variables are not supported yet"
+    )))
+}
+
+fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Result<Option<Plan>, GatewayError> {
+    let words: Vec<String> = rest.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    Ok(Some(match w.as_slice() {
+        ["databases"] | ["schemas"] => Plan::Local(Local::Databases),
+        ["vitess_keyspaces"] | ["keyspaces"] => Plan::Local(Local::VitessKeyspaces),
+        ["vitess_shards"] => Plan::Local(Local::VitessShards),
+        ["vitess_tablets"] => Plan::Local(Local::VitessTablets),
+        ["tables"] | ["full", "tables"] => {
+            let ks_name = target.keyspace.clone().ok_or(GatewayError::NoDatabase)?;
+            let ks = view.keyspace(&ks_name).ok_or_else(|| GatewayError::UnknownKeyspace(ks_name.clone()))?;
+            let shard = match &target.shard {
+                Some(s) => s.clone(),
+                None => {
+                    view.serving_shards(ks, target.tablet_type).into_iter().next().ok_or_else(|| no_shards(&ks_name))?
+                }
+            };
+            Plan::Local(Local::ShowTables { keyspace: ks_name, shard, sql: format!("SHOW {rest}") })
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// A `select` with no FROM whose items are all session functions the gateway answers.
+fn session_select(q: &sqlparser::ast::Query) -> Option<Vec<(String, SessionItem)>> {
+    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    if !s.from.is_empty() || s.selection.is_some() {
+        return None;
+    }
+    let mut items = Vec::new();
+    for item in &s.projection {
+        let (expr, alias) = match item {
+            sqlparser::ast::SelectItem::UnnamedExpr(e) => (e, None),
+            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => return None,
+        };
+        let text = expr.to_string();
+        let lower = text.to_ascii_lowercase().replace(' ', "");
+        let item = match lower.as_str() {
+            "database()" | "schema()" => SessionItem::Database,
+            "@@version" | "version()" | "@@global.version" => SessionItem::Version,
+            "@@version_comment" => SessionItem::VersionComment,
+            "connection_id()" => SessionItem::ConnectionId,
+            "last_insert_id()" => SessionItem::LastInsertId,
+            "@@autocommit" | "@@session.autocommit" => SessionItem::Autocommit,
+            _ => match expr {
+                Expr::Value(v) if matches!(v.value, SqlValue::Number(..) | SqlValue::SingleQuotedString(_)) => {
+                    SessionItem::Literal(match &v.value {
+                        SqlValue::SingleQuotedString(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                }
+                _ => return None,
+            },
+        };
+        items.push((alias.unwrap_or(text), item));
+    }
+    Some(items)
+}
+
+/// Resolves every table name to its keyspace and strips keyspace qualifiers (the tablet's
+/// database is the keyspace's). Returns the one keyspace and the tables named.
+fn resolve(
+    stmt: &mut Statement,
+    target: &Target,
+    view: &RoutingView,
+) -> Result<(Option<String>, Vec<String>), GatewayError> {
+    let mut keyspaces = BTreeSet::new();
+    let mut tables = Vec::new();
+    let mut error = None;
+    let _ = visit_relations_mut(stmt, |name: &mut ObjectName| {
+        let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect();
+        let (ks, table) = match parts.as_slice() {
+            [t] => {
+                let ks = match &target.keyspace {
+                    Some(ks) => ks.clone(),
+                    None => match view.keyspaces_with_table(t).as_slice() {
+                        [only] => only.clone(),
+                        [] => {
+                            error = Some(GatewayError::NoDatabase);
+                            return ControlFlow::Break(());
+                        }
+                        many => {
+                            error = Some(GatewayError::Routing {
+                                keyspace: many.join(","),
+                                message: format!("table `{t}` is in several keyspaces; qualify it or `use` one"),
+                            });
+                            return ControlFlow::Break(());
+                        }
+                    },
+                };
+                (ks, t.clone())
+            }
+            [ks, t] => {
+                if view.keyspace(ks).is_none() {
+                    error = Some(GatewayError::UnknownKeyspace(ks.clone()));
+                    return ControlFlow::Break(());
+                }
+                let last = name.0.last().cloned();
+                if let Some(last) = last {
+                    *name = ObjectName(vec![last]);
+                }
+                (ks.clone(), t.clone())
+            }
+            _ => {
+                error = Some(GatewayError::Syntax(format!("`{name}` has too many qualifiers")));
+                return ControlFlow::Break(());
+            }
+        };
+        keyspaces.insert(ks);
+        tables.push(table);
+        ControlFlow::Continue(())
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if keyspaces.len() > 1 {
+        return Err(GatewayError::Unsupported(format!(
+            "a statement over several keyspaces ({}); cross-keyspace queries arrive with the cross-shard planner",
+            keyspaces.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let ks = keyspaces.into_iter().next();
+    if let Some(ks) = &ks {
+        if view.keyspace(ks).is_none() {
+            return Err(GatewayError::UnknownKeyspace(ks.clone()));
+        }
+    }
+    Ok((ks, tables))
+}
+
+fn single_table(ks: &str, tables: &[String]) -> Result<String, GatewayError> {
+    let distinct: BTreeSet<&String> = tables.iter().collect();
+    match distinct.into_iter().collect::<Vec<_>>().as_slice() {
+        [t] => Ok((*t).clone()),
+        [] => Err(GatewayError::Unsupported(format!("a statement without a table in sharded keyspace `{ks}`"))),
+        many => Err(GatewayError::Unsupported(format!(
+            "joins and subqueries over several tables ({}) in sharded keyspace `{ks}`; they arrive with the cross-shard planner",
+            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The primary vindex of a table: (column, vindex name).
+fn primary_vindex(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<(String, String), GatewayError> {
+    let vs = ks
+        .vschema
+        .as_ref()
+        .ok_or_else(|| GatewayError::UnknownTable { keyspace: ks.name.clone(), table: table.into() })?;
+    let t = vs
+        .tables
+        .get(table)
+        .ok_or_else(|| GatewayError::UnknownTable { keyspace: ks.name.clone(), table: table.into() })?;
+    let cv = t.column_vindexes.first().ok_or_else(|| GatewayError::Routing {
+        keyspace: ks.name.clone(),
+        message: format!("table `{table}` has no primary vindex"),
+    })?;
+    let cols = cv.column_list();
+    let [col] = cols.as_slice() else {
+        return Err(GatewayError::Unsupported(format!("multi-column vindex `{}` on `{table}`", cv.name)));
+    };
+    if !matches!(view.vindexes.get(&ks.name).and_then(|v| v.get(&cv.name)), Some(Configured::Functional(_))) {
+        return Err(GatewayError::Unsupported(format!(
+            "lookup vindex `{}` as the primary vindex of `{table}`",
+            cv.name
+        )));
+    }
+    Ok((col.to_string(), cv.name.clone()))
+}
+
+fn select_where(q: &sqlparser::ast::Query) -> Option<&Expr> {
+    match q.body.as_ref() {
+        SetExpr::Select(s) => s.selection.as_ref(),
+        _ => None,
+    }
+}
+
+/// Shards a WHERE clause reaches: those of `col = v` / `col IN (...)` on the primary vindex
+/// column, else every serving shard.
+fn shards_for_where(
+    view: &RoutingView,
+    ks: &Keyspace,
+    table: &str,
+    selection: Option<&Expr>,
+    tablet_type: TabletType,
+) -> Result<Vec<String>, GatewayError> {
+    let (col, vindex) = primary_vindex(view, ks, table)?;
+    let all = view.serving_shards(ks, tablet_type);
+    let Some(values) = selection.and_then(|e| vindex_values(e, &col)) else {
+        return Ok(all);
+    };
+    let mut shards = BTreeSet::new();
+    for v in values {
+        let ksid = keyspace_id(view, &ks.name, &vindex, &v)?;
+        if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
+            shards.insert(s);
+        }
+    }
+    // Keep key-range order.
+    Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
+}
+
+/// The keyspace id of a value under a keyspace's vindex.
+pub fn keyspace_id(view: &RoutingView, ks: &str, vindex: &str, v: &Value) -> Result<Vec<u8>, GatewayError> {
+    match view.vindexes.get(ks).and_then(|m| m.get(vindex)) {
+        Some(Configured::Functional(f)) => {
+            f.map(v).map_err(|e| GatewayError::Routing { keyspace: ks.into(), message: e.to_string() })
+        }
+        _ => Err(GatewayError::Unsupported(format!("vindex `{vindex}` is not a functional vindex"))),
+    }
+}
+
+/// Values the WHERE pins the column to, if a top-level conjunct does (`col = v`, `col IN (..)`).
+fn vindex_values(e: &Expr, col: &str) -> Option<Vec<Value>> {
+    match e {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            vindex_values(left, col).or_else(|| vindex_values(right, col))
+        }
+        Expr::Nested(inner) => vindex_values(inner, col),
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
+            if is_column(left, col) {
+                literal(right).map(|v| vec![v])
+            } else if is_column(right, col) {
+                literal(left).map(|v| vec![v])
+            } else {
+                None
+            }
+        }
+        Expr::InList { expr, list, negated: false } if is_column(expr, col) => list.iter().map(literal).collect(),
+        _ => None,
+    }
+}
+
+fn is_column(e: &Expr, col: &str) -> bool {
+    match e {
+        Expr::Identifier(i) => i.value.eq_ignore_ascii_case(col),
+        Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|i| i.value.eq_ignore_ascii_case(col)),
+        Expr::Nested(inner) => is_column(inner, col),
+        _ => false,
+    }
+}
+
+/// A literal as a vindex value; `None` for anything else (including NULL).
+pub fn literal(e: &Expr) -> Option<Value> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            SqlValue::Number(n, _) => {
+                n.parse::<i64>().map(Value::Int).or_else(|_| n.parse::<u64>().map(Value::UInt)).ok()
+            }
+            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
+                Some(Value::Bytes(s.as_bytes().to_vec()))
+            }
+            _ => None,
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match literal(expr)? {
+            Value::Int(i) => Some(Value::Int(-i)),
+            _ => None,
+        },
+        Expr::Nested(inner) => literal(inner),
+        _ => None,
+    }
+}
+
+/// A SELECT that goes to several shards must not need the gateway to merge anything.
+fn check_scatter_select(q: &sqlparser::ast::Query) -> Result<(), GatewayError> {
+    let unsupported = |what: &str| {
+        Err(GatewayError::Unsupported(format!("{what} across shards; it arrives with the cross-shard planner (route by the primary vindex to use one shard)")))
+    };
+    if q.order_by.is_some() {
+        return unsupported("ORDER BY");
+    }
+    if q.limit_clause.is_some() {
+        return unsupported("LIMIT");
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else { return unsupported("UNION") };
+    if s.distinct.is_some() {
+        return unsupported("DISTINCT");
+    }
+    if !matches!(&s.group_by, GroupByExpr::Expressions(v, _) if v.is_empty()) {
+        return unsupported("GROUP BY");
+    }
+    if s.having.is_some() {
+        return unsupported("HAVING");
+    }
+    let mut found = None;
+    let _ = visit_expressions(&s.projection, |e: &Expr| {
+        match e {
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_lowercase();
+                if [
+                    "count",
+                    "sum",
+                    "min",
+                    "max",
+                    "avg",
+                    "group_concat",
+                    "std",
+                    "stddev",
+                    "variance",
+                    "bit_and",
+                    "bit_or",
+                    "bit_xor",
+                ]
+                .contains(&name.as_str())
+                {
+                    found = Some(format!("aggregate {}()", name.to_ascii_uppercase()));
+                    return ControlFlow::Break(());
+                }
+            }
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                found = Some("a subquery".to_string());
+                return ControlFlow::Break(());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    });
+    if let Some(what) = found {
+        return unsupported(&what);
+    }
+    if let Some(sel) = &s.selection {
+        let mut sub = false;
+        let _ = visit_expressions(sel, |e: &Expr| {
+            if matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }) {
+                sub = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        if sub {
+            return unsupported("a subquery");
+        }
+    }
+    Ok(())
+}
+
+fn plan_insert(
+    view: &RoutingView,
+    ks: &Keyspace,
+    table: &str,
+    stmt: sqlparser::ast::Insert,
+) -> Result<Plan, GatewayError> {
+    let (vcol, vindex) = primary_vindex(view, ks, table)?;
+    if stmt.columns.is_empty() {
+        return Err(GatewayError::Unsupported(format!(
+            "INSERT into sharded table `{table}` without a column list; name the columns"
+        )));
+    }
+    let Some(SetExpr::Values(_)) = stmt.source.as_ref().map(|q| q.body.as_ref()) else {
+        return Err(GatewayError::Unsupported(format!("INSERT ... SELECT or SET into sharded table `{table}`")));
+    };
+    let columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
+    let auto_increment =
+        match ks.vschema.as_ref().and_then(|v| v.tables.get(table)).and_then(|t| t.auto_increment.as_ref()) {
+            Some(ai) => {
+                let (seq_ks, seq_table) = match ai.sequence.split_once('.') {
+                    Some((k, t)) => (Some(k), t),
+                    None => (None, ai.sequence.as_str()),
+                };
+                let seq_keyspace = view.sequence_keyspace(seq_ks, seq_table).ok_or_else(|| GatewayError::Routing {
+                    keyspace: ks.name.clone(),
+                    message: format!("sequence `{}` of `{table}` is not a sequence table in any VSchema", ai.sequence),
+                })?;
+                Some(AutoIncrement {
+                    column_index: columns.iter().position(|c| c.eq_ignore_ascii_case(&ai.column)),
+                    column: ai.column.clone(),
+                    seq_keyspace,
+                    seq_table: seq_table.to_string(),
+                })
+            }
+            None => None,
+        };
+    let vindex_column = match columns.iter().position(|c| c.eq_ignore_ascii_case(&vcol)) {
+        Some(i) => i,
+        None if auto_increment.as_ref().is_some_and(|a| a.column.eq_ignore_ascii_case(&vcol)) => columns.len(),
+        None => {
+            return Err(GatewayError::Routing {
+                keyspace: ks.name.clone(),
+                message: format!("INSERT into `{table}` must give its primary vindex column `{vcol}`"),
+            })
+        }
+    };
+    Ok(Plan::Insert(Box::new(InsertPlan {
+        keyspace: ks.name.clone(),
+        stmt,
+        columns,
+        vindex_column,
+        vindex,
+        auto_increment,
+    })))
+}
+
+/// A column name for an ObjectName built from one identifier.
+pub fn ident_name(name: &str) -> ObjectName {
+    ObjectName(vec![ObjectNamePart::Identifier(sqlparser::ast::Ident::new(name))])
+}

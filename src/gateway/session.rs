@@ -1,0 +1,117 @@
+//! One statement of one session: plan, then answer locally, change the session, or execute.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::error::GatewayError;
+use super::exec::{self, Answer, SessionState};
+use super::local;
+use super::plan::{plan, Local, Plan, SessionItem};
+use super::view::Router;
+use crate::client::TabletClient;
+use crate::protocol::tablet::TabletHealth;
+
+/// The version string clients see.
+pub const SERVER_VERSION: &str = "8.0.31-tessera";
+pub const VERSION_COMMENT: &str = "tessera: a MySQL sharding runtime over NATS";
+
+/// What every session shares.
+#[derive(Clone)]
+pub struct Services {
+    pub router: Router,
+    pub tablets: TabletClient,
+    pub health: Arc<dyn Fn() -> futures::future::BoxFuture<'static, HashMap<String, TabletHealth>> + Send + Sync>,
+}
+
+/// Runs one statement.
+pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<Answer, GatewayError> {
+    let view = svc.router.current();
+    let p = plan(sql, &s.target, &view)?;
+    let tc = &svc.tablets;
+    // Autocommit off: the first statement opens the transaction.
+    let starts_tx = !s.autocommit && !s.in_transaction && matches!(p, Plan::Route { .. } | Plan::Insert(_));
+    if starts_tx {
+        s.in_transaction = true;
+    }
+    match p {
+        Plan::Local(l) => Ok(Answer::Rows(match l {
+            Local::Databases => local::databases(&view.topo),
+            Local::VitessKeyspaces => {
+                local::text_result(&["Keyspaces"], view.topo.keyspaces.keys().map(|k| vec![Some(k.clone())]).collect())
+            }
+            Local::VitessShards => local::vitess_shards(&view.topo),
+            Local::VitessTablets => local::vitess_tablets(&view.topo, &(svc.health)().await),
+            Local::SessionSelect(items) => local::single_row(
+                items
+                    .into_iter()
+                    .map(|(name, item)| match item {
+                        SessionItem::Database => (name, s.target.display(), false),
+                        SessionItem::Version => (name, Some(SERVER_VERSION.into()), false),
+                        SessionItem::VersionComment => (name, Some(VERSION_COMMENT.into()), false),
+                        SessionItem::ConnectionId => (name, Some(s.connection_id.to_string()), true),
+                        SessionItem::LastInsertId => (name, Some(s.last_insert_id.to_string()), true),
+                        SessionItem::Autocommit => (name, Some(u8::from(s.autocommit).to_string()), true),
+                        SessionItem::Literal(v) => {
+                            let int = v.parse::<i64>().is_ok();
+                            (name, Some(v), int)
+                        }
+                    })
+                    .collect(),
+            ),
+            Local::ShowTables { keyspace, shard, sql } => {
+                let mut r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
+                if let Some(f) = r.fields.first_mut() {
+                    f.name = format!("Tables_in_{keyspace}");
+                }
+                r
+            }
+        })),
+        Plan::Use(t) => {
+            if s.in_transaction {
+                return Err(GatewayError::Unsupported(
+                    "changing the target inside a transaction; commit or roll back first".into(),
+                ));
+            }
+            s.target = t;
+            Ok(Answer::ok())
+        }
+        Plan::SetAutocommit(on) => {
+            if on && s.in_transaction {
+                exec::commit(tc, s).await?;
+            }
+            s.autocommit = on;
+            Ok(Answer::ok())
+        }
+        Plan::Noop => Ok(Answer::ok()),
+        Plan::Begin => {
+            if s.in_transaction {
+                // MySQL commits the open transaction on BEGIN.
+                exec::commit(tc, s).await?;
+            }
+            s.in_transaction = true;
+            Ok(Answer::ok())
+        }
+        Plan::Commit => {
+            exec::commit(tc, s).await?;
+            Ok(Answer::ok())
+        }
+        Plan::Rollback => {
+            exec::rollback(tc, s).await;
+            Ok(Answer::ok())
+        }
+        Plan::Route { keyspace, shards, sql, tablet_type } => {
+            if tablet_type != crate::protocol::topology::TabletType::Primary && crate::sql::classify(&sql).is_write() {
+                return Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::ReadOnly {
+                    alias: format!("{keyspace}@{tablet_type}"),
+                    tablet_type,
+                }));
+            }
+            exec::run_route(tc, s, &keyspace, &shards, &sql, tablet_type).await
+        }
+        Plan::Insert(ip) => exec::run_insert(tc, &view, s, *ip).await,
+        Plan::NextValues { keyspace, table, count } => {
+            let first = exec::next_values(tc, &view, &keyspace, &table, count).await?;
+            Ok(Answer::Rows(local::single_row(vec![("nextval".into(), Some(first.to_string()), true)])))
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The gateway's routing view: topology plus built vindexes, rebuilt when the topology moves.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crate::protocol::topology::TabletType;
+use crate::topo::state::{Keyspace, Topology};
+use crate::topo::view::TopoView;
+use crate::vindex::{build_all, Configured};
+
+/// Everything routing needs, consistent as of one topology sequence.
+pub struct RoutingView {
+    pub topo: Arc<Topology>,
+    pub vindexes: HashMap<String, BTreeMap<String, Configured>>,
+}
+
+impl RoutingView {
+    pub fn build(topo: Arc<Topology>) -> Self {
+        let vindexes = topo
+            .keyspaces
+            .values()
+            .filter_map(|ks| Some((ks.name.clone(), ks.vschema.as_ref().and_then(|v| build_all(v).ok())?)))
+            .collect();
+        RoutingView { topo, vindexes }
+    }
+
+    pub fn keyspace(&self, name: &str) -> Option<&Keyspace> {
+        self.topo.keyspaces.get(name)
+    }
+
+    /// Shards that serve `tablet_type` reads/writes, in key-range order.
+    pub fn serving_shards(&self, ks: &Keyspace, tablet_type: TabletType) -> Vec<String> {
+        let serving = ks.serving.get(&tablet_type).or_else(|| ks.serving.get(&TabletType::Primary));
+        match serving {
+            Some(list) if !list.is_empty() => list.clone(),
+            _ => ks.shard_names(),
+        }
+    }
+
+    /// The serving shard that holds `keyspace_id`.
+    pub fn shard_for(&self, ks: &Keyspace, keyspace_id: &[u8], tablet_type: TabletType) -> Option<String> {
+        self.serving_shards(ks, tablet_type)
+            .into_iter()
+            .find(|s| ks.shards.get(s).is_some_and(|sh| sh.key_range.contains(keyspace_id)))
+    }
+
+    /// Keyspaces whose VSchema has `table`.
+    pub fn keyspaces_with_table(&self, table: &str) -> Vec<String> {
+        self.topo
+            .keyspaces
+            .values()
+            .filter(|k| k.vschema.as_ref().is_some_and(|v| v.tables.contains_key(table)))
+            .map(|k| k.name.clone())
+            .collect()
+    }
+
+    /// The keyspace holding sequence table `table` (optionally named).
+    pub fn sequence_keyspace(&self, keyspace: Option<&str>, table: &str) -> Option<String> {
+        self.topo
+            .keyspaces
+            .values()
+            .filter(|k| keyspace.is_none_or(|n| n == k.name))
+            .find(|k| k.vschema.as_ref().and_then(|v| v.tables.get(table)).is_some_and(|t| t.table_type == "sequence"))
+            .map(|k| k.name.clone())
+    }
+}
+
+/// Hands out the current [`RoutingView`], rebuilding it only when the topology changed.
+#[derive(Clone)]
+pub struct Router {
+    topo: TopoView,
+    cached: Arc<Mutex<Option<Arc<RoutingView>>>>,
+}
+
+impl Router {
+    pub fn new(topo: TopoView) -> Self {
+        Router { topo, cached: Arc::new(Mutex::new(None)) }
+    }
+
+    pub fn current(&self) -> Arc<RoutingView> {
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = cached.as_ref() {
+            if v.topo.seq == self.topo.seq() {
+                return v.clone();
+            }
+        }
+        let v = Arc::new(RoutingView::build(self.topo.snapshot()));
+        *cached = Some(v.clone());
+        v
+    }
+}

@@ -1,0 +1,312 @@
+//! One client connection: handshake, authentication, then commands until the client leaves.
+
+use std::collections::HashMap;
+use std::io;
+
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use super::codec::{
+    column_def, eof_packet, err_packet, ok_packet, put_lenenc_int, read_packet, text_row, write_packet,
+    STATUS_AUTOCOMMIT, STATUS_IN_TRANS, STATUS_MORE_RESULTS,
+};
+use super::handshake::{self, CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, SERVER_CAPABILITIES};
+use crate::gateway::exec::{self, Answer, SessionState};
+use crate::gateway::session::{execute, Services, SERVER_VERSION};
+use crate::gateway::{GatewayError, Target};
+
+const COM_QUIT: u8 = 0x01;
+const COM_INIT_DB: u8 = 0x02;
+const COM_QUERY: u8 = 0x03;
+const COM_FIELD_LIST: u8 = 0x04;
+const COM_PING: u8 = 0x0e;
+const COM_SET_OPTION: u8 = 0x1b;
+const COM_RESET_CONNECTION: u8 = 0x1f;
+
+/// Who may connect.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Anyone, any password (local development only).
+    None,
+    /// User name to SHA1(SHA1(password)) (`None`: empty password).
+    Users(HashMap<String, Option<[u8; 20]>>),
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    pub auth: Auth,
+    pub max_allowed_packet: usize,
+}
+
+struct Conn {
+    reader: tokio::net::tcp::OwnedReadHalf,
+    writer: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    caps: u32,
+    seq: u8,
+}
+
+impl Conn {
+    async fn send(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.seq = write_packet(&mut self.writer, self.seq, payload).await?;
+        Ok(())
+    }
+
+    async fn send_err(&mut self, code: u16, state: &str, message: &str) -> io::Result<()> {
+        self.send(&err_packet(code, state, message)).await?;
+        self.writer.flush().await
+    }
+
+    fn deprecate_eof(&self) -> bool {
+        self.caps & CLIENT_DEPRECATE_EOF != 0
+    }
+}
+
+/// Serves one connection to its end. Errors are the connection's: logged, never propagated.
+pub async fn serve(stream: TcpStream, conn_id: u32, cfg: ConnConfig, svc: Services) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    let mut conn = Conn { reader, writer: BufWriter::with_capacity(64 * 1024, writer), caps: 0, seq: 0 };
+    let mut state = SessionState { autocommit: true, connection_id: conn_id, ..Default::default() };
+    match handshake_and_auth(&mut conn, conn_id, &cfg, &svc, &mut state).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            debug!(conn_id, peer = %peer, error = %e, "handshake failed");
+            return;
+        }
+    }
+    debug!(conn_id, peer = %peer, "session started");
+    let result = commands(&mut conn, &cfg, &svc, &mut state).await;
+    if state.in_transaction {
+        exec::rollback(&svc.tablets, &mut state).await;
+        info!(conn_id, "client left inside a transaction; rolled back");
+    }
+    if let Err(e) = result {
+        debug!(conn_id, error = %e, "connection closed");
+    }
+}
+
+async fn handshake_and_auth(
+    conn: &mut Conn,
+    conn_id: u32,
+    cfg: &ConnConfig,
+    svc: &Services,
+    state: &mut SessionState,
+) -> io::Result<bool> {
+    let salt = handshake::new_salt();
+    conn.send(&handshake::greeting(conn_id, &salt, SERVER_VERSION, SERVER_CAPABILITIES)).await?;
+    conn.writer.flush().await?;
+    let (seq, payload) = read_packet(&mut conn.reader, 1 << 16).await?;
+    conn.seq = seq.wrapping_add(1);
+    if handshake::is_ssl_request(&payload) {
+        conn.send_err(1045, "28000", "TLS is not enabled on this gateway; connect without SSL").await?;
+        return Ok(false);
+    }
+    let resp = match handshake::parse_response(&payload) {
+        Ok(r) => r,
+        Err(e) => {
+            conn.send_err(1043, "08S01", &format!("Bad handshake: {e}")).await?;
+            return Ok(false);
+        }
+    };
+    conn.caps = resp.capabilities & SERVER_CAPABILITIES;
+    let mut auth_data = resp.auth.clone();
+    if let Auth::Users(_) = cfg.auth {
+        if resp.plugin != handshake::NATIVE_PASSWORD {
+            conn.send(&handshake::auth_switch(&salt)).await?;
+            conn.writer.flush().await?;
+            let (seq, data) = read_packet(&mut conn.reader, 1 << 16).await?;
+            conn.seq = seq.wrapping_add(1);
+            auth_data = data;
+        }
+    }
+    let allowed = match &cfg.auth {
+        Auth::None => true,
+        Auth::Users(users) => {
+            users.get(&resp.user).is_some_and(|stored| handshake::check_native(&salt, &auth_data, stored.as_ref()))
+        }
+    };
+    if !allowed {
+        let using = if auth_data.is_empty() { "NO" } else { "YES" };
+        let msg = format!("Access denied for user '{}' (using password: {using})", resp.user);
+        conn.send_err(1045, "28000", &msg).await?;
+        return Ok(false);
+    }
+    if let Some(db) = &resp.database {
+        match use_target(svc, db) {
+            Ok(t) => state.target = t,
+            Err(e) => {
+                let (code, st) = e.mysql_code();
+                conn.send_err(code, st, &e.to_string()).await?;
+                return Ok(false);
+            }
+        }
+    }
+    conn.send(&ok_packet(0, 0, 0, STATUS_AUTOCOMMIT, 0, "")).await?;
+    conn.writer.flush().await?;
+    Ok(true)
+}
+
+fn use_target(svc: &Services, db: &str) -> Result<Target, GatewayError> {
+    let t = Target::parse(db)?;
+    if let Some(ks) = &t.keyspace {
+        if svc.router.current().keyspace(ks).is_none() {
+            return Err(GatewayError::UnknownKeyspace(ks.clone()));
+        }
+    }
+    Ok(t)
+}
+
+fn status(state: &SessionState, more: bool) -> u16 {
+    let mut s = 0;
+    if state.autocommit {
+        s |= STATUS_AUTOCOMMIT;
+    }
+    if state.in_transaction {
+        s |= STATUS_IN_TRANS;
+    }
+    if more {
+        s |= STATUS_MORE_RESULTS;
+    }
+    s
+}
+
+async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut SessionState) -> io::Result<()> {
+    loop {
+        let (seq, payload) = match read_packet(&mut conn.reader, cfg.max_allowed_packet).await {
+            Ok(p) => p,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                conn.seq = 1;
+                conn.send_err(1153, "08S01", &format!("Got a packet bigger than 'max_allowed_packet' bytes: {e}"))
+                    .await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        conn.seq = seq.wrapping_add(1);
+        let Some((&cmd, body)) = payload.split_first() else { return Ok(()) };
+        match cmd {
+            COM_QUIT => return Ok(()),
+            COM_PING => conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?,
+            COM_INIT_DB => {
+                let db = String::from_utf8_lossy(body).into_owned();
+                match use_target(svc, &db) {
+                    Ok(t) => {
+                        state.target = t;
+                        conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
+                    }
+                    Err(e) => {
+                        let (code, st) = e.mysql_code();
+                        conn.send(&err_packet(code, st, &e.to_string())).await?;
+                    }
+                }
+            }
+            COM_QUERY => query(conn, svc, state, body).await?,
+            COM_FIELD_LIST => field_list(conn, svc, state, body).await?,
+            COM_RESET_CONNECTION => {
+                exec::rollback(&svc.tablets, state).await;
+                state.autocommit = true;
+                state.last_insert_id = 0;
+                conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
+            }
+            COM_SET_OPTION => {
+                match body {
+                    [0, 0] => conn.caps |= CLIENT_MULTI_STATEMENTS,
+                    [1, 0] => conn.caps &= !CLIENT_MULTI_STATEMENTS,
+                    _ => {}
+                }
+                conn.send(&eof_packet(status(state, false), 0)).await?;
+            }
+            other => {
+                conn.send(&err_packet(
+                    1047,
+                    "08S01",
+                    &format!("Unknown command {other:#04x}: tessera does not support it yet"),
+                ))
+                .await?
+            }
+        }
+        conn.writer.flush().await?;
+    }
+}
+
+async fn query(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: &[u8]) -> io::Result<()> {
+    let Ok(sql) = std::str::from_utf8(body) else {
+        return conn.send(&err_packet(1064, "42000", "the query is not valid UTF-8")).await;
+    };
+    let statements = if conn.caps & CLIENT_MULTI_STATEMENTS != 0 {
+        crate::schema::split_statements(sql)
+    } else {
+        vec![sql.to_string()]
+    };
+    if statements.is_empty() {
+        return conn.send(&err_packet(1065, "42000", "Query was empty")).await;
+    }
+    let last = statements.len() - 1;
+    for (i, stmt) in statements.iter().enumerate() {
+        match execute(svc, state, stmt).await {
+            Ok(answer) => write_answer(conn, state, answer, i < last).await?,
+            Err(e) => {
+                let (code, st) = e.mysql_code();
+                // An error ends a multi-statement batch.
+                return conn.send(&err_packet(code, st, &e.to_string())).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn write_answer(conn: &mut Conn, state: &SessionState, answer: Answer, more: bool) -> io::Result<()> {
+    match answer {
+        Answer::Ok { affected, last_insert_id, info } => {
+            conn.send(&ok_packet(0, affected, last_insert_id, status(state, more), 0, &info)).await
+        }
+        Answer::Rows(r) => {
+            let mut count = Vec::new();
+            put_lenenc_int(&mut count, r.fields.len() as u64);
+            conn.send(&count).await?;
+            for f in &r.fields {
+                conn.send(&column_def(f)).await?;
+            }
+            if !conn.deprecate_eof() {
+                conn.send(&eof_packet(status(state, false), 0)).await?;
+            }
+            for row in &r.rows {
+                conn.send(&text_row(row)).await?;
+            }
+            if conn.deprecate_eof() {
+                conn.send(&ok_packet(0xfe, 0, 0, status(state, more), r.warnings, "")).await
+            } else {
+                conn.send(&eof_packet(status(state, more), r.warnings)).await
+            }
+        }
+    }
+}
+
+/// COM_FIELD_LIST: the columns of a table, from an empty select.
+async fn field_list(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: &[u8]) -> io::Result<()> {
+    let table = body.split(|b| *b == 0).next().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
+    let sql = format!("select * from {} where 1 = 0", crate::sql::quote_ident(&table));
+    match execute(svc, state, &sql).await {
+        Ok(Answer::Rows(r)) => {
+            for f in &r.fields {
+                let mut def = column_def(f);
+                def.push(0xfb); // no default value
+                conn.send(&def).await?;
+            }
+            if conn.deprecate_eof() {
+                conn.send(&ok_packet(0xfe, 0, 0, status(state, false), 0, "")).await
+            } else {
+                conn.send(&eof_packet(status(state, false), 0)).await
+            }
+        }
+        Ok(_) => conn.send(&eof_packet(status(state, false), 0)).await,
+        Err(e) => {
+            let (code, st) = e.mysql_code();
+            conn.send(&err_packet(code, st, &e.to_string())).await
+        }
+    }
+}

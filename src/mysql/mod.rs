@@ -1,0 +1,5 @@
+//! The MySQL protocol, server side: our own code over tokio streams.
+
+pub mod codec;
+pub mod conn;
+pub mod handshake;
