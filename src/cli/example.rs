@@ -1,6 +1,7 @@
-//! The commerce example that `tessera up` brings up: keyspace `commerce`, shard `0`, a primary,
-//! a replica and an rdonly tablet, the schema and VSchema from `examples/commerce/`. Each step
-//! is idempotent, so running `up` again changes nothing.
+//! The example that `tessera up` brings up: keyspace `commerce` (shard `0`: a primary, a replica
+//! and an rdonly tablet) and keyspace `customer` (shards `-80` and `80-`, a primary and a
+//! replica each), with the schemas and VSchemas from `examples/commerce/`. Each step is
+//! idempotent, so running `up` again changes nothing.
 
 use std::time::{Duration, Instant};
 
@@ -10,39 +11,48 @@ use crate::protocol::admin::{AdminRequest, AdminResponse, ErrorCode};
 const SCHEMA: &str = include_str!("../../examples/commerce/schema_commerce.sql");
 const SEED: &str = include_str!("../../examples/commerce/seed_commerce.sql");
 const VSCHEMA: &str = include_str!("../../examples/commerce/vschema_commerce.json");
+const CUSTOMER_SCHEMA: &str = include_str!("../../examples/commerce/schema_customer.sql");
+const CUSTOMER_VSCHEMA: &str = include_str!("../../examples/commerce/vschema_customer.json");
 
-/// Waits for the three commerce tablets, makes the first primary if the shard has none,
-/// applies schema, seeds the sequences, applies the VSchema; returns the tablet table.
+/// Waits for the example tablets, makes a primary for each shard that has none, applies
+/// schemas, seeds the sequences, applies the VSchemas; returns the tablet table.
 pub async fn set_up_commerce(admin: &AdminClient, cell: &str) -> anyhow::Result<String> {
     let primary = format!("{cell}-0000000100");
-    wait_for_tablets(admin, 3, Duration::from_secs(120)).await?;
-    let shard = admin.request(&AdminRequest::GetShard { keyspace: "commerce".into(), shard: "0".into() }).await;
-    let has_primary = matches!(&shard, Ok(AdminResponse::Shard { shard, .. }) if shard.primary.is_some());
-    if !has_primary {
+    wait_for_tablets(admin, 7, Duration::from_secs(180)).await?;
+    for (ks, shard, uid) in [("commerce", "0", 100), ("customer", "-80", 200), ("customer", "80-", 300)] {
+        let current = admin.request(&AdminRequest::GetShard { keyspace: ks.into(), shard: shard.into() }).await;
+        if matches!(&current, Ok(AdminResponse::Shard { shard, .. }) if shard.primary.is_some()) {
+            continue;
+        }
+        let alias = format!("{cell}-{uid:010}");
         let req = AdminRequest::InitShardPrimary {
-            keyspace: "commerce".into(),
-            shard: "0".into(),
-            primary: primary.clone(),
+            keyspace: ks.into(),
+            shard: shard.into(),
+            primary: alias.clone(),
             force: false,
         };
-        admin.request(&req).await.map_err(|e| anyhow::anyhow!("InitShardPrimary commerce/0 {primary}: {e}"))?;
+        admin.request(&req).await.map_err(|e| anyhow::anyhow!("InitShardPrimary {ks}/{shard} {alias}: {e}"))?;
     }
-    let schema = AdminRequest::ApplySchema {
-        keyspace: "commerce".into(),
-        sql: SCHEMA.into(),
-        allow_large: false,
-        large_table_rows: crate::protocol::admin::default_large_table_rows(),
-    };
-    admin.request(&schema).await.map_err(|e| anyhow::anyhow!("ApplySchema commerce: {e}"))?;
+    for (ks, sql) in [("commerce", SCHEMA), ("customer", CUSTOMER_SCHEMA)] {
+        let schema = AdminRequest::ApplySchema {
+            keyspace: ks.into(),
+            sql: sql.into(),
+            allow_large: false,
+            large_table_rows: crate::protocol::admin::default_large_table_rows(),
+        };
+        admin.request(&schema).await.map_err(|e| anyhow::anyhow!("ApplySchema {ks}: {e}"))?;
+    }
     for stmt in crate::schema::split_statements(SEED) {
         let seed = AdminRequest::ExecuteFetchAsDba { alias: primary.clone(), sql: stmt, max_rows: None };
         admin.request(&seed).await.map_err(|e| anyhow::anyhow!("seeding the sequences: {e}"))?;
     }
-    let vschema = AdminRequest::ApplyVSchema { keyspace: "commerce".into(), vschema: VSCHEMA.into(), dry_run: false };
-    admin.request(&vschema).await.map_err(|e| anyhow::anyhow!("ApplyVSchema commerce: {e}"))?;
-    wait_for_tablets(admin, 3, Duration::from_secs(30)).await?;
+    for (ks, json) in [("commerce", VSCHEMA), ("customer", CUSTOMER_VSCHEMA)] {
+        let vschema = AdminRequest::ApplyVSchema { keyspace: ks.into(), vschema: json.into(), dry_run: false };
+        admin.request(&vschema).await.map_err(|e| anyhow::anyhow!("ApplyVSchema {ks}: {e}"))?;
+    }
+    wait_for_tablets(admin, 7, Duration::from_secs(30)).await?;
     let tablets = admin
-        .request(&AdminRequest::GetTablets { keyspace: Some("commerce".into()), shard: None, cell: None })
+        .request(&AdminRequest::GetTablets { keyspace: None, shard: None, cell: None })
         .await
         .map_err(|e| anyhow::anyhow!("GetTablets: {e}"))?;
     Ok(super::output::render(&tablets))
@@ -51,7 +61,7 @@ pub async fn set_up_commerce(admin: &AdminClient, cell: &str) -> anyhow::Result<
 async fn wait_for_tablets(admin: &AdminClient, want: usize, timeout: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
-        let req = AdminRequest::GetTablets { keyspace: Some("commerce".into()), shard: None, cell: None };
+        let req = AdminRequest::GetTablets { keyspace: None, shard: None, cell: None };
         let serving = match admin.request(&req).await {
             Ok(AdminResponse::Tablets { tablets }) => {
                 tablets.iter().filter(|t| t.health.as_ref().is_some_and(|h| h.serving) && !t.stale).count()
@@ -65,7 +75,7 @@ async fn wait_for_tablets(admin: &AdminClient, want: usize, timeout: Duration) -
         }
         if start.elapsed() > timeout {
             anyhow::bail!(
-                "only {serving} of {want} commerce tablets are serving after {}s; see node.log in the state directory",
+                "only {serving} of {want} example tablets are serving after {}s; see node.log in the state directory",
                 timeout.as_secs()
             );
         }

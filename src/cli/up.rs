@@ -28,9 +28,12 @@ pub struct UpArgs {
     /// Cell of the local node.
     #[arg(long, default_value = "zone1")]
     pub cell: String,
-    /// MariaDB ports of the example tablets: this one and the next two.
+    /// MariaDB ports of the example tablets: this one and the next six.
     #[arg(long, default_value_t = 17100)]
     pub mysql_base_port: u16,
+    /// MySQL port of the gateway on 127.0.0.1.
+    #[arg(long, default_value_t = 15306)]
+    pub gateway_port: u16,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,11 +73,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         let tablets: Vec<String> = EXAMPLE_TABLETS
             .iter()
             .enumerate()
-            .map(|(i, (uid, ttype))| {
-                format!("{}-{uid}:commerce/0:{ttype}:{}", args.cell, args.mysql_base_port + i as u16)
+            .map(|(i, (uid, target, ttype))| {
+                format!("{}-{uid}:{target}:{ttype}:{}", args.cell, args.mysql_base_port + i as u16)
             })
             .collect();
-        let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr, &tablets)?;
+        let gateway: SocketAddr = ([127, 0, 0, 1], args.gateway_port).into();
+        let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr, gateway, &tablets)?;
         wait_until(Duration::from_secs(60), || http_ok(http_addr, "/healthz")).map_err(|_| {
             anyhow::anyhow!("the node did not become healthy within 60s; see {}", home.join("node.log").display())
         })?;
@@ -98,10 +102,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let tablets = super::example::set_up_commerce(&admin, &args.cell).await?;
 
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "tessera".into());
-    println!("tessera is up.");
+    println!("tessera is up. Connect with:  mariadb -h127.0.0.1 -P{} -uroot", args.gateway_port);
     println!("  {nats_line}");
     println!("  {node_line}");
     println!("  web       http://{http_addr}/  (/healthz, /debug/status, /api/topology)");
+    println!("  gateway   127.0.0.1:{} (MySQL; --auth none: any user, any password)", args.gateway_port);
     println!("  cell      {}", args.cell);
     println!("  state     {} (logs: node.log, nats.log; MariaDB data in tablets/)", home.display());
     println!();
@@ -109,15 +114,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     println!();
     println!("Try:");
     println!("  {exe} events &                      # watch cluster events");
-    println!("  {exe} ctl CreateKeyspace customer");
-    println!("  {exe} ctl CreateShard customer/-80");
-    println!("  {exe} ctl CreateShard customer/80-");
     println!("  {exe} ctl GetTopology");
+    println!("  {exe} ctl FindAllShardsInKeyspace customer");
+    println!("  {exe} ctl CreateKeyspace demo && {exe} ctl CreateShard demo/-80");
     println!("  {exe} ctl GetTablets");
-    println!(
-        "  mariadb -h127.0.0.1 -P{} -uroot vt_commerce   # the commerce primary's MariaDB, directly",
-        args.mysql_base_port
-    );
+    println!("  mariadb -h127.0.0.1 -P{} -uroot customer     # MySQL clients talk to the gateway", args.gateway_port);
     println!("  {exe} ctl --help                    # every admin command");
     println!("  {exe} down                          # stop what `up` started");
     Ok(0)
@@ -161,8 +162,16 @@ fn start_nats(home: &Path, port: u16) -> anyhow::Result<u32> {
     Ok(child.id())
 }
 
-/// The example tablets of commerce/0: uid and initial type.
-const EXAMPLE_TABLETS: [(u32, &str); 3] = [(100, "replica"), (101, "replica"), (102, "rdonly")];
+/// The example tablets: uid, keyspace/shard, initial type.
+const EXAMPLE_TABLETS: [(u32, &str, &str); 7] = [
+    (100, "commerce/0", "replica"),
+    (101, "commerce/0", "replica"),
+    (102, "commerce/0", "rdonly"),
+    (200, "customer/-80", "replica"),
+    (201, "customer/-80", "replica"),
+    (300, "customer/80-", "replica"),
+    (301, "customer/80-", "replica"),
+];
 
 fn start_node(
     home: &Path,
@@ -170,6 +179,7 @@ fn start_node(
     cell: &str,
     id: &str,
     http: SocketAddr,
+    gateway: SocketAddr,
     tablets: &[String],
 ) -> anyhow::Result<u32> {
     let exe = std::env::current_exe()?;
@@ -177,7 +187,8 @@ fn start_node(
     let mut cmd = Command::new(exe);
     cmd.args(["node", "--nats", nats, "--cell", cell, "--id", id, "--http", &http.to_string()])
         .arg("--data-dir")
-        .arg(home.join("tablets"));
+        .arg(home.join("tablets"))
+        .args(["--gateway", &gateway.to_string(), "--auth", "none"]);
     for t in tablets {
         cmd.args(["--tablet", t]);
     }

@@ -22,6 +22,11 @@ const COM_QUERY: u8 = 0x03;
 const COM_FIELD_LIST: u8 = 0x04;
 const COM_PING: u8 = 0x0e;
 const COM_SET_OPTION: u8 = 0x1b;
+const COM_STMT_PREPARE: u8 = 0x16;
+const COM_STMT_EXECUTE: u8 = 0x17;
+const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
+const COM_STMT_CLOSE: u8 = 0x19;
+const COM_STMT_RESET: u8 = 0x1a;
 const COM_RESET_CONNECTION: u8 = 0x1f;
 
 /// Who may connect.
@@ -40,7 +45,7 @@ pub struct ConnConfig {
     pub max_allowed_packet: usize,
 }
 
-struct Conn {
+pub(super) struct Conn {
     reader: tokio::net::tcp::OwnedReadHalf,
     writer: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
     caps: u32,
@@ -48,7 +53,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn send(&mut self, payload: &[u8]) -> io::Result<()> {
+    pub(super) async fn send(&mut self, payload: &[u8]) -> io::Result<()> {
         self.seq = write_packet(&mut self.writer, self.seq, payload).await?;
         Ok(())
     }
@@ -58,7 +63,7 @@ impl Conn {
         self.writer.flush().await
     }
 
-    fn deprecate_eof(&self) -> bool {
+    pub(super) fn deprecate_eof(&self) -> bool {
         self.caps & CLIENT_DEPRECATE_EOF != 0
     }
 }
@@ -160,7 +165,7 @@ fn use_target(svc: &Services, db: &str) -> Result<Target, GatewayError> {
     Ok(t)
 }
 
-fn status(state: &SessionState, more: bool) -> u16 {
+pub(super) fn status(state: &SessionState, more: bool) -> u16 {
     let mut s = 0;
     if state.autocommit {
         s |= STATUS_AUTOCOMMIT;
@@ -175,6 +180,7 @@ fn status(state: &SessionState, more: bool) -> u16 {
 }
 
 async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut SessionState) -> io::Result<()> {
+    let mut stmts = super::stmt::Statements::default();
     loop {
         let (seq, payload) = match read_packet(&mut conn.reader, cfg.max_allowed_packet).await {
             Ok(p) => p,
@@ -206,7 +212,19 @@ async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut
             }
             COM_QUERY => query(conn, svc, state, body).await?,
             COM_FIELD_LIST => field_list(conn, svc, state, body).await?,
+            COM_STMT_PREPARE => super::stmt::prepare(conn, &mut stmts, body).await?,
+            COM_STMT_EXECUTE => super::stmt::execute_stmt(conn, &mut stmts, svc, state, body).await?,
+            COM_STMT_SEND_LONG_DATA => {
+                super::stmt::send_long_data(&mut stmts, body);
+                continue;
+            }
+            COM_STMT_CLOSE => {
+                super::stmt::close(&mut stmts, body);
+                continue;
+            }
+            COM_STMT_RESET => super::stmt::reset(conn, &mut stmts, state, body).await?,
             COM_RESET_CONNECTION => {
+                stmts = Default::default();
                 exec::rollback(&svc.tablets, state).await;
                 state.autocommit = true;
                 state.last_insert_id = 0;

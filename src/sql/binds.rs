@@ -38,6 +38,64 @@ impl BindValue {
     }
 }
 
+/// Byte offsets of the `?` placeholders of `sql`, outside literals, identifiers and comments.
+pub fn placeholders(sql: &str) -> Vec<usize> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'?' => out.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Replaces the `?` placeholders, in order, by SQL literals.
+pub fn substitute_positional(sql: &str, literals: &[String]) -> Result<String, String> {
+    let at = placeholders(sql);
+    if at.len() != literals.len() {
+        return Err(format!("the statement has {} placeholders but {} values were given", at.len(), literals.len()));
+    }
+    let mut out = String::with_capacity(sql.len() + literals.iter().map(String::len).sum::<usize>());
+    let mut copied = 0;
+    for (pos, lit) in at.into_iter().zip(literals) {
+        out.push_str(&sql[copied..pos]);
+        out.push_str(lit);
+        copied = pos + 1;
+    }
+    out.push_str(&sql[copied..]);
+    Ok(out)
+}
+
 /// Replaces every `:name` in `sql` by its value. Unknown names are an error.
 pub fn substitute(sql: &str, binds: &BTreeMap<String, BindValue>) -> Result<String, String> {
     if binds.is_empty() {
@@ -103,6 +161,17 @@ mod tests {
 
     fn binds(pairs: &[(&str, BindValue)]) -> BTreeMap<String, BindValue> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn positional_placeholders() {
+        let sql = "select '?', `?` /* ? */, ? from t where a = ? -- ?";
+        assert_eq!(placeholders(sql).len(), 2);
+        assert_eq!(
+            substitute_positional(sql, &["1".into(), "'x'".into()]).unwrap(),
+            "select '?', `?` /* ? */, 1 from t where a = 'x' -- ?"
+        );
+        assert!(substitute_positional(sql, &["1".into()]).is_err());
     }
 
     #[test]

@@ -28,8 +28,21 @@ fn up_twice_starts_once_and_down_stops_it() {
     let home_s = home.path().to_str().unwrap().to_string();
     let _guard = Down(home.path().to_path_buf());
     let (nats_port, http_port) = (free_port(), free_port());
-    let (np, hp, mp) = (nats_port.to_string(), http_port.to_string(), free_port_run(3).to_string());
-    let args = ["up", "--home", &home_s, "--nats-port", &np, "--http-port", &hp, "--mysql-base-port", &mp];
+    let (np, hp, mp, gp) =
+        (nats_port.to_string(), http_port.to_string(), free_port_run(7).to_string(), free_port().to_string());
+    let args = [
+        "up",
+        "--home",
+        &home_s,
+        "--nats-port",
+        &np,
+        "--http-port",
+        &hp,
+        "--mysql-base-port",
+        &mp,
+        "--gateway-port",
+        &gp,
+    ];
 
     let first = run(&args);
     assert!(first.contains("(started, pid"), "{first}");
@@ -42,7 +55,7 @@ fn up_twice_starts_once_and_down_stops_it() {
             "{alias} {ttype}:\n{first}"
         );
     }
-    assert!(first.contains("ctl CreateKeyspace customer"), "{first}");
+    assert!(first.contains("ctl FindAllShardsInKeyspace customer"), "{first}");
     let second = run(&args);
     assert_eq!(second.matches("already running").count(), 2, "{second}");
 
@@ -55,6 +68,22 @@ fn up_twice_starts_once_and_down_stops_it() {
         assert!(schema.contains(&format!("CREATE TABLE `{table}`")), "{schema}");
     }
     assert!(ctl_ok(&url, &["GetVSchema", "commerce"]).contains("\"sequence\""));
+    // The done-when of the gateway issue, through the mariadb CLI.
+    let out = Command::new("mariadb")
+        .args(["-h127.0.0.1", &format!("-P{gp}"), "-uroot", "customer", "-e"])
+        .arg("insert into customer (email) values ('a@x'), ('b@x'); select email from customer where customer_id = 1001; \
+              use customer/-80; select customer_id from customer; use customer/80-; select customer_id from customer;")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[1], "b@x", "{text}");
+    assert_eq!(
+        lines.iter().filter(|l| **l == "1000" || **l == "1001").count(),
+        2,
+        "each row in exactly one shard: {text}"
+    );
 
     let down = run(&["down", "--home", &home_s]);
     assert!(down.contains("stopped tessera") && down.contains("stopped nats-server"), "{down}");

@@ -1,0 +1,202 @@
+//! Prepared statements: COM_STMT_PREPARE, EXECUTE, SEND_LONG_DATA, CLOSE, RESET.
+//!
+//! A statement is kept as text with `?` placeholders; EXECUTE turns the binary parameter
+//! values into escaped literals and runs the text through the same planner as COM_QUERY, so a
+//! prepared statement routes exactly like its text form. Rows go back in the binary format.
+
+use std::collections::HashMap;
+use std::io;
+
+use super::binary::{binary_row, read_param};
+use super::codec::{column_def, eof_packet, err_packet, ok_packet, put_lenenc_int, Reader};
+use super::conn::{status, Conn};
+use crate::gateway::exec::{Answer, SessionState};
+use crate::gateway::session::{execute, Services};
+use crate::protocol::tablet::Field;
+
+/// A prepared statement of one connection.
+pub struct Prepared {
+    sql: String,
+    params: usize,
+    /// Parameter types from the last EXECUTE that sent them (type, unsigned).
+    types: Vec<(u8, bool)>,
+    long_data: HashMap<u16, Vec<u8>>,
+}
+
+/// The prepared statements of one connection.
+#[derive(Default)]
+pub struct Statements {
+    by_id: HashMap<u32, Prepared>,
+    next_id: u32,
+}
+
+/// Most statements a connection may keep prepared (as MySQL's max_prepared_stmt_count guards).
+const MAX_STATEMENTS: usize = 16_382;
+
+pub(super) async fn prepare(conn: &mut Conn, stmts: &mut Statements, body: &[u8]) -> io::Result<()> {
+    let Ok(sql) = std::str::from_utf8(body) else {
+        return conn.send(&err_packet(1064, "42000", "the statement is not valid UTF-8")).await;
+    };
+    let needs_parse = crate::sql::next_values::parse(sql).is_none()
+        && matches!(crate::sql::first_keyword(sql).as_str(), "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE");
+    if needs_parse {
+        if let Err(e) = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql) {
+            return conn.send(&err_packet(1064, "42000", &format!("You have an error in your SQL syntax: {e}"))).await;
+        }
+    }
+    if stmts.by_id.len() >= MAX_STATEMENTS {
+        return conn
+            .send(&err_packet(1461, "42000", "Can't create more than max_prepared_stmt_count statements; close some"))
+            .await;
+    }
+    let params = crate::sql::binds::placeholders(sql).len();
+    stmts.next_id = stmts.next_id.wrapping_add(1).max(1);
+    let id = stmts.next_id;
+    stmts.by_id.insert(id, Prepared { sql: sql.to_string(), params, types: Vec::new(), long_data: HashMap::new() });
+    let mut ok = vec![0u8];
+    ok.extend_from_slice(&id.to_le_bytes());
+    ok.extend_from_slice(&0u16.to_le_bytes()); // columns: known at execution
+    ok.extend_from_slice(&(params as u16).to_le_bytes());
+    ok.push(0);
+    ok.extend_from_slice(&0u16.to_le_bytes());
+    conn.send(&ok).await?;
+    if params > 0 {
+        let def = column_def(&Field { name: "?".into(), column_type: 253, charset: 63, ..Default::default() });
+        for _ in 0..params {
+            conn.send(&def).await?;
+        }
+        if !conn.deprecate_eof() {
+            conn.send(&eof_packet(0, 0)).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn send_long_data(stmts: &mut Statements, body: &[u8]) {
+    // No reply is sent for this command; bad input is simply ignored, as MySQL does until EXECUTE.
+    let mut r = Reader::new(body);
+    let (Ok(id), Ok(param)) = (r.u32(), r.u16()) else { return };
+    if let Some(p) = stmts.by_id.get_mut(&id) {
+        p.long_data.entry(param).or_default().extend_from_slice(r.remaining());
+    }
+}
+
+pub(super) fn close(stmts: &mut Statements, body: &[u8]) {
+    if let Ok(id) = Reader::new(body).u32() {
+        stmts.by_id.remove(&id);
+    }
+}
+
+pub(super) async fn reset(
+    conn: &mut Conn,
+    stmts: &mut Statements,
+    state: &SessionState,
+    body: &[u8],
+) -> io::Result<()> {
+    let id = Reader::new(body).u32().unwrap_or(0);
+    match stmts.by_id.get_mut(&id) {
+        Some(p) => {
+            p.long_data.clear();
+            conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await
+        }
+        None => {
+            conn.send(&err_packet(
+                1243,
+                "HY000",
+                &format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_reset"),
+            ))
+            .await
+        }
+    }
+}
+
+/// Decodes the parameters of an EXECUTE into SQL literals.
+fn bind(p: &mut Prepared, r: &mut Reader<'_>) -> io::Result<Vec<String>> {
+    if p.params == 0 {
+        return Ok(Vec::new());
+    }
+    let bitmap = r.take(p.params.div_ceil(8))?.to_vec();
+    let bound = r.u8()?;
+    if bound == 1 {
+        p.types = (0..p.params).map(|_| Ok((r.u8()?, r.u8()? & 0x80 != 0))).collect::<io::Result<_>>()?;
+    }
+    if p.types.len() != p.params {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "parameter types were never sent"));
+    }
+    let mut out = Vec::with_capacity(p.params);
+    for i in 0..p.params {
+        if let Some(data) = p.long_data.remove(&(i as u16)) {
+            out.push(crate::sql::quote_bytes(&data));
+        } else if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+            out.push("NULL".into());
+        } else {
+            let (t, unsigned) = p.types[i];
+            out.push(read_param(r, t, unsigned)?);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn execute_stmt(
+    conn: &mut Conn,
+    stmts: &mut Statements,
+    svc: &Services,
+    state: &mut SessionState,
+    body: &[u8],
+) -> io::Result<()> {
+    let mut r = Reader::new(body);
+    let id = r.u32().unwrap_or(0);
+    let Some(p) = stmts.by_id.get_mut(&id) else {
+        return conn
+            .send(&err_packet(
+                1243,
+                "HY000",
+                &format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute"),
+            ))
+            .await;
+    };
+    let literals = match r.u8().and_then(|_flags| r.u32()).and_then(|_iterations| bind(p, &mut r)) {
+        Ok(l) => l,
+        Err(e) => {
+            return conn
+                .send(&err_packet(1210, "HY000", &format!("Incorrect arguments to mysqld_stmt_execute: {e}")))
+                .await
+        }
+    };
+    let sql = match crate::sql::binds::substitute_positional(&p.sql, &literals) {
+        Ok(s) => s,
+        Err(e) => {
+            return conn
+                .send(&err_packet(1210, "HY000", &format!("Incorrect arguments to mysqld_stmt_execute: {e}")))
+                .await
+        }
+    };
+    match execute(svc, state, &sql).await {
+        Ok(Answer::Ok { affected, last_insert_id, info }) => {
+            conn.send(&ok_packet(0, affected, last_insert_id, status(state, false), 0, &info)).await
+        }
+        Ok(Answer::Rows(result)) => {
+            let mut count = Vec::new();
+            put_lenenc_int(&mut count, result.fields.len() as u64);
+            conn.send(&count).await?;
+            for f in &result.fields {
+                conn.send(&column_def(f)).await?;
+            }
+            if !conn.deprecate_eof() {
+                conn.send(&eof_packet(status(state, false), 0)).await?;
+            }
+            for row in &result.rows {
+                conn.send(&binary_row(&result.fields, row)).await?;
+            }
+            if conn.deprecate_eof() {
+                conn.send(&ok_packet(0xfe, 0, 0, status(state, false), result.warnings, "")).await
+            } else {
+                conn.send(&eof_packet(status(state, false), result.warnings)).await
+            }
+        }
+        Err(e) => {
+            let (code, st) = e.mysql_code();
+            conn.send(&err_packet(code, st, &e.to_string())).await
+        }
+    }
+}
