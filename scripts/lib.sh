@@ -5,6 +5,7 @@ ensure_packages() {
   command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
   command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+  command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
   if [ ${#need[@]} -gt 0 ]; then
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -28,6 +28,15 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
     let view = svc.router.current();
     let p = plan(sql, &s.target, &view)?;
     let tc = &svc.tablets;
+    // Writes only go to primaries, whatever the plan.
+    if s.target.tablet_type != crate::protocol::topology::TabletType::Primary
+        && matches!(p, Plan::Insert(_) | Plan::NextValues { .. })
+    {
+        return Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::ReadOnly {
+            alias: format!("{}@{}", s.target.keyspace.clone().unwrap_or_default(), s.target.tablet_type),
+            tablet_type: s.target.tablet_type,
+        }));
+    }
     // Autocommit off: the first statement opens the transaction.
     let starts_tx = !s.autocommit && !s.in_transaction && matches!(p, Plan::Route { .. } | Plan::Insert(_));
     if starts_tx {

@@ -212,7 +212,7 @@ async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut
             }
             COM_QUERY => query(conn, svc, state, body).await?,
             COM_FIELD_LIST => field_list(conn, svc, state, body).await?,
-            COM_STMT_PREPARE => super::stmt::prepare(conn, &mut stmts, body).await?,
+            COM_STMT_PREPARE => super::stmt::prepare(conn, &mut stmts, svc, state, body).await?,
             COM_STMT_EXECUTE => super::stmt::execute_stmt(conn, &mut stmts, svc, state, body).await?,
             COM_STMT_SEND_LONG_DATA => {
                 super::stmt::send_long_data(&mut stmts, body);
@@ -255,6 +255,9 @@ async fn query(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: 
     let Ok(sql) = std::str::from_utf8(body) else {
         return conn.send(&err_packet(1064, "42000", "the query is not valid UTF-8")).await;
     };
+    if crate::sql::skip_noise(sql).trim().trim_end_matches(';').trim().is_empty() {
+        return conn.send(&err_packet(1065, "42000", "Query was empty")).await;
+    }
     let statements = if conn.caps & CLIENT_MULTI_STATEMENTS != 0 {
         crate::schema::split_statements(sql)
     } else {

@@ -33,7 +33,13 @@ pub struct Statements {
 /// Most statements a connection may keep prepared (as MySQL's max_prepared_stmt_count guards).
 const MAX_STATEMENTS: usize = 16_382;
 
-pub(super) async fn prepare(conn: &mut Conn, stmts: &mut Statements, body: &[u8]) -> io::Result<()> {
+pub(super) async fn prepare(
+    conn: &mut Conn,
+    stmts: &mut Statements,
+    svc: &Services,
+    state: &mut SessionState,
+    body: &[u8],
+) -> io::Result<()> {
     let Ok(sql) = std::str::from_utf8(body) else {
         return conn.send(&err_packet(1064, "42000", "the statement is not valid UTF-8")).await;
     };
@@ -50,12 +56,13 @@ pub(super) async fn prepare(conn: &mut Conn, stmts: &mut Statements, body: &[u8]
             .await;
     }
     let params = crate::sql::binds::placeholders(sql).len();
+    let columns = result_columns(svc, state, sql, params).await;
     stmts.next_id = stmts.next_id.wrapping_add(1).max(1);
     let id = stmts.next_id;
     stmts.by_id.insert(id, Prepared { sql: sql.to_string(), params, types: Vec::new(), long_data: HashMap::new() });
     let mut ok = vec![0u8];
     ok.extend_from_slice(&id.to_le_bytes());
-    ok.extend_from_slice(&0u16.to_le_bytes()); // columns: known at execution
+    ok.extend_from_slice(&(columns.len() as u16).to_le_bytes());
     ok.extend_from_slice(&(params as u16).to_le_bytes());
     ok.push(0);
     ok.extend_from_slice(&0u16.to_le_bytes());
@@ -69,7 +76,30 @@ pub(super) async fn prepare(conn: &mut Conn, stmts: &mut Statements, body: &[u8]
             conn.send(&eof_packet(0, 0)).await?;
         }
     }
+    if !columns.is_empty() {
+        for f in &columns {
+            conn.send(&column_def(f)).await?;
+        }
+        if !conn.deprecate_eof() {
+            conn.send(&eof_packet(0, 0)).await?;
+        }
+    }
     Ok(())
+}
+
+/// The columns a SELECT returns, learned by running it once with NULL parameters (a read, so
+/// no side effects); clients use them to tell reads from writes. Empty for other statements.
+async fn result_columns(svc: &Services, state: &mut SessionState, sql: &str, params: usize) -> Vec<Field> {
+    if crate::sql::first_keyword(sql) != "SELECT" || crate::sql::next_values::parse(sql).is_some() {
+        return Vec::new();
+    }
+    let Ok(probe) = crate::sql::binds::substitute_positional(sql, &vec!["NULL".to_string(); params]) else {
+        return Vec::new();
+    };
+    match execute(svc, state, &probe).await {
+        Ok(Answer::Rows(r)) => r.fields,
+        _ => Vec::new(),
+    }
 }
 
 pub(super) fn send_long_data(stmts: &mut Statements, body: &[u8]) {

@@ -5,5 +5,6 @@ mod harness;
 mod admin;
 mod concurrency;
 mod faults;
+mod gateway;
 mod tablets;
 mod up;
