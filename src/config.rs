@@ -49,6 +49,15 @@ pub struct GatewayConfig {
     pub users_file: String,
     /// Largest packet a client may send.
     pub max_allowed_packet: usize,
+    /// Also listen on this unix socket path (empty: no socket).
+    pub socket: String,
+    /// PEM certificate chain and private key: enables TLS.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Refuse clients that do not use TLS.
+    pub tls_required: bool,
+    /// Plugin offered first: `mysql_native_password` or `caching_sha2_password`.
+    pub default_auth: String,
 }
 
 impl Default for GatewayConfig {
@@ -58,6 +67,11 @@ impl Default for GatewayConfig {
             auth: "users".into(),
             users_file: "config/users.toml".into(),
             max_allowed_packet: 64 << 20,
+            socket: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_required: false,
+            default_auth: "mysql_native_password".into(),
         }
     }
 }
@@ -77,12 +91,14 @@ struct UserEntry {
     password: Option<String>,
     #[serde(default)]
     password_sha1: Option<String>,
+    #[serde(default)]
+    password_sha2: Option<String>,
 }
 
 impl GatewayConfig {
     /// The authentication rules: every user with its stored mysql_native_password hash.
     pub fn auth(&self) -> Result<crate::mysql::conn::Auth, ConfigError> {
-        use crate::mysql::conn::Auth;
+        use crate::mysql::conn::{Auth, Credential};
         match self.auth.as_str() {
             "none" => Ok(Auth::None),
             "users" => {
@@ -93,25 +109,73 @@ impl GatewayConfig {
                     .map_err(|e| ConfigError::Parse { path: self.users_file.clone(), message: e.to_string() })?;
                 let mut users = std::collections::HashMap::new();
                 for u in file.user {
-                    let stored = match (&u.password, &u.password_sha1) {
-                        (Some(p), None) if p.is_empty() => None,
-                        (Some(p), None) => Some(crate::mysql::handshake::native_hash(p)),
-                        (None, Some(h)) => Some(crate::mysql::handshake::parse_native_hash(h).ok_or_else(|| {
-                            ConfigError::Invalid(format!("user {}: password_sha1 is not `*` and 40 hex digits", u.name))
-                        })?),
-                        _ => {
-                            return Err(ConfigError::Invalid(format!(
-                                "user {}: give exactly one of `password` or `password_sha1`",
-                                u.name
-                            )))
-                        }
+                    let bad = |m: &str| ConfigError::Invalid(format!("user {}: {m}", u.name));
+                    let cred = match (&u.password, &u.password_sha1, &u.password_sha2) {
+                        (Some(p), None, None) => Credential {
+                            native: (!p.is_empty()).then(|| crate::mysql::handshake::native_hash(p)),
+                            sha2: (!p.is_empty()).then(|| crate::mysql::handshake::sha2_hash(p)),
+                            empty: p.is_empty(),
+                        },
+                        (None, sha1, sha2) if sha1.is_some() || sha2.is_some() => Credential {
+                            native: match sha1 {
+                                Some(h) => Some(
+                                    crate::mysql::handshake::parse_native_hash(h)
+                                        .ok_or_else(|| bad("password_sha1 is not `*` and 40 hex digits"))?,
+                                ),
+                                None => None,
+                            },
+                            sha2: match sha2 {
+                                Some(h) => {
+                                    Some(hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(
+                                        || bad("password_sha2 is not 64 hex digits of SHA256(SHA256(password))"),
+                                    )?)
+                                }
+                                None => None,
+                            },
+                            empty: false,
+                        },
+                        _ => return Err(bad("give `password`, or `password_sha1` and/or `password_sha2`")),
                     };
-                    users.insert(u.name, stored);
+                    users.insert(u.name, cred);
                 }
                 Ok(Auth::Users(users))
             }
             other => Err(ConfigError::Invalid(format!("gateway auth `{other}` is not `users` or `none`"))),
         }
+    }
+
+    /// The plugin offered in the greeting.
+    pub fn default_plugin(&self) -> Result<&'static str, ConfigError> {
+        match self.default_auth.as_str() {
+            "mysql_native_password" => Ok(crate::mysql::handshake::NATIVE_PASSWORD),
+            "caching_sha2_password" => Ok(crate::mysql::handshake::CACHING_SHA2),
+            other => Err(ConfigError::Invalid(format!(
+                "default_auth `{other}` is not mysql_native_password or caching_sha2_password"
+            ))),
+        }
+    }
+
+    /// The TLS acceptor, when a certificate and key are configured.
+    pub fn tls(&self) -> Result<Option<tokio_rustls::TlsAcceptor>, ConfigError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        if self.tls_cert.is_empty() && self.tls_key.is_empty() {
+            if self.tls_required {
+                return Err(ConfigError::Invalid("tls_required needs tls_cert and tls_key".into()));
+            }
+            return Ok(None);
+        }
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.tls_cert)
+            .and_then(|it| it.collect::<Result<_, _>>())
+            .map_err(|e| ConfigError::Parse { path: self.tls_cert.clone(), message: format!("certificate: {e}") })?;
+        let key = PrivateKeyDer::from_pem_file(&self.tls_key)
+            .map_err(|e| ConfigError::Parse { path: self.tls_key.clone(), message: format!("private key: {e}") })?;
+        let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+            .map_err(|e| ConfigError::Invalid(format!("TLS setup with {} and {}: {e}", self.tls_cert, self.tls_key)))?;
+        Ok(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))))
     }
 }
 

@@ -149,8 +149,23 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
                 Box::pin(async move { h.send(crate::actors::health::GetHealth).await.unwrap_or_default() })
             }),
         };
-        let cfg = crate::mysql::conn::ConnConfig { auth, max_allowed_packet: g.max_allowed_packet };
-        crate::actors::gateway::GatewayActor::new(listener, cfg, services).start();
+        let cfg = crate::mysql::conn::ConnConfig {
+            auth,
+            max_allowed_packet: g.max_allowed_packet,
+            default_plugin: g.default_plugin()?,
+            tls: g.tls()?,
+            tls_required: g.tls_required,
+        };
+        let socket = if g.socket.is_empty() {
+            None
+        } else {
+            let _ = std::fs::remove_file(&g.socket);
+            let l = std::os::unix::net::UnixListener::bind(&g.socket)
+                .map_err(|e| anyhow::anyhow!("cannot serve MySQL on unix socket {}: {e}", g.socket))?;
+            info!(socket = %g.socket, "MySQL gateway listening on a unix socket");
+            Some(l)
+        };
+        crate::actors::gateway::GatewayActor::new(listener, socket, cfg, services).start();
     }
     let service = AdminService::new(writer, Some(node.clone().recipient())).with_tablets(
         client.clone(),

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use actix::prelude::*;
 use tracing::{info, warn};
 
-use super::session::SessionActor;
+use super::session::{Incoming, SessionActor};
 use crate::gateway::session::Services;
 use crate::mysql::conn::ConnConfig;
 
 pub struct GatewayActor {
     listener: Option<std::net::TcpListener>,
+    socket: Option<std::os::unix::net::UnixListener>,
     cfg: ConnConfig,
     services: Services,
     arbiters: Vec<Arbiter>,
@@ -21,10 +22,16 @@ pub struct GatewayActor {
 
 impl GatewayActor {
     /// `listener` is already bound (so a busy port is reported at start, by name).
-    pub fn new(listener: std::net::TcpListener, cfg: ConnConfig, services: Services) -> Self {
+    pub fn new(
+        listener: std::net::TcpListener,
+        socket: Option<std::os::unix::net::UnixListener>,
+        cfg: ConnConfig,
+        services: Services,
+    ) -> Self {
         let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         GatewayActor {
             listener: Some(listener),
+            socket,
             cfg,
             services,
             arbiters: (0..n).map(|_| Arbiter::new()).collect(),
@@ -48,16 +55,28 @@ impl Actor for GatewayActor {
                 }
             };
         let accepts = futures::stream::unfold(listener, |l| async move {
-            let r = l.accept().await;
+            let r = l.accept().await.and_then(|(s, _)| s.into_std()).map(Incoming::Tcp);
             Some((r, l))
         });
         ctx.add_stream(accepts);
+        if let Some(sock) = self.socket.take() {
+            match sock.set_nonblocking(true).and_then(|()| tokio::net::UnixListener::from_std(sock)) {
+                Ok(l) => {
+                    let accepts = futures::stream::unfold(l, |l| async move {
+                        let r = l.accept().await.and_then(|(s, _)| s.into_std()).map(Incoming::Unix);
+                        Some((r, l))
+                    });
+                    ctx.add_stream(accepts);
+                }
+                Err(e) => warn!(error = %e, "unix socket listener unusable"),
+            }
+        }
     }
 }
 
-impl StreamHandler<std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)>> for GatewayActor {
-    fn handle(&mut self, item: std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)>, _: &mut Self::Context) {
-        let (stream, peer) = match item {
+impl StreamHandler<std::io::Result<Incoming>> for GatewayActor {
+    fn handle(&mut self, item: std::io::Result<Incoming>, _: &mut Self::Context) {
+        let incoming = match item {
             Ok(s) => s,
             Err(e) => {
                 // Out of file descriptors and the like: keep accepting.
@@ -65,20 +84,11 @@ impl StreamHandler<std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)
                 return;
             }
         };
-        let std_stream = match stream.into_std() {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, %peer, "cannot hand over connection");
-                return;
-            }
-        };
         let conn_id = self.conn_ids.fetch_add(1, Ordering::Relaxed);
         let arbiter = &self.arbiters[self.next % self.arbiters.len()];
         self.next = self.next.wrapping_add(1);
         let (cfg, services) = (self.cfg.clone(), self.services.clone());
-        SessionActor::start_in_arbiter(&arbiter.handle(), move |_| {
-            SessionActor::new(std_stream, conn_id, cfg, services)
-        });
+        SessionActor::start_in_arbiter(&arbiter.handle(), move |_| SessionActor::new(incoming, conn_id, cfg, services));
     }
 
     fn finished(&mut self, _: &mut Self::Context) {

@@ -3,15 +3,14 @@
 use std::collections::HashMap;
 use std::io;
 
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
 use tracing::{debug, info};
 
 use super::codec::{
     column_def, eof_packet, err_packet, ok_packet, put_lenenc_int, read_packet, text_row, write_packet,
     STATUS_AUTOCOMMIT, STATUS_IN_TRANS, STATUS_MORE_RESULTS,
 };
-use super::handshake::{self, CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, SERVER_CAPABILITIES};
+use super::handshake::{self, CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, CLIENT_SSL, SERVER_CAPABILITIES};
 use crate::gateway::exec::{self, Answer, SessionState};
 use crate::gateway::session::{execute, Services, SERVER_VERSION};
 use crate::gateway::{GatewayError, Target};
@@ -29,25 +28,46 @@ const COM_STMT_CLOSE: u8 = 0x19;
 const COM_STMT_RESET: u8 = 0x1a;
 const COM_RESET_CONNECTION: u8 = 0x1f;
 
+/// A password as the gateway keeps it: hashes only.
+#[derive(Debug, Clone, Default)]
+pub struct Credential {
+    /// SHA1(SHA1(password)) for mysql_native_password; `None` when not known.
+    pub native: Option<[u8; 20]>,
+    /// SHA256(SHA256(password)) for caching_sha2_password; `None` when not known.
+    pub sha2: Option<[u8; 32]>,
+    /// The empty password (both plugins accept an empty answer).
+    pub empty: bool,
+}
+
 /// Who may connect.
 #[derive(Debug, Clone)]
 pub enum Auth {
     /// Anyone, any password (local development only).
     None,
-    /// User name to SHA1(SHA1(password)) (`None`: empty password).
-    Users(HashMap<String, Option<[u8; 20]>>),
+    Users(HashMap<String, Credential>),
 }
 
 /// Connection settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnConfig {
     pub auth: Auth,
     pub max_allowed_packet: usize,
+    /// The plugin offered in the greeting (`mysql_native_password` or `caching_sha2_password`).
+    pub default_plugin: &'static str,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Refuse clients that do not switch to TLS.
+    pub tls_required: bool,
 }
 
+/// Anything a session can run over: TCP, a unix socket, TLS over either.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+type Stream = Box<dyn AsyncStream>;
+
 pub(super) struct Conn {
-    reader: tokio::net::tcp::OwnedReadHalf,
-    writer: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    reader: ReadHalf<Stream>,
+    writer: BufWriter<WriteHalf<Stream>>,
     caps: u32,
     seq: u8,
 }
@@ -69,20 +89,17 @@ impl Conn {
 }
 
 /// Serves one connection to its end. Errors are the connection's: logged, never propagated.
-pub async fn serve(stream: TcpStream, conn_id: u32, cfg: ConnConfig, svc: Services) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
-    let mut conn = Conn { reader, writer: BufWriter::with_capacity(64 * 1024, writer), caps: 0, seq: 0 };
+/// `local` marks a unix-socket connection, which counts as secure transport (as in MySQL).
+pub async fn serve(stream: Stream, peer: String, local: bool, conn_id: u32, cfg: ConnConfig, svc: Services) {
     let mut state = SessionState { autocommit: true, connection_id: conn_id, ..Default::default() };
-    match handshake_and_auth(&mut conn, conn_id, &cfg, &svc, &mut state).await {
-        Ok(true) => {}
-        Ok(false) => return,
+    let mut conn = match handshake_and_auth(stream, local, conn_id, &cfg, &svc, &mut state).await {
+        Ok(Some(conn)) => conn,
+        Ok(None) => return,
         Err(e) => {
             debug!(conn_id, peer = %peer, error = %e, "handshake failed");
             return;
         }
-    }
+    };
     debug!(conn_id, peer = %peer, "session started");
     let result = commands(&mut conn, &cfg, &svc, &mut state).await;
     if state.in_transaction {
@@ -94,65 +111,123 @@ pub async fn serve(stream: TcpStream, conn_id: u32, cfg: ConnConfig, svc: Servic
     }
 }
 
+/// Writes one packet straight to the stream (the handshake runs before the stream is split).
+async fn send_raw(stream: &mut Stream, seq: &mut u8, payload: &[u8]) -> io::Result<()> {
+    *seq = write_packet(stream, *seq, payload).await?;
+    stream.flush().await
+}
+
+async fn recv_raw(stream: &mut Stream, seq: &mut u8) -> io::Result<Vec<u8>> {
+    let (s, payload) = read_packet(stream, 1 << 16).await?;
+    *seq = s.wrapping_add(1);
+    Ok(payload)
+}
+
 async fn handshake_and_auth(
-    conn: &mut Conn,
+    mut stream: Stream,
+    local: bool,
     conn_id: u32,
     cfg: &ConnConfig,
     svc: &Services,
     state: &mut SessionState,
-) -> io::Result<bool> {
+) -> io::Result<Option<Conn>> {
     let salt = handshake::new_salt();
-    conn.send(&handshake::greeting(conn_id, &salt, SERVER_VERSION, SERVER_CAPABILITIES)).await?;
-    conn.writer.flush().await?;
-    let (seq, payload) = read_packet(&mut conn.reader, 1 << 16).await?;
-    conn.seq = seq.wrapping_add(1);
+    let mut seq = 0u8;
+    let caps = if cfg.tls.is_some() { SERVER_CAPABILITIES | CLIENT_SSL } else { SERVER_CAPABILITIES };
+    send_raw(&mut stream, &mut seq, &handshake::greeting(conn_id, &salt, SERVER_VERSION, caps, cfg.default_plugin))
+        .await?;
+    let mut payload = recv_raw(&mut stream, &mut seq).await?;
+    let mut secure = local;
     if handshake::is_ssl_request(&payload) {
-        conn.send_err(1045, "28000", "TLS is not enabled on this gateway; connect without SSL").await?;
-        return Ok(false);
+        let Some(acceptor) = &cfg.tls else {
+            send_raw(&mut stream, &mut seq, &err_packet(1045, "28000", "TLS is not enabled on this gateway")).await?;
+            return Ok(None);
+        };
+        stream = Box::new(acceptor.accept(stream).await?);
+        secure = true;
+        payload = recv_raw(&mut stream, &mut seq).await?;
     }
     let resp = match handshake::parse_response(&payload) {
         Ok(r) => r,
         Err(e) => {
-            conn.send_err(1043, "08S01", &format!("Bad handshake: {e}")).await?;
-            return Ok(false);
+            send_raw(&mut stream, &mut seq, &err_packet(1043, "08S01", &format!("Bad handshake: {e}"))).await?;
+            return Ok(None);
         }
     };
-    conn.caps = resp.capabilities & SERVER_CAPABILITIES;
-    let mut auth_data = resp.auth.clone();
-    if let Auth::Users(_) = cfg.auth {
-        if resp.plugin != handshake::NATIVE_PASSWORD {
-            conn.send(&handshake::auth_switch(&salt)).await?;
-            conn.writer.flush().await?;
-            let (seq, data) = read_packet(&mut conn.reader, 1 << 16).await?;
-            conn.seq = seq.wrapping_add(1);
-            auth_data = data;
-        }
+    if cfg.tls_required && !secure {
+        let msg = "Connections using insecure transport are prohibited: this gateway requires TLS";
+        send_raw(&mut stream, &mut seq, &err_packet(3159, "HY000", msg)).await?;
+        return Ok(None);
     }
     let allowed = match &cfg.auth {
         Auth::None => true,
-        Auth::Users(users) => {
-            users.get(&resp.user).is_some_and(|stored| handshake::check_native(&salt, &auth_data, stored.as_ref()))
-        }
+        Auth::Users(users) => match users.get(&resp.user) {
+            None => false,
+            Some(cred) => authenticate(&mut stream, &mut seq, &salt, &resp, cred).await?,
+        },
     };
     if !allowed {
-        let using = if auth_data.is_empty() { "NO" } else { "YES" };
+        let using = if resp.auth.is_empty() { "NO" } else { "YES" };
         let msg = format!("Access denied for user '{}' (using password: {using})", resp.user);
-        conn.send_err(1045, "28000", &msg).await?;
-        return Ok(false);
+        send_raw(&mut stream, &mut seq, &err_packet(1045, "28000", &msg)).await?;
+        return Ok(None);
     }
     if let Some(db) = &resp.database {
         match use_target(svc, db) {
             Ok(t) => state.target = t,
             Err(e) => {
                 let (code, st) = e.mysql_code();
-                conn.send_err(code, st, &e.to_string()).await?;
-                return Ok(false);
+                send_raw(&mut stream, &mut seq, &err_packet(code, st, &e.to_string())).await?;
+                return Ok(None);
             }
         }
     }
-    conn.send(&ok_packet(0, 0, 0, STATUS_AUTOCOMMIT, 0, "")).await?;
-    conn.writer.flush().await?;
-    Ok(true)
+    send_raw(&mut stream, &mut seq, &ok_packet(0, 0, 0, STATUS_AUTOCOMMIT, 0, "")).await?;
+    let (reader, writer) = tokio::io::split(stream);
+    Ok(Some(Conn {
+        reader,
+        writer: BufWriter::with_capacity(64 * 1024, writer),
+        caps: resp.capabilities & caps,
+        seq: 0,
+    }))
+}
+
+/// Checks the client's answer with the plugin it used, switching plugins when the stored
+/// hashes cannot check that one.
+async fn authenticate(
+    stream: &mut Stream,
+    seq: &mut u8,
+    salt: &[u8; 20],
+    resp: &handshake::Response,
+    cred: &Credential,
+) -> io::Result<bool> {
+    let can_native = cred.native.is_some() || cred.empty;
+    let can_sha2 = cred.sha2.is_some() || cred.empty;
+    let mut plugin = resp.plugin.as_str();
+    let mut answer = resp.auth.clone();
+    let wanted = if plugin == handshake::CACHING_SHA2 && can_sha2 {
+        None
+    } else if plugin == handshake::NATIVE_PASSWORD && can_native {
+        None
+    } else if can_native {
+        Some(handshake::NATIVE_PASSWORD)
+    } else {
+        Some(handshake::CACHING_SHA2)
+    };
+    if let Some(p) = wanted {
+        send_raw(stream, seq, &handshake::auth_switch(p, salt)).await?;
+        answer = recv_raw(stream, seq).await?;
+        plugin = p;
+    }
+    if plugin == handshake::CACHING_SHA2 {
+        let ok = handshake::check_sha2(salt, &answer, cred.sha2.as_ref());
+        if ok {
+            // AuthMoreData: fast authentication succeeded; the OK packet follows.
+            send_raw(stream, seq, &[0x01, 0x03]).await?;
+        }
+        return Ok(ok);
+    }
+    Ok(handshake::check_native(salt, &answer, cred.native.as_ref()))
 }
 
 fn use_target(svc: &Services, db: &str) -> Result<Target, GatewayError> {

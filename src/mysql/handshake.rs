@@ -3,6 +3,7 @@
 use std::io;
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 
 use super::codec::Reader;
 
@@ -39,6 +40,7 @@ pub const SERVER_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_DEPRECATE_EOF;
 
 pub const NATIVE_PASSWORD: &str = "mysql_native_password";
+pub const CACHING_SHA2: &str = "caching_sha2_password";
 /// utf8mb4_general_ci.
 pub const DEFAULT_CHARSET: u8 = 45;
 
@@ -53,8 +55,8 @@ pub fn new_salt() -> [u8; 20] {
     salt
 }
 
-/// The initial handshake packet (protocol version 10).
-pub fn greeting(conn_id: u32, salt: &[u8; 20], server_version: &str, capabilities: u32) -> Vec<u8> {
+/// The initial handshake packet (protocol version 10), offering `plugin`.
+pub fn greeting(conn_id: u32, salt: &[u8; 20], server_version: &str, capabilities: u32, plugin: &str) -> Vec<u8> {
     let mut b = vec![10u8];
     b.extend_from_slice(server_version.as_bytes());
     b.push(0);
@@ -69,7 +71,7 @@ pub fn greeting(conn_id: u32, salt: &[u8; 20], server_version: &str, capabilitie
     b.extend_from_slice(&[0u8; 10]);
     b.extend_from_slice(&salt[8..]);
     b.push(0);
-    b.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    b.extend_from_slice(plugin.as_bytes());
     b.push(0);
     b
 }
@@ -126,10 +128,10 @@ pub fn parse_response(payload: &[u8]) -> io::Result<Response> {
     Ok(Response { capabilities, max_packet, charset, user, auth, database, plugin })
 }
 
-/// An AuthSwitchRequest asking the client to answer with mysql_native_password.
-pub fn auth_switch(salt: &[u8; 20]) -> Vec<u8> {
+/// An AuthSwitchRequest asking the client to answer with `plugin`.
+pub fn auth_switch(plugin: &str, salt: &[u8; 20]) -> Vec<u8> {
     let mut b = vec![0xfe];
-    b.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    b.extend_from_slice(plugin.as_bytes());
     b.push(0);
     b.extend_from_slice(salt);
     b.push(0);
@@ -140,6 +142,28 @@ pub fn auth_switch(salt: &[u8; 20]) -> Vec<u8> {
 pub fn native_hash(password: &str) -> [u8; 20] {
     let once = Sha1::digest(password.as_bytes());
     Sha1::digest(once).into()
+}
+
+/// SHA256(SHA256(password)): what caching_sha2_password's fast path needs.
+pub fn sha2_hash(password: &str) -> [u8; 32] {
+    let once = Sha256::digest(password.as_bytes());
+    Sha256::digest(once).into()
+}
+
+/// Checks a caching_sha2_password scramble: the client sent
+/// `SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce)`; `stored` is `SHA256(SHA256(pw))`.
+pub fn check_sha2(nonce: &[u8; 20], response: &[u8], stored: Option<&[u8; 32]>) -> bool {
+    let Some(stored) = stored else { return response.is_empty() || response == [0] };
+    if response.len() != 32 {
+        return false;
+    }
+    let mut h = Sha256::new();
+    h.update(stored);
+    h.update(nonce);
+    let mask = h.finalize();
+    let candidate: Vec<u8> = response.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect();
+    let check: [u8; 32] = Sha256::digest(&candidate).into();
+    check.iter().zip(stored.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 /// Parses MySQL's `*HEX` form of a native password hash.
@@ -193,6 +217,22 @@ mod tests {
         assert!(!check_native(&salt, &scramble(&salt, "x"), None));
         // MySQL's PASSWORD('secret').
         assert_eq!(parse_native_hash("*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"), Some(native_hash("secret")));
+    }
+
+    #[test]
+    fn caching_sha2_fast_path() {
+        let nonce = new_salt();
+        let stored = sha2_hash("secret");
+        let h1 = Sha256::digest(b"secret");
+        let mut h = Sha256::new();
+        h.update(Sha256::digest(h1));
+        h.update(nonce);
+        let mask = h.finalize();
+        let scramble: Vec<u8> = h1.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect();
+        assert!(check_sha2(&nonce, &scramble, Some(&stored)));
+        assert!(!check_sha2(&nonce, &scramble, Some(&sha2_hash("other"))));
+        assert!(check_sha2(&nonce, b"", None));
+        assert!(!check_sha2(&nonce, &scramble, None));
     }
 
     #[test]

@@ -6,5 +6,6 @@ mod admin;
 mod concurrency;
 mod faults;
 mod gateway;
+mod gateway_security;
 mod tablets;
 mod up;

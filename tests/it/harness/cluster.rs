@@ -10,6 +10,8 @@ use super::node::{ctl, ctl_ok, NodeProc};
 
 pub struct GatewayCluster {
     pub nats: NatsServer,
+    /// Holds the users file and config for the cluster's life.
+    pub dir: tempfile::TempDir,
     /// Kept so the node lives (and stops its mysqlds) as long as the cluster.
     pub _node: NodeProc,
     pub gateway: SocketAddr,
@@ -25,6 +27,11 @@ const TABLETS: [(&str, &str, &str); 4] = [
 
 impl GatewayCluster {
     pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Like [`GatewayCluster::start`], with extra `[gateway]` settings (TOML lines).
+    pub async fn start_with(gateway_extra: &str) -> Self {
         let nats = NatsServer::start();
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users.toml");
@@ -35,7 +42,7 @@ impl GatewayCluster {
         .unwrap();
         let gateway: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
         let mut toml = format!(
-            "[gateway]\nlisten = \"{gateway}\"\nauth = \"users\"\nusers_file = \"{}\"\nmax_allowed_packet = 16777216\n\n",
+            "[gateway]\nlisten = \"{gateway}\"\nauth = \"users\"\nusers_file = \"{}\"\nmax_allowed_packet = 16777216\n{gateway_extra}\n\n",
             users.display()
         );
         for (alias, ks, shard) in TABLETS {
@@ -75,7 +82,7 @@ impl GatewayCluster {
         }
         ctl_ok(&nats.url, &["ApplyVSchema", "commerce", "--vschema-file", &f("vschema_commerce.json")]);
         ctl_ok(&nats.url, &["ApplyVSchema", "customer", "--vschema-file", &f("vschema_customer.json")]);
-        GatewayCluster { nats, _node: node, gateway }
+        GatewayCluster { nats, dir, _node: node, gateway }
     }
 
     /// A pool of MySQL connections to the gateway.

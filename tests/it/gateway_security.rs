@@ -1,0 +1,86 @@
+//! Gateway transport and authentication: TLS, unix socket, caching_sha2_password.
+
+use std::process::Command;
+
+use mysql_async::prelude::*;
+
+use crate::harness::cluster::GatewayCluster;
+use crate::harness::node::NodeProc;
+
+fn self_signed(dir: &std::path::Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert.display().to_string(), key.display().to_string())
+}
+
+fn mariadb(args: &[&str], sql: &str) -> std::process::Output {
+    Command::new("mariadb").args(args).args(["-e", sql]).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_unix_socket_and_caching_sha2() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(certs.path());
+    let socket = certs.path().join("gateway.sock");
+    let extra = format!(
+        "tls_cert = \"{cert}\"\ntls_key = \"{key}\"\nsocket = \"{}\"\ndefault_auth = \"caching_sha2_password\"",
+        socket.display()
+    );
+    let c = GatewayCluster::start_with(&extra).await;
+    let port = format!("-P{}", c.gateway.port());
+
+    // TLS with the mariadb CLI.
+    let out =
+        mariadb(&["-h127.0.0.1", &port, "-uapp", "-psecret", "--ssl", "--skip-ssl-verify-server-cert"], "select 42");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+    // The unix socket.
+    let out = mariadb(&["-S", socket.to_str().unwrap(), "-uapp", "-psecret", "customer"], "show tables");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("corder"));
+    // caching_sha2_password (offered first here) with mysql_async's fast path.
+    let pool = c.pool("app", "secret", Some("customer"));
+    let mut conn = pool.get_conn().await.unwrap();
+    let one: i64 = conn.query_first("select 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+    drop(conn);
+    pool.disconnect().await.unwrap();
+    let e = c.pool("app", "nope", None).get_conn().await.unwrap_err();
+    assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 1045), "{e}");
+    let root = c.pool("root", "", None);
+    root.get_conn().await.expect("empty password with caching_sha2");
+    root.disconnect().await.unwrap();
+
+    // A second node serving only a gateway, in the same cluster, requiring TLS.
+    let strict: std::net::SocketAddr = ([127, 0, 0, 1], crate::harness::free_port()).into();
+    let cfg = c.dir.path().join("strict.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gateway]\nlisten = \"{strict}\"\nauth = \"users\"\nusers_file = \"{}\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\ntls_required = true\n",
+            c.dir.path().join("users.toml").display()
+        ),
+    )
+    .unwrap();
+    let _gw = NodeProc::start_with(&c.nats.url, "gw2", &["--config".into(), cfg.display().to_string()]);
+    let sport = format!("-P{}", strict.port());
+    let out = mariadb(&["-h127.0.0.1", &sport, "-uapp", "-psecret", "--skip-ssl"], "select 1");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("insecure transport"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mariadb(
+        &["-h127.0.0.1", &sport, "-uapp", "-psecret", "--ssl", "--skip-ssl-verify-server-cert", "customer"],
+        "select email from customer where customer_id = 1",
+    );
+    assert!(out.status.success(), "the second gateway routes too: {}", String::from_utf8_lossy(&out.stderr));
+}
