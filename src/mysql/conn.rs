@@ -205,14 +205,12 @@ async fn authenticate(
     let can_sha2 = cred.sha2.is_some() || cred.empty;
     let mut plugin = resp.plugin.as_str();
     let mut answer = resp.auth.clone();
-    let wanted = if plugin == handshake::CACHING_SHA2 && can_sha2 {
-        None
-    } else if plugin == handshake::NATIVE_PASSWORD && can_native {
-        None
-    } else if can_native {
-        Some(handshake::NATIVE_PASSWORD)
-    } else {
-        Some(handshake::CACHING_SHA2)
+    let usable =
+        (plugin == handshake::CACHING_SHA2 && can_sha2) || (plugin == handshake::NATIVE_PASSWORD && can_native);
+    let wanted = match (usable, can_native) {
+        (true, _) => None,
+        (false, true) => Some(handshake::NATIVE_PASSWORD),
+        (false, false) => Some(handshake::CACHING_SHA2),
     };
     if let Some(p) = wanted {
         send_raw(stream, seq, &handshake::auth_switch(p, salt)).await?;
