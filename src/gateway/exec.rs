@@ -22,6 +22,16 @@ pub struct SessionState {
     pub shard_txs: BTreeMap<(String, String), (String, u64)>,
     pub last_insert_id: u64,
     pub connection_id: u32,
+    /// User variables: lower-case name to (SQL literal, value as text, is numeric).
+    pub user_vars: BTreeMap<String, UserVar>,
+}
+
+/// A user variable's value.
+#[derive(Debug, Clone)]
+pub struct UserVar {
+    pub literal: String,
+    pub text: Option<String>,
+    pub numeric: bool,
 }
 
 /// What a statement returns to the client.

@@ -264,7 +264,8 @@ fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
         };
     }
     Err(GatewayError::Unsupported(format!(
-        "SET {rest}: tessera keeps autocommit and the character set per session; other session and user variables are not supported yet"
+        "SET {rest}: tessera keeps autocommit, the character set and user variables (@name) per session; \
+         other session variables cannot follow a session across pooled tablet connections"
     )))
 }
 

@@ -25,6 +25,38 @@ pub struct Services {
 
 /// Runs one statement.
 pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<Answer, GatewayError> {
+    use crate::sql::uservars;
+    if crate::sql::first_keyword(sql) == "SET" {
+        let rest = crate::sql::skip_noise(sql).trim()[3..].trim().trim_end_matches(';');
+        if let Some(assignments) = uservars::parse_set(rest) {
+            for (name, expr) in assignments.map_err(GatewayError::Syntax)? {
+                let value = evaluate(svc, s, &expr).await?;
+                s.user_vars.insert(name, value);
+            }
+            return Ok(Answer::ok());
+        }
+    }
+    if let Some(names) = uservars::select_of_vars(sql) {
+        let items = names
+            .into_iter()
+            .map(|n| {
+                let v = s.user_vars.get(&n[1..].to_ascii_lowercase());
+                let text = v.and_then(|v| v.text.clone());
+                let numeric = v.is_some_and(|v| v.numeric);
+                (n, text, numeric)
+            })
+            .collect();
+        return Ok(Answer::Rows(local::single_row(items)));
+    }
+    let substituted;
+    // `use ks@replica` names a tablet type, not a variable.
+    let sql = if crate::sql::first_keyword(sql) != "USE" && uservars::mentions(sql) {
+        let literals = s.user_vars.iter().map(|(k, v)| (k.clone(), v.literal.clone())).collect();
+        substituted = uservars::substitute(sql, &literals);
+        substituted.as_str()
+    } else {
+        sql
+    };
     let view = svc.router.current();
     let p = plan(sql, &s.target, &view)?;
     let tc = &svc.tablets;
@@ -123,4 +155,24 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
             Ok(Answer::Rows(local::single_row(vec![("nextval".into(), Some(first.to_string()), true)])))
         }
     }
+}
+
+/// Evaluates the value of a user variable assignment: literals directly, anything else by
+/// asking MySQL (`select <expr>`), with other user variables already substituted.
+async fn evaluate(svc: &Services, s: &mut SessionState, expr: &str) -> Result<exec::UserVar, GatewayError> {
+    let sql = format!("select {expr}");
+    let answer = Box::pin(execute(svc, s, &sql)).await?;
+    let Answer::Rows(r) = answer else {
+        return Err(GatewayError::Other(format!("`{expr}` has no value")));
+    };
+    let value = r.rows.first().and_then(|row| row.first().cloned()).flatten();
+    let numeric = r.fields.first().is_some_and(|f| matches!(f.column_type, 0 | 1 | 2 | 3 | 4 | 5 | 8 | 9 | 246));
+    Ok(match value {
+        None => exec::UserVar { literal: "NULL".into(), text: None, numeric: false },
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let literal = if numeric { text.clone() } else { crate::sql::quote_bytes(&bytes) };
+            exec::UserVar { literal, text: Some(text), numeric }
+        }
+    })
 }

@@ -7,6 +7,7 @@
 
 pub mod binds;
 pub mod next_values;
+pub mod uservars;
 
 /// What a statement does, judged by its first keyword.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -152,6 +152,18 @@ async fn clients_insert_route_read_and_transact() {
     let price: i64 = conn.query_first("select price from commerce.product where sku = 's1'").await.unwrap().unwrap();
     assert_eq!(price, 3);
 
+    // User variables follow the session and route like literals.
+    conn.query_drop("set @cid = 1002, @e := concat('c', '@x')").await.unwrap();
+    let email: Option<String> = conn.query_first("select email from customer where customer_id = @cid").await.unwrap();
+    assert_eq!(email.as_deref(), Some("c@x"));
+    let vars: Option<(u64, String)> = conn.query_first("select @cid, @e").await.unwrap();
+    assert_eq!(vars, Some((1002, "c@x".to_string())));
+    conn.query_drop("set @cid = @cid + 1").await.unwrap();
+    let next: Option<u64> = conn.query_first("select @cid").await.unwrap();
+    assert_eq!(next, Some(1003));
+    let unset: Option<Option<String>> = conn.query_first("select @never_set").await.unwrap();
+    assert_eq!(unset, Some(None));
+
     // Clear errors, never wrong answers.
     for (sql, want) in [
         ("update customer set customer_id = 7 where customer_id = 1000", 1235),
@@ -162,7 +174,7 @@ async fn clients_insert_route_read_and_transact() {
         ("select * from nope_table", 1146),
         ("select nope_column from customer where customer_id = 1000", 1054),
         ("selec 1", 1064),
-        ("set @x = 1", 1235),
+        ("set sql_mode = ''", 1235),
     ] {
         let e = conn.query_drop(sql).await.expect_err(sql);
         assert_eq!(code(e), want, "{sql}");
