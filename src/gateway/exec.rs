@@ -244,7 +244,10 @@ pub async fn run_insert(
             first_id = first;
         }
     }
-    let mut by_shard: BTreeMap<String, Vec<sqlparser::ast::Parens<Vec<Expr>>>> = BTreeMap::new();
+    let lookup_cols: Vec<Option<usize>> =
+        p.lookups.iter().map(|(c, _)| p.columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect();
+    let mut mapped: Vec<Mapping> = p.lookups.iter().map(|(_, d)| (d.clone(), Vec::new())).collect();
+    let mut by_shard: ShardRows = BTreeMap::new();
     for row in rows {
         let v = literal(&row[p.vindex_column]).ok_or_else(|| {
             GatewayError::Unsupported(format!(
@@ -257,7 +260,40 @@ pub async fn run_insert(
             keyspace: p.keyspace.clone(),
             message: format!("no serving shard covers keyspace id {}", hex::encode(&ksid)),
         })?;
+        for (i, col) in lookup_cols.iter().enumerate() {
+            if let Some(v) = col.and_then(|c| super::lookup::insert_value(&row[c])) {
+                mapped[i].1.push((v, ksid.clone()));
+            }
+        }
         by_shard.entry(shard).or_default().push(row);
+    }
+    let own = super::lookup::begin_own_if(s, !p.lookups.is_empty());
+    let result = insert_rows(tc, s, &p, by_shard, &mapped).await;
+    let answer = super::lookup::end_own(tc, s, own, result).await?;
+    if first_id != 0 {
+        s.last_insert_id = first_id;
+    }
+    Ok(match answer {
+        Answer::Ok { affected, .. } => Answer::Ok { affected, last_insert_id: first_id, info: String::new() },
+        other => other,
+    })
+}
+
+type ShardRows = BTreeMap<String, Vec<sqlparser::ast::Parens<Vec<Expr>>>>;
+
+/// A lookup and the (value, keyspace id) pairs an insert adds to it.
+type Mapping = (super::lookup::LookupDef, Vec<(String, Vec<u8>)>);
+
+/// Maps owned lookups first, then inserts each shard's rows.
+async fn insert_rows(
+    tc: &TabletClient,
+    s: &mut SessionState,
+    p: &InsertPlan,
+    by_shard: ShardRows,
+    mapped: &[Mapping],
+) -> Result<Answer, GatewayError> {
+    for (def, pairs) in mapped {
+        super::lookup::map(tc, s, def, pairs).await?;
     }
     let mut affected = 0;
     for (shard, rows) in by_shard {
@@ -268,8 +304,5 @@ pub async fn run_insert(
         let r = run_on_shard(tc, s, &p.keyspace, &shard, TabletType::Primary, &stmt.to_string()).await?;
         affected += r.rows_affected;
     }
-    if first_id != 0 {
-        s.last_insert_id = first_id;
-    }
-    Ok(Answer::Ok { affected, last_insert_id: first_id, info: String::new() })
+    Ok(Answer::Ok { affected, last_insert_id: 0, info: String::new() })
 }

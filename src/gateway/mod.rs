@@ -5,6 +5,7 @@
 pub mod error;
 pub mod exec;
 pub mod local;
+pub mod lookup;
 pub mod plan;
 pub mod session;
 pub mod target;

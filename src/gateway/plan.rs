@@ -13,6 +13,7 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use super::error::GatewayError;
+use super::lookup;
 use super::target::Target;
 use super::view::RoutingView;
 use crate::protocol::topology::TabletType;
@@ -47,6 +48,8 @@ pub enum Plan {
         table: String,
         count: u64,
     },
+    /// Routed by a lookup vindex, or a delete that unmaps owned lookups first.
+    Lookup(Box<super::lookup::LookupPlan>),
 }
 
 /// Answers the gateway gives itself.
@@ -88,6 +91,8 @@ pub struct InsertPlan {
     pub vindex: String,
     /// The auto-increment column and its sequence, if the VSchema names one.
     pub auto_increment: Option<AutoIncrement>,
+    /// Lookup vindexes the table owns: (column, lookup).
+    pub lookups: Vec<(String, super::lookup::LookupDef)>,
 }
 
 #[derive(Debug)]
@@ -198,6 +203,17 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
         Statement::Query(ref q) => {
             let shards = shards_for_where(view, ks, &table, select_where(q), target.tablet_type)?;
             if shards.len() > 1 {
+                if let Some(f) = lookup::filter(view, ks, &table, select_where(q))? {
+                    return Ok(lookup_plan(
+                        &ks_name,
+                        &stmt,
+                        target,
+                        Some(f),
+                        shards,
+                        check_scatter_select(q).err(),
+                        None,
+                    ));
+                }
                 check_scatter_select(q)?;
             }
             Ok(route(shards, &stmt))
@@ -211,16 +227,58 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
                     "changing the primary vindex column `{vcol}` of `{table}`; delete the row and insert it again"
                 )));
             }
+            for (col, _) in lookup::owned(view, ks, &table)? {
+                if u.assignments.iter().any(|a| {
+                    a.target
+                        .to_string()
+                        .rsplit('.')
+                        .next()
+                        .is_some_and(|c| c.trim_matches('`').eq_ignore_ascii_case(&col))
+                }) {
+                    return Err(GatewayError::Unsupported(format!(
+                        "changing `{col}` of `{table}`, which has an owned lookup vindex; delete the row and insert it again"
+                    )));
+                }
+            }
             let shards = shards_for_where(view, ks, &table, u.selection.as_ref(), target.tablet_type)?;
-            if shards.len() > 1 && (u.limit.is_some() || !u.order_by.is_empty()) {
-                return Err(GatewayError::Unsupported("UPDATE with ORDER BY or LIMIT across shards".into()));
+            let limited = (u.limit.is_some() || !u.order_by.is_empty())
+                .then(|| GatewayError::Unsupported("UPDATE with ORDER BY or LIMIT across shards".into()));
+            if shards.len() > 1 {
+                if let Some(f) = lookup::filter(view, ks, &table, u.selection.as_ref())? {
+                    return Ok(lookup_plan(&ks_name, &stmt, target, Some(f), shards, limited, None));
+                }
+                if let Some(e) = limited {
+                    return Err(e);
+                }
             }
             Ok(route(shards, &stmt))
         }
         Statement::Delete(ref d) => {
             let shards = shards_for_where(view, ks, &table, d.selection.as_ref(), target.tablet_type)?;
-            if shards.len() > 1 && (d.limit.is_some() || !d.order_by.is_empty()) {
-                return Err(GatewayError::Unsupported("DELETE with ORDER BY or LIMIT across shards".into()));
+            let limited = (d.limit.is_some() || !d.order_by.is_empty())
+                .then(|| GatewayError::Unsupported("DELETE with ORDER BY or LIMIT across shards".into()));
+            let filter = if shards.len() > 1 { lookup::filter(view, ks, &table, d.selection.as_ref())? } else { None };
+            let owned = lookup::owned(view, ks, &table)?;
+            let cleanup = if owned.is_empty() {
+                None
+            } else {
+                let (pv, vindex) = primary_vindex(view, ks, &table)?;
+                let mut cols = vec![crate::sql::quote_ident(&pv)];
+                cols.extend(owned.iter().map(|(c, _)| crate::sql::quote_ident(c)));
+                let mut select = format!("select {} from {}", cols.join(", "), crate::sql::quote_ident(&table));
+                if let Some(w) = &d.selection {
+                    select.push_str(&format!(" where {w}"));
+                }
+                select.push_str(" for update");
+                Some((select, vindex, owned.into_iter().map(|(_, l)| l).collect()))
+            };
+            if filter.is_some() || cleanup.is_some() {
+                return Ok(lookup_plan(&ks_name, &stmt, target, filter, shards, limited, cleanup));
+            }
+            if shards.len() > 1 {
+                if let Some(e) = limited {
+                    return Err(e);
+                }
             }
             Ok(route(shards, &stmt))
         }
@@ -230,6 +288,26 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
             other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
         ))),
     }
+}
+
+fn lookup_plan(
+    ks: &str,
+    stmt: &Statement,
+    target: &Target,
+    filter: Option<(lookup::LookupDef, Vec<Value>)>,
+    shards: Vec<String>,
+    scatter_error: Option<GatewayError>,
+    cleanup: Option<(String, String, Vec<lookup::LookupDef>)>,
+) -> Plan {
+    Plan::Lookup(Box::new(lookup::LookupPlan {
+        keyspace: ks.to_string(),
+        sql: stmt.to_string(),
+        tablet_type: target.tablet_type,
+        filter,
+        shards,
+        scatter_error: scatter_error.map(|e| e.to_string().trim_start_matches("unsupported: ").to_string()),
+        cleanup,
+    }))
 }
 
 fn no_shards(ks: &str) -> GatewayError {
@@ -482,7 +560,7 @@ pub fn keyspace_id(view: &RoutingView, ks: &str, vindex: &str, v: &Value) -> Res
 }
 
 /// Values the WHERE pins the column to, if a top-level conjunct does (`col = v`, `col IN (..)`).
-fn vindex_values(e: &Expr, col: &str) -> Option<Vec<Value>> {
+pub(super) fn vindex_values(e: &Expr, col: &str) -> Option<Vec<Value>> {
     match e {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
             vindex_values(left, col).or_else(|| vindex_values(right, col))
@@ -651,6 +729,7 @@ fn plan_insert(
             })
         }
     };
+    let lookups = lookup::owned(view, ks, table)?;
     Ok(Plan::Insert(Box::new(InsertPlan {
         keyspace: ks.name.clone(),
         stmt,
@@ -658,6 +737,7 @@ fn plan_insert(
         vindex_column,
         vindex,
         auto_increment,
+        lookups,
     })))
 }
 

@@ -70,7 +70,8 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
         }));
     }
     // Autocommit off: the first statement opens the transaction.
-    let starts_tx = !s.autocommit && !s.in_transaction && matches!(p, Plan::Route { .. } | Plan::Insert(_));
+    let starts_tx =
+        !s.autocommit && !s.in_transaction && matches!(p, Plan::Route { .. } | Plan::Insert(_) | Plan::Lookup(_));
     if starts_tx {
         s.in_transaction = true;
     }
@@ -150,6 +151,17 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
             exec::run_route(tc, s, &keyspace, &shards, &sql, tablet_type).await
         }
         Plan::Insert(ip) => exec::run_insert(tc, &view, s, *ip).await,
+        Plan::Lookup(lp) => {
+            if lp.tablet_type != crate::protocol::topology::TabletType::Primary
+                && crate::sql::classify(&lp.sql).is_write()
+            {
+                return Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::ReadOnly {
+                    alias: format!("{}@{}", lp.keyspace, lp.tablet_type),
+                    tablet_type: lp.tablet_type,
+                }));
+            }
+            super::lookup::run(tc, &view, s, *lp).await
+        }
         Plan::NextValues { keyspace, table, count } => {
             let first = exec::next_values(tc, &view, &keyspace, &table, count).await?;
             Ok(Answer::Rows(local::single_row(vec![("nextval".into(), Some(first.to_string()), true)])))

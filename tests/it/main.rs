@@ -6,6 +6,7 @@ mod admin;
 mod concurrency;
 mod faults;
 mod gateway;
+mod gateway_lookup;
 mod gateway_security;
 mod tablets;
 mod up;

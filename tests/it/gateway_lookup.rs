@@ -1,0 +1,103 @@
+//! Lookup vindexes: owned mappings written and removed with the rows; routing through them.
+
+use mysql_async::prelude::*;
+use tessera::vindex::functional::hash_u64;
+
+use crate::harness::cluster::GatewayCluster;
+use crate::harness::node::ctl_ok;
+
+fn shard_of(id: u64) -> &'static str {
+    if hash_u64(id)[0] < 0x80 {
+        "-80"
+    } else {
+        "80-"
+    }
+}
+
+fn code(e: mysql_async::Error) -> u16 {
+    match e {
+        mysql_async::Error::Server(s) => s.code,
+        other => panic!("expected a server error, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owned_lookup_vindex_is_maintained_and_routes() {
+    let c = GatewayCluster::start().await;
+    let url = &c.nats.url;
+    ctl_ok(url, &["ApplySchema", "commerce", "--sql", "create table corder_sku_lookup (sku varbinary(128), keyspace_id varbinary(10), primary key (sku, keyspace_id))"]);
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let mut commerce: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/examples/commerce/vschema_commerce.json")).unwrap(),
+    )
+    .unwrap();
+    commerce["tables"]["corder_sku_lookup"] = serde_json::json!({});
+    ctl_ok(url, &["ApplyVSchema", "commerce", "--vschema", &commerce.to_string()]);
+    let mut customer: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/examples/commerce/vschema_customer.json")).unwrap(),
+    )
+    .unwrap();
+    customer["vindexes"]["corder_sku_lookup"] = serde_json::json!({
+        "type": "lookup",
+        "params": {"table": "commerce.corder_sku_lookup", "from": "sku", "to": "keyspace_id"},
+        "owner": "corder"
+    });
+    customer["tables"]["corder"]["column_vindexes"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"column": "sku", "name": "corder_sku_lookup"}));
+    ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
+
+    let pool = c.pool("root", "", Some("customer"));
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(
+        "insert into corder (customer_id, sku, price) values (1000, 'apple', 1), (1001, 'pear', 2), (1002, 'apple', 3)",
+    )
+    .await
+    .unwrap();
+    // The mapping is in the lookup table: one row per (sku, keyspace id).
+    let map = c.on_tablet("zone1-100", "select sku, hex(keyspace_id) from corder_sku_lookup order by sku, keyspace_id");
+    for id in [1000u64, 1001, 1002] {
+        assert!(map.to_ascii_lowercase().contains(&hex::encode(hash_u64(id))), "{id} mapped: {map}");
+    }
+    assert!(map.contains("(3 rows"), "{map}");
+
+    // Routing by the lookup: one shard for pear, so an aggregate is fine there.
+    let n: i64 = conn.query_first("select count(*) from corder where sku = 'pear'").await.unwrap().unwrap();
+    assert_eq!(n, 1);
+    let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'pear'").await.unwrap();
+    assert_eq!(who, vec![1001]);
+    let apples: Vec<u64> = conn.query("select customer_id from corder where sku = 'apple'").await.unwrap();
+    assert_eq!(apples.len(), 2);
+    let agg = conn.query_first::<i64, _>("select count(*) from corder where sku = 'apple'").await;
+    if shard_of(1000) == shard_of(1002) {
+        assert_eq!(agg.unwrap(), Some(2));
+    } else {
+        assert_eq!(code(agg.unwrap_err()), 1235, "two shards: the aggregate is refused, not answered wrong");
+    }
+    let none: Vec<u64> = conn.query("select customer_id from corder where sku = 'kiwi'").await.unwrap();
+    assert!(none.is_empty());
+
+    // Deleting a row removes its mapping; a rolled-back insert leaves none.
+    conn.query_drop("delete from corder where customer_id = 1001").await.unwrap();
+    let map = c.on_tablet("zone1-100", "select count(*) from corder_sku_lookup where sku = 'pear'");
+    assert!(map.lines().nth(1).is_some_and(|l| l.trim() == "0"), "{map}");
+    conn.query_drop("begin").await.unwrap();
+    conn.query_drop("insert into corder (customer_id, sku, price) values (1003, 'fig', 9)").await.unwrap();
+    conn.query_drop("rollback").await.unwrap();
+    let map = c.on_tablet("zone1-100", "select count(*) from corder_sku_lookup where sku = 'fig'");
+    assert!(map.lines().nth(1).is_some_and(|l| l.trim() == "0"), "{map}");
+    // A failed insert does not leave a mapping behind (the gateway's own transaction).
+    // order_id is unique per shard: collide with order 1000 (customer 1000) on its shard.
+    let same = (1004..1100u64).find(|c| shard_of(*c) == shard_of(1000)).unwrap();
+    let e = conn
+        .query_drop(format!("insert into corder (order_id, customer_id, sku, price) values (1000, {same}, 'plum', 1)"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), 1062, "duplicate order_id");
+    let map = c.on_tablet("zone1-100", "select count(*) from corder_sku_lookup where sku = 'plum'");
+    assert!(map.lines().nth(1).is_some_and(|l| l.trim() == "0"), "{map}");
+    // Changing an owned lookup column is refused.
+    let e = conn.query_drop("update corder set sku = 'banana' where customer_id = 1000").await.unwrap_err();
+    assert_eq!(code(e), 1235);
+}
