@@ -271,6 +271,10 @@ async fn unreachable_external_mysql_is_not_serving_until_it_appears() {
     })
     .await;
     assert!(reason.contains(&port.to_string()), "the reason names the server: {reason}");
+    // A tablet that does not serve is not in its target's queue group: nobody answers there.
+    let tc = TabletClient::new(nats.client().await, "test", Duration::from_secs(5));
+    let e = tc.query_target("ext", "0", TabletType::Replica, &exec("select 1")).await.unwrap_err();
+    assert!(e.to_string().contains("no tablet answers"), "{e}");
 
     // Someone starts the server: the tablet notices on its own.
     let dir = tempfile::tempdir().unwrap();
@@ -281,6 +285,12 @@ async fn unreachable_external_mysql_is_not_serving_until_it_appears() {
     let _child = mysqld.spawn().unwrap();
     mysqld.wait_ready(Duration::from_secs(30)).await.unwrap();
     wait_serving(&nats, 1).await;
+    let tc2 = tc.clone();
+    eventually(Duration::from_secs(10), "the target answers once the tablet serves", || {
+        let tc = tc2.clone();
+        async move { tc.query_target("ext", "0", TabletType::Replica, &exec("select 1")).await.ok() }
+    })
+    .await;
     mysqld.stop(Duration::from_secs(10)).await;
 }
 

@@ -62,7 +62,7 @@ impl TabletActor {
                 }
                 Err(e) => {
                     warn!(tablet = %act.cfg.alias, error = %e, "mysqld did not start; retrying");
-                    act.not_serving(&format!("mysqld did not start: {e}"));
+                    act.not_serving(ctx, &format!("mysqld did not start: {e}"));
                     act.publish_health(ctx);
                     ctx.run_later(RETRY, |act, ctx| act.boot(ctx));
                 }
@@ -138,7 +138,7 @@ impl TabletActor {
                 }
                 Err(e) => {
                     warn!(tablet = %act.cfg.alias, error = %e, "MySQL not reachable; retrying");
-                    act.not_serving(&e);
+                    act.not_serving(ctx, &e);
                     act.publish_health(ctx);
                     if act.mysqld.is_none() {
                         ctx.run_later(RETRY, |act, ctx| act.connect(ctx));
@@ -208,7 +208,7 @@ impl TabletActor {
             }
             Err(e) => {
                 warn!(tablet = %act.cfg.alias, error = %e, "could not register in the topology; retrying");
-                act.not_serving(&format!("not registered in the topology: {e}"));
+                act.not_serving(ctx, &format!("not registered in the topology: {e}"));
                 ctx.run_later(RETRY, |act, ctx| act.register(ctx));
             }
         }));
@@ -224,14 +224,14 @@ impl TabletActor {
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
             Ok(()) => {
-                act.set_type(ctx, tablet_type);
                 act.last_error = None;
                 act.state.set_serving(true, "");
+                act.set_type(ctx, tablet_type);
                 info!(tablet = %act.cfg.alias, tablet_type = %tablet_type, "tablet serving");
                 act.publish_health(ctx);
             }
             Err(e) => {
-                act.not_serving(&format!("could not set read_only for {tablet_type}: {e}"));
+                act.not_serving(ctx, &format!("could not set read_only for {tablet_type}: {e}"));
                 act.publish_health(ctx);
                 ctx.run_later(RETRY, move |act, ctx| act.apply_type(ctx, tablet_type));
             }
@@ -244,6 +244,10 @@ impl TabletActor {
         *self.state.tablet_type.write().unwrap_or_else(|e| e.into_inner()) = tablet_type;
         if old != tablet_type {
             self.service.sequences.clear();
+        }
+        if !self.state.serving.load(std::sync::atomic::Ordering::SeqCst) {
+            // Joins the target queue group when it starts serving.
+            return;
         }
         if self.target_type == Some(tablet_type) && self.target_stream.is_some() {
             return;
@@ -263,9 +267,15 @@ impl TabletActor {
         }));
     }
 
-    pub(super) fn not_serving(&mut self, reason: &str) {
+    /// Stops serving: the query service refuses requests with `reason`, and the tablet leaves
+    /// its target queue group, so requests by keyspace/shard/type go to serving tablets only.
+    pub(super) fn not_serving(&mut self, ctx: &mut Context<Self>, reason: &str) {
         self.state.set_serving(false, reason);
         self.last_error = Some(reason.to_string());
+        if let Some(handle) = self.target_stream.take() {
+            ctx.cancel_future(handle);
+        }
+        self.target_type = None;
     }
 
     /// Checks MySQL (and replication on non-primaries); the answer comes back as [`Probed`].
@@ -303,7 +313,7 @@ impl TabletActor {
             }
             Err(e) => {
                 if self.mysqld.is_none() {
-                    self.not_serving(&format!("MySQL at {}:{} unreachable: {e}", self.host(), self.cfg.port()));
+                    self.not_serving(ctx, &format!("MySQL at {}:{} unreachable: {e}", self.host(), self.cfg.port()));
                 }
             }
         }
@@ -405,7 +415,7 @@ impl Handler<MysqldExited> for TabletActor {
         self.mysqld_up = false;
         self.connected = false;
         self.mysqld_restarts += 1;
-        self.not_serving(&format!("{}; restarting", msg.detail));
+        self.not_serving(ctx, &format!("{}; restarting", msg.detail));
         self.publish_health(ctx);
         let service = self.service.clone();
         tokio::spawn(async move { service.rollback_all().await });
@@ -418,7 +428,7 @@ impl Handler<StopTablet> for TabletActor {
 
     fn handle(&mut self, _: StopTablet, ctx: &mut Self::Context) -> Self::Result {
         self.stopping = true;
-        self.not_serving("tablet is shutting down");
+        self.not_serving(ctx, "tablet is shutting down");
         self.publish_health(ctx);
         let service = self.service.clone();
         let mysqld = self.mysqld.clone();
