@@ -8,8 +8,12 @@ pub mod local;
 pub mod lookup;
 pub mod plan;
 pub mod session;
+pub mod system;
 pub mod target;
 pub mod view;
 
 pub use error::GatewayError;
 pub use target::Target;
+
+#[cfg(test)]
+mod plan_tests;

@@ -14,6 +14,8 @@ use sqlparser::parser::Parser;
 
 use super::error::GatewayError;
 use super::lookup;
+use super::system::{plan_set, plan_show, session_select};
+pub use super::system::{Local, SessionItem};
 use super::target::Target;
 use super::view::RoutingView;
 use crate::protocol::topology::TabletType;
@@ -50,34 +52,6 @@ pub enum Plan {
     },
     /// Routed by a lookup vindex, or a delete that unmaps owned lookups first.
     Lookup(Box<super::lookup::LookupPlan>),
-}
-
-/// Answers the gateway gives itself.
-#[derive(Debug, PartialEq)]
-pub enum Local {
-    Databases,
-    VitessKeyspaces,
-    VitessShards,
-    VitessTablets,
-    /// `select` of session functions only: each item's name and what it asks for.
-    SessionSelect(Vec<(String, SessionItem)>),
-    /// `show tables`: routed to one shard, column renamed to the keyspace.
-    ShowTables {
-        keyspace: String,
-        shard: String,
-        sql: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionItem {
-    Database,
-    Version,
-    VersionComment,
-    ConnectionId,
-    LastInsertId,
-    Autocommit,
-    Literal(String),
 }
 
 /// An insert into a sharded table.
@@ -310,7 +284,7 @@ fn lookup_plan(
     }))
 }
 
-fn no_shards(ks: &str) -> GatewayError {
+pub(super) fn no_shards(ks: &str) -> GatewayError {
     GatewayError::Routing { keyspace: ks.to_string(), message: "has no serving shards".into() }
 }
 
@@ -324,87 +298,6 @@ fn any_keyspace<'a>(target: &Target, view: &'a RoutingView) -> Result<&'a Keyspa
         .values()
         .find(|k| !k.shards.is_empty())
         .ok_or_else(|| GatewayError::Other("no keyspace has a shard yet to run this statement".into()))
-}
-
-fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
-    let lower = rest.to_ascii_lowercase();
-    let lower = lower.trim();
-    if lower.starts_with("names") || lower.starts_with("character set") || lower.starts_with("charset") {
-        return Ok(Plan::Noop);
-    }
-    let assignment = lower.trim_start_matches("session ").trim_start_matches("@@session.").trim_start_matches("@@");
-    if let Some(v) = assignment.strip_prefix("autocommit") {
-        let v = v.trim().trim_start_matches('=').trim().trim_start_matches(":=").trim();
-        return match v {
-            "1" | "on" | "true" => Ok(Plan::SetAutocommit(true)),
-            "0" | "off" | "false" => Ok(Plan::SetAutocommit(false)),
-            other => Err(GatewayError::Syntax(format!("autocommit cannot be `{other}`"))),
-        };
-    }
-    Err(GatewayError::Unsupported(format!(
-        "SET {rest}: tessera keeps autocommit, the character set and user variables (@name) per session; \
-         other session variables cannot follow a session across pooled tablet connections"
-    )))
-}
-
-fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Result<Option<Plan>, GatewayError> {
-    let words: Vec<String> = rest.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
-    Ok(Some(match w.as_slice() {
-        ["databases"] | ["schemas"] => Plan::Local(Local::Databases),
-        ["vitess_keyspaces"] | ["keyspaces"] => Plan::Local(Local::VitessKeyspaces),
-        ["vitess_shards"] => Plan::Local(Local::VitessShards),
-        ["vitess_tablets"] => Plan::Local(Local::VitessTablets),
-        ["tables"] | ["full", "tables"] => {
-            let ks_name = target.keyspace.clone().ok_or(GatewayError::NoDatabase)?;
-            let ks = view.keyspace(&ks_name).ok_or_else(|| GatewayError::UnknownKeyspace(ks_name.clone()))?;
-            let shard = match &target.shard {
-                Some(s) => s.clone(),
-                None => {
-                    view.serving_shards(ks, target.tablet_type).into_iter().next().ok_or_else(|| no_shards(&ks_name))?
-                }
-            };
-            Plan::Local(Local::ShowTables { keyspace: ks_name, shard, sql: format!("SHOW {rest}") })
-        }
-        _ => return Ok(None),
-    }))
-}
-
-/// A `select` with no FROM whose items are all session functions the gateway answers.
-fn session_select(q: &sqlparser::ast::Query) -> Option<Vec<(String, SessionItem)>> {
-    let SetExpr::Select(s) = q.body.as_ref() else { return None };
-    if !s.from.is_empty() || s.selection.is_some() {
-        return None;
-    }
-    let mut items = Vec::new();
-    for item in &s.projection {
-        let (expr, alias) = match item {
-            sqlparser::ast::SelectItem::UnnamedExpr(e) => (e, None),
-            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
-            _ => return None,
-        };
-        let text = expr.to_string();
-        let lower = text.to_ascii_lowercase().replace(' ', "");
-        let item = match lower.as_str() {
-            "database()" | "schema()" => SessionItem::Database,
-            "@@version" | "version()" | "@@global.version" => SessionItem::Version,
-            "@@version_comment" => SessionItem::VersionComment,
-            "connection_id()" => SessionItem::ConnectionId,
-            "last_insert_id()" => SessionItem::LastInsertId,
-            "@@autocommit" | "@@session.autocommit" => SessionItem::Autocommit,
-            _ => match expr {
-                Expr::Value(v) if matches!(v.value, SqlValue::Number(..) | SqlValue::SingleQuotedString(_)) => {
-                    SessionItem::Literal(match &v.value {
-                        SqlValue::SingleQuotedString(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                }
-                _ => return None,
-            },
-        };
-        items.push((alias.unwrap_or(text), item));
-    }
-    Some(items)
 }
 
 /// Resolves every table name to its keyspace and strips keyspace qualifiers (the tablet's

@@ -1,0 +1,178 @@
+//! Planner unit tests over a folded topology (no NATS, no MySQL).
+
+use std::sync::Arc;
+
+use super::plan::{plan, Local, Plan};
+use super::target::Target;
+use super::view::RoutingView;
+use super::GatewayError;
+use crate::protocol::admin::AdminRequest;
+use crate::protocol::topology::{TabletType, TopoCommit};
+use crate::topo::commands;
+use crate::topo::state::{project_commit, Topology};
+use crate::vindex::functional::hash_u64;
+
+fn view() -> RoutingView {
+    let mut t = Topology::default();
+    let reqs = [
+        AdminRequest::CreateKeyspace { name: "commerce".into(), durability_policy: String::new() },
+        AdminRequest::CreateShard {
+            keyspace: "commerce".into(),
+            shard: "0".into(),
+            force: false,
+            allow_overlap: false,
+        },
+        AdminRequest::ApplyVSchema {
+            keyspace: "commerce".into(),
+            vschema: include_str!("../../examples/commerce/vschema_commerce.json").into(),
+            dry_run: false,
+        },
+        AdminRequest::CreateKeyspace { name: "customer".into(), durability_policy: String::new() },
+        AdminRequest::CreateShard {
+            keyspace: "customer".into(),
+            shard: "-80".into(),
+            force: false,
+            allow_overlap: false,
+        },
+        AdminRequest::CreateShard {
+            keyspace: "customer".into(),
+            shard: "80-".into(),
+            force: false,
+            allow_overlap: false,
+        },
+        AdminRequest::ApplyVSchema {
+            keyspace: "customer".into(),
+            vschema: include_str!("../../examples/commerce/vschema_customer.json").into(),
+            dry_run: false,
+        },
+    ];
+    for (i, r) in reqs.iter().enumerate() {
+        let events = commands::plan(r, &t).unwrap();
+        project_commit(&mut t, i as u64 + 1, &TopoCommit { command: r.name().into(), events });
+    }
+    RoutingView::build(Arc::new(t))
+}
+
+fn target(ks: &str) -> Target {
+    Target::parse(ks).unwrap()
+}
+
+fn shards(p: Plan) -> Vec<String> {
+    match p {
+        Plan::Route { shards, .. } => shards,
+        other => panic!("expected a route, got {other:?}"),
+    }
+}
+
+fn shard_of(id: u64) -> &'static str {
+    if hash_u64(id)[0] < 0x80 {
+        "-80"
+    } else {
+        "80-"
+    }
+}
+
+#[test]
+fn routes_by_primary_vindex() {
+    let v = view();
+    let t = target("customer");
+    for id in [1u64, 2, 3, 4, 5, 6] {
+        let p = plan(&format!("select * from customer where customer_id = {id}"), &t, &v).unwrap();
+        assert_eq!(shards(p), vec![shard_of(id)], "id {id}");
+    }
+    let p = plan("select * from customer where customer_id in (1, 2, 3, 4)", &t, &v).unwrap();
+    assert_eq!(shards(p).len(), 2, "1..4 spread over both shards");
+    assert_eq!(shards(plan("select * from customer where email = 'x'", &t, &v).unwrap()), vec!["-80", "80-"]);
+    let p = plan("update customer set email = 'y' where customer_id = 4 and email = 'x'", &t, &v).unwrap();
+    assert_eq!(shards(p), vec![shard_of(4)]);
+    // Keyspace-qualified names work without a target and are stripped for the tablet.
+    match plan("select * from customer.customer where customer_id = 1", &Target::default(), &v).unwrap() {
+        Plan::Route { keyspace, sql, .. } => {
+            assert_eq!(keyspace, "customer");
+            assert!(!sql.contains("customer.customer"), "{sql}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unsharded_and_explicit_shards_pass_through() {
+    let v = view();
+    assert_eq!(
+        shards(plan("select * from product order by price limit 3", &target("commerce"), &v).unwrap()),
+        vec!["0"]
+    );
+    let p = plan("select count(*) from customer", &target("customer/-80"), &v).unwrap();
+    assert_eq!(shards(p), vec!["-80"]);
+    match plan("select * from customer", &target("customer@replica"), &v).unwrap() {
+        Plan::Route { tablet_type, .. } => assert_eq!(tablet_type, TabletType::Replica),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn refuses_what_needs_a_cross_shard_merge() {
+    let v = view();
+    let t = target("customer");
+    for (sql, what) in [
+        ("select * from customer order by customer_id", "ORDER BY"),
+        ("select * from customer limit 5", "LIMIT"),
+        ("select count(*) from customer", "COUNT"),
+        ("select distinct email from customer", "DISTINCT"),
+        ("select email from customer group by email", "GROUP BY"),
+        ("select * from customer where customer_id in (select customer_id from corder)", "several tables"),
+        ("select * from customer c join corder o on c.customer_id = o.customer_id", "several tables"),
+        ("update customer set customer_id = 1 where customer_id = 2", "primary vindex"),
+        ("insert into customer (customer_id, email) select customer_id, email from customer", "INSERT ... SELECT"),
+        ("select * from customer, commerce.product", "several keyspaces"),
+    ] {
+        let e = plan(sql, &t, &v).expect_err(sql);
+        assert!(matches!(e, GatewayError::Unsupported(_)), "{sql}: {e}");
+        assert!(e.to_string().contains(what), "{sql}: {e}");
+    }
+    // The same shapes are fine on one shard.
+    assert!(plan("select count(*) from customer where customer_id = 5", &t, &v).is_ok());
+}
+
+#[test]
+fn session_and_system_statements() {
+    let v = view();
+    let t = Target::default();
+    assert!(
+        matches!(plan("use customer/-80@rdonly", &t, &v).unwrap(), Plan::Use(t) if t.shard.as_deref() == Some("-80"))
+    );
+    assert!(matches!(plan("use nope", &t, &v), Err(GatewayError::UnknownKeyspace(_))));
+    assert!(matches!(plan("set autocommit = 0", &t, &v).unwrap(), Plan::SetAutocommit(false)));
+    assert!(matches!(plan("SET NAMES utf8mb4", &t, &v).unwrap(), Plan::Noop));
+    assert!(matches!(plan("set sql_mode = ''", &t, &v), Err(GatewayError::Unsupported(_))));
+    assert!(matches!(plan("show databases", &t, &v).unwrap(), Plan::Local(Local::Databases)));
+    assert!(matches!(plan("show vitess_tablets", &t, &v).unwrap(), Plan::Local(Local::VitessTablets)));
+    assert!(matches!(plan("select @@version_comment limit 1", &t, &v), Ok(Plan::Route { .. }) | Ok(Plan::Local(_))));
+    assert!(matches!(
+        plan("select database(), last_insert_id()", &t, &v).unwrap(),
+        Plan::Local(Local::SessionSelect(_))
+    ));
+    assert!(matches!(plan("begin", &t, &v).unwrap(), Plan::Begin));
+    assert!(matches!(plan("start transaction", &t, &v).unwrap(), Plan::Begin));
+    match plan("select next 3 values from customer_seq", &t, &v).unwrap() {
+        Plan::NextValues { keyspace, count, .. } => assert_eq!((keyspace.as_str(), count), ("commerce", 3)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(plan("select * from customer", &t, &v), Err(GatewayError::NoDatabase) | Ok(_)));
+    assert!(matches!(plan("selec 1", &t, &v), Err(GatewayError::Syntax(_))));
+}
+
+#[test]
+fn inserts_know_their_vindex_and_sequence() {
+    let v = view();
+    match plan("insert into corder (customer_id, sku) values (1, 'a'), (2, 'b')", &target("customer"), &v).unwrap() {
+        Plan::Insert(p) => {
+            assert_eq!(p.vindex_column, 0);
+            let ai = p.auto_increment.expect("order_seq");
+            assert_eq!((ai.column.as_str(), ai.column_index, ai.seq_keyspace.as_str()), ("order_id", None, "commerce"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = plan("insert into corder (sku) values ('a')", &target("customer"), &v).unwrap_err();
+    assert!(e.to_string().contains("customer_id"), "{e}");
+}
