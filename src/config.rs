@@ -210,6 +210,9 @@ pub struct TabletConfig {
     /// A result with more rows fails with a clear error.
     #[serde(default = "default_max_result_rows")]
     pub max_result_rows: u64,
+    /// innodb_buffer_pool_size of a managed mysqld, in MiB.
+    #[serde(default = "default_buffer_pool_mb")]
+    pub buffer_pool_mb: u32,
 }
 
 fn default_tablet_type() -> TabletType {
@@ -226,6 +229,9 @@ fn default_tx_timeout_ms() -> u64 {
 }
 fn default_max_result_rows() -> u64 {
     10_000
+}
+fn default_buffer_pool_mb() -> u32 {
+    32
 }
 
 impl TabletConfig {
@@ -255,6 +261,7 @@ impl TabletConfig {
             pool_size: default_pool_size(),
             tx_timeout_ms: default_tx_timeout_ms(),
             max_result_rows: default_max_result_rows(),
+            buffer_pool_mb: default_buffer_pool_mb(),
         };
         if let Some(p) = parts.get(3) {
             t.mysql_port = Some(p.parse().map_err(|_| bad())?);

@@ -104,7 +104,11 @@ impl TabletActor {
             tx_timeout: std::time::Duration::from_millis(cfg.tx_timeout_ms),
             stream_chunk_rows: 1000,
         };
-        let mysqld = cfg.is_managed().then(|| Mysqld::new(data_dir.join(&cfg.alias), cfg.port(), cfg.uid().max(1)));
+        let mysqld = cfg.is_managed().then(|| {
+            let mut m = Mysqld::new(data_dir.join(&cfg.alias), cfg.port(), cfg.uid().max(1));
+            m.buffer_pool_mb = cfg.buffer_pool_mb;
+            m
+        });
         TabletActor {
             service: Arc::new(QueryService::new(state.clone(), limits)),
             state,

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""tessera vs direct MariaDB, measured side by side with sysbench.
+
+Brings up a bench cluster under ./bench-data (NATS, a node with two tablets -- shards -80 and
+80- of keyspace `bench`, hash vindex on id -- and a separate node running only the gateway), and
+one plain MariaDB with the same settings. Loads the same sysbench tables into both, then runs
+each workload x threads x protocol against both targets in alternating rounds, and prints QPS,
+p95 latency, the gateway/direct ratio, and CPU seconds per 1000 queries of every process (from
+/proc). Raw sysbench outputs and the summary go to bench-data/results/<time>/.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = os.environ.get("TESSERA_BIN", str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "release" / "tessera"))
+HOME = ROOT / "bench-data"
+NATS_PORT, GW_PORT, T1_PORT, T2_PORT, DIRECT_PORT = 14900, 15906, 18100, 18101, 18200
+NATS = f"nats://127.0.0.1:{NATS_PORT}"
+CLK = os.sysconf("SC_CLK_TCK")
+procs = []
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def spawn(args, logname, **kw):
+    f = open(HOME / logname, "w")
+    p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kw)
+    procs.append(p)
+    return p
+
+
+def ctl(*args, check=True):
+    r = subprocess.run([BIN, "ctl", "--nats", NATS, "--timeout", "120", *args], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise SystemExit(f"ctl {' '.join(args)} failed: {r.stderr}")
+    return r.stdout
+
+
+def wait(what, check, timeout=120):
+    start = time.time()
+    while time.time() - start < timeout:
+        if check():
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / CLK
+
+
+def mariadbd_pids(path_part):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                cmd = open(f"/proc/{d}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if "mariadbd" in cmd and path_part in cmd:
+                out.append(int(d))
+    return out
+
+
+def mysql(port, db, sql):
+    r = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{port}", "-uroot", db, "-e", sql], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"mariadb -P{port}: {r.stderr}")
+    return r.stdout
+
+
+def start_direct(buffer_mb):
+    d = HOME / "direct"
+    (d / "binlog").mkdir(parents=True)
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={d}/data", "--auth-root-authentication-method=normal",
+                    "--skip-test-db", "--user=root", "--innodb-log-file-size=16M"], check=True, capture_output=True)
+    # The tablets' settings (see src/mysqld/cnf.rs), without read_only.
+    (d / "my.cnf").write_text(f"""[mariadbd]
+datadir={d}/data
+port={DIRECT_PORT}
+bind-address=127.0.0.1
+socket={d}/mysqld.sock
+pid-file={d}/mysqld.pid
+log-error={d}/error.log
+server-id=1
+log-bin={d}/binlog/mysql-bin
+binlog_format=ROW
+binlog_row_image=FULL
+binlog_row_metadata=FULL
+log_slave_updates=ON
+gtid_strict_mode=ON
+skip-name-resolve
+innodb_buffer_pool_size={buffer_mb}M
+innodb_log_file_size=16M
+innodb_flush_log_at_trx_commit=2
+sync_binlog=0
+performance_schema=OFF
+max_connections=500
+character-set-server=utf8mb4
+collation-server=utf8mb4_general_ci
+user=root
+""")
+    spawn(["/usr/sbin/mariadbd", f"--defaults-file={d}/my.cnf"], "direct.log")
+    wait("direct MariaDB", lambda: subprocess.run(["mariadb", "-h127.0.0.1", f"-P{DIRECT_PORT}", "-uroot", "-e", "select 1"],
+                                                    capture_output=True).returncode == 0)
+    mysql(DIRECT_PORT, "", "create database sbtest")
+
+
+def sysbench(port, db, workload, threads, mode, seconds, args, extra=()):
+    cmd = ["sysbench", workload, "--db-driver=mysql", "--mysql-host=127.0.0.1", f"--mysql-port={port}", "--mysql-user=root",
+           "--mysql-password=", f"--mysql-db={db}", f"--tables={args.tables}", f"--table-size={args.table_size}",
+           f"--threads={threads}", f"--time={seconds}", f"--db-ps-mode={mode}", "--percentile=95",
+           "--mysql-ignore-errors=none", *extra, "run"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def parse(out):
+    qps = p95 = queries = None
+    for line in out.splitlines():
+        s = line.strip()
+        if s.startswith("queries:"):
+            queries = int(s.split()[1])
+            qps = float(s.split("(")[1].split()[0])
+        if s.startswith("95th percentile:"):
+            p95 = float(s.split()[-1])
+    return queries, qps, p95
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="5 s runs, one round, 10k rows")
+    ap.add_argument("--time", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--tables", type=int, default=4)
+    ap.add_argument("--table-size", type=int, default=100000)
+    ap.add_argument("--threads", default="1,8,32")
+    ap.add_argument("--workloads", default="oltp_point_select,oltp_read_only,oltp_read_write,oltp_insert")
+    ap.add_argument("--modes", default="disable,auto")
+    args = ap.parse_args()
+    if args.quick:
+        args.time, args.rounds, args.table_size = 5, 1, 10000
+    if HOME.exists():
+        shutil.rmtree(HOME)
+    (HOME / "tablets").mkdir(parents=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = HOME / "results" / stamp
+    out_dir.mkdir(parents=True)
+    try:
+        run(args, out_dir)
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for pid in mariadbd_pids(str(HOME)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run(args, out_dir):
+    log(f"bench: {BIN}, state in {HOME}")
+    nats = spawn(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(NATS_PORT), "-sd", str(HOME / "nats")], "nats.log")
+    time.sleep(0.5)
+    buffer_mb = max(64, args.tables * args.table_size * 300 // (1 << 20))
+    cfg = HOME / "tablets.toml"
+    cfg.write_text(f"""data_dir = "{HOME / 'tablets'}"
+[[tablet]]
+alias = "zone1-200"
+keyspace = "bench"
+shard = "-80"
+mysql_port = {T1_PORT}
+pool_size = 64
+buffer_pool_mb = {buffer_mb // 2}
+[[tablet]]
+alias = "zone1-300"
+keyspace = "bench"
+shard = "80-"
+mysql_port = {T2_PORT}
+pool_size = 64
+buffer_pool_mb = {buffer_mb // 2}
+""")
+    tablets = spawn([BIN, "node", "--nats", NATS, "--id", "bench-tablets", "--http", "127.0.0.1:15901", "--config", str(cfg)],
+                    "tablets-node.log", env={**os.environ, "RUST_LOG": "warn"})
+    gateway = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway", "--http", "127.0.0.1:15902",
+                     "--gateway", f"127.0.0.1:{GW_PORT}", "--auth", "none"], "gateway-node.log", env={**os.environ, "RUST_LOG": "warn"})
+
+    def serving():
+        r = subprocess.run([BIN, "ctl", "--nats", NATS, "--json", "GetTablets"], capture_output=True, text=True)
+        try:
+            return sum(1 for t in json.loads(r.stdout)["tablets"] if (t.get("health") or {}).get("serving")) == 2
+        except (ValueError, KeyError):
+            return False
+    wait("two serving tablets", serving)
+    ctl("InitShardPrimary", "bench/-80", "zone1-200")
+    ctl("InitShardPrimary", "bench/80-", "zone1-300")
+    ddl = ";".join(f"CREATE TABLE sbtest{i} (id INT NOT NULL, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', "
+                   f"pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_{i} (k))" for i in range(1, args.tables + 1))
+    ctl("ApplySchema", "bench", "--sql", ddl)
+    vs = {"sharded": True, "vindexes": {"hash": {"type": "hash"}},
+          "tables": {f"sbtest{i}": {"column_vindexes": [{"column": "id", "name": "hash"}]} for i in range(1, args.tables + 1)}}
+    ctl("ApplyVSchema", "bench", "--vschema", json.dumps(vs))
+    wait("gateway", lambda: subprocess.run(["mariadb", "-h127.0.0.1", f"-P{GW_PORT}", "-uroot", "-e", "select 1"],
+                                           capture_output=True).returncode == 0)
+
+    start_direct(buffer_mb)
+    log(f"loading {args.tables} x {args.table_size} rows into direct MariaDB (sysbench prepare)")
+    subprocess.run(["sysbench", "oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", f"--mysql-port={DIRECT_PORT}",
+                    "--mysql-user=root", "--mysql-password=", "--mysql-db=sbtest", f"--tables={args.tables}",
+                    f"--table-size={args.table_size}", "prepare"], check=True, capture_output=True)
+    log("copying the same rows into the sharded keyspace through the gateway")
+    t0 = time.time()
+    dump = subprocess.Popen(["mariadb-dump", "-h127.0.0.1", f"-P{DIRECT_PORT}", "-uroot", "--no-create-info", "--complete-insert",
+                             "--skip-lock-tables", "--skip-add-locks", "--skip-disable-keys", "--compact", "--skip-tz-utc",
+                             "--net-buffer-length=200000", "sbtest"], stdout=subprocess.PIPE)
+    load = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{GW_PORT}", "-uroot", "bench"], stdin=dump.stdout, capture_output=True, text=True)
+    dump.wait()
+    if load.returncode != 0:
+        raise SystemExit(f"loading through the gateway failed: {load.stderr}")
+    rows = sum(int(mysql(GW_PORT, "bench", f"select id from sbtest{i} where id = 1").count("\n") > 1) for i in range(1, args.tables + 1))
+    log(f"loaded in {time.time() - t0:.1f}s ({rows}/{args.tables} tables answer id 1)")
+
+    pids = {
+        "gateway": [gateway.pid],
+        "tablet node": [tablets.pid],
+        "nats": [nats.pid],
+        "tablet mariadbd": mariadbd_pids(str(HOME / "tablets")),
+        "direct mariadbd": mariadbd_pids(str(HOME / "direct")),
+    }
+    rows_out = []
+    for workload in args.workloads.split(","):
+        extra = ["--auto_inc=off"] if workload == "oltp_insert" else []
+        for threads in [int(t) for t in args.threads.split(",")]:
+            for mode in args.modes.split(","):
+                res = {"gateway": [], "direct": []}
+                for rnd in range(args.rounds):
+                    for target, port, db in [("gateway", GW_PORT, "bench"), ("direct", DIRECT_PORT, "sbtest")]:
+                        spin = []
+                        if threads == 1:
+                            # Keep both CPUs awake so 1-thread latency is not wake-up latency.
+                            spin = [subprocess.Popen(["nice", "-n", "19", "python3", "-c", "while True: pass"]) for _ in range(2)]
+                        before = {k: cpu_seconds(v) for k, v in pids.items()}
+                        code, text = sysbench(port, db, workload, threads, mode, args.time, args, extra)
+                        after = {k: cpu_seconds(v) for k, v in pids.items()}
+                        for s in spin:
+                            s.kill()
+                        name = f"{workload}-t{threads}-{'text' if mode == 'disable' else 'prepared'}-{target}-r{rnd}.txt"
+                        (out_dir / name).write_text(text)
+                        queries, qps, p95 = parse(text)
+                        if code != 0 or not queries:
+                            first_err = next((l for l in text.splitlines() if "FATAL" in l or "error" in l.lower()), "failed")
+                            res[target].append({"error": first_err.strip()[:160]})
+                            continue
+                        cpu = {k: (after[k] - before[k]) * 1000.0 / queries for k in pids}
+                        res[target].append({"qps": qps, "p95": p95, "cpu": cpu})
+                        log(f"{workload} t={threads} {mode} {target}: {qps:.0f} qps, p95 {p95} ms")
+                rows_out.append((workload, threads, mode, res))
+    summary = render(rows_out, args)
+    (out_dir / "summary.md").write_text(summary)
+    print(summary)
+    log(f"raw results: {out_dir}")
+
+
+def avg(xs):
+    return sum(xs) / len(xs) if xs else None
+
+
+def render(rows, args):
+    lines = [f"sysbench {args.tables} tables x {args.table_size} rows, {args.time} s x {args.rounds} rounds per cell, A/B alternating",
+             "",
+             "| workload | threads | protocol | gateway QPS | direct QPS | ratio | gateway p95 ms | direct p95 ms | "
+             "CPU ms/1000q: gateway | tablet node | NATS | tablet MariaDB | direct MariaDB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for workload, threads, mode, res in rows:
+        proto = "text" if mode == "disable" else "prepared"
+        g = [r for r in res["gateway"] if "qps" in r]
+        d = [r for r in res["direct"] if "qps" in r]
+        if not g:
+            err = next((r["error"] for r in res["gateway"] if "error" in r), "no result")
+            dq = f"{avg([r['qps'] for r in d]):.0f}" if d else "-"
+            lines.append(f"| {workload} | {threads} | {proto} | error: {err} | {dq} | - | - | - | - | - | - | - | - |")
+            continue
+        gq, dq = avg([r["qps"] for r in g]), avg([r["qps"] for r in d]) if d else None
+        gp, dp = avg([r["p95"] for r in g]), avg([r["p95"] for r in d]) if d else None
+        c = {k: avg([r["cpu"][k] for r in g]) for k in g[0]["cpu"]}
+        dc = avg([r["cpu"]["direct mariadbd"] for r in d]) if d else None
+        ratio = f"{gq / dq:.2f}" if dq else "-"
+        lines.append(f"| {workload} | {threads} | {proto} | {gq:.0f} | {dq:.0f} | {ratio} | {gp:.2f} | {dp:.2f} | "
+                     f"{c['gateway']:.0f} | {c['tablet node']:.0f} | {c['nats']:.0f} | {c['tablet mariadbd']:.0f} | {dc:.0f} |"
+                     if dq else f"| {workload} | {threads} | {proto} | {gq:.0f} | - | - | {gp:.2f} | - | - | - | - | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
