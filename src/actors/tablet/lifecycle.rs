@@ -124,7 +124,15 @@ impl TabletActor {
             let constraints = PoolConstraints::new(0, cfg.pool_size).unwrap_or_default();
             let pool = Pool::new(
                 base.db_name(Some(cfg.database()))
-                    .pool_opts(PoolOpts::default().with_constraints(constraints).with_reset_connection(false)),
+                    // A non-zero idle TTL makes the pool keep up to `pool_size` idle connections
+                    // (with 0, mysql_async keeps only `min` and closes every other connection
+                    // on return: one new MySQL connection per query).
+                    .pool_opts(
+                        PoolOpts::default()
+                            .with_constraints(constraints)
+                            .with_reset_connection(false)
+                            .with_inactive_connection_ttl(Duration::from_secs(300)),
+                    ),
             );
             service.set_pool(pool);
             Ok::<_, String>(())
