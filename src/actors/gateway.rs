@@ -1,5 +1,6 @@
-//! `GatewayActor`: the MySQL listener. Each accepted connection becomes a `SessionActor`,
-//! spread over one arbiter per core, so sessions never wait for each other.
+//! `GatewayActor`: the MySQL listener. Each accepted connection becomes a `SessionActor`
+//! whose protocol loop runs on the node's multi-threaded runtime, so sessions never wait for
+//! each other and use every core.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,8 +16,7 @@ pub struct GatewayActor {
     socket: Option<std::os::unix::net::UnixListener>,
     cfg: ConnConfig,
     services: Services,
-    arbiters: Vec<Arbiter>,
-    next: usize,
+    runtime: tokio::runtime::Handle,
     conn_ids: AtomicU32,
 }
 
@@ -28,14 +28,13 @@ impl GatewayActor {
         cfg: ConnConfig,
         services: Services,
     ) -> Self {
-        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         GatewayActor {
             listener: Some(listener),
             socket,
             cfg,
             services,
-            arbiters: (0..n).map(|_| Arbiter::new()).collect(),
-            next: 0,
+            // Created inside the node's runtime: sessions run there.
+            runtime: tokio::runtime::Handle::current(),
             conn_ids: AtomicU32::new(1),
         }
     }
@@ -85,10 +84,7 @@ impl StreamHandler<std::io::Result<Incoming>> for GatewayActor {
             }
         };
         let conn_id = self.conn_ids.fetch_add(1, Ordering::Relaxed);
-        let arbiter = &self.arbiters[self.next % self.arbiters.len()];
-        self.next = self.next.wrapping_add(1);
-        let (cfg, services) = (self.cfg.clone(), self.services.clone());
-        SessionActor::start_in_arbiter(&arbiter.handle(), move |_| SessionActor::new(incoming, conn_id, cfg, services));
+        SessionActor::new(incoming, conn_id, self.cfg.clone(), self.services.clone(), self.runtime.clone()).start();
     }
 
     fn finished(&mut self, _: &mut Self::Context) {
