@@ -6,6 +6,8 @@ ensure_packages() {
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
   command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
   command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
   if [ ${#need[@]} -gt 0 ]; then
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
