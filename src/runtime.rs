@@ -118,10 +118,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let writer = TopoWriter::new(store.clone(), view.clone());
     let mut tablets = Vec::new();
     for t in &config.tablets {
-        let subs = vec![
-            client.subscribe(subjects::tablet(&t.alias, "query")).await?,
-            client.subscribe(subjects::tablet(&t.alias, "manage")).await?,
-        ];
+        let query_sub = client.subscribe(subjects::tablet(&t.alias, "query")).await?;
+        let manage_sub = client.subscribe(subjects::tablet(&t.alias, "manage")).await?;
         let actor = TabletActor::new(
             t.clone(),
             id.clone(),
@@ -129,7 +127,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             writer.clone(),
             std::path::PathBuf::from(&config.data_dir),
             config.template_dir(),
-            subs,
+            crate::actors::tablet::TabletSubscriptions { query: query_sub, manage: manage_sub },
         );
         info!(tablet = %t.alias, keyspace = %t.keyspace, shard = %t.shard, managed = t.is_managed(), "starting tablet");
         tablets.push(actor.start());

@@ -62,7 +62,7 @@ impl TabletActor {
                 }
                 Err(e) => {
                     warn!(tablet = %act.cfg.alias, error = %e, "mysqld did not start; retrying");
-                    act.not_serving(ctx, &format!("mysqld did not start: {e}"));
+                    act.not_serving(&format!("mysqld did not start: {e}"));
                     act.publish_health(ctx);
                     ctx.run_later(RETRY, |act, ctx| act.boot(ctx));
                 }
@@ -146,7 +146,7 @@ impl TabletActor {
                 }
                 Err(e) => {
                     warn!(tablet = %act.cfg.alias, error = %e, "MySQL not reachable; retrying");
-                    act.not_serving(ctx, &e);
+                    act.not_serving(&e);
                     act.publish_health(ctx);
                     if act.mysqld.is_none() {
                         ctx.run_later(RETRY, |act, ctx| act.connect(ctx));
@@ -216,7 +216,7 @@ impl TabletActor {
             }
             Err(e) => {
                 warn!(tablet = %act.cfg.alias, error = %e, "could not register in the topology; retrying");
-                act.not_serving(ctx, &format!("not registered in the topology: {e}"));
+                act.not_serving(&format!("not registered in the topology: {e}"));
                 ctx.run_later(RETRY, |act, ctx| act.register(ctx));
             }
         }));
@@ -239,7 +239,7 @@ impl TabletActor {
                 act.publish_health(ctx);
             }
             Err(e) => {
-                act.not_serving(ctx, &format!("could not set read_only for {tablet_type}: {e}"));
+                act.not_serving(&format!("could not set read_only for {tablet_type}: {e}"));
                 act.publish_health(ctx);
                 ctx.run_later(RETRY, move |act, ctx| act.apply_type(ctx, tablet_type));
             }
@@ -260,16 +260,18 @@ impl TabletActor {
         if self.target_type == Some(tablet_type) && self.target_stream.is_some() {
             return;
         }
-        if let Some(handle) = self.target_stream.take() {
-            ctx.cancel_future(handle);
+        if let Some(task) = self.target_stream.take() {
+            task.abort();
         }
         self.target_type = Some(tablet_type);
         let subject = subjects::target(&self.cfg.keyspace, &self.cfg.shard, tablet_type.as_str());
         let queue = format!("tessera-target-{}-{}-{}", self.cfg.keyspace, self.cfg.shard, tablet_type.as_str());
         let client = self.client.clone();
         let fut = async move { client.queue_subscribe(subject, queue).await };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(sub) if act.target_type == Some(tablet_type) => act.target_stream = Some(ctx.add_stream(sub)),
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
+            Ok(sub) if act.target_type == Some(tablet_type) => {
+                act.target_stream = Some(super::serve::spawn_query_loop(act.service.clone(), act.client.clone(), sub))
+            }
             Ok(_) => {}
             Err(e) => warn!(tablet = %act.cfg.alias, error = %e, "could not subscribe to the target subject"),
         }));
@@ -277,11 +279,11 @@ impl TabletActor {
 
     /// Stops serving: the query service refuses requests with `reason`, and the tablet leaves
     /// its target queue group, so requests by keyspace/shard/type go to serving tablets only.
-    pub(super) fn not_serving(&mut self, ctx: &mut Context<Self>, reason: &str) {
+    pub(super) fn not_serving(&mut self, reason: &str) {
         self.state.set_serving(false, reason);
         self.last_error = Some(reason.to_string());
-        if let Some(handle) = self.target_stream.take() {
-            ctx.cancel_future(handle);
+        if let Some(task) = self.target_stream.take() {
+            task.abort();
         }
         self.target_type = None;
     }
@@ -321,7 +323,7 @@ impl TabletActor {
             }
             Err(e) => {
                 if self.mysqld.is_none() {
-                    self.not_serving(ctx, &format!("MySQL at {}:{} unreachable: {e}", self.host(), self.cfg.port()));
+                    self.not_serving(&format!("MySQL at {}:{} unreachable: {e}", self.host(), self.cfg.port()));
                 }
             }
         }
@@ -423,7 +425,7 @@ impl Handler<MysqldExited> for TabletActor {
         self.mysqld_up = false;
         self.connected = false;
         self.mysqld_restarts += 1;
-        self.not_serving(ctx, &format!("{}; restarting", msg.detail));
+        self.not_serving(&format!("{}; restarting", msg.detail));
         self.publish_health(ctx);
         let service = self.service.clone();
         tokio::spawn(async move { service.rollback_all().await });
@@ -436,7 +438,7 @@ impl Handler<StopTablet> for TabletActor {
 
     fn handle(&mut self, _: StopTablet, ctx: &mut Self::Context) -> Self::Result {
         self.stopping = true;
-        self.not_serving(ctx, "tablet is shutting down");
+        self.not_serving("tablet is shutting down");
         self.publish_health(ctx);
         let service = self.service.clone();
         let mysqld = self.mysqld.clone();

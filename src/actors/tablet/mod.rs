@@ -53,6 +53,12 @@ struct Probed {
     replication: Option<ReplicationStatus>,
 }
 
+/// A tablet's own subscriptions: `tessera.tablet.<alias>.query` and `.manage`.
+pub struct TabletSubscriptions {
+    pub query: Subscriber,
+    pub manage: Subscriber,
+}
+
 /// One tablet.
 pub struct TabletActor {
     cfg: TabletConfig,
@@ -73,8 +79,14 @@ pub struct TabletActor {
     connected: bool,
     last_error: Option<String>,
     replication: Option<ReplicationStatus>,
-    subscriptions: Vec<Subscriber>,
-    target_stream: Option<SpawnHandle>,
+    /// The alias query subscription, until `started` hands it to its serving task.
+    query_sub: Option<Subscriber>,
+    /// The manage subscription, until `started` feeds it into the actor.
+    manage_sub: Option<Subscriber>,
+    /// Tasks answering the query subscriptions (alias, and the target queue group while
+    /// serving); aborted when the actor stops.
+    query_task: Option<tokio::task::JoinHandle<()>>,
+    target_stream: Option<tokio::task::JoinHandle<()>>,
     target_type: Option<crate::protocol::topology::TabletType>,
     /// (serving, mysqld_up) as last announced, to publish events on transitions.
     announced: Option<(bool, bool)>,
@@ -83,7 +95,7 @@ pub struct TabletActor {
 }
 
 impl TabletActor {
-    /// `subscriptions` must be this tablet's query and manage subscriptions.
+    /// `subs` are this tablet's `query` and `manage` subscriptions.
     pub fn new(
         cfg: TabletConfig,
         node_id: String,
@@ -91,7 +103,7 @@ impl TabletActor {
         writer: TopoWriter,
         data_dir: PathBuf,
         template: PathBuf,
-        subscriptions: Vec<Subscriber>,
+        subs: TabletSubscriptions,
     ) -> Self {
         let state = Arc::new(TabletState {
             alias: cfg.alias.clone(),
@@ -126,7 +138,9 @@ impl TabletActor {
             connected: false,
             last_error: None,
             replication: None,
-            subscriptions,
+            query_sub: Some(subs.query),
+            manage_sub: Some(subs.manage),
+            query_task: None,
             target_stream: None,
             target_type: None,
             announced: None,
@@ -143,10 +157,19 @@ impl TabletActor {
 impl Actor for TabletActor {
     type Context = Context<Self>;
 
+    fn stopped(&mut self, _: &mut Self::Context) {
+        for task in [self.query_task.take(), self.target_stream.take()].into_iter().flatten() {
+            task.abort();
+        }
+    }
+
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        for sub in std::mem::take(&mut self.subscriptions) {
+        if let Some(sub) = self.manage_sub.take() {
             ctx.add_stream(sub);
+        }
+        if let Some(sub) = self.query_sub.take() {
+            self.query_task = Some(serve::spawn_query_loop(self.service.clone(), self.client.clone(), sub));
         }
         // Registration needs only NATS, so a tablet whose MySQL is down is still listed, not
         // serving, with the reason.

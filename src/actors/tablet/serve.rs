@@ -1,4 +1,6 @@
-//! Answering requests: the query service on spawned tasks, management through the actor.
+//! Answering requests: the query service on tasks of the node's runtime (one per request, fed
+//! by a task per subscription, so a query never passes through the actor's mailbox or the
+//! actor's thread), management through the actor.
 
 use std::sync::Arc;
 
@@ -16,6 +18,25 @@ use crate::protocol::tablet::{
 use crate::protocol::topology::TabletType;
 use crate::sql::{classify, StatementKind};
 
+/// Serves one query subscription until it ends or the task is aborted.
+pub(super) fn spawn_query_loop(
+    service: Arc<QueryService>,
+    client: async_nats::Client,
+    mut sub: async_nats::Subscriber,
+) -> tokio::task::JoinHandle<()> {
+    use futures::StreamExt;
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Some(reply_to) = msg.reply.clone() else {
+                warn!(subject = %msg.subject, "query request without a reply subject; dropped");
+                continue;
+            };
+            let (service, client) = (service.clone(), client.clone());
+            tokio::spawn(async move { answer_query(service, client, reply_to, &msg.subject, &msg.payload).await });
+        }
+    })
+}
+
 impl StreamHandler<async_nats::Message> for TabletActor {
     fn handle(&mut self, msg: async_nats::Message, ctx: &mut Self::Context) {
         let Some(reply_to) = msg.reply.clone() else {
@@ -23,7 +44,7 @@ impl StreamHandler<async_nats::Message> for TabletActor {
             return;
         };
         let client = self.client.clone();
-        if msg.subject.ends_with(".manage") {
+        {
             let req = match Envelope::<ManageRequest>::decode(&msg.payload) {
                 Ok(env) => env.body,
                 Err(e) => {
@@ -41,14 +62,11 @@ impl StreamHandler<async_nats::Message> for TabletActor {
                 };
                 send_manage_reply(client, reply_to, reply, sender);
             });
-            return;
         }
-        let service = self.service.clone();
-        tokio::spawn(async move { answer_query(service, client, reply_to, &msg.subject, &msg.payload).await });
     }
 
     fn finished(&mut self, _ctx: &mut Self::Context) {
-        // One subscription ended (the target subscription is replaced on type changes).
+        warn!(tablet = %self.cfg.alias, "manage subscription ended");
     }
 }
 
