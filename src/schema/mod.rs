@@ -157,44 +157,11 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b';' => {
-                out.push(sql[start..i].to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
+    for i in crate::sql::code_offsets(sql).filter(|i| b[*i] == b';') {
+        out.push(sql[start..i].to_string());
+        start = i + 1;
     }
-    out.push(sql[start.min(sql.len())..].to_string());
+    out.push(sql[start..].to_string());
     out.into_iter().map(|s| s.trim().to_string()).filter(|s| !crate::sql::skip_noise(s).is_empty()).collect()
 }
 

@@ -41,42 +41,7 @@ impl BindValue {
 /// Byte offsets of the `?` placeholders of `sql`, outside literals, identifiers and comments.
 pub fn placeholders(sql: &str) -> Vec<usize> {
     let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'?' => out.push(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    out
+    super::code_offsets(sql).filter(|i| b[*i] == b'?').collect()
 }
 
 /// Replaces the `?` placeholders, in order, by SQL literals.
@@ -103,55 +68,30 @@ pub fn substitute(sql: &str, binds: &BTreeMap<String, BindValue>) -> Result<Stri
     }
     let b = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 16);
-    let mut i = 0;
     let mut copied = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
-            }
-            b':' if b.get(i + 1) == Some(&b':') => i += 2,
-            b':' if b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') => {
-                let start = i + 1;
-                let mut end = start;
-                while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
-                    end += 1;
-                }
-                let name = &sql[start..end];
-                let value = binds.get(name).ok_or_else(|| format!("missing bind variable `{name}`"))?;
-                out.push_str(&sql[copied..i]);
-                out.push_str(&value.to_sql());
-                copied = end;
-                i = end;
-            }
-            _ => i += 1,
+    let mut offsets = super::code_offsets(sql).peekable();
+    while let Some(i) = offsets.next() {
+        if b[i] != b':' {
+            continue;
+        }
+        if b.get(i + 1) == Some(&b':') {
+            offsets.next(); // `::`, a cast, not a placeholder
+            continue;
+        }
+        if !b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+            continue;
+        }
+        let end = (i + 1..b.len()).find(|j| !(b[*j].is_ascii_alphanumeric() || b[*j] == b'_')).unwrap_or(b.len());
+        let name = &sql[i + 1..end];
+        let value = binds.get(name).ok_or_else(|| format!("missing bind variable `{name}`"))?;
+        out.push_str(&sql[copied..i]);
+        out.push_str(&value.to_sql());
+        copied = end;
+        while offsets.peek().is_some_and(|j| *j < end) {
+            offsets.next();
         }
     }
-    out.push_str(&sql[copied.min(sql.len())..]);
+    out.push_str(&sql[copied..]);
     Ok(out)
 }
 

@@ -69,6 +69,56 @@ pub fn classify(sql: &str) -> StatementKind {
     }
 }
 
+/// The byte offsets of `sql` that are code: outside string literals, quoted identifiers and
+/// comments (`-- ` to end of line, `#` to end of line, `/* ... */`). An unterminated literal or
+/// comment runs to the end. The one scanner every text helper here shares.
+pub fn code_offsets(sql: &str) -> CodeOffsets<'_> {
+    CodeOffsets { b: sql.as_bytes(), i: 0 }
+}
+
+/// Iterator of [`code_offsets`].
+pub struct CodeOffsets<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for CodeOffsets<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let b = self.b;
+        loop {
+            let i = self.i;
+            let c = *b.get(i)?;
+            let to_line_end =
+                |from: usize| b[from..].iter().position(|x| *x == b'\n').map_or(b.len(), |p| from + p + 1);
+            match c {
+                b'\'' | b'"' | b'`' => {
+                    let mut j = i + 1;
+                    while j < b.len() && b[j] != c {
+                        if b[j] == b'\\' && c != b'`' {
+                            j += 1;
+                        }
+                        j += 1;
+                    }
+                    self.i = j + 1;
+                }
+                b'-' if b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_none_or(|x| x.is_ascii_whitespace()) => {
+                    self.i = to_line_end(i);
+                }
+                b'#' => self.i = to_line_end(i),
+                b'/' if b.get(i + 1) == Some(&b'*') => {
+                    self.i = b[i + 2..].windows(2).position(|w| w == b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+                }
+                _ => {
+                    self.i = i + 1;
+                    return Some(i);
+                }
+            }
+        }
+    }
+}
+
 /// Quotes `bytes` as a MySQL string literal (`'...'`), escaping what the server requires.
 pub fn quote_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() + 2);
@@ -137,6 +187,15 @@ mod tests {
         assert_eq!(classify(""), StatementKind::Other);
         assert!(classify("flush tables").is_write());
         assert!(!classify("show tables").is_write());
+    }
+
+    #[test]
+    fn code_offsets_skip_literals_and_comments() {
+        let sql = "a'b;'c\"d\"e`f`g/*h*/i#j\nk-- l\nm--n";
+        let code: String = code_offsets(sql).map(|i| sql.as_bytes()[i] as char).collect();
+        assert_eq!(code, "acegikm--n", "a line comment ends with its newline; `--` without a space is code");
+        assert_eq!(code_offsets("'it\\'s' x").count(), 2, "escaped quote stays inside");
+        assert_eq!(code_offsets("x /* open").count(), 2);
     }
 
     #[test]

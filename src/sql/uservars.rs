@@ -32,22 +32,13 @@ pub fn parse_set(rest: &str) -> Option<Result<Vec<(String, String)>, String>> {
     Some(Ok(out))
 }
 
-/// Splits on commas outside quotes and parentheses.
+/// Splits on commas outside quotes, comments and parentheses.
 fn split_top_level(s: &str) -> Vec<&str> {
     let b = s.as_bytes();
-    let (mut depth, mut start, mut i) = (0i32, 0, 0);
+    let (mut depth, mut start) = (0i32, 0);
     let mut out = Vec::new();
-    while i < b.len() {
+    for i in super::code_offsets(s) {
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
             b'(' => depth += 1,
             b')' => depth -= 1,
             b',' if depth == 0 => {
@@ -56,7 +47,6 @@ fn split_top_level(s: &str) -> Vec<&str> {
             }
             _ => {}
         }
-        i += 1;
     }
     out.push(&s[start..]);
     out
@@ -66,53 +56,24 @@ fn split_top_level(s: &str) -> Vec<&str> {
 /// literals, identifiers and comments.
 fn references(sql: &str) -> Vec<(usize, usize, String)> {
     let b = sql.as_bytes();
+    let word = |from: usize, extra: u8| {
+        (from..b.len()).find(|j| !(b[*j].is_ascii_alphanumeric() || b[*j] == b'_' || b[*j] == extra)).unwrap_or(b.len())
+    };
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'@' if b.get(i + 1) == Some(&b'@') => {
-                i += 2;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
-                    i += 1;
-                }
-                continue;
-            }
-            b'@' => {
-                let start = i;
-                let mut end = i + 1;
-                while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_' || b[end] == b'$') {
-                    end += 1;
-                }
-                if end > start + 1 {
-                    out.push((start, end, sql[start + 1..end].to_ascii_lowercase()));
-                }
-                i = end;
-                continue;
-            }
-            _ => {}
+    let mut skip_to = 0;
+    for i in super::code_offsets(sql) {
+        if i < skip_to || b[i] != b'@' {
+            continue;
         }
-        i += 1;
+        if b.get(i + 1) == Some(&b'@') {
+            skip_to = word(i + 2, b'.'); // a system variable
+            continue;
+        }
+        let end = word(i + 1, b'$');
+        if end > i + 1 {
+            out.push((i, end, sql[i + 1..end].to_ascii_lowercase()));
+        }
+        skip_to = end;
     }
     out
 }
