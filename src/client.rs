@@ -200,7 +200,8 @@ impl TabletClient {
                 alias: what.into(),
                 reason: "no tablet answers (is its node running?)".into(),
             }),
-            Ok(Err(e)) => Err(TabletError::NotServing { alias: what.into(), reason: e.to_string() }),
+            // Not a serving problem (a payload above NATS's max_payload, a closed client): say so.
+            Ok(Err(e)) => Err(TabletError::Internal(format!("request to {what} failed: {e}"))),
             Ok(Ok(msg)) => Ok(msg),
         }
     }
