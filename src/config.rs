@@ -58,6 +58,11 @@ pub struct GatewayConfig {
     pub tls_required: bool,
     /// Plugin offered first: `mysql_native_password` or `caching_sha2_password`.
     pub default_auth: String,
+    /// Rows the gateway may hold for one statement while it merges, joins or aggregates
+    /// across shards; past it the statement fails with an error saying so.
+    pub max_rows: usize,
+    /// Plans kept by normalised query text (0: no plan cache).
+    pub plan_cache_size: usize,
 }
 
 impl Default for GatewayConfig {
@@ -72,6 +77,8 @@ impl Default for GatewayConfig {
             tls_key: String::new(),
             tls_required: false,
             default_auth: "mysql_native_password".into(),
+            max_rows: 100_000,
+            plan_cache_size: 4096,
         }
     }
 }

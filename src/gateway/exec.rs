@@ -114,6 +114,33 @@ pub async fn rollback(tc: &TabletClient, s: &mut SessionState) {
     }
 }
 
+/// Runs a statement on every shard it names (in parallel outside transactions); one result
+/// per shard, in the order given.
+pub async fn run_shards(
+    tc: &TabletClient,
+    s: &mut SessionState,
+    keyspace: &str,
+    shards: &[String],
+    sql: &str,
+    tablet_type: TabletType,
+) -> Result<Vec<QueryResult>, GatewayError> {
+    let mut out = Vec::with_capacity(shards.len());
+    if s.in_transaction || shards.len() == 1 {
+        for shard in shards {
+            out.push(run_on_shard(tc, s, keyspace, shard, tablet_type, sql).await?);
+        }
+    } else {
+        let calls = shards.iter().map(|shard| {
+            let req = QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: None };
+            async move { tc.query_target(keyspace, shard, tablet_type, &req).await }
+        });
+        for r in futures::future::join_all(calls).await {
+            out.push(result_of(r?)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Runs a routed statement on every shard it names; rows concatenated, counts added.
 pub async fn run_route(
     tc: &TabletClient,
@@ -124,19 +151,8 @@ pub async fn run_route(
     tablet_type: TabletType,
 ) -> Result<Answer, GatewayError> {
     let mut merged: Option<QueryResult> = None;
-    if s.in_transaction || shards.len() == 1 {
-        for shard in shards {
-            let r = run_on_shard(tc, s, keyspace, shard, tablet_type, sql).await?;
-            merge(&mut merged, r);
-        }
-    } else {
-        let calls = shards.iter().map(|shard| {
-            let req = QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: None };
-            async move { tc.query_target(keyspace, shard, tablet_type, &req).await }
-        });
-        for r in futures::future::join_all(calls).await {
-            merge(&mut merged, result_of(r?)?);
-        }
+    for r in run_shards(tc, s, keyspace, shards, sql, tablet_type).await? {
+        merge(&mut merged, r);
     }
     let r = merged.unwrap_or_default();
     if r.fields.is_empty() {

@@ -27,7 +27,7 @@ pub struct LookupDef {
 }
 
 /// A statement routed by a lookup vindex, or a delete that must unmap owned lookups first.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LookupPlan {
     pub keyspace: String,
     pub sql: String,

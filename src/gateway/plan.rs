@@ -24,7 +24,7 @@ use crate::topo::state::Keyspace;
 use crate::vindex::{Configured, Value};
 
 /// What to do with a statement.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Plan {
     /// Answered by the gateway (`show databases`, `select @@version`, ...).
     Local(Local),
@@ -52,10 +52,21 @@ pub enum Plan {
     },
     /// Routed by a lookup vindex, or a delete that unmaps owned lookups first.
     Lookup(Box<super::lookup::LookupPlan>),
+    /// A SELECT the gateway finishes: merges, aggregates, joins across routes, unions.
+    Select(Box<crate::engine::Pipeline>),
+    /// Subqueries to run first; their values substituted, the statement is planned again.
+    Pullout(Box<PulloutPlan>),
+}
+
+/// A statement with uncorrelated subqueries (by their text) to run first.
+#[derive(Debug, Clone)]
+pub struct PulloutPlan {
+    pub query: sqlparser::ast::Query,
+    pub subqueries: Vec<String>,
 }
 
 /// An insert into a sharded table.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InsertPlan {
     pub keyspace: String,
     pub stmt: sqlparser::ast::Insert,
@@ -69,7 +80,7 @@ pub struct InsertPlan {
     pub lookups: Vec<(String, super::lookup::LookupDef)>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AutoIncrement {
     /// `None`: the column is not in the insert's column list.
     pub column_index: Option<usize>,
@@ -104,6 +115,12 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
         "COMMIT" => return Ok(Plan::Commit),
         "ROLLBACK" => return Ok(Plan::Rollback),
         "SET" => return plan_set(rest),
+        "EXPLAIN" | "VEXPLAIN" | "DESCRIBE" | "DESC" => {
+            if let Some(inner) = crate::planner::explain::vitess_explain(&kw, rest) {
+                let p = plan(inner, target, view)?;
+                return Ok(Plan::Local(Local::Explain(crate::planner::explain::render(&p))));
+            }
+        }
         "SHOW" => {
             if let Some(p) = plan_show(rest, target, view)? {
                 return Ok(p);
@@ -126,12 +143,25 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
     if stmts.len() != 1 {
         return Err(GatewayError::Syntax("expected one statement".into()));
     }
-    let mut stmt = stmts.remove(0);
+    let stmt = stmts.remove(0);
     if let Statement::Query(q) = &stmt {
         if let Some(items) = session_select(q) {
             return Ok(Plan::Local(Local::SessionSelect(items)));
         }
+        return plan_query_stmt(q, target, view);
     }
+    plan_statement(stmt, target, view)
+}
+
+/// Plans a query: sent whole where one route answers it, else by the cross-shard planner.
+pub fn plan_query_stmt(q: &sqlparser::ast::Query, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
+    match plan_statement(Statement::Query(Box::new(q.clone())), target, view) {
+        Err(GatewayError::Unsupported(_)) => crate::planner::plan_query(q, target, view),
+        other => other,
+    }
+}
+
+fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
     let (ks_name, tables) = resolve(&mut stmt, target, view)?;
     let Some(ks_name) = ks_name else {
         // No table at all (`select 1 + 1`, `select now()`): any tablet answers it as MySQL would.
@@ -515,6 +545,10 @@ fn check_scatter_select(q: &sqlparser::ast::Query) -> Result<(), GatewayError> {
         return unsupported("LIMIT");
     }
     let SetExpr::Select(s) = q.body.as_ref() else { return unsupported("UNION") };
+    let plain = |f: &sqlparser::ast::TableFactor| matches!(f, sqlparser::ast::TableFactor::Table { .. });
+    if !s.from.iter().all(|t| plain(&t.relation) && t.joins.iter().all(|j| plain(&j.relation))) {
+        return unsupported("a derived table");
+    }
     if s.distinct.is_some() {
         return unsupported("DISTINCT");
     }

@@ -20,6 +20,8 @@ pub const VERSION_COMMENT: &str = "tessera: a MySQL sharding runtime over NATS";
 pub struct Services {
     pub router: Router,
     pub tablets: TabletClient,
+    /// Rows the gateway may hold for one statement (merges, joins, aggregation).
+    pub max_rows: usize,
     pub health: Arc<dyn Fn() -> futures::future::BoxFuture<'static, HashMap<String, TabletHealth>> + Send + Sync>,
 }
 
@@ -100,6 +102,7 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
                     })
                     .collect(),
             ),
+            Local::Explain(lines) => local::text_result(&["plan"], lines.into_iter().map(|l| vec![Some(l)]).collect()),
             Local::ShowTables { keyspace, shard, sql } => {
                 let mut r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
                 if let Some(f) = r.fields.first_mut() {
@@ -161,6 +164,30 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
                 }));
             }
             super::lookup::run(tc, &view, s, *lp).await
+        }
+        Plan::Select(pipeline) => {
+            let cx = crate::engine::Ctx { tablets: tc, view: &view, max_rows: svc.max_rows };
+            Ok(Answer::Rows(crate::engine::run(&pipeline, &cx, s).await?))
+        }
+        Plan::Pullout(pp) => {
+            let mut results = HashMap::new();
+            for sub in &pp.subqueries {
+                match Box::pin(execute(svc, s, sub)).await? {
+                    Answer::Rows(r) => {
+                        if r.rows.len() > svc.max_rows {
+                            return Err(GatewayError::Other(format!(
+                                "subquery `{sub}` returned {} rows, more than the gateway's max_rows ({})",
+                                r.rows.len(),
+                                svc.max_rows
+                            )));
+                        }
+                        results.insert(sub.clone(), r);
+                    }
+                    Answer::Ok { .. } => return Err(GatewayError::Other(format!("subquery `{sub}` returned no rows"))),
+                }
+            }
+            let q = crate::planner::substitute(&pp.query, &results)?;
+            Box::pin(execute(svc, s, &q.to_string())).await
         }
         Plan::NextValues { keyspace, table, count } => {
             let first = exec::next_values(tc, &view, &keyspace, &table, count).await?;

@@ -9,7 +9,7 @@ use super::target::Target;
 use super::view::RoutingView;
 
 /// Answers the gateway gives itself.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Local {
     Databases,
     VitessKeyspaces,
@@ -23,6 +23,8 @@ pub enum Local {
         shard: String,
         sql: String,
     },
+    /// `explain format=vitess` / `vexplain plan`: the plan, a line per row.
+    Explain(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

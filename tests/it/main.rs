@@ -4,6 +4,8 @@ mod harness;
 
 mod admin;
 mod concurrency;
+mod corpus;
+mod differential;
 mod faults;
 mod gateway;
 mod gateway_lookup;

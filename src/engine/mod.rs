@@ -1,0 +1,407 @@
+//! The gateway's execution engine for what the shards cannot do alone: merge-sorting the
+//! shards' ordered results, limits, aggregation, nested-loop joins across routes, derived
+//! tables and unions. The planner ([`crate::planner`]) builds a [`Pipeline`]; [`run`] executes
+//! it over the tablets. Rows held in the gateway are bounded by a row limit (a clear error past
+//! it).
+
+pub mod aggr;
+pub mod eval;
+mod join;
+pub mod value;
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+use futures::future::BoxFuture;
+
+use crate::client::TabletClient;
+use crate::gateway::exec::{self, SessionState};
+use crate::gateway::view::RoutingView;
+use crate::gateway::GatewayError;
+use crate::protocol::tablet::{Field, QueryResult, Row};
+use crate::protocol::topology::TabletType;
+pub use aggr::{AggKind, AggSpec, Grouping};
+pub use eval::Ev;
+pub use join::{JoinKey, JoinKind, JoinSpec};
+use value::{compare, field_for, Kind, Val};
+
+/// Column descriptions and rows.
+pub type Rows = (Vec<Field>, Vec<Row>);
+/// A projected row and its sort keys (value, weight string).
+type Keyed = (Row, Vec<(Val, Option<Vec<u8>>)>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Value(String),
+}
+
+impl From<EngineError> for GatewayError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Unsupported(m) => GatewayError::Unsupported(m),
+            EngineError::Value(m) => GatewayError::Other(m),
+        }
+    }
+}
+
+/// A query sent to some shards of one keyspace.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub keyspace: String,
+    pub shards: Vec<String>,
+    pub sql: String,
+    pub tablet_type: TabletType,
+    /// The shards return rows ordered by these keys: merge-sort them.
+    pub merge: Vec<SortKey>,
+    /// Merge key columns count from this many columns before the end of the row (the planner
+    /// appends them after the select list, whose width `*` makes unknown); 0: from the start.
+    pub tail: usize,
+}
+
+/// Left rows per query of a join's right side.
+pub fn join_batch() -> usize {
+    join::BATCH
+}
+
+/// An ORDER BY key over a row: a column, its weight string column, the direction.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    pub col: usize,
+    pub weight: Option<usize>,
+    pub desc: bool,
+}
+
+/// Where a pipeline's rows come from. Rows are laid out as the source's explicit columns
+/// (known to the planner) followed by `*` columns (known when rows arrive).
+#[derive(Debug, Clone)]
+pub enum Source {
+    Route(RouteSpec),
+    Join(Box<JoinSpec>),
+    Derived(Box<Pipeline>, String),
+    Union(Vec<Pipeline>, bool),
+}
+
+/// One output column.
+#[derive(Debug, Clone)]
+pub enum Proj {
+    Expr(Ev, String),
+    /// The `*` columns of one table (by its alias), or of all.
+    Star(Option<String>),
+}
+
+/// An ORDER BY key evaluated before projection.
+#[derive(Debug, Clone)]
+pub struct OrderKey {
+    pub ev: Ev,
+    pub weight: Option<usize>,
+    pub desc: bool,
+}
+
+/// SELECT's clauses in SQL's order, over one source.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub source: Source,
+    pub filter: Option<Ev>,
+    pub grouping: Option<Grouping>,
+    pub having: Option<Ev>,
+    pub project: Vec<Proj>,
+    pub distinct: bool,
+    pub order: Vec<OrderKey>,
+    pub limit: Option<u64>,
+    pub offset: u64,
+    /// Columns at the end of the source's rows that the client never sees (pass-through only).
+    pub strip: usize,
+    /// How many leading columns of the source's rows the planner placed; `*` columns follow.
+    pub explicit: usize,
+}
+
+/// What a pipeline runs with.
+pub struct Ctx<'a> {
+    pub tablets: &'a TabletClient,
+    pub view: &'a RoutingView,
+    pub max_rows: usize,
+}
+
+fn too_many(max: usize) -> GatewayError {
+    GatewayError::Other(format!(
+        "the gateway would hold more than {max} rows for this query (gateway max_rows); add a LIMIT, narrow the WHERE, or raise [gateway] max_rows"
+    ))
+}
+
+/// Runs a pipeline.
+pub fn run<'a>(
+    p: &'a Pipeline,
+    cx: &'a Ctx<'a>,
+    s: &'a mut SessionState,
+) -> BoxFuture<'a, Result<QueryResult, GatewayError>> {
+    Box::pin(async move {
+        let (fields, rows) = source(&p.source, cx, s).await?;
+        finish(p, cx, fields, rows)
+    })
+}
+
+/// Rows of a source: (fields, rows).
+pub fn source<'a>(
+    src: &'a Source,
+    cx: &'a Ctx<'a>,
+    s: &'a mut SessionState,
+) -> BoxFuture<'a, Result<Rows, GatewayError>> {
+    Box::pin(async move {
+        match src {
+            Source::Route(r) => route(r, cx, s).await,
+            Source::Join(j) => join::run(j, cx, s).await,
+            Source::Derived(p, alias) => {
+                let mut r = run(p, cx, s).await?;
+                for f in &mut r.fields {
+                    f.table = alias.clone();
+                }
+                Ok((r.fields, r.rows))
+            }
+            Source::Union(parts, distinct) => {
+                let mut fields = None;
+                let mut rows = Vec::new();
+                for part in parts {
+                    let r = run(part, cx, s).await?;
+                    if let Some(f) = &fields {
+                        let f: &Vec<Field> = f;
+                        if f.len() != r.fields.len() {
+                            return Err(GatewayError::Other(
+                                "The used SELECT statements have a different number of columns".into(),
+                            ));
+                        }
+                    } else {
+                        fields = Some(r.fields);
+                    }
+                    rows.extend(r.rows);
+                    if rows.len() > cx.max_rows {
+                        return Err(too_many(cx.max_rows));
+                    }
+                }
+                let fields = fields.unwrap_or_default();
+                if *distinct {
+                    rows = dedup(&fields, rows);
+                }
+                Ok((fields, rows))
+            }
+        }
+    })
+}
+
+/// Runs a route; several shards' ordered results are merge-sorted.
+pub async fn route(r: &RouteSpec, cx: &Ctx<'_>, s: &mut SessionState) -> Result<Rows, GatewayError> {
+    let results = exec::run_shards(cx.tablets, s, &r.keyspace, &r.shards, &r.sql, r.tablet_type).await?;
+    let total: usize = results.iter().map(|r| r.rows.len()).sum();
+    if total > cx.max_rows {
+        return Err(too_many(cx.max_rows));
+    }
+    let fields = results.first().map(|r| r.fields.clone()).unwrap_or_default();
+    if r.merge.is_empty() || results.len() < 2 {
+        let mut rows = Vec::with_capacity(total);
+        for res in results {
+            rows.extend(res.rows);
+        }
+        return Ok((fields, rows));
+    }
+    let kinds: Vec<Kind> = fields.iter().map(Kind::of).collect();
+    let base = if r.tail > 0 { fields.len().saturating_sub(r.tail) } else { 0 };
+    let keys: Vec<SortKey> = r
+        .merge
+        .iter()
+        .map(|k| SortKey { col: k.col + base, weight: k.weight.map(|w| w + base), desc: k.desc })
+        .collect();
+    let mut streams: Vec<Vec<Row>> = results.into_iter().map(|r| r.rows).collect();
+    let mut pos = vec![0usize; streams.len()];
+    let mut rows = Vec::with_capacity(total);
+    loop {
+        let mut best: Option<usize> = None;
+        for i in 0..streams.len() {
+            if pos[i] >= streams[i].len() {
+                continue;
+            }
+            best = match best {
+                Some(b) if cmp_rows(&streams[i][pos[i]], &streams[b][pos[b]], &keys, &kinds) != Ordering::Less => {
+                    Some(b)
+                }
+                _ => Some(i),
+            };
+        }
+        let Some(b) = best else { break };
+        rows.push(std::mem::take(&mut streams[b][pos[b]]));
+        pos[b] += 1;
+    }
+    Ok((fields, rows))
+}
+
+fn cell(row: &Row, i: usize) -> Option<&[u8]> {
+    row.get(i).and_then(|c| c.as_deref())
+}
+
+fn cmp_rows(a: &Row, b: &Row, keys: &[SortKey], kinds: &[Kind]) -> Ordering {
+    for k in keys {
+        let kind = kinds.get(k.col).copied().unwrap_or(Kind::Text { binary: true });
+        let (va, vb) = (Val::from_cell(cell(a, k.col), kind), Val::from_cell(cell(b, k.col), kind));
+        let (wa, wb) = match k.weight {
+            Some(w) if matches!(kind, Kind::Text { binary: false }) => (cell(a, w), cell(b, w)),
+            _ => (None, None),
+        };
+        let o = compare(&va, &vb, wa, wb);
+        let o = if k.desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+fn dedup(fields: &[Field], rows: Vec<Row>) -> Vec<Row> {
+    let kinds: Vec<Kind> = fields.iter().map(Kind::of).collect();
+    let mut seen = HashSet::new();
+    let mut key = Vec::new();
+    rows.into_iter()
+        .filter(|row| {
+            key.clear();
+            for (i, k) in kinds.iter().enumerate() {
+                Val::from_cell(cell(row, i), *k).key(None, &mut key);
+            }
+            seen.insert(key.clone())
+        })
+        .collect()
+}
+
+/// Filter, group, having, project, distinct, sort, limit.
+fn finish(p: &Pipeline, cx: &Ctx<'_>, fields: Vec<Field>, rows: Vec<Row>) -> Result<QueryResult, GatewayError> {
+    // Pass-through: rows as the shards sent them (merged in order), minus hidden columns.
+    if p.filter.is_none() && p.grouping.is_none() && p.having.is_none() && p.project.is_empty() {
+        let keep = fields.len().saturating_sub(p.strip);
+        let mut fields = fields;
+        fields.truncate(keep);
+        let rows = limit(rows, p.offset, p.limit)
+            .map(|mut r| {
+                r.truncate(keep);
+                r
+            })
+            .collect();
+        return Ok(QueryResult { fields, rows, ..Default::default() });
+    }
+    let kinds: Vec<Kind> = fields.iter().map(Kind::of).collect();
+    let mut rows = rows;
+    if let Some(f) = &p.filter {
+        let mut kept = Vec::with_capacity(rows.len());
+        for r in rows {
+            if f.eval(&r, &kinds)?.truth() == Some(true) {
+                kept.push(r);
+            }
+        }
+        rows = kept;
+    }
+    let (fields, kinds, rows) = match &p.grouping {
+        Some(g) => {
+            let (f, r) = aggr::aggregate(g, &fields, rows)?;
+            let k = f.iter().map(Kind::of).collect();
+            (f, k, r)
+        }
+        None => (fields, kinds, rows),
+    };
+    let mut rows = rows;
+    if let Some(h) = &p.having {
+        let mut kept = Vec::with_capacity(rows.len());
+        for r in rows {
+            if h.eval(&r, &kinds)?.truth() == Some(true) {
+                kept.push(r);
+            }
+        }
+        rows = kept;
+    }
+    // Project, keeping sort keys beside each row.
+    let star_start = if p.grouping.is_some() { fields.len() } else { p.explicit.min(fields.len()) };
+    let in_star = |c: &usize, t: &Option<String>| t.as_ref().is_none_or(|t| fields[*c].table.eq_ignore_ascii_case(t));
+    let mut out_fields: Vec<Field> = Vec::new();
+    for item in &p.project {
+        match item {
+            Proj::Expr(Ev::Col(i), name) => {
+                let mut f = fields.get(*i).cloned().unwrap_or_else(|| field_for(name, Kind::Text { binary: true }, 0));
+                f.name = name.clone();
+                out_fields.push(f);
+            }
+            Proj::Expr(e, name) => {
+                // Described by its first non-NULL value.
+                let mut sample = None;
+                for r in &rows {
+                    let v = e.eval(r, &kinds)?;
+                    if !v.is_null() {
+                        sample = Some(v);
+                        break;
+                    }
+                }
+                let decimals = if let Some(Val::Dec(d)) = &sample { d.scale } else { 0 };
+                out_fields.push(field_for(name, sample.as_ref().map(aggr::kind_of_val).unwrap_or(Kind::Int), decimals));
+            }
+            Proj::Star(t) => {
+                for (c, f) in fields.iter().enumerate().skip(star_start) {
+                    if in_star(&c, t) {
+                        out_fields.push(f.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<Keyed> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut row = Vec::with_capacity(out_fields.len());
+        for item in &p.project {
+            match item {
+                Proj::Expr(Ev::Col(i), _) => row.push(r.get(*i).cloned().flatten()),
+                Proj::Expr(e, _) => row.push(e.eval(r, &kinds)?.to_cell()),
+                Proj::Star(t) => {
+                    for c in star_start..fields.len() {
+                        if in_star(&c, t) {
+                            row.push(r.get(c).cloned().flatten());
+                        }
+                    }
+                }
+            }
+        }
+        let mut keys = Vec::with_capacity(p.order.len());
+        for k in &p.order {
+            keys.push((k.ev.eval(r, &kinds)?, k.weight.and_then(|w| r.get(w).cloned().flatten())));
+        }
+        out.push((row, keys));
+    }
+    if p.distinct {
+        let kinds_out: Vec<Kind> = out_fields.iter().map(Kind::of).collect();
+        let mut seen = HashSet::new();
+        let mut key = Vec::new();
+        out.retain(|(row, _)| {
+            key.clear();
+            for (i, k) in kinds_out.iter().enumerate() {
+                Val::from_cell(cell(row, i), *k).key(None, &mut key);
+            }
+            seen.insert(key.clone())
+        });
+    }
+    if !p.order.is_empty() {
+        out.sort_by(|(_, a), (_, b)| {
+            for (k, ((va, wa), (vb, wb))) in p.order.iter().zip(a.iter().zip(b.iter())) {
+                let o = compare(va, vb, wa.as_deref(), wb.as_deref());
+                let o = if k.desc { o.reverse() } else { o };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+    if out.len() > cx.max_rows && p.limit.is_none() {
+        return Err(too_many(cx.max_rows));
+    }
+    let rows = limit(out.into_iter().map(|(r, _)| r).collect(), p.offset, p.limit).collect();
+    Ok(QueryResult { fields: out_fields, rows, ..Default::default() })
+}
+
+fn limit(rows: Vec<Row>, offset: u64, limit: Option<u64>) -> impl Iterator<Item = Row> {
+    let take = limit.map(|l| l as usize).unwrap_or(usize::MAX);
+    rows.into_iter().skip(offset as usize).take(take)
+}

@@ -1,0 +1,152 @@
+//! `explain format=vitess <query>` and `vexplain [plan] <query>`: the plan the gateway chose,
+//! one line per row — which shards, what runs where.
+
+use crate::engine::{Pipeline, Proj, Source};
+use crate::gateway::plan::Plan;
+
+/// The query an EXPLAIN asks about, when it asks for tessera's plan (not MySQL's).
+pub fn vitess_explain<'a>(kw: &str, rest: &'a str) -> Option<&'a str> {
+    let lower = rest.to_ascii_lowercase();
+    match kw {
+        "EXPLAIN" => {
+            let compact: String = lower.chars().take(20).filter(|c| !c.is_whitespace()).collect();
+            if !compact.starts_with("format=vitess") {
+                return None;
+            }
+            let at = lower.find("vitess")? + "vitess".len();
+            Some(rest[at..].trim())
+        }
+        "VEXPLAIN" => {
+            for word in ["plan", "all", "queries"] {
+                if lower.starts_with(word) && lower[word.len()..].starts_with(char::is_whitespace) {
+                    return Some(rest[word.len()..].trim());
+                }
+            }
+            Some(rest)
+        }
+        _ => None,
+    }
+}
+
+/// The plan as indented lines.
+pub fn render(p: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    match p {
+        Plan::Route { keyspace, shards, sql, tablet_type } => {
+            out.push(format!("Route {keyspace} {} on {}: {sql}", shard_list(shards), tablet_type));
+        }
+        Plan::Select(pl) => pipeline(pl, 0, &mut out),
+        Plan::Pullout(pp) => {
+            out.push("Pullout: run these first, substitute their values, plan the statement again".into());
+            for s in &pp.subqueries {
+                out.push(format!("  Subquery: {s}"));
+            }
+            out.push(format!("  Outer: {}", pp.query));
+        }
+        Plan::Lookup(lp) => out.push(format!(
+            "Lookup {}: look the rows' shards up, then {} on those of {}",
+            lp.keyspace,
+            lp.sql,
+            shard_list(&lp.shards)
+        )),
+        Plan::Insert(ip) => out.push(format!("Insert into {} split by vindex `{}`", ip.keyspace, ip.vindex)),
+        Plan::NextValues { keyspace, table, count } => {
+            out.push(format!("NextValues {count} from sequence {keyspace}.{table}"))
+        }
+        other => out.push(format!("Gateway: {}", format!("{other:?}").split(['(', ' ', '{']).next().unwrap_or(""))),
+    }
+    out
+}
+
+fn shard_list(shards: &[String]) -> String {
+    if shards.len() == 1 {
+        format!("shard {}", shards[0])
+    } else {
+        format!("scatter over {} shards [{}]", shards.len(), shards.join(", "))
+    }
+}
+
+fn pipeline(p: &Pipeline, depth: usize, out: &mut Vec<String>) {
+    let pad = "  ".repeat(depth);
+    let mut stages = Vec::new();
+    if let Some(l) = p.limit {
+        stages.push(format!("Limit {l} offset {}", p.offset));
+    }
+    if !p.order.is_empty() {
+        stages.push(format!("Sort by {} key(s) in the gateway", p.order.len()));
+    }
+    if p.distinct {
+        stages.push("Distinct".into());
+    }
+    if !p.project.is_empty() {
+        let names: Vec<String> = p
+            .project
+            .iter()
+            .map(|i| match i {
+                Proj::Expr(_, n) => n.clone(),
+                Proj::Star(Some(t)) => format!("{t}.*"),
+                Proj::Star(None) => "*".into(),
+            })
+            .collect();
+        stages.push(format!("Project [{}]", names.join(", ")));
+    }
+    if p.having.is_some() {
+        stages.push("Filter (HAVING) in the gateway".into());
+    }
+    if let Some(g) = &p.grouping {
+        let aggs: Vec<String> =
+            g.aggs.iter().map(|a| format!("{}{}", a.name, if a.merge { " (merge partials)" } else { "" })).collect();
+        stages.push(format!(
+            "Aggregate group by [{}] computing [{}]",
+            g.keys.iter().map(|k| k.2.clone()).collect::<Vec<_>>().join(", "),
+            aggs.join(", ")
+        ));
+    }
+    if p.filter.is_some() {
+        stages.push("Filter (WHERE across routes) in the gateway".into());
+    }
+    for (i, s) in stages.iter().enumerate() {
+        out.push(format!("{pad}{}{s}", "  ".repeat(i)));
+    }
+    source(&p.source, depth + stages.len(), out);
+}
+
+fn source(s: &Source, depth: usize, out: &mut Vec<String>) {
+    let pad = "  ".repeat(depth);
+    match s {
+        Source::Route(r) => {
+            let merge = if r.merge.is_empty() || r.shards.len() < 2 { "" } else { " (merge-sorted)" };
+            out.push(format!("{pad}Route {} {}{merge}: {}", r.keyspace, shard_list(&r.shards), r.sql));
+        }
+        Source::Join(j) => {
+            out.push(format!(
+                "{pad}{} nested loop, {} left rows per right query, join on {} key(s)",
+                if j.kind == crate::engine::JoinKind::Left { "LeftJoin" } else { "Join" },
+                crate::engine::join_batch(),
+                j.keys.len()
+            ));
+            source(&j.left, depth + 1, out);
+            let keys: Vec<String> = j.keys.iter().map(|k| format!("{} in (::left values)", k.right_sql)).collect();
+            let mut preds = j.right_where.clone();
+            preds.extend(keys);
+            out.push(format!(
+                "{pad}  Route {} {}{}: {}{}",
+                j.right_keyspace,
+                shard_list(&j.right_shards),
+                if j.right_vindex.is_some() { " (routed by the join values)" } else { "" },
+                j.right_select,
+                if preds.is_empty() { String::new() } else { format!(" where {}", preds.join(" and ")) }
+            ));
+        }
+        Source::Derived(p, alias) => {
+            out.push(format!("{pad}Derived table `{alias}`"));
+            pipeline(p, depth + 1, out);
+        }
+        Source::Union(parts, distinct) => {
+            out.push(format!("{pad}Union{}", if *distinct { " distinct" } else { " all" }));
+            for part in parts {
+                pipeline(part, depth + 1, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The cross-shard planner: SELECTs the simple router cannot send whole to one place.
+//!
+//! Everything the shards can do is pushed down; the rest becomes an engine
+//! [`Pipeline`](crate::engine::Pipeline):
+//! - one route over several shards ([`scatter`]): merge-sorted ORDER BY, LIMIT n+m pushed down,
+//!   partial aggregates merged in the gateway;
+//! - several routes ([`multi`]): nested-loop joins with batched binds, derived tables, UNION;
+//! - uncorrelated subqueries are pulled out: run first, their values substituted, and the
+//!   statement planned again ([`Plan::Pullout`](crate::gateway::plan::Plan)).
+//!
+//! What cannot be planned is an `unsupported: ...` error naming the construct.
+
+pub mod explain;
+mod multi;
+mod scatter;
+mod stages;
+mod subquery;
+mod tables;
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{visit_expressions, Expr, Function, FunctionArguments, LimitClause, Query};
+
+use crate::gateway::plan::{keyspace_id, Plan};
+use crate::gateway::target::Target;
+use crate::gateway::view::RoutingView;
+use crate::gateway::GatewayError;
+use crate::protocol::topology::TabletType;
+use crate::vindex::Value;
+pub use subquery::substitute;
+pub use tables::{Tab, Tables};
+
+/// Plans a query the simple router refused.
+pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
+    if q.with.is_some() {
+        return Err(GatewayError::Unsupported("WITH (common table expressions) across shards".into()));
+    }
+    let subs = subquery::pullouts(q, target, view)?;
+    if !subs.is_empty() {
+        return Ok(Plan::Pullout(Box::new(crate::gateway::plan::PulloutPlan { query: q.clone(), subqueries: subs })));
+    }
+    multi::plan(q, target, view)
+}
+
+/// Shards that hold the rows whose vindex column takes one of `values`.
+pub fn route_values(
+    view: &RoutingView,
+    keyspace: &str,
+    vindex: &str,
+    values: &[crate::engine::value::Val],
+    tablet_type: TabletType,
+) -> Result<Vec<String>, GatewayError> {
+    let ks = view.keyspace(keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(keyspace.into()))?;
+    let all = view.serving_shards(ks, tablet_type);
+    let mut shards = BTreeSet::new();
+    for v in values {
+        let value = match v {
+            crate::engine::value::Val::Int(i) => {
+                i64::try_from(*i).map(Value::Int).or_else(|_| u64::try_from(*i).map(Value::UInt)).ok()
+            }
+            crate::engine::value::Val::Str(b, _) => Some(Value::Bytes(b.clone())),
+            other => other.to_cell().map(Value::Bytes),
+        };
+        let Some(value) = value else { continue };
+        match keyspace_id(view, keyspace, vindex, &value) {
+            Ok(ksid) => {
+                if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
+                    shards.insert(s);
+                }
+            }
+            // A value the vindex cannot map (e.g. text for a numeric vindex) matches no row
+            // MySQL would compare equal only after conversion: ask every shard.
+            Err(_) => return Ok(all),
+        }
+    }
+    Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
+}
+
+/// Aggregate function names the engine merges.
+pub const AGGREGATES: [&str; 5] = ["count", "sum", "min", "max", "avg"];
+/// Aggregates it refuses across shards.
+pub const OTHER_AGGREGATES: [&str; 8] =
+    ["group_concat", "std", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp"];
+
+pub(crate) fn is_aggregate(f: &Function) -> bool {
+    let n = f.name.to_string().to_ascii_lowercase();
+    AGGREGATES.contains(&n.as_str())
+        || OTHER_AGGREGATES.contains(&n.as_str())
+        || ["bit_and", "bit_or", "bit_xor", "json_arrayagg", "json_objectagg"].contains(&n.as_str())
+}
+
+/// The expression with its subqueries blanked (their aggregates are their own).
+pub(crate) fn without_subqueries(e: &Expr) -> Expr {
+    let mut e = e.clone();
+    let _ = sqlparser::ast::visit_expressions_mut(&mut e, |x: &mut Expr| {
+        if matches!(x, Expr::Subquery(_) | Expr::Exists { .. }) {
+            *x = Expr::Value(sqlparser::ast::Value::Null.into());
+        } else if let Expr::InSubquery { expr, negated, .. } = x {
+            *x = Expr::InList {
+                expr: expr.clone(),
+                list: vec![Expr::Value(sqlparser::ast::Value::Null.into())],
+                negated: *negated,
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
+}
+
+/// Whether an expression contains an aggregate call (not counting subqueries).
+pub(crate) fn has_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(&without_subqueries(e), |x: &Expr| {
+        if let Expr::Function(f) = x {
+            if is_aggregate(f) && f.over.is_none() {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// LIMIT and OFFSET as numbers.
+pub(crate) fn limits(q: &Query) -> Result<(Option<u64>, u64), GatewayError> {
+    let num = |e: &Expr| -> Result<u64, GatewayError> {
+        match crate::gateway::plan::literal(e) {
+            Some(Value::Int(i)) if i >= 0 => Ok(i as u64),
+            Some(Value::UInt(u)) => Ok(u),
+            _ => Err(GatewayError::Unsupported(format!("LIMIT/OFFSET `{e}` that is not a number, across shards"))),
+        }
+    };
+    Ok(match &q.limit_clause {
+        None => (None, 0),
+        Some(LimitClause::LimitOffset { limit, offset, limit_by }) => {
+            if !limit_by.is_empty() {
+                return Err(GatewayError::Unsupported("LIMIT BY".into()));
+            }
+            (limit.as_ref().map(num).transpose()?, offset.as_ref().map(|o| num(&o.value)).transpose()?.unwrap_or(0))
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => (Some(num(limit)?), num(offset)?),
+    })
+}
+
+/// Arguments of a function call, as expressions (`*` is `None`).
+pub(crate) fn func_args(f: &Function) -> Result<(Vec<Option<Expr>>, bool), GatewayError> {
+    use sqlparser::ast::{DuplicateTreatment, FunctionArg, FunctionArgExpr};
+    match &f.args {
+        FunctionArguments::None => Ok((Vec::new(), false)),
+        FunctionArguments::List(l) => {
+            let distinct = matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+            let mut out = Vec::new();
+            for a in &l.args {
+                match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => out.push(Some(e.clone())),
+                    FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => out.push(None),
+                    other => return Err(GatewayError::Unsupported(format!("argument `{other}` of {}", f.name))),
+                }
+            }
+            if !l.clauses.is_empty() {
+                return Err(GatewayError::Unsupported(format!("`{f}` across shards")));
+            }
+            Ok((out, distinct))
+        }
+        FunctionArguments::Subquery(_) => Err(GatewayError::Unsupported(format!("`{f}`"))),
+    }
+}

@@ -1,0 +1,287 @@
+//! Subqueries: uncorrelated ones are pulled out (run first, their values substituted as
+//! literals); correlated ones stay in the statement only when every row they need is on the
+//! outer row's shard (joined on the vindex column), else they are refused by name.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, visit_relations, Expr, ObjectName, Query, SelectItem, SetExpr,
+    TableFactor, Value as SqlValue,
+};
+
+use super::tables::{self, conjuncts, qualifiers, Tab};
+use crate::engine::value::Kind;
+use crate::gateway::target::Target;
+use crate::gateway::view::RoutingView;
+use crate::gateway::GatewayError;
+use crate::protocol::tablet::{QueryResult, TabletError};
+
+/// Table names and aliases a query defines (at any depth).
+fn defined(q: &Query) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let _ = visit_relations(q, |n: &ObjectName| {
+        if let Some(last) = n.0.last() {
+            out.insert(last.to_string().trim_matches('`').to_ascii_lowercase());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    fn aliases(s: &SetExpr, out: &mut BTreeSet<String>) {
+        match s {
+            SetExpr::Select(sel) => {
+                for t in &sel.from {
+                    let mut factors = vec![&t.relation];
+                    factors.extend(t.joins.iter().map(|j| &j.relation));
+                    for f in factors {
+                        match f {
+                            TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+                                out.insert(a.name.value.to_ascii_lowercase());
+                            }
+                            _ => {}
+                        }
+                        if let TableFactor::Derived { subquery, .. } = f {
+                            aliases(&subquery.body, out);
+                        }
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                aliases(left, out);
+                aliases(right, out);
+            }
+            SetExpr::Query(q) => aliases(&q.body, out),
+            _ => {}
+        }
+    }
+    aliases(&q.body, &mut out);
+    // Nested subqueries define their own.
+    let _ = visit_expressions(q, |e: &Expr| {
+        if let Expr::Subquery(sq) | Expr::Exists { subquery: sq, .. } | Expr::InSubquery { subquery: sq, .. } = e {
+            aliases(&sq.body, &mut out);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
+
+/// Outer qualifiers a subquery uses.
+pub fn correlation(sq: &Query) -> BTreeSet<String> {
+    let inner = defined(sq);
+    let mut used = BTreeSet::new();
+    let _ = visit_expressions(sq, |e: &Expr| {
+        used.extend(qualifiers(e));
+        ControlFlow::<()>::Continue(())
+    });
+    used.into_iter().filter(|q| !inner.contains(q)).collect()
+}
+
+/// Top-level expressions of a query's SELECTs (not inside FROM or other subqueries).
+fn top_exprs(s: &SetExpr, out: &mut Vec<Expr>) {
+    match s {
+        SetExpr::Select(sel) => {
+            for i in &sel.projection {
+                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = i {
+                    out.push(e.clone());
+                }
+            }
+            out.extend(sel.selection.iter().cloned());
+            out.extend(sel.having.iter().cloned());
+            for t in &sel.from {
+                for j in &t.joins {
+                    if let Some(on) = join_on(&j.join_operator) {
+                        out.push(on.clone());
+                    }
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            top_exprs(left, out);
+            top_exprs(right, out);
+        }
+        SetExpr::Query(q) => top_exprs(&q.body, out),
+        _ => {}
+    }
+}
+
+pub(crate) fn join_on(op: &sqlparser::ast::JoinOperator) -> Option<&Expr> {
+    use sqlparser::ast::{JoinConstraint, JoinOperator as J};
+    match op {
+        J::Join(JoinConstraint::On(e))
+        | J::Inner(JoinConstraint::On(e))
+        | J::Left(JoinConstraint::On(e))
+        | J::LeftOuter(JoinConstraint::On(e))
+        | J::Right(JoinConstraint::On(e))
+        | J::RightOuter(JoinConstraint::On(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Plain tables of a SELECT's FROM (those that resolve).
+fn from_tabs(s: &SetExpr, target: &Target, view: &RoutingView) -> Vec<Tab> {
+    let SetExpr::Select(sel) = s else { return Vec::new() };
+    let mut out = Vec::new();
+    for t in &sel.from {
+        for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+            if let TableFactor::Table { name, alias, .. } = f {
+                if let Ok(tab) = tables::resolve(name, alias.as_ref(), target, view) {
+                    out.push(tab);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Subqueries (by their text) to run first. Correlated ones must equate an inner table's
+/// vindex column with an outer table's (same vindex) to stay; else an error names them.
+pub fn pullouts(q: &Query, target: &Target, view: &RoutingView) -> Result<Vec<String>, GatewayError> {
+    let outer_tabs = from_tabs(&q.body, target, view);
+    let mut exprs = Vec::new();
+    top_exprs(&q.body, &mut exprs);
+    let mut out = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for e in &exprs {
+        let mut err = None;
+        let _ = visit_expressions(e, |x: &Expr| {
+            let sq = match x {
+                Expr::Subquery(sq) | Expr::Exists { subquery: sq, .. } | Expr::InSubquery { subquery: sq, .. } => sq,
+                _ => return ControlFlow::Continue(()),
+            };
+            let t = sq.to_string();
+            // Subqueries inside another are planned with it.
+            if seen.iter().any(|s| s.contains(&t)) {
+                return ControlFlow::Continue(());
+            }
+            seen.push(t.clone());
+            let outer = correlation(sq);
+            if outer.is_empty() {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            } else if !equates_vindexes(sq, &outer_tabs, &from_tabs(&sq.body, target, view)) {
+                err = Some(GatewayError::Unsupported(format!(
+                    "correlated subquery `{sq}` across shards; correlate it on the sharding column (inner.col = outer.col) so each shard can answer it"
+                )));
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a correlated subquery's WHERE equates an inner table's vindex column with an outer
+/// table's (so every row it needs is on the outer row's shard).
+fn equates_vindexes(sq: &Query, outer: &[Tab], inner: &[Tab]) -> bool {
+    let SetExpr::Select(sel) = sq.body.as_ref() else { return false };
+    let Some(w) = &sel.selection else { return false };
+    let vcol = |e: &Expr, tabs: &[Tab]| -> Option<String> {
+        tabs.iter()
+            .find(|t| t.sharded && tables::is_vindex_col(e, t, false))
+            .and_then(|t| t.vindex.as_ref().map(|v| v.1.clone()))
+    };
+    conjuncts(w).iter().any(|c| {
+        let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } = c else { return false };
+        let pair = |a: &Expr, b: &Expr| match (vcol(a, inner), vcol(b, outer)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        };
+        pair(left, right) || pair(right, left)
+    })
+}
+
+fn literal(cell: &Option<Vec<u8>>, kind: Kind) -> Expr {
+    let v = match cell {
+        None => SqlValue::Null,
+        Some(b) => match kind {
+            Kind::Int | Kind::Decimal | Kind::Float => SqlValue::Number(String::from_utf8_lossy(b).into_owned(), false),
+            _ => match String::from_utf8(b.clone()) {
+                Ok(s) => SqlValue::SingleQuotedString(s),
+                Err(_) => SqlValue::HexStringLiteral(b.iter().map(|x| format!("{x:02X}")).collect()),
+            },
+        },
+    };
+    Expr::Value(v.into())
+}
+
+/// The statement with each pulled-out subquery replaced by its values.
+pub fn substitute(q: &Query, results: &HashMap<String, QueryResult>) -> Result<Query, GatewayError> {
+    let mut q = q.clone();
+    let mut err = None;
+    let one_column = |r: &QueryResult| -> Result<Kind, GatewayError> {
+        match r.fields.as_slice() {
+            [f] => Ok(Kind::of(f)),
+            _ => Err(GatewayError::Tablet(TabletError::Mysql {
+                code: 1241,
+                state: "21000".into(),
+                message: "Operand should contain 1 column(s)".into(),
+            })),
+        }
+    };
+    let _ = visit_expressions_mut(&mut q, |x: &mut Expr| {
+        let replaced = match x {
+            Expr::InSubquery { expr, subquery, negated } => match results.get(&subquery.to_string()) {
+                None => return ControlFlow::Continue(()),
+                Some(r) => match one_column(r) {
+                    Err(e) => {
+                        err = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                    Ok(_) if r.rows.is_empty() => {
+                        Expr::Value(SqlValue::Number(if *negated { "1" } else { "0" }.into(), false).into())
+                    }
+                    Ok(kind) => {
+                        let mut seen = BTreeSet::new();
+                        let list = r
+                            .rows
+                            .iter()
+                            .map(|row| row.first().cloned().flatten())
+                            .filter(|c| seen.insert(c.clone()))
+                            .map(|c| literal(&c, kind))
+                            .collect();
+                        Expr::InList { expr: expr.clone(), list, negated: *negated }
+                    }
+                },
+            },
+            Expr::Exists { subquery, negated } => match results.get(&subquery.to_string()) {
+                None => return ControlFlow::Continue(()),
+                Some(r) => {
+                    let exists = r.rows.is_empty() == *negated;
+                    Expr::Value(SqlValue::Number(if exists { "1" } else { "0" }.into(), false).into())
+                }
+            },
+            Expr::Subquery(subquery) => match results.get(&subquery.to_string()) {
+                None => return ControlFlow::Continue(()),
+                Some(r) => match (one_column(r), r.rows.len()) {
+                    (Err(e), _) => {
+                        err = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                    (_, n) if n > 1 => {
+                        err = Some(GatewayError::Tablet(TabletError::Mysql {
+                            code: 1242,
+                            state: "21000".into(),
+                            message: "Subquery returns more than 1 row".into(),
+                        }));
+                        return ControlFlow::Break(());
+                    }
+                    (Ok(kind), 0) => literal(&None, kind),
+                    (Ok(kind), _) => {
+                        let lit = literal(&r.rows[0].first().cloned().flatten(), kind);
+                        Expr::Nested(Box::new(lit))
+                    }
+                },
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        *x = replaced;
+        ControlFlow::Continue(())
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    Ok(q)
+}

@@ -1,0 +1,217 @@
+//! The tables of a query: which keyspace each lives in, its primary vindex, and which shards a
+//! WHERE pins it to.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{visit_expressions, visit_relations_mut, BinaryOperator, Expr, ObjectName, TableAlias};
+
+use crate::gateway::plan::{keyspace_id, literal};
+use crate::gateway::target::Target;
+use crate::gateway::view::RoutingView;
+use crate::gateway::GatewayError;
+use crate::protocol::topology::TabletType;
+use crate::vindex::Configured;
+
+/// One table of a FROM clause.
+#[derive(Debug, Clone)]
+pub struct Tab {
+    /// How the query names it (its alias, else its table name).
+    pub alias: String,
+    pub name: String,
+    pub keyspace: String,
+    pub sharded: bool,
+    /// Primary vindex column and vindex, for a sharded table.
+    pub vindex: Option<(String, String)>,
+}
+
+/// The tables in scope.
+pub type Tables = Vec<Tab>;
+
+/// Resolves a table name to its keyspace (qualifier, session keyspace, or the only keyspace
+/// whose VSchema has it).
+pub fn resolve(
+    name: &ObjectName,
+    alias: Option<&TableAlias>,
+    target: &Target,
+    view: &RoutingView,
+) -> Result<Tab, GatewayError> {
+    let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect();
+    let (ks, table) = match parts.as_slice() {
+        [t] => match &target.keyspace {
+            Some(ks) => (ks.clone(), t.clone()),
+            None => match view.keyspaces_with_table(t).as_slice() {
+                [only] => (only.clone(), t.clone()),
+                [] => return Err(GatewayError::NoDatabase),
+                many => {
+                    return Err(GatewayError::Routing {
+                        keyspace: many.join(","),
+                        message: format!("table `{t}` is in several keyspaces; qualify it or `use` one"),
+                    })
+                }
+            },
+        },
+        [ks, t] => (ks.clone(), t.clone()),
+        _ => return Err(GatewayError::Syntax(format!("`{name}` has too many qualifiers"))),
+    };
+    let k = view.keyspace(&ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
+    let sharded = k.vschema.as_ref().is_some_and(|v| v.sharded);
+    let mut vindex = None;
+    if sharded {
+        let vs = k.vschema.as_ref().ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
+        let t = vs
+            .tables
+            .get(&table)
+            .ok_or_else(|| GatewayError::UnknownTable { keyspace: ks.clone(), table: table.clone() })?;
+        if let Some(cv) = t.column_vindexes.first() {
+            let cols = cv.column_list();
+            if let ([col], Some(Configured::Functional(_))) =
+                (cols.as_slice(), view.vindexes.get(&ks).and_then(|v| v.get(&cv.name)))
+            {
+                vindex = Some((col.to_string(), cv.name.clone()));
+            }
+        }
+        if vindex.is_none() {
+            return Err(GatewayError::Unsupported(format!(
+                "table `{table}` without a single-column functional primary vindex in a query across shards"
+            )));
+        }
+    }
+    Ok(Tab {
+        alias: alias.map(|a| a.name.value.clone()).unwrap_or_else(|| table.clone()),
+        name: table,
+        keyspace: ks,
+        sharded,
+        vindex,
+    })
+}
+
+/// Drops keyspace qualifiers from table names (a tablet's database is its keyspace's).
+pub fn strip_keyspaces<T: sqlparser::ast::VisitMut>(node: &mut T) {
+    let _ = visit_relations_mut(node, |name: &mut ObjectName| {
+        if name.0.len() == 2 {
+            if let Some(last) = name.0.last().cloned() {
+                *name = ObjectName(vec![last]);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The top-level AND terms of an expression.
+pub fn conjuncts(e: &Expr) -> Vec<Expr> {
+    match e {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            let mut v = conjuncts(left);
+            v.extend(conjuncts(right));
+            v
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+            conjuncts(inner)
+        }
+        other => vec![other.clone()],
+    }
+}
+
+/// `a AND b AND ...`.
+pub fn and_all(parts: &[Expr]) -> Option<Expr> {
+    let mut it = parts.iter().cloned();
+    let first = it.next()?;
+    Some(it.fold(first, |acc, e| Expr::BinaryOp {
+        left: Box::new(acc),
+        op: BinaryOperator::And,
+        right: Box::new(Expr::Nested(Box::new(e))),
+    }))
+}
+
+/// A column reference: (qualifier, column).
+pub fn column_ref(e: &Expr) -> Option<(Option<String>, String)> {
+    match e {
+        Expr::Identifier(i) => Some((None, i.value.clone())),
+        Expr::CompoundIdentifier(p) if p.len() == 2 => Some((Some(p[0].value.clone()), p[1].value.clone())),
+        Expr::CompoundIdentifier(p) if p.len() == 3 => Some((Some(p[1].value.clone()), p[2].value.clone())),
+        Expr::Nested(inner) => column_ref(inner),
+        _ => None,
+    }
+}
+
+/// Whether `e` is the vindex column of `t` (qualified by its alias, or unqualified when `t` is
+/// the only table).
+pub fn is_vindex_col(e: &Expr, t: &Tab, only: bool) -> bool {
+    let Some((q, c)) = column_ref(e) else { return false };
+    let Some((vcol, _)) = &t.vindex else { return false };
+    c.eq_ignore_ascii_case(vcol)
+        && match q {
+            Some(q) => q.eq_ignore_ascii_case(&t.alias),
+            None => only,
+        }
+}
+
+/// Shards `t` is pinned to by `col = literal` / `col IN (literals)` conjuncts; `None`: all.
+pub fn pinned(
+    t: &Tab,
+    conj: &[Expr],
+    only: bool,
+    view: &RoutingView,
+    tablet_type: TabletType,
+) -> Result<Option<Vec<String>>, GatewayError> {
+    let Some((_, vindex)) = &t.vindex else { return Ok(None) };
+    for c in conj {
+        let values = match c {
+            Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
+                if is_vindex_col(left, t, only) {
+                    literal(right).map(|v| vec![v])
+                } else if is_vindex_col(right, t, only) {
+                    literal(left).map(|v| vec![v])
+                } else {
+                    None
+                }
+            }
+            Expr::InList { expr, list, negated: false } if is_vindex_col(expr, t, only) => {
+                list.iter().map(literal).collect()
+            }
+            _ => None,
+        };
+        let Some(values) = values else { continue };
+        let ks = view.keyspace(&t.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(t.keyspace.clone()))?;
+        let mut set = BTreeSet::new();
+        for v in values {
+            let ksid = keyspace_id(view, &t.keyspace, vindex, &v)?;
+            if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
+                set.insert(s);
+            }
+        }
+        let all = view.serving_shards(ks, tablet_type);
+        return Ok(Some(all.into_iter().filter(|s| set.contains(s)).collect()));
+    }
+    Ok(None)
+}
+
+/// Table qualifiers an expression uses (including correlated references inside subqueries).
+pub fn qualifiers(e: &Expr) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let _ = visit_expressions(e, |x: &Expr| {
+        if let Expr::CompoundIdentifier(p) = x {
+            if p.len() >= 2 {
+                out.insert(p[p.len() - 2].value.to_ascii_lowercase());
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
+
+/// Unqualified column names an expression uses (outside subqueries).
+pub fn bare_columns(e: &Expr) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth_guard = false;
+    let _ = visit_expressions(e, |x: &Expr| {
+        match x {
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => depth_guard = true,
+            Expr::Identifier(i) if !depth_guard => out.push(i.value.clone()),
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
