@@ -7,6 +7,8 @@ pub mod exec;
 pub mod local;
 pub mod lookup;
 pub mod plan;
+pub mod plan_cache;
+pub mod plan_shape;
 pub mod session;
 pub mod system;
 pub mod target;

@@ -1,56 +1,14 @@
 //! Planner unit tests over a folded topology (no NATS, no MySQL).
 
-use std::sync::Arc;
-
 use super::plan::{plan, Local, Plan};
 use super::target::Target;
 use super::view::RoutingView;
 use super::GatewayError;
-use crate::protocol::admin::AdminRequest;
-use crate::protocol::topology::{TabletType, TopoCommit};
-use crate::topo::commands;
-use crate::topo::state::{project_commit, Topology};
+use crate::protocol::topology::TabletType;
 use crate::vindex::functional::hash_u64;
 
 fn view() -> RoutingView {
-    let mut t = Topology::default();
-    let reqs = [
-        AdminRequest::CreateKeyspace { name: "commerce".into(), durability_policy: String::new() },
-        AdminRequest::CreateShard {
-            keyspace: "commerce".into(),
-            shard: "0".into(),
-            force: false,
-            allow_overlap: false,
-        },
-        AdminRequest::ApplyVSchema {
-            keyspace: "commerce".into(),
-            vschema: include_str!("../../examples/commerce/vschema_commerce.json").into(),
-            dry_run: false,
-        },
-        AdminRequest::CreateKeyspace { name: "customer".into(), durability_policy: String::new() },
-        AdminRequest::CreateShard {
-            keyspace: "customer".into(),
-            shard: "-80".into(),
-            force: false,
-            allow_overlap: false,
-        },
-        AdminRequest::CreateShard {
-            keyspace: "customer".into(),
-            shard: "80-".into(),
-            force: false,
-            allow_overlap: false,
-        },
-        AdminRequest::ApplyVSchema {
-            keyspace: "customer".into(),
-            vschema: include_str!("../../examples/commerce/vschema_customer.json").into(),
-            dry_run: false,
-        },
-    ];
-    for (i, r) in reqs.iter().enumerate() {
-        let events = commands::plan(r, &t).unwrap();
-        project_commit(&mut t, i as u64 + 1, &TopoCommit { command: r.name().into(), events });
-    }
-    RoutingView::build(Arc::new(t))
+    super::view::example_view()
 }
 
 fn target(ks: &str) -> Target {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::error::GatewayError;
 use super::exec::{self, Answer, SessionState};
 use super::local;
-use super::plan::{plan, Local, Plan, SessionItem};
+use super::plan::{Local, Plan, SessionItem};
 use super::view::Router;
 use crate::client::TabletClient;
 use crate::protocol::tablet::TabletHealth;
@@ -22,6 +22,7 @@ pub struct Services {
     pub tablets: TabletClient,
     /// Rows the gateway may hold for one statement (merges, joins, aggregation).
     pub max_rows: usize,
+    pub plans: Arc<super::plan_cache::PlanCache>,
     pub health: Arc<dyn Fn() -> futures::future::BoxFuture<'static, HashMap<String, TabletHealth>> + Send + Sync>,
 }
 
@@ -60,7 +61,7 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
         sql
     };
     let view = svc.router.current();
-    let p = plan(sql, &s.target, &view)?;
+    let p = svc.plans.plan(sql, &s.target, &view)?;
     let tc = &svc.tablets;
     // Writes only go to primaries, whatever the plan.
     if s.target.tablet_type != crate::protocol::topology::TabletType::Primary

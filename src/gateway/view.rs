@@ -89,3 +89,49 @@ impl Router {
         v
     }
 }
+
+/// The example cluster's routing view (commerce/0; customer/-80, 80- with the example
+/// VSchemas), for tests and benchmarks.
+pub fn example_view() -> RoutingView {
+    use crate::protocol::admin::AdminRequest;
+    use crate::protocol::topology::TopoCommit;
+    use crate::topo::{commands, state::project_commit};
+    let mut t = Topology::default();
+    let reqs = [
+        AdminRequest::CreateKeyspace { name: "commerce".into(), durability_policy: String::new() },
+        AdminRequest::CreateShard {
+            keyspace: "commerce".into(),
+            shard: "0".into(),
+            force: false,
+            allow_overlap: false,
+        },
+        AdminRequest::ApplyVSchema {
+            keyspace: "commerce".into(),
+            vschema: include_str!("../../examples/commerce/vschema_commerce.json").into(),
+            dry_run: false,
+        },
+        AdminRequest::CreateKeyspace { name: "customer".into(), durability_policy: String::new() },
+        AdminRequest::CreateShard {
+            keyspace: "customer".into(),
+            shard: "-80".into(),
+            force: false,
+            allow_overlap: false,
+        },
+        AdminRequest::CreateShard {
+            keyspace: "customer".into(),
+            shard: "80-".into(),
+            force: false,
+            allow_overlap: false,
+        },
+        AdminRequest::ApplyVSchema {
+            keyspace: "customer".into(),
+            vschema: include_str!("../../examples/commerce/vschema_customer.json").into(),
+            dry_run: false,
+        },
+    ];
+    for (i, r) in reqs.iter().enumerate() {
+        let events = commands::plan(r, &t).expect("the example topology plans");
+        project_commit(&mut t, i as u64 + 1, &TopoCommit { command: r.name().into(), events });
+    }
+    RoutingView::build(Arc::new(t))
+}

@@ -29,13 +29,14 @@ use crate::gateway::GatewayError;
 use crate::protocol::topology::TabletType;
 use crate::vindex::Value;
 pub use subquery::substitute;
-pub use tables::{Tab, Tables};
+pub use tables::{resolve as resolve_table, Tab, Tables};
 
 /// Plans a query the simple router refused.
 pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
     if q.with.is_some() {
         return Err(GatewayError::Unsupported("WITH (common table expressions) across shards".into()));
     }
+    let q = &subquery::decorrelate(q, target, view);
     let subs = subquery::pullouts(q, target, view)?;
     if !subs.is_empty() {
         return Ok(Plan::Pullout(Box::new(crate::gateway::plan::PulloutPlan { query: q.clone(), subqueries: subs })));

@@ -173,6 +173,65 @@ pub fn pullouts(q: &Query, target: &Target, view: &RoutingView) -> Result<Vec<St
     Ok(out)
 }
 
+/// Rewrites correlated `[NOT] EXISTS (select .. from T where T.a = outer.b and P)` whose rows
+/// are not all on the outer row's shard into `[NOT] COALESCE(outer.b IN (select T.a from T
+/// where P), 0)` — the same truth value, NULLs included — which is pulled out like any
+/// uncorrelated subquery.
+pub fn decorrelate(q: &Query, target: &Target, view: &RoutingView) -> Query {
+    let outer_tabs = from_tabs(&q.body, target, view);
+    let mut q = q.clone();
+    let _ = visit_expressions_mut(&mut q, |x: &mut Expr| {
+        if let Expr::Exists { subquery, negated } = x {
+            let outer = correlation(subquery);
+            if !outer.is_empty() && !equates_vindexes(subquery, &outer_tabs, &from_tabs(&subquery.body, target, view)) {
+                if let Some(e) = exists_as_in(subquery, &outer, *negated) {
+                    *x = e;
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    q
+}
+
+fn exists_as_in(sq: &Query, outer: &BTreeSet<String>, negated: bool) -> Option<Expr> {
+    let SetExpr::Select(sel) = sq.body.as_ref() else { return None };
+    if sel.having.is_some() || sq.limit_clause.is_some() || sel.distinct.is_some() {
+        return None;
+    }
+    if !matches!(&sel.group_by, sqlparser::ast::GroupByExpr::Expressions(v, _) if v.is_empty()) {
+        return None;
+    }
+    let conj = conjuncts(sel.selection.as_ref()?);
+    let refs_outer = |e: &Expr| qualifiers(e).iter().any(|q| outer.contains(q));
+    let mut link = None;
+    let mut rest = Vec::new();
+    for c in conj {
+        if let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } = &c {
+            let (lo, ro) = (refs_outer(left), refs_outer(right));
+            if link.is_none() && lo != ro && !qualifiers(if lo { right } else { left }).is_empty() {
+                link = Some(if lo {
+                    (right.as_ref().clone(), left.as_ref().clone())
+                } else {
+                    (left.as_ref().clone(), right.as_ref().clone())
+                });
+                continue;
+            }
+        }
+        if refs_outer(&c) {
+            return None;
+        }
+        rest.push(c);
+    }
+    let (inner_col, outer_col) = link?;
+    let mut inner = sq.clone();
+    let SetExpr::Select(isel) = inner.body.as_mut() else { return None };
+    isel.projection = vec![SelectItem::UnnamedExpr(inner_col)];
+    isel.selection = tables::and_all(&rest);
+    let text = format!("{}coalesce({outer_col} in ({inner}), 0)", if negated { "not " } else { "" });
+    super::scatter::parse_expr(&text).ok()
+}
+
 /// Whether a correlated subquery's WHERE equates an inner table's vindex column with an outer
 /// table's (so every row it needs is on the outer row's shard).
 fn equates_vindexes(sq: &Query, outer: &[Tab], inner: &[Tab]) -> bool {

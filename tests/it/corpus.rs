@@ -209,6 +209,12 @@ pub fn queries() -> Vec<String> {
         "select order_id from corder where customer_id in (select customer_id from customer where email = 'user3@example.com')",
         "select order_id from corder where customer_id = (select min(customer_id) from customer)",
         "select review_id from review where rating > (select avg(rating) from review) order by review_id limit 10",
+        "select o.order_id from corder o where exists (select 1 from review r where r.review_id = o.order_id and r.rating > 3)",
+        "select o.order_id from corder o where not exists (select 1 from review r where r.review_id = o.order_id)",
+        "select o.order_id, exists (select 1 from commerce.product p where p.sku = o.sku) from corder o where o.customer_id < 10",
+        "select p.sku from commerce.product p where exists (select 1 from corder o where o.sku = p.sku and o.price > 400)",
+        "select p.sku from commerce.product p where not exists (select 1 from corder o where o.sku = p.sku and o.customer_id = 3)",
+        "select count(*) from corder o where o.price is null or not exists (select 1 from review r where r.rating = o.price)",
     ] {
         q.push(s.to_string());
     }

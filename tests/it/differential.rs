@@ -209,7 +209,7 @@ async fn compare(g: &mut mysql_async::Conn, d: &mut mysql_async::Conn, sql: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn corpus_matches_a_single_mariadb() {
-    let (cluster, plain) = tokio::join!(GatewayCluster::start(), Plain::start());
+    let (cluster, plain) = tokio::join!(GatewayCluster::start_with("max_rows = 10000"), Plain::start());
     // The review table, on both sides.
     let url = cluster.nats.url.clone();
     ctl_ok(&url, &["ApplySchema", "customer", "--sql", REVIEW_SCHEMA]);
@@ -264,6 +264,28 @@ async fn corpus_matches_a_single_mariadb() {
             Err((1235, msg)) if msg.to_ascii_lowercase().contains(needle) => refused_ok += 1,
             other => t.mismatched.push(format!("{sql}\n    expected a 1235 error naming `{needle}`, got {other:?}")),
         }
+    }
+    // Memory is bounded: past max_rows the statement fails, saying why.
+    match run(
+        &mut g,
+        "select count(*) from corder o join commerce.product p on o.price > p.price join review r on r.score < o.price",
+    )
+    .await
+    {
+        Err((1105, msg)) if msg.contains("max_rows") => {}
+        other => t.mismatched.push(format!("a join over max_rows rows: expected a max_rows error, got {other:?}")),
+    }
+    // explain shows where things run.
+    let explain = run(
+        &mut g,
+        "explain format=vitess select o.order_id, p.description from corder o join commerce.product p on o.sku = p.sku",
+    )
+    .await;
+    match explain {
+        Ok(rows)
+            if rows.iter().any(|r| r[0].contains("nested loop"))
+                && rows.iter().any(|r| r[0].contains("Route commerce shard 0")) => {}
+        other => t.mismatched.push(format!("explain: {other:?}")),
     }
     println!(
         "differential: {} written + {} generated queries; {} match a single MariaDB; {} refused by the gateway; {} failed on both; {} known-unsupported shapes refused by name",
