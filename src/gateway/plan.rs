@@ -63,6 +63,8 @@ pub enum Plan {
 pub struct PulloutPlan {
     pub query: sqlparser::ast::Query,
     pub subqueries: Vec<String>,
+    /// Correlated scalar subqueries run once, grouped by their correlation column.
+    pub keyed: Vec<crate::planner::Keyed>,
 }
 
 /// An insert into a sharded table.

@@ -187,7 +187,26 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
                     Answer::Ok { .. } => return Err(GatewayError::Other(format!("subquery `{sub}` returned no rows"))),
                 }
             }
-            let q = crate::planner::substitute(&pp.query, &results)?;
+            let mut cases = Vec::new();
+            for k in &pp.keyed {
+                match Box::pin(execute(svc, s, &k.sql)).await? {
+                    Answer::Rows(r) => {
+                        if r.rows.len() > svc.max_rows {
+                            return Err(GatewayError::Other(format!(
+                                "correlated subquery `{}` has {} groups, more than the gateway's max_rows ({})",
+                                k.sql,
+                                r.rows.len(),
+                                svc.max_rows
+                            )));
+                        }
+                        cases.push(crate::planner::keyed_case(k, &r)?);
+                    }
+                    Answer::Ok { .. } => {
+                        return Err(GatewayError::Other(format!("subquery `{}` returned no rows", k.sql)))
+                    }
+                }
+            }
+            let q = crate::planner::substitute(&pp.query, &results, &cases)?;
             Box::pin(execute(svc, s, &q.to_string())).await
         }
         Plan::NextValues { keyspace, table, count } => {

@@ -41,6 +41,12 @@ pub fn render(p: &Plan) -> Vec<String> {
             for s in &pp.subqueries {
                 out.push(format!("  Subquery: {s}"));
             }
+            for k in &pp.keyed {
+                out.push(format!(
+                    "  Correlated subquery, run once grouped by its correlation: {} (CASE {} WHEN ...)",
+                    k.sql, k.outer
+                ));
+            }
             out.push(format!("  Outer: {}", pp.query));
         }
         Plan::Lookup(lp) => out.push(format!(

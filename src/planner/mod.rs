@@ -28,7 +28,7 @@ use crate::gateway::view::RoutingView;
 use crate::gateway::GatewayError;
 use crate::protocol::topology::TabletType;
 use crate::vindex::Value;
-pub use subquery::substitute;
+pub use subquery::{keyed_case, substitute, Keyed};
 pub use tables::{resolve as resolve_table, Tab, Tables};
 
 /// Plans a query the simple router refused.
@@ -36,10 +36,15 @@ pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan
     if q.with.is_some() {
         return Err(GatewayError::Unsupported("WITH (common table expressions) across shards".into()));
     }
-    let q = &subquery::decorrelate(q, target, view);
+    let (q, keyed) = subquery::decorrelate(q, target, view);
+    let q = &q;
     let subs = subquery::pullouts(q, target, view)?;
-    if !subs.is_empty() {
-        return Ok(Plan::Pullout(Box::new(crate::gateway::plan::PulloutPlan { query: q.clone(), subqueries: subs })));
+    if !subs.is_empty() || !keyed.is_empty() {
+        return Ok(Plan::Pullout(Box::new(crate::gateway::plan::PulloutPlan {
+            query: q.clone(),
+            subqueries: subs,
+            keyed,
+        })));
     }
     multi::plan(q, target, view)
 }

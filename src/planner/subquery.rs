@@ -177,31 +177,59 @@ pub fn pullouts(q: &Query, target: &Target, view: &RoutingView) -> Result<Vec<St
 /// are not all on the outer row's shard into `[NOT] COALESCE(outer.b IN (select T.a from T
 /// where P), 0)` — the same truth value, NULLs included — which is pulled out like any
 /// uncorrelated subquery.
-pub fn decorrelate(q: &Query, target: &Target, view: &RoutingView) -> Query {
+///
+/// Correlated scalar subqueries `(select AGG(..) from T where T.a = outer.b and P)` become a
+/// [`Keyed`] subquery `select T.a, AGG(..) from T where P group by T.a`, run first; its rows
+/// become `CASE outer.b WHEN a1 THEN v1 ... ELSE <AGG of no rows> END`.
+pub fn decorrelate(q: &Query, target: &Target, view: &RoutingView) -> (Query, Vec<Keyed>) {
     let outer_tabs = from_tabs(&q.body, target, view);
     let mut q = q.clone();
+    let mut keyed = Vec::new();
     let _ = visit_expressions_mut(&mut q, |x: &mut Expr| {
-        if let Expr::Exists { subquery, negated } = x {
-            let outer = correlation(subquery);
-            if !outer.is_empty() && !equates_vindexes(subquery, &outer_tabs, &from_tabs(&subquery.body, target, view)) {
-                if let Some(e) = exists_as_in(subquery, &outer, *negated) {
+        let sq = match x {
+            Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => subquery.clone(),
+            _ => return ControlFlow::<()>::Continue(()),
+        };
+        let outer = correlation(&sq);
+        if outer.is_empty() || equates_vindexes(&sq, &outer_tabs, &from_tabs(&sq.body, target, view)) {
+            return ControlFlow::Continue(());
+        }
+        match x {
+            Expr::Exists { negated, .. } => {
+                if let Some(e) = exists_as_in(&sq, &outer, *negated) {
                     *x = e;
                 }
             }
+            _ => {
+                if let Some(k) = scalar_as_keyed(&sq, &outer) {
+                    if let Ok(e) = super::scatter::parse_expr(&format!("{KEYED}{}()", keyed.len())) {
+                        *x = e;
+                        keyed.push(k);
+                    }
+                }
+            }
         }
-        ControlFlow::<()>::Continue(())
+        ControlFlow::Continue(())
     });
-    q
+    (q, keyed)
 }
 
-fn exists_as_in(sq: &Query, outer: &BTreeSet<String>, negated: bool) -> Option<Expr> {
-    let SetExpr::Select(sel) = sq.body.as_ref() else { return None };
-    if sel.having.is_some() || sq.limit_clause.is_some() || sel.distinct.is_some() {
-        return None;
-    }
-    if !matches!(&sel.group_by, sqlparser::ast::GroupByExpr::Expressions(v, _) if v.is_empty()) {
-        return None;
-    }
+/// Name prefix of the placeholders a keyed subquery's CASE replaces.
+pub const KEYED: &str = "__tessera_keyed_";
+
+/// A correlated scalar subquery run once, grouped by its correlation column.
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    /// `select inner_col, AGG(..) from .. group by inner_col`.
+    pub sql: String,
+    /// The outer expression it was correlated with.
+    pub outer: Expr,
+    /// The aggregate's value over no rows (`0` for COUNT, else NULL).
+    pub empty: Expr,
+}
+
+/// The correlation `inner = outer` of a subquery, and its other (uncorrelated) conjuncts.
+fn split_link(sel: &sqlparser::ast::Select, outer: &BTreeSet<String>) -> Option<((Expr, Expr), Vec<Expr>)> {
     let conj = conjuncts(sel.selection.as_ref()?);
     let refs_outer = |e: &Expr| qualifiers(e).iter().any(|q| outer.contains(q));
     let mut link = None;
@@ -223,7 +251,75 @@ fn exists_as_in(sq: &Query, outer: &BTreeSet<String>, negated: bool) -> Option<E
         }
         rest.push(c);
     }
-    let (inner_col, outer_col) = link?;
+    Some((link?, rest))
+}
+
+fn scalar_as_keyed(sq: &Query, outer: &BTreeSet<String>) -> Option<Keyed> {
+    let SetExpr::Select(sel) = sq.body.as_ref() else { return None };
+    if sel.having.is_some() || sq.limit_clause.is_some() || sel.distinct.is_some() || sq.order_by.is_some() {
+        return None;
+    }
+    if !matches!(&sel.group_by, sqlparser::ast::GroupByExpr::Expressions(v, _) if v.is_empty()) {
+        return None;
+    }
+    let [SelectItem::UnnamedExpr(Expr::Function(f)) | SelectItem::ExprWithAlias { expr: Expr::Function(f), .. }] =
+        sel.projection.as_slice()
+    else {
+        return None;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !["count", "sum", "avg", "min", "max"].contains(&name.as_str()) {
+        return None;
+    }
+    let ((inner_col, outer_col), rest) = split_link(sel, outer)?;
+    let mut inner = sq.clone();
+    let SetExpr::Select(isel) = inner.body.as_mut() else { return None };
+    isel.projection =
+        vec![SelectItem::UnnamedExpr(inner_col.clone()), SelectItem::UnnamedExpr(Expr::Function(f.clone()))];
+    isel.selection = tables::and_all(&rest);
+    isel.group_by = sqlparser::ast::GroupByExpr::Expressions(vec![inner_col], Vec::new());
+    let empty = if name == "count" { SqlValue::Number("0".into(), false) } else { SqlValue::Null };
+    Some(Keyed { sql: inner.to_string(), outer: outer_col, empty: Expr::Value(empty.into()) })
+}
+
+/// `CASE outer WHEN key THEN value ... ELSE empty END` from a keyed subquery's rows.
+pub fn keyed_case(k: &Keyed, r: &QueryResult) -> Result<Expr, GatewayError> {
+    let [kf, vf] = r.fields.as_slice() else {
+        return Err(GatewayError::Other(format!("keyed subquery `{}` returned {} columns", k.sql, r.fields.len())));
+    };
+    let (kk, vk) = (Kind::of(kf), Kind::of(vf));
+    let mut whens = Vec::new();
+    for row in &r.rows {
+        let key = row.first().cloned().flatten();
+        if key.is_none() {
+            continue;
+        }
+        whens.push(sqlparser::ast::CaseWhen {
+            condition: literal(&key, kk),
+            result: literal(&row.get(1).cloned().flatten(), vk),
+        });
+    }
+    if whens.is_empty() {
+        return Ok(k.empty.clone());
+    }
+    Ok(Expr::Case {
+        case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        operand: Some(Box::new(k.outer.clone())),
+        conditions: whens,
+        else_result: Some(Box::new(k.empty.clone())),
+    })
+}
+
+fn exists_as_in(sq: &Query, outer: &BTreeSet<String>, negated: bool) -> Option<Expr> {
+    let SetExpr::Select(sel) = sq.body.as_ref() else { return None };
+    if sel.having.is_some() || sq.limit_clause.is_some() || sel.distinct.is_some() {
+        return None;
+    }
+    if !matches!(&sel.group_by, sqlparser::ast::GroupByExpr::Expressions(v, _) if v.is_empty()) {
+        return None;
+    }
+    let ((inner_col, outer_col), rest) = split_link(sel, outer)?;
     let mut inner = sq.clone();
     let SetExpr::Select(isel) = inner.body.as_mut() else { return None };
     isel.projection = vec![SelectItem::UnnamedExpr(inner_col)];
@@ -267,7 +363,7 @@ fn literal(cell: &Option<Vec<u8>>, kind: Kind) -> Expr {
 }
 
 /// The statement with each pulled-out subquery replaced by its values.
-pub fn substitute(q: &Query, results: &HashMap<String, QueryResult>) -> Result<Query, GatewayError> {
+pub fn substitute(q: &Query, results: &HashMap<String, QueryResult>, keyed: &[Expr]) -> Result<Query, GatewayError> {
     let mut q = q.clone();
     let mut err = None;
     let one_column = |r: &QueryResult| -> Result<Kind, GatewayError> {
@@ -282,6 +378,13 @@ pub fn substitute(q: &Query, results: &HashMap<String, QueryResult>) -> Result<Q
     };
     let _ = visit_expressions_mut(&mut q, |x: &mut Expr| {
         let replaced = match x {
+            Expr::Function(f) if f.name.to_string().starts_with(KEYED) => {
+                let n: Option<usize> = f.name.to_string()[KEYED.len()..].parse().ok();
+                match n.and_then(|n| keyed.get(n)) {
+                    Some(e) => Expr::Nested(Box::new(e.clone())),
+                    None => return ControlFlow::Continue(()),
+                }
+            }
             Expr::InSubquery { expr, subquery, negated } => match results.get(&subquery.to_string()) {
                 None => return ControlFlow::Continue(()),
                 Some(r) => match one_column(r) {

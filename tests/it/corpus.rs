@@ -215,6 +215,12 @@ pub fn queries() -> Vec<String> {
         "select p.sku from commerce.product p where exists (select 1 from corder o where o.sku = p.sku and o.price > 400)",
         "select p.sku from commerce.product p where not exists (select 1 from corder o where o.sku = p.sku and o.customer_id = 3)",
         "select count(*) from corder o where o.price is null or not exists (select 1 from review r where r.rating = o.price)",
+        "select o.order_id from corder o where o.price > (select avg(o2.price) from corder o2 where o2.sku = o.sku)",
+        "select o.order_id, (select count(*) from corder o2 where o2.sku = o.sku and o2.price > 400) as n from corder o where o.customer_id < 12",
+        "select p.sku, (select max(o.price) from corder o where o.sku = p.sku) from commerce.product p",
+        "select p.sku, (select count(*) from corder o where o.sku = p.sku) as n from commerce.product p order by n desc, p.sku",
+        "select r.review_id from review r where r.rating < (select min(o.price) from corder o where o.order_id = r.review_id)",
+        "select c.customer_id, (select sum(r.score) from review r where r.rating = c.customer_id) from customer c where c.customer_id < 6",
     ] {
         q.push(s.to_string());
     }
@@ -368,7 +374,7 @@ pub fn refused() -> Vec<(&'static str, &'static str)> {
     vec![
         ("select group_concat(sku) from corder", "group_concat"),
         ("select std(price) from corder", "std"),
-        ("select o.order_id from corder o where o.price > (select avg(o2.price) from corder o2 where o2.sku = o.sku)", "correlated"),
+        ("select o.order_id from corder o where o.sku in (select p.sku from commerce.product p where p.price > o.price)", "correlated"),
         ("select o.order_id from corder o right join customer c on o.customer_id = c.customer_id", "right join"),
         ("select c.email from customer c join corder o using (customer_id)", "using"),
         ("select sku from corder except select sku from commerce.product", "except"),
