@@ -169,7 +169,13 @@ pub fn ok_packet(header: u8, affected: u64, last_insert_id: u64, status: u16, wa
     put_lenenc_int(&mut b, last_insert_id);
     b.extend_from_slice(&status.to_le_bytes());
     b.extend_from_slice(&warnings.to_le_bytes());
-    b.extend_from_slice(info.as_bytes());
+    // MySQL's and MariaDB's client libraries read the info as a length-encoded string (the
+    // protocol documents string<EOF> without CLIENT_SESSION_TRACK, but libmysqlclient and
+    // libmariadb read a length first).
+    if !info.is_empty() {
+        put_lenenc_int(&mut b, info.len() as u64);
+        b.extend_from_slice(info.as_bytes());
+    }
     b
 }
 
@@ -261,5 +267,6 @@ mod tests {
     fn err_and_ok_layout() {
         assert_eq!(err_packet(1064, "42000", "x"), [0xff, 0x28, 0x04, b'#', b'4', b'2', b'0', b'0', b'0', b'x']);
         assert_eq!(ok_packet(0, 1, 0, 2, 0, ""), [0, 1, 0, 2, 0, 0, 0]);
+        assert_eq!(ok_packet(0, 1, 0, 2, 0, "Rows matched: 1"), [&[0, 1, 0, 2, 0, 0, 0, 15][..], b"Rows matched: 1"].concat());
     }
 }

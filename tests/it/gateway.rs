@@ -248,7 +248,22 @@ async fn mariadb_cli_and_sysbench() {
             .unwrap_or(0);
         assert!(queries > 100, "sysbench {mode} ran only {queries} queries:\n{text}");
         assert!(text.contains("ignored errors:                      0"), "sysbench {mode}:\n{text}");
+        // oltp_read_write: transactions with updates (OK packets with info), deletes, inserts,
+        // and SUM / ORDER BY / DISTINCT over ranges spanning both shards.
+        let out = std::process::Command::new("sysbench")
+            .args(["oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", &format!("--mysql-port={port}")])
+            .args(["--mysql-user=root", "--mysql-password=", "--mysql-db=customer", "--tables=1", "--table-size=1000"])
+            .args(["--threads=2", "--time=3", &format!("--db-ps-mode={mode}"), "--mysql-ignore-errors=1062", "run"])
+            .output()
+            .expect("sysbench");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "sysbench oltp_read_write {mode}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("transactions:"), "{text}");
     }
+    // The CLI sees an UPDATE's info line.
+    let out = cli(&["-uroot", "customer", "-vvv"], "update sbtest1 set k = k + 1 where id = 7");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("Rows matched: 1"), "{text}{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Reads one raw packet (header + payload), or None at EOF.
