@@ -24,9 +24,14 @@ use crate::web::{self, WebState};
 /// Runs a node until SIGINT/SIGTERM. Blocks the calling thread.
 pub fn run_node(mut config: NodeConfig) -> anyhow::Result<()> {
     config.validate()?;
-    let system = System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
+    // Worker threads of the node's runtime: TESSERA_WORKER_THREADS, else one per core.
+    let workers = std::env::var("TESSERA_WORKER_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
+    let system = System::with_tokio_rt(move || {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = workers {
+            b.worker_threads(n);
+        }
+        b.enable_all()
             .thread_name("tessera-worker")
             .build()
             .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"))

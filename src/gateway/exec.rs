@@ -63,22 +63,43 @@ pub async fn run_on_shard(
     tablet_type: TabletType,
     sql: &str,
 ) -> Result<QueryResult, GatewayError> {
-    let exec = |tx| QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: tx };
-    if !s.in_transaction {
-        return result_of(tc.query_target(ks, shard, tablet_type, &exec(None)).await?);
-    }
-    let key = (ks.to_string(), shard.to_string());
-    let (alias, tx) = match s.shard_txs.get(&key) {
-        Some(t) => t.clone(),
-        None => match tc.query_target(ks, shard, tablet_type, &QueryRequest::Begin).await? {
-            QueryResponse::Began { transaction_id, tablet } => {
-                s.shard_txs.insert(key, (tablet.clone(), transaction_id));
-                (tablet, transaction_id)
+    let mut out = run_shards(tc, s, ks, std::slice::from_ref(&shard.to_string()), sql, tablet_type).await?;
+    out.pop().ok_or_else(|| GatewayError::Other("no result from the shard".into()))
+}
+
+/// A shard's result, and the transaction (tablet, id) the statement began there.
+type ShardAnswer = (QueryResult, Option<(String, u64)>);
+
+/// One shard's part of a statement: outside a transaction by target; inside, on the shard's
+/// transaction, or beginning it with the statement (`BeginExecute`, one round trip).
+async fn shard_call(
+    tc: &TabletClient,
+    ks: &str,
+    shard: &str,
+    tablet_type: TabletType,
+    sql: &str,
+    tx: Option<Option<(String, u64)>>,
+) -> Result<ShardAnswer, GatewayError> {
+    match tx {
+        None => {
+            let req = QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: None };
+            Ok((result_of(tc.query_target(ks, shard, tablet_type, &req).await?)?, None))
+        }
+        Some(Some((alias, id))) => {
+            let req =
+                QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: Some(id) };
+            Ok((result_of(tc.query(&alias, &req).await?)?, None))
+        }
+        Some(None) => {
+            let req = QueryRequest::BeginExecute { sql: sql.to_string(), binds: Default::default() };
+            match tc.query_target(ks, shard, tablet_type, &req).await? {
+                QueryResponse::BeganResult { transaction_id, tablet, result } => {
+                    Ok((result, Some((tablet, transaction_id))))
+                }
+                other => Err(GatewayError::Other(format!("unexpected answer to BeginExecute: {other:?}"))),
             }
-            other => return Err(GatewayError::Other(format!("unexpected answer to BEGIN: {other:?}"))),
-        },
-    };
-    result_of(tc.query(&alias, &exec(Some(tx))).await?)
+        }
+    }
 }
 
 /// Commits every shard's transaction in turn; a failure names what committed and what did not.
@@ -114,8 +135,8 @@ pub async fn rollback(tc: &TabletClient, s: &mut SessionState) {
     }
 }
 
-/// Runs a statement on every shard it names (in parallel outside transactions); one result
-/// per shard, in the order given.
+/// Runs a statement on every shard it names, in parallel (inside a transaction too: each shard
+/// has its own connection); one result per shard, in the order given.
 pub async fn run_shards(
     tc: &TabletClient,
     s: &mut SessionState,
@@ -124,21 +145,35 @@ pub async fn run_shards(
     sql: &str,
     tablet_type: TabletType,
 ) -> Result<Vec<QueryResult>, GatewayError> {
-    let mut out = Vec::with_capacity(shards.len());
-    if s.in_transaction || shards.len() == 1 {
-        for shard in shards {
-            out.push(run_on_shard(tc, s, keyspace, shard, tablet_type, sql).await?);
-        }
+    let tx_of =
+        |shard: &String| s.in_transaction.then(|| s.shard_txs.get(&(keyspace.to_string(), shard.clone())).cloned());
+    let results: Vec<Result<ShardAnswer, GatewayError>> = if shards.len() == 1 {
+        vec![shard_call(tc, keyspace, &shards[0], tablet_type, sql, tx_of(&shards[0])).await]
     } else {
-        let calls = shards.iter().map(|shard| {
-            let req = QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: None };
-            async move { tc.query_target(keyspace, shard, tablet_type, &req).await }
-        });
-        for r in futures::future::join_all(calls).await {
-            out.push(result_of(r?)?);
+        let calls = shards.iter().map(|shard| shard_call(tc, keyspace, shard, tablet_type, sql, tx_of(shard)));
+        futures::future::join_all(calls).await
+    };
+    // Record every transaction that began, even when another shard failed (so it is
+    // committed or rolled back with the session's).
+    let mut out = Vec::with_capacity(results.len());
+    let mut first_err = None;
+    for (shard, r) in shards.iter().zip(results) {
+        match r {
+            Ok((result, began)) => {
+                if let Some(t) = began {
+                    s.shard_txs.insert((keyspace.to_string(), shard.clone()), t);
+                }
+                out.push(result);
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
         }
     }
-    Ok(out)
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Runs a routed statement on every shard it names; rows concatenated, counts added.

@@ -267,6 +267,9 @@ mod tests {
     fn err_and_ok_layout() {
         assert_eq!(err_packet(1064, "42000", "x"), [0xff, 0x28, 0x04, b'#', b'4', b'2', b'0', b'0', b'0', b'x']);
         assert_eq!(ok_packet(0, 1, 0, 2, 0, ""), [0, 1, 0, 2, 0, 0, 0]);
-        assert_eq!(ok_packet(0, 1, 0, 2, 0, "Rows matched: 1"), [&[0, 1, 0, 2, 0, 0, 0, 15][..], b"Rows matched: 1"].concat());
+        assert_eq!(
+            ok_packet(0, 1, 0, 2, 0, "Rows matched: 1"),
+            [&[0, 1, 0, 2, 0, 0, 0, 15][..], b"Rows matched: 1"].concat()
+        );
     }
 }

@@ -36,6 +36,13 @@ pub enum QueryRequest {
     },
     /// Reserves a connection and starts a transaction on it.
     Begin,
+    /// Begin, then one statement in the new transaction (one round trip instead of two). If the
+    /// statement fails the transaction is rolled back and only the error comes back.
+    BeginExecute {
+        sql: String,
+        #[serde(default)]
+        binds: BTreeMap<String, BindValue>,
+    },
     Commit {
         transaction_id: u64,
     },
@@ -86,6 +93,12 @@ pub enum QueryResponse {
     Began {
         transaction_id: u64,
         tablet: String,
+    },
+    /// The answer to `BeginExecute`.
+    BeganResult {
+        transaction_id: u64,
+        tablet: String,
+        result: QueryResult,
     },
     Done,
 }

@@ -257,7 +257,11 @@ async fn mariadb_cli_and_sysbench() {
             .output()
             .expect("sysbench");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "sysbench oltp_read_write {mode}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sysbench oltp_read_write {mode}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(text.contains("transactions:"), "{text}");
     }
     // The CLI sees an UPDATE's info line.

@@ -161,6 +161,31 @@ impl QueryService {
         Ok(QueryResponse::Began { transaction_id: id, tablet: self.state.alias.clone() })
     }
 
+    /// Begins a transaction and runs one statement in it; on failure the transaction is rolled
+    /// back, so the caller holds nothing.
+    pub async fn begin_execute(
+        &self,
+        sql: &str,
+        bind_vars: &BTreeMap<String, BindValue>,
+    ) -> Result<QueryResponse, TabletError> {
+        let QueryResponse::Began { transaction_id, tablet } = self.begin().await? else {
+            return Err(TabletError::Internal("begin answered unexpectedly".into()));
+        };
+        match self.execute(sql, bind_vars, Some(transaction_id)).await {
+            Ok(QueryResponse::Result { result, .. }) => {
+                Ok(QueryResponse::BeganResult { transaction_id, tablet, result })
+            }
+            Ok(other) => {
+                let _ = self.finish(transaction_id, false).await;
+                Err(TabletError::Internal(format!("execute answered {other:?}")))
+            }
+            Err(e) => {
+                let _ = self.finish(transaction_id, false).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Commits (`commit = true`) or rolls back a transaction and frees its connection.
     pub async fn finish(&self, id: u64, commit: bool) -> Result<QueryResponse, TabletError> {
         let tx = self.txs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).ok_or_else(|| self.tx_gone(id))?;

@@ -100,6 +100,7 @@ async fn answer_query(
     let reply: QueryReply = match req {
         QueryRequest::Execute { sql, binds, transaction_id } => service.execute(&sql, &binds, transaction_id).await,
         QueryRequest::Begin => service.begin().await,
+        QueryRequest::BeginExecute { sql, binds } => service.begin_execute(&sql, &binds).await,
         QueryRequest::Commit { transaction_id } => service.finish(transaction_id, true).await,
         QueryRequest::Rollback { transaction_id } => service.finish(transaction_id, false).await,
         QueryRequest::StreamExecute { sql, binds, chunk_rows } => {
