@@ -321,7 +321,8 @@ pub fn generated(n: usize) -> Vec<String> {
             1 => format!(" limit {} offset {}", 1 + r.below(6), r.below(5)),
             _ => String::new(),
         };
-        let q = match r.below(4) {
+        let q = match r.below(5) {
+            4 => join_query(&mut r),
             0 | 1 => {
                 let k = 1 + r.below(t.nums.len() as u64) as usize;
                 let cols: Vec<&str> = (0..k).map(|_| *r.pick(t.nums)).collect();
@@ -367,6 +368,35 @@ pub fn generated(n: usize) -> Vec<String> {
         out.push(q);
     }
     out
+}
+
+/// A join from a small grammar: pushed down on the vindex column, or nested loops across
+/// keyspaces and non-vindex columns; INNER or LEFT; plain, ordered with a limit, or grouped.
+fn join_query(r: &mut Lcg) -> String {
+    let joins = [
+        ("corder o join commerce.product p on o.sku = p.sku", "o.order_id", "p.price"),
+        ("corder o left join commerce.product p on o.sku = p.sku", "o.order_id", "p.price"),
+        ("commerce.product p join corder o on o.sku = p.sku", "o.order_id", "p.price"),
+        ("corder o join review r on r.customer_id = o.customer_id", "o.order_id, r.review_id", "r.rating"),
+        ("corder o left join review r on r.review_id = o.order_id", "o.order_id", "r.rating"),
+        ("customer c join corder o on c.customer_id = o.customer_id", "o.order_id", "c.customer_id"),
+        ("review r join corder o on o.order_id = r.review_id", "r.review_id", "o.price"),
+    ];
+    let (from, key, other) = *r.pick(&joins);
+    let preds =
+        ["o.price > 200", "o.customer_id < 15", "o.sku in ('sku2', 'sku5', 'sku7')", "o.order_id between 20 and 120"];
+    let pred = if r.below(3) == 0 { String::new() } else { format!(" where {}", r.pick(&preds)) };
+    match r.below(3) {
+        0 => format!("select {key}, {other} from {from}{pred}"),
+        1 => {
+            let dir = if r.below(2) == 0 { "" } else { " desc" };
+            format!("select {key}, {other} from {from}{pred} order by {key}{dir} limit {}", 1 + r.below(8))
+        }
+        _ => {
+            let agg = r.pick(&["count(*)", "sum(o.price)", "max(o.price)", "count(distinct o.sku)", "avg(o.price)"]);
+            format!("select {other}, {agg} from {from}{pred} group by {other} order by 1")
+        }
+    }
 }
 
 /// Shapes the gateway refuses across shards, and a word its error must contain.

@@ -253,7 +253,7 @@ async fn corpus_matches_a_single_mariadb() {
     for sql in &written {
         compare(&mut g, &mut d, sql, &mut t).await;
     }
-    let generated = corpus::generated(300);
+    let generated = corpus::generated(400);
     for sql in &generated {
         compare(&mut g, &mut d, sql, &mut t).await;
     }
