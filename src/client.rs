@@ -191,7 +191,10 @@ impl TabletClient {
         what: &str,
     ) -> Result<async_nats::Message, crate::protocol::tablet::TabletError> {
         use crate::protocol::tablet::TabletError;
-        match tokio::time::timeout(self.timeout, self.client.request(subject, payload.into())).await {
+        // The request's own deadline is ours (async-nats's default is 10 s, shorter than a lock wait
+        // a statement may legitimately sit in: that ends as MySQL's 1205 from the tablet).
+        let request = async_nats::Request::new().payload(payload.into()).timeout(Some(self.timeout));
+        match tokio::time::timeout(self.timeout, self.client.send_request(subject, request)).await {
             Err(_) => Err(TabletError::NotServing {
                 alias: what.into(),
                 reason: format!("no reply within {:?}", self.timeout),

@@ -41,6 +41,7 @@ skip-slave-start=OFF
 innodb_buffer_pool_size={pool}M
 innodb_log_file_size=16M
 innodb_flush_log_at_trx_commit=2
+innodb_lock_wait_timeout=10
 sync_binlog=0
 performance_schema=OFF
 max_connections=500
