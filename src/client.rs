@@ -128,11 +128,15 @@ pub struct TabletClient {
     client: Client,
     sender: String,
     timeout: Duration,
+    /// Statements to a busy target leave together ([`crate::batch`]); `TESSERA_BATCH=0` turns
+    /// it off.
+    batchers: Option<crate::batch::Batchers>,
 }
 
 impl TabletClient {
     pub fn new(client: Client, sender: impl Into<String>, timeout: Duration) -> Self {
-        TabletClient { client, sender: sender.into(), timeout }
+        let batching = std::env::var("TESSERA_BATCH").map(|v| v != "0").unwrap_or(true);
+        TabletClient { client, sender: sender.into(), timeout, batchers: batching.then(Default::default) }
     }
 
     /// One management operation on one tablet.
@@ -167,8 +171,33 @@ impl TabletClient {
         tablet_type: crate::protocol::topology::TabletType,
         req: &crate::protocol::tablet::QueryRequest,
     ) -> crate::protocol::tablet::QueryReply {
+        use crate::batch::Route;
+        use crate::protocol::tablet::{QueryRequest, TabletError};
         let what = format!("{keyspace}/{shard}@{tablet_type}");
-        self.query_subject(subjects::target(keyspace, shard, tablet_type.as_str()), req, &what).await
+        let subject = subjects::target(keyspace, shard, tablet_type.as_str());
+        if let (Some(b), QueryRequest::Execute { sql, binds, transaction_id: None }) = (&self.batchers, req) {
+            if binds.is_empty() {
+                let make_send = || {
+                    let me = self.clone();
+                    let send: crate::batch::SendFn = std::sync::Arc::new(move |subject, req, what| {
+                        let me = me.clone();
+                        Box::pin(async move { me.query_subject(subject, &req, &what).await })
+                    });
+                    send
+                };
+                return match b.route(&subject, &what, sql, make_send) {
+                    Route::Direct(slot) => {
+                        let r = self.query_subject(subject, req, &what).await;
+                        drop(slot);
+                        r
+                    }
+                    Route::Queued(rx) => rx
+                        .await
+                        .unwrap_or_else(|_| Err(TabletError::Internal(format!("the batch to {what} was dropped")))),
+                };
+            }
+        }
+        self.query_subject(subject, req, &what).await
     }
 
     async fn query_subject(

@@ -15,6 +15,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod batch;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -34,6 +34,10 @@ pub enum QueryRequest {
         #[serde(default)]
         chunk_rows: u32,
     },
+    /// Independent statements outside transactions, run concurrently; one reply each, in order.
+    ExecuteBatch {
+        statements: Vec<String>,
+    },
     /// Reserves a connection and starts a transaction on it.
     Begin,
     /// Begin, then one statement in the new transaction (one round trip instead of two). If the
@@ -93,6 +97,10 @@ pub enum QueryResponse {
     Began {
         transaction_id: u64,
         tablet: String,
+    },
+    /// The answers to `ExecuteBatch`, in order.
+    Batch {
+        replies: Vec<Result<QueryResponse, TabletError>>,
     },
     /// The answer to `BeginExecute`.
     BeganResult {

@@ -99,6 +99,12 @@ async fn answer_query(
     };
     let reply: QueryReply = match req {
         QueryRequest::Execute { sql, binds, transaction_id } => service.execute(&sql, &binds, transaction_id).await,
+        QueryRequest::ExecuteBatch { statements } => {
+            let none = Default::default();
+            let replies =
+                futures::future::join_all(statements.iter().map(|sql| service.execute(sql, &none, None))).await;
+            Ok(crate::protocol::tablet::QueryResponse::Batch { replies })
+        }
         QueryRequest::Begin => service.begin().await,
         QueryRequest::BeginExecute { sql, binds } => service.begin_execute(&sql, &binds).await,
         QueryRequest::Commit { transaction_id } => service.finish(transaction_id, true).await,
