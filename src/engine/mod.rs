@@ -118,6 +118,25 @@ pub struct Pipeline {
     pub explicit: usize,
 }
 
+impl Pipeline {
+    /// A pipeline that passes its source's rows through unchanged.
+    pub fn over(source: Source) -> Pipeline {
+        Pipeline {
+            source,
+            filter: None,
+            grouping: None,
+            having: None,
+            project: Vec::new(),
+            distinct: false,
+            order: Vec::new(),
+            limit: None,
+            offset: 0,
+            strip: 0,
+            explicit: 0,
+        }
+    }
+}
+
 /// What a pipeline runs with.
 pub struct Ctx<'a> {
     pub tablets: &'a TabletClient,

@@ -55,24 +55,12 @@ pub fn as_pipeline(p: Plan) -> Result<Pipeline, GatewayError> {
 }
 
 fn passthrough(r: RouteSpec) -> Pipeline {
-    Pipeline {
-        source: Source::Route(r),
-        filter: None,
-        grouping: None,
-        having: None,
-        project: Vec::new(),
-        distinct: false,
-        order: Vec::new(),
-        limit: None,
-        offset: 0,
-        strip: 0,
-        explicit: 0,
-    }
+    Pipeline::over(Source::Route(r))
 }
 
 fn union_part(s: &SetExpr, target: &Target, view: &RoutingView) -> Result<Pipeline, GatewayError> {
     match s {
-        SetExpr::SetOperation { .. } => Ok(Pipeline { source: union_source(s, target, view)?, ..passthrough_empty() }),
+        SetExpr::SetOperation { .. } => Ok(Pipeline::over(union_source(s, target, view)?)),
         SetExpr::Query(q) => as_pipeline(crate::gateway::plan::plan_query_stmt(q, target, view)?),
         other => {
             let q = Query {
@@ -89,22 +77,6 @@ fn union_part(s: &SetExpr, target: &Target, view: &RoutingView) -> Result<Pipeli
             };
             as_pipeline(crate::gateway::plan::plan_query_stmt(&q, target, view)?)
         }
-    }
-}
-
-fn passthrough_empty() -> Pipeline {
-    Pipeline {
-        source: Source::Union(Vec::new(), false),
-        filter: None,
-        grouping: None,
-        having: None,
-        project: Vec::new(),
-        distinct: false,
-        order: Vec::new(),
-        limit: None,
-        offset: 0,
-        strip: 0,
-        explicit: 0,
     }
 }
 

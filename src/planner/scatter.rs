@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use sqlparser::ast::{Expr, GroupByExpr, LimitClause, OrderByKind, Query, Select, SelectItem, SetExpr};
 
 use super::tables::{column_ref, is_vindex_col, Tab};
-use super::{func_args, has_aggregate, is_aggregate, limits, AGGREGATES};
+use super::{func_args, has_aggregate, limits, AGGREGATES};
 use crate::engine::eval::compile;
 use crate::engine::{
     AggKind, AggSpec, EngineError, Ev, Grouping, OrderKey, Pipeline, Proj, RouteSpec, SortKey, Source,
@@ -166,17 +166,10 @@ pub fn plan(
             .map(|(i, (_, desc))| SortKey { col: 2 * i, weight: Some(2 * i + 1), desc: *desc })
             .collect();
         return Ok(Pipeline {
-            source: Source::Route(route(pushed.to_string(), merge, hidden)),
-            filter: None,
-            grouping: None,
-            having: None,
-            project: Vec::new(),
-            distinct: false,
-            order: Vec::new(),
             limit,
             offset,
             strip: hidden,
-            explicit: 0,
+            ..Pipeline::over(Source::Route(route(pushed.to_string(), merge, hidden)))
         });
     }
     if sel.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
@@ -235,29 +228,7 @@ fn aggregate_plan(
             }
         }
     }
-    // Every aggregate call, once.
-    let mut calls: Vec<sqlparser::ast::Function> = Vec::new();
-    let mut collect = |e: &Expr| {
-        let _ = sqlparser::ast::visit_expressions(&super::without_subqueries(e), |x: &Expr| {
-            if let Expr::Function(f) = x {
-                if is_aggregate(f) && !calls.iter().any(|c| c.to_string() == f.to_string()) {
-                    calls.push(f.clone());
-                }
-            }
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-    };
-    for i in &sel.projection {
-        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = i {
-            collect(e);
-        }
-    }
-    if let Some(h) = &sel.having {
-        collect(h);
-    }
-    for (e, _) in &order {
-        collect(e);
-    }
+    let calls = super::stages::aggregate_calls(sel, &order);
     let mut parsed = Vec::new();
     for f in &calls {
         let name = f.name.to_string().to_ascii_lowercase();

@@ -29,7 +29,8 @@ pub fn compile_pre(e: &Expr, pre: &mut Pre<'_>) -> Result<Ev, EngineError> {
     compile(e, &mut |x: &Expr| Ok(pre(x, false)?.map(|(i, _)| i)))
 }
 
-fn aggregate_calls(sel: &Select, order: &[(Expr, bool)]) -> Vec<sqlparser::ast::Function> {
+/// Every aggregate call of the select list, HAVING and ORDER BY, once (not those of subqueries).
+pub(crate) fn aggregate_calls(sel: &Select, order: &[(Expr, bool)]) -> Vec<sqlparser::ast::Function> {
     let mut calls: Vec<sqlparser::ast::Function> = Vec::new();
     let mut collect = |e: &Expr| {
         let _ = sqlparser::ast::visit_expressions(&super::without_subqueries(e), |x: &Expr| {
