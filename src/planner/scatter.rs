@@ -13,10 +13,7 @@ use sqlparser::ast::{Expr, GroupByExpr, LimitClause, OrderByKind, Query, Select,
 
 use super::tables::{column_ref, is_vindex_col, Tab};
 use super::{func_args, has_aggregate, limits, AGGREGATES};
-use crate::engine::eval::compile;
-use crate::engine::{
-    AggKind, AggSpec, EngineError, Ev, Grouping, OrderKey, Pipeline, Proj, RouteSpec, SortKey, Source,
-};
+use crate::engine::{AggKind, AggSpec, Ev, Grouping, OrderKey, Pipeline, Proj, RouteSpec, SortKey, Source};
 use crate::gateway::GatewayError;
 use crate::protocol::topology::TabletType;
 
@@ -296,42 +293,10 @@ fn aggregate_plan(
     }
     let k = keys.len();
     let group_text: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-    let group_cols: Vec<Option<String>> =
-        groups.iter().map(|g| column_ref(g).map(|(_, c)| c.to_ascii_lowercase())).collect();
     // Post-aggregation expressions: aggregates, grouped expressions, or other columns (any value).
-    let mut any_value: Vec<(String, usize)> = Vec::new();
+    let mut post_agg = super::stages::PostAgg::new(&groups, agg_index);
     let mut compile_post = |e: &Expr, aggs: &mut Vec<AggSpec>, pushed: &mut Pushed| -> Result<Ev, GatewayError> {
-        let mut resolve = |x: &Expr| -> Result<Option<usize>, EngineError> {
-            let t = x.to_string();
-            if let Some(i) = agg_index.get(&t) {
-                return Ok(Some(k + i));
-            }
-            if let Some(i) = group_text.iter().position(|g| *g == t) {
-                return Ok(Some(i));
-            }
-            if let Some((_, c)) = column_ref(x) {
-                if let Some(i) = group_cols.iter().position(|g| g.as_deref() == Some(c.to_ascii_lowercase().as_str())) {
-                    return Ok(Some(i));
-                }
-                if let Some((_, i)) = any_value.iter().find(|(n, _)| *n == t) {
-                    return Ok(Some(k + i));
-                }
-                let col = pushed.push(t.clone());
-                aggs.push(AggSpec {
-                    kind: AggKind::AnyValue,
-                    name: t.clone(),
-                    arg: Some(Ev::Col(col)),
-                    count_arg: None,
-                    weight: None,
-                    merge: !raw,
-                    distinct: false,
-                });
-                any_value.push((t, aggs.len() - 1));
-                return Ok(Some(k + aggs.len() - 1));
-            }
-            Ok(None)
-        };
-        Ok(compile(e, &mut resolve)?)
+        post_agg.compile(e, aggs, &mut |x: &Expr| Ok((Ev::Col(pushed.push(x.to_string())), !raw)))
     };
     let mut project = Vec::new();
     for item in &sel.projection {

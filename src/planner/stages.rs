@@ -126,42 +126,9 @@ pub fn build(q: &Query, sel: &Select, pre: &mut Pre<'_>) -> Result<Stages, Gatew
         agg_index.insert(f.to_string(), aggs.len());
         aggs.push(AggSpec { kind, name: f.to_string(), arg: arg_ev, count_arg: None, weight, merge: false, distinct });
     }
-    let group_text: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-    let group_cols: Vec<Option<String>> = groups.iter().map(|g| column_ref(g).map(|(q, c)| key_of(q, c))).collect();
-    let mut any_value: Vec<(String, usize)> = Vec::new();
+    let mut post_agg = PostAgg::new(&groups, agg_index);
     let mut post = |e: &Expr, aggs: &mut Vec<AggSpec>, pre: &mut Pre<'_>| -> Result<Ev, GatewayError> {
-        let mut resolve = |x: &Expr| -> Result<Option<usize>, EngineError> {
-            let t = x.to_string();
-            if let Some(i) = agg_index.get(&t) {
-                return Ok(Some(k + i));
-            }
-            if let Some(i) = group_text.iter().position(|g| *g == t) {
-                return Ok(Some(i));
-            }
-            if let Some((q, c)) = column_ref(x) {
-                let key = key_of(q, c);
-                if let Some(i) = group_cols.iter().position(|g| g.as_deref() == Some(key.as_str())) {
-                    return Ok(Some(i));
-                }
-                if let Some((_, i)) = any_value.iter().find(|(n, _)| *n == t) {
-                    return Ok(Some(k + i));
-                }
-                let arg = compile_pre(x, pre)?;
-                aggs.push(AggSpec {
-                    kind: AggKind::AnyValue,
-                    name: t.clone(),
-                    arg: Some(arg),
-                    count_arg: None,
-                    weight: None,
-                    merge: false,
-                    distinct: false,
-                });
-                any_value.push((t, aggs.len() - 1));
-                return Ok(Some(k + aggs.len() - 1));
-            }
-            Ok(None)
-        };
-        Ok(compile(e, &mut resolve)?)
+        post_agg.compile(e, aggs, &mut |x: &Expr| Ok((compile_pre(x, pre)?, false)))
     };
     let mut project = Vec::new();
     for item in &sel.projection {
@@ -207,6 +174,75 @@ pub fn build(q: &Query, sel: &Select, pre: &mut Pre<'_>) -> Result<Stages, Gatew
     })
 }
 
+/// Gives an "any value" aggregate's argument, and whether it merges the shards' partials.
+pub(crate) type AnyArg<'a> = dyn FnMut(&Expr) -> Result<(Ev, bool), EngineError> + 'a;
+
+/// Compiles expressions evaluated after grouping: aggregate calls and grouped expressions
+/// become the grouped row's columns; other columns are "any value" aggregates (MySQL's
+/// permissive GROUP BY), added on first use through `any`.
+pub(crate) struct PostAgg {
+    keys: usize,
+    agg_index: HashMap<String, usize>,
+    group_text: Vec<String>,
+    group_cols: Vec<Option<(Option<String>, String)>>,
+    any_value: Vec<(String, usize)>,
+}
+
+impl PostAgg {
+    pub fn new(groups: &[Expr], agg_index: HashMap<String, usize>) -> Self {
+        PostAgg {
+            keys: groups.len(),
+            agg_index,
+            group_text: groups.iter().map(|g| g.to_string()).collect(),
+            group_cols: groups.iter().map(column_ref).collect(),
+            any_value: Vec::new(),
+        }
+    }
+
+    /// `any(column)` gives the AnyValue aggregate's argument and whether it merges partials.
+    pub fn compile(&mut self, e: &Expr, aggs: &mut Vec<AggSpec>, any: &mut AnyArg<'_>) -> Result<Ev, GatewayError> {
+        let k = self.keys;
+        let mut resolve = |x: &Expr| -> Result<Option<usize>, EngineError> {
+            let t = x.to_string();
+            if let Some(i) = self.agg_index.get(&t) {
+                return Ok(Some(k + i));
+            }
+            if let Some(i) = self.group_text.iter().position(|g| *g == t) {
+                return Ok(Some(i));
+            }
+            let Some((q, c)) = column_ref(x) else { return Ok(None) };
+            let same = |g: &Option<(Option<String>, String)>| {
+                g.as_ref().is_some_and(|(gq, gc)| {
+                    gc.eq_ignore_ascii_case(&c)
+                        && match (gq, &q) {
+                            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                            _ => true,
+                        }
+                })
+            };
+            if let Some(i) = self.group_cols.iter().position(same) {
+                return Ok(Some(i));
+            }
+            if let Some((_, i)) = self.any_value.iter().find(|(n, _)| *n == t) {
+                return Ok(Some(k + i));
+            }
+            let (arg, merge) = any(x)?;
+            aggs.push(AggSpec {
+                kind: AggKind::AnyValue,
+                name: t.clone(),
+                arg: Some(arg),
+                count_arg: None,
+                weight: None,
+                merge,
+                distinct: false,
+            });
+            self.any_value.push((t, aggs.len() - 1));
+            Ok(Some(k + aggs.len() - 1))
+        };
+        Ok(compile(e, &mut resolve)?)
+    }
+}
+
 /// The table of `t.*` (or `ks.t.*`).
 pub fn star_table(k: &sqlparser::ast::SelectItemQualifiedWildcardKind) -> String {
     let t = match k {
@@ -216,11 +252,4 @@ pub fn star_table(k: &sqlparser::ast::SelectItemQualifiedWildcardKind) -> String
         sqlparser::ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
     };
     t.trim_matches('`').to_string()
-}
-
-fn key_of(q: Option<String>, c: String) -> String {
-    match q {
-        Some(q) => format!("{}.{}", q.to_ascii_lowercase(), c.to_ascii_lowercase()),
-        None => c.to_ascii_lowercase(),
-    }
 }
