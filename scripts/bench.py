@@ -126,14 +126,16 @@ user=root
 def sysbench(port, db, workload, threads, mode, seconds, args, extra=()):
     cmd = ["sysbench", workload, "--db-driver=mysql", "--mysql-host=127.0.0.1", f"--mysql-port={port}", "--mysql-user=root",
            "--mysql-password=", f"--mysql-db={db}", f"--tables={args.tables}", f"--table-size={args.table_size}",
-           f"--threads={threads}", f"--time={seconds}", f"--db-ps-mode={mode}", "--percentile=95",
+           f"--threads={threads}", f"--time={seconds}", f"--db-ps-mode={mode}", "--percentile=95", "--histogram=on",
            *(extra or ["--mysql-ignore-errors=none"]), "run"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     return r.returncode, r.stdout + r.stderr
 
 
 def parse(out):
+    """(queries, QPS, p95 ms, p50 ms); p50 from sysbench's latency histogram."""
     qps = p95 = queries = None
+    hist = []
     for line in out.splitlines():
         s = line.strip()
         if s.startswith("queries:"):
@@ -141,7 +143,22 @@ def parse(out):
             qps = float(s.split("(")[1].split()[0])
         if s.startswith("95th percentile:"):
             p95 = float(s.split()[-1])
-    return queries, qps, p95
+        parts = s.split("|")
+        if len(parts) == 2:
+            try:
+                value, count = float(parts[0]), int(parts[1].split()[-1])
+                hist.append((value, count))
+            except (ValueError, IndexError):
+                pass
+    p50 = None
+    total = sum(c for _, c in hist)
+    seen = 0
+    for value, count in sorted(hist):
+        seen += count
+        if total and seen * 2 >= total:
+            p50 = value
+            break
+    return queries, qps, p95, p50
 
 
 def main():
@@ -267,14 +284,14 @@ buffer_pool_mb = {buffer_mb // 2}
                             s.kill()
                         name = f"{workload}-t{threads}-{'text' if mode == 'disable' else 'prepared'}-{target}-r{rnd}.txt"
                         (out_dir / name).write_text(text)
-                        queries, qps, p95 = parse(text)
+                        queries, qps, p95, p50 = parse(text)
                         if code != 0 or not queries:
                             first_err = next((l for l in text.splitlines() if "FATAL" in l or "error" in l.lower()), "failed")
                             res[target].append({"error": first_err.strip()[:160]})
                             continue
                         cpu = {k: (after[k] - before[k]) * 1e6 / queries for k in pids}  # CPU ms per 1000 queries
-                        res[target].append({"qps": qps, "p95": p95, "cpu": cpu})
-                        log(f"{workload} t={threads} {mode} {target}: {qps:.0f} qps, p95 {p95} ms")
+                        res[target].append({"qps": qps, "p95": p95, "p50": p50, "cpu": cpu})
+                        log(f"{workload} t={threads} {mode} {target}: {qps:.0f} qps, p50 {p50} ms, p95 {p95} ms")
                 rows_out.append((workload, threads, mode, res))
     summary = render(rows_out, args)
     (out_dir / "summary.md").write_text(summary)
@@ -289,9 +306,10 @@ def avg(xs):
 def render(rows, args):
     lines = [f"sysbench {args.tables} tables x {args.table_size} rows, {args.time} s x {args.rounds} rounds per cell, A/B alternating",
              "",
-             "| workload | threads | protocol | gateway QPS | direct QPS | ratio | gateway p95 ms | direct p95 ms | "
+             "| workload | threads | protocol | gateway QPS | direct QPS | ratio | gateway p50 ms | direct p50 ms | "
+             "added p50 µs | gateway p95 ms | direct p95 ms | "
              "CPU ms/1000q: gateway | tablet node | NATS | tablet MariaDB | direct MariaDB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for workload, threads, mode, res in rows:
         proto = "text" if mode == "disable" else "prepared"
         g = [r for r in res["gateway"] if "qps" in r]
@@ -299,16 +317,20 @@ def render(rows, args):
         if not g:
             err = next((r["error"] for r in res["gateway"] if "error" in r), "no result")
             dq = f"{avg([r['qps'] for r in d]):.0f}" if d else "-"
-            lines.append(f"| {workload} | {threads} | {proto} | error: {err} | {dq} | - | - | - | - | - | - | - | - |")
+            lines.append(f"| {workload} | {threads} | {proto} | error: {err} | {dq} | - | - | - | - | - | - | - | - | - | - | - |")
             continue
         gq, dq = avg([r["qps"] for r in g]), avg([r["qps"] for r in d]) if d else None
         gp, dp = avg([r["p95"] for r in g]), avg([r["p95"] for r in d]) if d else None
+        g50 = avg([r["p50"] for r in g if r.get("p50") is not None])
+        d50 = avg([r["p50"] for r in d if r.get("p50") is not None]) if d else None
+        p50s = (f"{g50:.3f} | {d50:.3f} | {(g50 - d50) * 1000:.0f}" if g50 is not None and d50 is not None
+                else f"{g50 if g50 is not None else '-'} | - | -")
         c = {k: avg([r["cpu"][k] for r in g]) for k in g[0]["cpu"]}
         dc = avg([r["cpu"]["direct mariadbd"] for r in d]) if d else None
         ratio = f"{gq / dq:.2f}" if dq else "-"
-        lines.append(f"| {workload} | {threads} | {proto} | {gq:.0f} | {dq:.0f} | {ratio} | {gp:.2f} | {dp:.2f} | "
+        lines.append(f"| {workload} | {threads} | {proto} | {gq:.0f} | {dq:.0f} | {ratio} | {p50s} | {gp:.2f} | {dp:.2f} | "
                      f"{c['gateway']:.1f} | {c['tablet node']:.1f} | {c['nats']:.1f} | {c['tablet mariadbd']:.1f} | {dc:.1f} |"
-                     if dq else f"| {workload} | {threads} | {proto} | {gq:.0f} | - | - | {gp:.2f} | - | - | - | - | - | - |")
+                     if dq else f"| {workload} | {threads} | {proto} | {gq:.0f} | - | - | {p50s} | {gp:.2f} | - | - | - | - | - | - |")
     return "\n".join(lines) + "\n"
 
 
