@@ -113,33 +113,38 @@ pub async fn run(j: &JoinSpec, cx: &Ctx<'_>, s: &mut SessionState) -> Result<Row
         for row in batch {
             lkeys.push(j.keys.iter().map(|k| k.left.eval(row, &lkinds)).collect::<Result<_, _>>()?);
         }
-        let rrows: Vec<Row> = if j.keys.is_empty() {
+        let fetched: Vec<Row>;
+        let rrows: &[Row] = if j.keys.is_empty() {
             if once.is_none() {
                 let (f, r) = fetch(j, cx, s, None).await?;
                 rfields = Some(f);
                 once = Some(r);
             }
-            once.clone().unwrap_or_default()
+            once.as_deref().unwrap_or(&[])
         } else {
-            let values: BTreeSet<String> =
-                lkeys.iter().filter(|k| !k[0].is_null()).map(|k| literal_sql(&k[0])).collect();
-            if values.is_empty() {
+            // The batch's distinct non-NULL join values: as SQL literals, and for routing.
+            let mut seen = BTreeSet::new();
+            let (mut lits, mut vals) = (Vec::new(), Vec::new());
+            for k in &lkeys {
+                if k[0].is_null() {
+                    continue;
+                }
+                let lit = literal_sql(&k[0]);
+                if seen.insert(lit.clone()) {
+                    lits.push(lit);
+                    vals.push(k[0].clone());
+                }
+            }
+            fetched = if lits.is_empty() {
                 Vec::new()
             } else {
-                let vals: Vec<Val> = {
-                    let mut seen = BTreeSet::new();
-                    lkeys
-                        .iter()
-                        .filter(|k| !k[0].is_null() && seen.insert(literal_sql(&k[0])))
-                        .map(|k| k[0].clone())
-                        .collect()
-                };
-                let (f, r) = fetch(j, cx, s, Some((values.into_iter().collect(), vals))).await?;
+                let (f, r) = fetch(j, cx, s, Some((lits, vals))).await?;
                 rfields = Some(f);
                 r
-            }
+            };
+            &fetched
         };
-        let rf = rfields.clone().unwrap_or_default();
+        let rf: &[Field] = rfields.as_deref().unwrap_or(&[]);
         let rkinds: Vec<Kind> = rf.iter().map(Kind::of).collect();
         // Index the right rows by their keys.
         let modes: Vec<(bool, bool)> = j
@@ -167,7 +172,7 @@ pub async fn run(j: &JoinSpec, cx: &Ctx<'_>, s: &mut SessionState) -> Result<Row
             }
         }
         let all: Vec<usize> = (0..rrows.len()).collect();
-        let ckinds: Vec<Kind> = combined_fields(&lfields, &rf, j).iter().map(Kind::of).collect();
+        let ckinds: Vec<Kind> = combined_fields(&lfields, rf, j).iter().map(Kind::of).collect();
         for (row, kv) in batch.iter().zip(&lkeys) {
             let candidates: &[usize] = if j.keys.is_empty() {
                 &all

@@ -87,7 +87,7 @@ impl PlanCache {
         let view_id = view.topo.seq;
         let norm = normalise(sql);
         let shape_key = norm.as_ref().map(|(shape, _)| format!("{}|{shape}", target_key(target)));
-        let k = key(sql, target);
+        let mut k = None;
         let (template, exact) = match self.inner.lock() {
             Ok(mut inner) => {
                 if inner.view != view_id {
@@ -96,7 +96,8 @@ impl PlanCache {
                     inner.view = view_id;
                 }
                 let t = shape_key.as_ref().and_then(|s| inner.shapes.get(s).cloned());
-                let e = if t.is_none() { inner.plans.get(&k).cloned() } else { None };
+                // Only statements without a template are looked up (and keyed) by their text.
+                let e = if t.is_none() { inner.plans.get(k.insert(key(sql, target))).cloned() } else { None };
                 if t.is_some() || e.is_some() {
                     inner.hits += 1;
                 } else {
@@ -128,7 +129,7 @@ impl PlanCache {
                         inner.shapes.insert(sk, Arc::new(t));
                     }
                     _ => {
-                        inner.plans.insert(k, Arc::new(p.clone()));
+                        inner.plans.insert(k.unwrap_or_else(|| key(sql, target)), Arc::new(p.clone()));
                     }
                 }
             }

@@ -167,20 +167,8 @@ fn derived(
     };
     let filter = sel.selection.as_ref().map(|w| compile_pre(w, &mut pre)).transpose()?;
     let st = stages::build(q, sel, &mut pre)?;
-    let (limit, offset) = limits(q)?;
-    Ok(Plan::Select(Box::new(Pipeline {
-        source: Source::Derived(Box::new(inner), alias.to_string()),
-        filter,
-        grouping: st.grouping,
-        having: st.having,
-        project: st.project,
-        distinct: st.distinct,
-        order: st.order,
-        limit,
-        offset,
-        strip: 0,
-        explicit: names.len(),
-    })))
+    let source = Source::Derived(Box::new(inner), alias.to_string());
+    Ok(Plan::Select(Box::new(st.over(source, filter, q, names.len())?)))
 }
 
 /// A table of the FROM clause and how it joins the tables before it.
@@ -637,18 +625,5 @@ fn joins(
         }));
         left_explicit += count;
     }
-    let (limit, offset) = limits(q)?;
-    Ok(Plan::Select(Box::new(Pipeline {
-        source,
-        filter,
-        grouping: st.grouping,
-        having: st.having,
-        project: st.project,
-        distinct: st.distinct,
-        order: st.order,
-        limit,
-        offset,
-        strip: 0,
-        explicit: left_explicit,
-    })))
+    Ok(Plan::Select(Box::new(st.over(source, filter, q, left_explicit)?)))
 }

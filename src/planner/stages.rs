@@ -11,7 +11,7 @@ use super::scatter::{group_exprs, item_name, order_terms};
 use super::tables::column_ref;
 use super::{func_args, has_aggregate, is_aggregate, AGGREGATES};
 use crate::engine::eval::compile;
-use crate::engine::{AggKind, AggSpec, EngineError, Ev, Grouping, OrderKey, Proj};
+use crate::engine::{AggKind, AggSpec, EngineError, Ev, Grouping, OrderKey, Pipeline, Proj, Source};
 use crate::gateway::GatewayError;
 
 /// Provides `expr` as an input column (and its weight string's column when asked).
@@ -23,6 +23,33 @@ pub struct Stages {
     pub project: Vec<Proj>,
     pub distinct: bool,
     pub order: Vec<OrderKey>,
+}
+
+impl Stages {
+    /// The pipeline of these stages over `source` (whose first `explicit` columns the planner
+    /// placed).
+    pub fn over(
+        self,
+        source: Source,
+        filter: Option<Ev>,
+        q: &Query,
+        explicit: usize,
+    ) -> Result<Pipeline, GatewayError> {
+        let (limit, offset) = super::limits(q)?;
+        Ok(Pipeline {
+            source,
+            filter,
+            grouping: self.grouping,
+            having: self.having,
+            project: self.project,
+            distinct: self.distinct,
+            order: self.order,
+            limit,
+            offset,
+            strip: 0,
+            explicit,
+        })
+    }
 }
 
 pub fn compile_pre(e: &Expr, pre: &mut Pre<'_>) -> Result<Ev, EngineError> {

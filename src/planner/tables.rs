@@ -204,12 +204,9 @@ pub fn qualifiers(e: &Expr) -> BTreeSet<String> {
 /// Unqualified column names an expression uses (outside subqueries).
 pub fn bare_columns(e: &Expr) -> Vec<String> {
     let mut out = Vec::new();
-    let mut depth_guard = false;
-    let _ = visit_expressions(e, |x: &Expr| {
-        match x {
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => depth_guard = true,
-            Expr::Identifier(i) if !depth_guard => out.push(i.value.clone()),
-            _ => {}
+    let _ = visit_expressions(&super::without_subqueries(e), |x: &Expr| {
+        if let Expr::Identifier(i) = x {
+            out.push(i.value.clone());
         }
         ControlFlow::<()>::Continue(())
     });
