@@ -35,6 +35,23 @@ pub struct NodeConfig {
     pub tablets: Vec<TabletConfig>,
     /// A MySQL gateway hosted by this node (`[gateway]`), if any.
     pub gateway: Option<GatewayConfig>,
+    /// How VReplication streams and workflow commands reach source MySQL servers.
+    pub vreplication: VReplicationConfig,
+}
+
+/// `[vreplication]`: credentials streams and workflow commands use on the MySQL servers of
+/// other tablets (managed tablets accept `root` without a password on 127.0.0.1).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VReplicationConfig {
+    pub user: String,
+    pub password: String,
+}
+
+impl Default for VReplicationConfig {
+    fn default() -> Self {
+        VReplicationConfig { user: "root".into(), password: String::new() }
+    }
 }
 
 /// The MySQL gateway.
@@ -63,6 +80,9 @@ pub struct GatewayConfig {
     pub max_rows: usize,
     /// Plans kept by normalised query text (0: no plan cache).
     pub plan_cache_size: usize,
+    /// How long (milliseconds) a write to a shard whose traffic is being switched is held
+    /// before it fails.
+    pub hold_writes_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -79,6 +99,7 @@ impl Default for GatewayConfig {
             default_auth: "mysql_native_password".into(),
             max_rows: 100_000,
             plan_cache_size: 4096,
+            hold_writes_ms: 10_000,
         }
     }
 }
@@ -339,6 +360,7 @@ impl Default for NodeConfig {
             mysql_template: String::new(),
             tablets: Vec::new(),
             gateway: None,
+            vreplication: VReplicationConfig::default(),
         }
     }
 }

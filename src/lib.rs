@@ -31,5 +31,6 @@ pub mod schema;
 pub mod sql;
 pub mod topo;
 pub mod vindex;
+pub mod vrepl;
 pub mod vschema;
 pub mod web;

@@ -148,6 +148,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             router: crate::gateway::view::Router::new(view.clone()),
             tablets: crate::client::TabletClient::new(client.clone(), format!("gateway@{id}"), Duration::from_secs(30)),
             max_rows: g.max_rows,
+            hold_writes: Duration::from_millis(g.hold_writes_ms),
             plans: std::sync::Arc::new(crate::gateway::plan_cache::PlanCache::new(g.plan_cache_size)),
             health: std::sync::Arc::new(move || {
                 let h = health_addr.clone();

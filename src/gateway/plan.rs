@@ -344,27 +344,8 @@ fn resolve(
     let mut error = None;
     let _ = visit_relations_mut(stmt, |name: &mut ObjectName| {
         let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect();
-        let (ks, table) = match parts.as_slice() {
-            [t] => {
-                let ks = match &target.keyspace {
-                    Some(ks) => ks.clone(),
-                    None => match view.keyspaces_with_table(t).as_slice() {
-                        [only] => only.clone(),
-                        [] => {
-                            error = Some(GatewayError::NoDatabase);
-                            return ControlFlow::Break(());
-                        }
-                        many => {
-                            error = Some(GatewayError::Routing {
-                                keyspace: many.join(","),
-                                message: format!("table `{t}` is in several keyspaces; qualify it or `use` one"),
-                            });
-                            return ControlFlow::Break(());
-                        }
-                    },
-                };
-                (ks, t.clone())
-            }
+        let (qualifier, t) = match parts.as_slice() {
+            [t] => (None, t.clone()),
             [ks, t] => {
                 if view.keyspace(ks).is_none() {
                     error = Some(GatewayError::UnknownKeyspace(ks.clone()));
@@ -374,13 +355,28 @@ fn resolve(
                 if let Some(last) = last {
                     *name = ObjectName(vec![last]);
                 }
-                (ks.clone(), t.clone())
+                (Some(ks.as_str()), t.clone())
             }
             _ => {
                 error = Some(GatewayError::Syntax(format!("`{name}` has too many qualifiers")));
                 return ControlFlow::Break(());
             }
         };
+        let ks = match view.table_keyspace(qualifier, target.keyspace.as_deref(), &t, target.tablet_type) {
+            Ok(ks) => ks,
+            Err(many) if many.is_empty() => {
+                error = Some(GatewayError::NoDatabase);
+                return ControlFlow::Break(());
+            }
+            Err(many) => {
+                error = Some(GatewayError::Routing {
+                    keyspace: many.join(","),
+                    message: format!("table `{t}` is in several keyspaces; qualify it or `use` one"),
+                });
+                return ControlFlow::Break(());
+            }
+        };
+        let table = t;
         keyspaces.insert(ks);
         tables.push(table);
         ControlFlow::Continue(())

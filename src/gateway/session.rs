@@ -24,6 +24,8 @@ pub struct Services {
     pub max_rows: usize,
     pub plans: Arc<super::plan_cache::PlanCache>,
     pub health: Arc<dyn Fn() -> futures::future::BoxFuture<'static, HashMap<String, TabletHealth>> + Send + Sync>,
+    /// How long a write to a shard being switched is held before it fails.
+    pub hold_writes: std::time::Duration,
 }
 
 /// Runs one statement.
@@ -60,8 +62,39 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
     } else {
         sql
     };
+    // A single-shard autocommit write that a tablet refuses because its shard is being switched
+    // (SwitchTraffic) is held and planned again until the topology routes it to the new shard.
+    let deadline = std::time::Instant::now() + svc.hold_writes;
+    loop {
+        let may_hold = s.autocommit && !s.in_transaction;
+        let mut single_shard = false;
+        match run(svc, s, sql, &mut single_shard).await {
+            Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::WritesHeld { .. }))
+                if may_hold && single_shard && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// True when a plan sends one statement to one shard (so it can be sent again as a whole).
+fn single_shard(p: &Plan) -> bool {
+    match p {
+        Plan::Route { shards, .. } => shards.len() == 1,
+        Plan::Insert(ip) => match ip.stmt.source.as_ref().map(|q| q.body.as_ref()) {
+            Some(sqlparser::ast::SetExpr::Values(v)) => v.rows.len() == 1 && ip.lookups.is_empty(),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool) -> Result<Answer, GatewayError> {
     let view = svc.router.current();
     let p = svc.plans.plan(sql, &s.target, &view)?;
+    *single = single_shard(&p);
     let tc = &svc.tablets;
     // Writes only go to primaries, whatever the plan.
     if s.target.tablet_type != crate::protocol::topology::TabletType::Primary

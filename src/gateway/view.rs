@@ -44,6 +44,37 @@ impl RoutingView {
             .find(|s| ks.shards.get(s).is_some_and(|sh| sh.key_range.contains(keyspace_id)))
     }
 
+    /// The keyspace a routing rule sends `from` (`table` or `keyspace.table`) to, for
+    /// `tablet_type` (falling back to the primary rule, as Vitess does).
+    fn rule(&self, from: &str, tablet_type: TabletType) -> Option<&str> {
+        let find = |tt: TabletType| {
+            self.topo.routing_rules.iter().find(|r| r.from == from && r.tablet_type == tt).map(|r| r.to_keyspace.as_str())
+        };
+        find(tablet_type).or_else(|| find(TabletType::Primary))
+    }
+
+    /// Resolves a table reference to its keyspace: a routing rule for `keyspace.table` (or the
+    /// bare `table` when neither the statement nor the session names a keyspace) wins; then
+    /// the qualifier or session keyspace; then the only keyspace whose VSchema has the table.
+    pub fn table_keyspace(
+        &self,
+        qualifier: Option<&str>,
+        session: Option<&str>,
+        table: &str,
+        tablet_type: TabletType,
+    ) -> Result<String, Vec<String>> {
+        if let Some(ks) = qualifier.or(session) {
+            return Ok(self.rule(&format!("{ks}.{table}"), tablet_type).unwrap_or(ks).to_string());
+        }
+        if let Some(ks) = self.rule(table, tablet_type) {
+            return Ok(ks.to_string());
+        }
+        match self.keyspaces_with_table(table).as_slice() {
+            [only] => Ok(only.clone()),
+            many => Err(many.to_vec()),
+        }
+    }
+
     /// Keyspaces whose VSchema has `table`.
     pub fn keyspaces_with_table(&self, table: &str) -> Vec<String> {
         self.topo

@@ -37,22 +37,20 @@ pub fn resolve(
     view: &RoutingView,
 ) -> Result<Tab, GatewayError> {
     let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect();
-    let (ks, table) = match parts.as_slice() {
-        [t] => match &target.keyspace {
-            Some(ks) => (ks.clone(), t.clone()),
-            None => match view.keyspaces_with_table(t).as_slice() {
-                [only] => (only.clone(), t.clone()),
-                [] => return Err(GatewayError::NoDatabase),
-                many => {
-                    return Err(GatewayError::Routing {
-                        keyspace: many.join(","),
-                        message: format!("table `{t}` is in several keyspaces; qualify it or `use` one"),
-                    })
-                }
-            },
-        },
-        [ks, t] => (ks.clone(), t.clone()),
+    let (qualifier, table) = match parts.as_slice() {
+        [t] => (None, t.clone()),
+        [ks, t] => (Some(ks.as_str()), t.clone()),
         _ => return Err(GatewayError::Syntax(format!("`{name}` has too many qualifiers"))),
+    };
+    let ks = match view.table_keyspace(qualifier, target.keyspace.as_deref(), &table, target.tablet_type) {
+        Ok(ks) => ks,
+        Err(many) if many.is_empty() => return Err(GatewayError::NoDatabase),
+        Err(many) => {
+            return Err(GatewayError::Routing {
+                keyspace: many.join(","),
+                message: format!("table `{table}` is in several keyspaces; qualify it or `use` one"),
+            })
+        }
     };
     let k = view.keyspace(&ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
     let sharded = k.vschema.as_ref().is_some_and(|v| v.sharded);

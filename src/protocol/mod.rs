@@ -8,3 +8,4 @@ pub mod node;
 pub mod subjects;
 pub mod tablet;
 pub mod topology;
+pub mod workflow;

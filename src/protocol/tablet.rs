@@ -136,6 +136,8 @@ pub enum TabletError {
     TxNotFound { id: u64, alias: String },
     #[error("tablet {alias} is not serving: {reason}")]
     NotServing { alias: String, reason: String },
+    #[error("tablet {alias} holds writes to {what}: traffic is being switched (SwitchTraffic); retry")]
+    WritesHeld { alias: String, what: String },
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -152,6 +154,7 @@ impl TabletError {
             TabletError::ReadOnly { .. } => (1290, "HY000"),
             TabletError::TxNotFound { .. } => (1105, "HY000"),
             TabletError::NotServing { .. } => (1105, "HY000"),
+            TabletError::WritesHeld { .. } => (1105, "HY000"),
             TabletError::BadRequest(_) => (1105, "HY000"),
             TabletError::Internal(_) => (1105, "HY000"),
         }
@@ -221,6 +224,16 @@ pub enum ManageRequest {
     ApplyDdl {
         sql: String,
     },
+    /// Refuses (or allows again) writes to `tables` (all tables when empty) while traffic is
+    /// switched; refusing waits up to `drain_ms` for open transactions to end, then rolls the
+    /// rest back.
+    SetWritesHeld {
+        held: bool,
+        #[serde(default)]
+        tables: Vec<String>,
+        #[serde(default)]
+        drain_ms: u64,
+    },
 }
 
 impl ManageRequest {
@@ -235,6 +248,7 @@ impl ManageRequest {
             ManageRequest::GetSchema => "GetSchema",
             ManageRequest::ExecuteFetchAsDba { .. } => "ExecuteFetchAsDba",
             ManageRequest::ApplyDdl { .. } => "ApplyDdl",
+            ManageRequest::SetWritesHeld { .. } => "SetWritesHeld",
         }
     }
 }

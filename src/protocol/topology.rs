@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::vschema::KeyspaceVSchema;
+use crate::protocol::workflow::{RoutingRule, VDiffReport, WorkflowRecord};
 
 /// The role of a tablet in its shard (Vitess's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -164,6 +165,26 @@ pub enum TopoEvent {
         tablet_type: TabletType,
         shards: Vec<String>,
     },
+    /// A Reshard or MoveTables workflow was created on its target keyspace.
+    WorkflowCreated {
+        workflow: WorkflowRecord,
+    },
+    /// A workflow's state changed (the full record after the change).
+    WorkflowUpdated {
+        workflow: WorkflowRecord,
+    },
+    WorkflowDeleted {
+        keyspace: String,
+        workflow: String,
+    },
+    /// The full list of routing rules (which keyspace serves a table, per tablet type).
+    RoutingRulesChanged {
+        rules: Vec<RoutingRule>,
+    },
+    /// A VDiff started or finished on a workflow.
+    VDiffRecorded {
+        report: VDiffReport,
+    },
 }
 
 impl TopoEvent {
@@ -184,6 +205,11 @@ impl TopoEvent {
             TopoEvent::ShardTabletControlChanged { .. } => "ShardTabletControlChanged",
             TopoEvent::VSchemaApplied { .. } => "VSchemaApplied",
             TopoEvent::ServingPartitionsChanged { .. } => "ServingPartitionsChanged",
+            TopoEvent::WorkflowCreated { .. } => "WorkflowCreated",
+            TopoEvent::WorkflowUpdated { .. } => "WorkflowUpdated",
+            TopoEvent::WorkflowDeleted { .. } => "WorkflowDeleted",
+            TopoEvent::RoutingRulesChanged { .. } => "RoutingRulesChanged",
+            TopoEvent::VDiffRecorded { .. } => "VDiffRecorded",
         }
     }
 
@@ -203,6 +229,11 @@ impl TopoEvent {
         "ShardTabletControlChanged",
         "VSchemaApplied",
         "ServingPartitionsChanged",
+        "WorkflowCreated",
+        "WorkflowUpdated",
+        "WorkflowDeleted",
+        "RoutingRulesChanged",
+        "VDiffRecorded",
     ];
 }
 
@@ -249,6 +280,41 @@ impl fmt::Display for TopoEvent {
             TopoEvent::ServingPartitionsChanged { keyspace, tablet_type, shards } => {
                 write!(f, "{keyspace} {tablet_type} serving shards: [{}]", shards.join(", "))
             }
+            TopoEvent::WorkflowCreated { workflow: w } => write!(
+                f,
+                "workflow {} created: {:?} {}/{} -> {}/{} tables [{}]",
+                w.id(),
+                w.kind,
+                w.source_keyspace,
+                w.source_shards.join(","),
+                w.target_keyspace,
+                w.target_shards.join(","),
+                w.table_names().join(", ")
+            ),
+            TopoEvent::WorkflowUpdated { workflow: w } => write!(
+                f,
+                "workflow {} is {:?} (reads switched: [{}], writes switched: {}){}",
+                w.id(),
+                w.state,
+                w.reads_switched.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
+                w.writes_switched,
+                if w.message.is_empty() { String::new() } else { format!(": {}", w.message) }
+            ),
+            TopoEvent::WorkflowDeleted { keyspace, workflow } => write!(f, "workflow {keyspace}.{workflow} deleted"),
+            TopoEvent::RoutingRulesChanged { rules } => write!(f, "{} routing rules", rules.len()),
+            TopoEvent::VDiffRecorded { report } => write!(
+                f,
+                "vdiff {} of {}.{} {}{}",
+                report.id,
+                report.keyspace,
+                report.workflow,
+                report.state,
+                if report.state == "completed" {
+                    if report.has_differences() { " with differences" } else { ": no differences" }
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }
@@ -315,6 +381,13 @@ mod tests {
                 tablet_type: TabletType::Primary,
                 shards: vec!["0".into()],
             },
+            TopoEvent::WorkflowCreated { workflow: crate::protocol::workflow::tests::record() },
+            TopoEvent::WorkflowUpdated { workflow: crate::protocol::workflow::tests::record() },
+            TopoEvent::WorkflowDeleted { keyspace: "ks".into(), workflow: "w".into() },
+            TopoEvent::RoutingRulesChanged {
+                rules: vec![RoutingRule { from: "t".into(), tablet_type: TabletType::Primary, to_keyspace: "ks".into() }],
+            },
+            TopoEvent::VDiffRecorded { report: Default::default() },
         ];
         assert_eq!(events.len(), TopoEvent::NAMES.len());
         for (ev, name) in events.iter().zip(TopoEvent::NAMES) {

@@ -163,6 +163,20 @@ fn quote_str_escaped(s: &str) -> String {
     out
 }
 
+/// The table names (last part, unquoted) a statement names, or `None` when it does not parse.
+pub fn tables_of(sql: &str) -> Option<Vec<String>> {
+    use sqlparser::ast::visit_relations;
+    let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql).ok()?;
+    let mut out = Vec::new();
+    let _ = visit_relations(&stmts, |name| {
+        if let Some(last) = name.0.last() {
+            out.push(last.to_string().trim_matches('`').to_string());
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Some(out)
+}
+
 /// Quotes an identifier with backticks.
 pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
@@ -205,5 +219,11 @@ mod tests {
         assert_eq!(quote_bytes("héllo'".as_bytes()), "'héllo\\''");
         assert_eq!(quote_bytes(&[0xff, 0x00]), "X'ff00'");
         assert_eq!(quote_ident("we`ird"), "`we``ird`");
+    }
+
+    #[test]
+    fn names_tables() {
+        assert_eq!(tables_of("update `customer` set a = 1 where id in (select id from c.corder)").unwrap(), ["customer", "corder"]);
+        assert!(tables_of("update (").is_none());
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::topology::{CellInfo, TabletRecord, TabletType, TopoCommit, TopoEvent};
+use crate::protocol::workflow::{RoutingRule, VDiffReport, Workflows};
 use crate::vindex::keyrange::{shard_order, KeyRange};
 use crate::vschema::KeyspaceVSchema;
 
@@ -16,6 +17,9 @@ pub struct Topology {
     pub cells: BTreeMap<String, CellInfo>,
     pub keyspaces: BTreeMap<String, Keyspace>,
     pub tablets: BTreeMap<String, TabletRecord>,
+    /// Where tables are served while workflows move them (Vitess's routing rules).
+    #[serde(default)]
+    pub routing_rules: Vec<RoutingRule>,
 }
 
 /// A keyspace: settings, shards, VSchema and serving partitions.
@@ -27,6 +31,12 @@ pub struct Keyspace {
     pub vschema: Option<KeyspaceVSchema>,
     /// Serving shards per tablet type (Vitess's SrvKeyspace partitions).
     pub serving: BTreeMap<TabletType, Vec<String>>,
+    /// Workflows whose target is this keyspace.
+    #[serde(default)]
+    pub workflows: Workflows,
+    /// Recent VDiff reports of those workflows.
+    #[serde(default)]
+    pub vdiffs: Vec<VDiffReport>,
 }
 
 /// A shard record.
@@ -162,8 +172,32 @@ pub fn project(state: &mut Topology, event: &TopoEvent) {
                 ks.serving.insert(*tablet_type, shards);
             }
         }
+        TopoEvent::WorkflowCreated { workflow } | TopoEvent::WorkflowUpdated { workflow } => {
+            if let Some(ks) = state.keyspaces.get_mut(&workflow.target_keyspace) {
+                ks.workflows.insert(workflow.name.clone(), workflow.clone());
+            }
+        }
+        TopoEvent::WorkflowDeleted { keyspace, workflow } => {
+            if let Some(ks) = state.keyspaces.get_mut(keyspace) {
+                ks.workflows.remove(workflow);
+                ks.vdiffs.retain(|r| &r.workflow != workflow);
+            }
+        }
+        TopoEvent::RoutingRulesChanged { rules } => state.routing_rules = rules.clone(),
+        TopoEvent::VDiffRecorded { report } => {
+            if let Some(ks) = state.keyspaces.get_mut(&report.keyspace) {
+                ks.vdiffs.retain(|r| r.id != report.id);
+                ks.vdiffs.push(report.clone());
+                // Keep the last few per keyspace.
+                let excess = ks.vdiffs.len().saturating_sub(MAX_VDIFFS);
+                ks.vdiffs.drain(..excess);
+            }
+        }
     }
 }
+
+/// VDiff reports kept per keyspace.
+const MAX_VDIFFS: usize = 20;
 
 fn shard_mut<'a>(state: &'a mut Topology, keyspace: &str, shard: &str) -> Option<&'a mut Shard> {
     state.keyspaces.get_mut(keyspace)?.shards.get_mut(shard)

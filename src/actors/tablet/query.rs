@@ -66,6 +66,8 @@ pub struct QueryService {
     next_tx: AtomicU64,
     pub limits: Limits,
     pub sequences: Sequences,
+    /// Writes refused while traffic is switched: `None` none, `Some([])` every table.
+    held: RwLock<Option<Vec<String>>>,
 }
 
 impl QueryService {
@@ -79,6 +81,7 @@ impl QueryService {
             next_tx: AtomicU64::new(seed),
             limits,
             sequences: Sequences::default(),
+            held: RwLock::new(None),
         }
     }
 
@@ -97,12 +100,51 @@ impl QueryService {
         self.pool()?.get_conn().await.map_err(map_err)
     }
 
-    fn check_write(&self, kind: StatementKind) -> Result<(), TabletError> {
+    fn check_write(&self, kind: StatementKind, sql: &str) -> Result<(), TabletError> {
+        if !kind.is_write() {
+            return Ok(());
+        }
         let tablet_type = self.state.tablet_type();
-        if kind.is_write() && tablet_type != TabletType::Primary {
+        if tablet_type != TabletType::Primary {
             return Err(TabletError::ReadOnly { alias: self.state.alias.clone(), tablet_type });
         }
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(tables) = held.as_ref() {
+            let hit = if tables.is_empty() {
+                Some("every table".to_string())
+            } else {
+                // A statement that does not parse might touch a held table: hold it too.
+                let named = crate::sql::tables_of(sql).unwrap_or_else(|| tables.clone());
+                named.into_iter().find(|t| tables.iter().any(|h| h.eq_ignore_ascii_case(t))).map(|t| format!("table {t}"))
+            };
+            if let Some(what) = hit {
+                return Err(TabletError::WritesHeld { alias: self.state.alias.clone(), what });
+            }
+        }
         Ok(())
+    }
+
+    /// Holds writes to `tables` (all when empty), waiting up to `drain` for open transactions
+    /// to end and rolling back the rest; or releases the hold.
+    pub async fn set_writes_held(&self, held: bool, tables: Vec<String>, drain: Duration) -> String {
+        *self.held.write().unwrap_or_else(|e| e.into_inner()) = held.then_some(tables);
+        if !held {
+            return format!("{}: writes allowed", self.state.alias);
+        }
+        let start = Instant::now();
+        while self.open_transactions() > 0 && start.elapsed() < drain {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = self.open_transactions();
+        if left > 0 {
+            self.rollback_all().await;
+        }
+        format!(
+            "{}: writes held; open transactions drained in {} ms{}",
+            self.state.alias,
+            start.elapsed().as_millis(),
+            if left > 0 { format!(", {left} rolled back") } else { String::new() }
+        )
     }
 
     /// Runs one statement, inside a transaction when `tx` is given.
@@ -116,12 +158,12 @@ impl QueryService {
         let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
         if let Some(seq) = next_values::parse(&sql) {
             let seq = seq.map_err(TabletError::BadRequest)?;
-            self.check_write(StatementKind::Write)?;
+            self.check_write(StatementKind::Write, "")?;
             let result = self.sequences.next_values(self, &seq.table, seq.count).await?;
             return Ok(self.answer(result));
         }
         let kind = classify(&sql);
-        self.check_write(kind)?;
+        self.check_write(kind, &sql)?;
         let max = self.limits.max_result_rows;
         let result = match tx {
             None => {
@@ -242,7 +284,7 @@ impl QueryService {
         use mysql_async::prelude::Queryable;
         self.state.check_serving()?;
         let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
-        self.check_write(classify(&sql))?;
+        self.check_write(classify(&sql), &sql)?;
         let chunk_rows = if chunk_rows == 0 { self.limits.stream_chunk_rows } else { chunk_rows } as usize;
         let mut conn = self.conn().await?;
         let mut result = conn.query_iter(sql.as_str()).await.map_err(map_err)?;

@@ -221,6 +221,11 @@ async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: Tab
             Ok(ManageResponse::Done { message: format!("{alias}: replication stopped") })
         }
         ManageRequest::GetSchema => Ok(ManageResponse::Schema { schema: schema(&mut conn).await? }),
+        ManageRequest::SetWritesHeld { held, tables, drain_ms } => {
+            drop(conn);
+            let message = service.set_writes_held(held, tables, std::time::Duration::from_millis(drain_ms)).await;
+            Ok(ManageResponse::Done { message })
+        }
         ManageRequest::ExecuteFetchAsDba { sql, max_rows } => {
             let result = run(&mut conn, &sql, max_rows.unwrap_or(service.limits.max_result_rows)).await?;
             Ok(ManageResponse::Result { result })
