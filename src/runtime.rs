@@ -173,11 +173,18 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         };
         crate::actors::gateway::GatewayActor::new(listener, socket, cfg, services).start();
     }
-    let service = AdminService::new(writer, Some(node.clone().recipient())).with_tablets(
-        client.clone(),
+    crate::actors::vrepl_engine::VReplicationEngine::new(
         id.clone(),
-        health.recipient(),
-    );
+        config.tablets.clone(),
+        config.vreplication.clone(),
+        client.clone(),
+        store.clone(),
+        view.clone(),
+    )
+    .start();
+    let service = AdminService::new(writer, Some(node.clone().recipient()))
+        .with_tablets(client.clone(), id.clone(), health.recipient())
+        .with_workflows(client.clone(), config.vreplication.clone());
     let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
     AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
     ready.store(true, Ordering::Relaxed);

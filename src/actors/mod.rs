@@ -6,6 +6,8 @@
 //! - [`tablet::TabletActor`]: one per tablet: its MySQL, query service, replication, health.
 //! - [`health::HealthActor`]: the latest health report of every tablet, for `GetTablets`.
 //! - [`gateway::GatewayActor`]: the MySQL listener; [`session::SessionActor`]: one per client.
+//! - [`vrepl_engine::VReplicationEngine`]: keeps a [`vreplication::VReplicationActor`] for every
+//!   stream whose target primary is on this node.
 
 pub mod admin;
 pub mod gateway;
@@ -13,3 +15,5 @@ pub mod health;
 pub mod node;
 pub mod session;
 pub mod tablet;
+pub mod vrepl_engine;
+pub mod vreplication;

@@ -31,6 +31,7 @@ pub struct AdminService {
     peers: Option<Recipient<GetPeers>>,
     tablets: Option<TabletClient>,
     health: Option<Recipient<GetHealth>>,
+    workflows: Option<crate::workflow::WorkflowService>,
 }
 
 /// How long an admin command waits for one tablet to answer.
@@ -38,13 +39,22 @@ const TABLET_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl AdminService {
     pub fn new(writer: TopoWriter, peers: Option<Recipient<GetPeers>>) -> Self {
-        AdminService { writer, peers, tablets: None, health: None }
+        AdminService { writer, peers, tablets: None, health: None, workflows: None }
     }
 
     /// Enables the commands that talk to tablets.
     pub fn with_tablets(mut self, client: async_nats::Client, sender: String, health: Recipient<GetHealth>) -> Self {
         self.tablets = Some(TabletClient::new(client, format!("admin@{sender}"), TABLET_TIMEOUT));
         self.health = Some(health);
+        self
+    }
+
+    /// Enables the workflow commands (Reshard, MoveTables, Workflow, VDiff).
+    pub fn with_workflows(mut self, client: async_nats::Client, creds: crate::config::VReplicationConfig) -> Self {
+        if let Some(tablets) = self.tablets.clone() {
+            self.workflows =
+                Some(crate::workflow::WorkflowService { writer: self.writer.clone(), tablets, client, creds });
+        }
         self
     }
 
@@ -110,6 +120,13 @@ impl AdminService {
             | AdminRequest::ValidateSchemaKeyspace { .. }
             | AdminRequest::ExecuteFetchAsDba { .. }
             | AdminRequest::DeleteTablets { .. } => self.tablet_command(req).await,
+            AdminRequest::Reshard { .. }
+            | AdminRequest::MoveTables { .. }
+            | AdminRequest::Workflow { .. }
+            | AdminRequest::VDiff { .. } => match &self.workflows {
+                Some(w) => w.handle(req).await,
+                None => Err(RemoteError::new(ErrorCode::Unavailable, "this process cannot run workflows")),
+            },
             AdminRequest::DeleteShards { shards, recursive, even_if_serving } => {
                 if aggregate_subject(&req).is_some() {
                     return self.write(&req).await;

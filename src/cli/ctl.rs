@@ -212,10 +212,38 @@ pub enum CtlCommand {
         #[arg(long)]
         allow_primary: bool,
     },
+    /// Split or merge shards: `Reshard --workflow w --target-keyspace customer create
+    /// --source-shards 0 --target-shards -80,80-`; then show, switchtraffic, reversetraffic,
+    /// complete, cancel.
+    #[command(name = "Reshard")]
+    Reshard(super::ctl_workflow::ReshardArgs),
+    /// Move tables between keyspaces: `MoveTables --workflow w --target-keyspace customer
+    /// create --source-keyspace commerce --tables customer,corder`; then as Reshard.
+    #[command(name = "MoveTables")]
+    MoveTables(super::ctl_workflow::MoveTablesArgs),
+    /// `Workflow <keyspace>.<workflow> show|start|stop`.
+    #[command(name = "Workflow")]
+    Workflow(super::ctl_workflow::WorkflowCmdArgs),
+    /// Compare a workflow's sources and targets: `VDiff --workflow w --target-keyspace ks
+    /// create [--wait]`, `VDiff ... show [id]`.
+    #[command(name = "VDiff")]
+    VDiff(super::ctl_workflow::VDiffArgs),
 }
 
 impl CtlCommand {
-    fn into_request(self) -> anyhow::Result<AdminRequest> {
+    /// The request, and whether to follow it (`--wait`).
+    fn into_request(self) -> anyhow::Result<(AdminRequest, bool)> {
+        use super::ctl_workflow as w;
+        Ok(match self {
+            CtlCommand::Reshard(a) => w::reshard(a),
+            CtlCommand::MoveTables(a) => w::move_tables(a),
+            CtlCommand::Workflow(a) => w::workflow(a)?,
+            CtlCommand::VDiff(a) => w::vdiff(a),
+            other => (other.into_plain()?, false),
+        })
+    }
+
+    fn into_plain(self) -> anyhow::Result<AdminRequest> {
         Ok(match self {
             CtlCommand::AddCellInfo { name, server_address, root } => {
                 AdminRequest::AddCellInfo { name, server_address, root }
@@ -288,21 +316,29 @@ impl CtlCommand {
             CtlCommand::DeleteTablets { aliases, allow_primary } => {
                 AdminRequest::DeleteTablets { aliases, allow_primary }
             }
+            CtlCommand::Reshard(_) | CtlCommand::MoveTables(_) | CtlCommand::Workflow(_) | CtlCommand::VDiff(_) => {
+                anyhow::bail!("workflow commands are built by into_request")
+            }
         })
     }
 }
 
 /// Sends the command, prints the reply, and returns the exit code (0 on success).
 pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
-    let req = args.command.into_request()?;
+    let (req, wait) = args.command.into_request()?;
     let client = crate::nats::connect_once(&args.nats, "tessera-ctl").await?;
     let admin = AdminClient::new(client, Duration::from_secs(args.timeout));
     match admin.request(&req).await {
         Ok(resp) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&resp)?);
+                if !wait {
+                    println!("{}", serde_json::to_string_pretty(&resp)?);
+                }
             } else {
                 print!("{}", super::output::render(&resp));
+            }
+            if wait {
+                return super::ctl_workflow::follow(&admin, &req, &resp, args.json).await;
             }
             Ok(0)
         }

@@ -10,6 +10,46 @@ use crate::topo::state::{Keyspace, Shard};
 pub fn render(resp: &AdminResponse) -> String {
     let mut out = String::new();
     match resp {
+        AdminResponse::Workflow { workflow, streams, steps } => {
+            for step in steps {
+                let _ = writeln!(out, "- {step}");
+            }
+            let w = workflow;
+            let _ = writeln!(out, "workflow:   {} ({:?}, {:?})", w.id(), w.kind, w.state);
+            let _ = writeln!(out, "source:     {}/{}", w.source_keyspace, w.source_shards.join(","));
+            let _ = writeln!(out, "target:     {}/{}", w.target_keyspace, w.target_shards.join(","));
+            let _ = writeln!(out, "tables:     {}", w.table_names().join(", "));
+            let reads: Vec<String> = w.reads_switched.iter().map(|t| t.to_string()).collect();
+            let _ = writeln!(out, "traffic:    reads switched [{}], writes switched {}", reads.join(","), w.writes_switched);
+            for s in streams {
+                let _ = writeln!(out, "  {}", super::ctl_workflow::progress_line(s));
+            }
+        }
+        AdminResponse::VDiff { report } => {
+            let _ = writeln!(out, "vdiff {} of {}.{}: {}", report.id, report.keyspace, report.workflow, report.state);
+            if !report.message.is_empty() {
+                let _ = writeln!(out, "  {}", report.message);
+            }
+            let rows: Vec<Vec<String>> = report
+                .tables
+                .iter()
+                .map(|t| {
+                    [t.table.clone(), t.source_rows.to_string(), t.target_rows.to_string(), t.matching.to_string(), t.missing.to_string(), t.extra.to_string(), t.different.to_string()]
+                        .to_vec()
+                })
+                .collect();
+            if !rows.is_empty() {
+                table(&mut out, &["TABLE", "SOURCE", "TARGET", "MATCHING", "MISSING", "EXTRA", "DIFFERENT"], &rows);
+            }
+            for t in &report.tables {
+                for s in &t.samples {
+                    let _ = writeln!(out, "  {}: {s}", t.table);
+                }
+            }
+            if report.state == "completed" {
+                let _ = writeln!(out, "{}", if report.has_differences() { "DIFFERENCES FOUND" } else { "no differences" });
+            }
+        }
         AdminResponse::Done { message, seq } => {
             let _ = writeln!(out, "{message}");
             let _ = writeln!(out, "(topology sequence {seq})");

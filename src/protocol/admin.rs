@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::node::NodeStatus;
 use crate::protocol::tablet::{QueryResult, TabletHealth, TabletSchema};
 use crate::protocol::topology::{TabletRecord, TabletType};
+use crate::protocol::workflow::{StreamOptions, StreamStatus, VDiffReport, WorkflowAction, WorkflowRecord};
 use crate::topo::state::{Keyspace, Shard, Topology};
 use crate::vschema::KeyspaceVSchema;
 
@@ -177,6 +178,54 @@ pub enum AdminRequest {
         #[serde(default)]
         allow_primary: bool,
     },
+    /// `Reshard --workflow w --target-keyspace ks <action>`: split or merge shards.
+    Reshard {
+        #[serde(flatten)]
+        args: WorkflowArgs,
+        #[serde(default)]
+        source_shards: Vec<String>,
+        #[serde(default)]
+        target_shards: Vec<String>,
+    },
+    /// `MoveTables --workflow w --target-keyspace ks <action>`: move tables between keyspaces.
+    MoveTables {
+        #[serde(flatten)]
+        args: WorkflowArgs,
+        #[serde(default)]
+        source_keyspace: String,
+        #[serde(default)]
+        tables: Vec<String>,
+    },
+    /// `Workflow <ks.workflow> show|start|stop`.
+    Workflow {
+        #[serde(flatten)]
+        args: WorkflowArgs,
+    },
+    /// `VDiff --workflow w --target-keyspace ks create|show [id]`.
+    VDiff {
+        #[serde(flatten)]
+        args: WorkflowArgs,
+        #[serde(default)]
+        id: Option<String>,
+    },
+}
+
+/// What every workflow command names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowArgs {
+    pub keyspace: String,
+    pub workflow: String,
+    pub action: WorkflowAction,
+    /// Copy and replay settings (create only).
+    #[serde(default)]
+    pub options: Option<StreamOptions>,
+    /// SwitchTraffic/ReverseTraffic: `rdonly`, `replica`, `primary` (all three when empty).
+    #[serde(default)]
+    pub tablet_types: Vec<TabletType>,
+    /// SwitchTraffic: how long to wait for the streams to catch up before giving up and
+    /// allowing writes on the sources again.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// Default row count above which `ApplySchema` refuses an ALTER without `allow_large`.
@@ -215,6 +264,10 @@ impl AdminRequest {
             AdminRequest::ValidateSchemaKeyspace { .. } => "ValidateSchemaKeyspace",
             AdminRequest::ExecuteFetchAsDba { .. } => "ExecuteFetchAsDba",
             AdminRequest::DeleteTablets { .. } => "DeleteTablets",
+            AdminRequest::Reshard { .. } => "Reshard",
+            AdminRequest::MoveTables { .. } => "MoveTables",
+            AdminRequest::Workflow { .. } => "Workflow",
+            AdminRequest::VDiff { .. } => "VDiff",
         }
     }
 
@@ -247,6 +300,10 @@ impl AdminRequest {
         "ValidateSchemaKeyspace",
         "ExecuteFetchAsDba",
         "DeleteTablets",
+        "Reshard",
+        "MoveTables",
+        "Workflow",
+        "VDiff",
     ];
 }
 
@@ -308,6 +365,17 @@ pub enum AdminResponse {
     QueryResult {
         alias: String,
         result: QueryResult,
+    },
+    /// A workflow and the live status of its streams.
+    Workflow {
+        workflow: WorkflowRecord,
+        streams: Vec<StreamStatus>,
+        /// Set by commands that did something (create, switch...): what was done, step by step.
+        #[serde(default)]
+        steps: Vec<String>,
+    },
+    VDiff {
+        report: VDiffReport,
     },
 }
 
@@ -452,6 +520,51 @@ mod tests {
             AdminRequest::ValidateSchemaKeyspace { keyspace: "ks".into() },
             AdminRequest::ExecuteFetchAsDba { alias: "a".into(), sql: "select 1".into(), max_rows: Some(3) },
             AdminRequest::DeleteTablets { aliases: vec!["a".into()], allow_primary: false },
+            AdminRequest::Reshard {
+                args: WorkflowArgs {
+                    keyspace: "ks".into(),
+                    workflow: "w".into(),
+                    action: WorkflowAction::Create,
+                    options: Some(StreamOptions::default()),
+                    tablet_types: vec![],
+                    timeout_ms: None,
+                },
+                source_shards: vec!["0".into()],
+                target_shards: vec!["-80".into(), "80-".into()],
+            },
+            AdminRequest::MoveTables {
+                args: WorkflowArgs {
+                    keyspace: "ks".into(),
+                    workflow: "w".into(),
+                    action: WorkflowAction::SwitchTraffic,
+                    options: None,
+                    tablet_types: vec![TabletType::Replica],
+                    timeout_ms: Some(5),
+                },
+                source_keyspace: "c".into(),
+                tables: vec!["t".into()],
+            },
+            AdminRequest::Workflow {
+                args: WorkflowArgs {
+                    keyspace: "ks".into(),
+                    workflow: "w".into(),
+                    action: WorkflowAction::Show,
+                    options: None,
+                    tablet_types: vec![],
+                    timeout_ms: None,
+                },
+            },
+            AdminRequest::VDiff {
+                args: WorkflowArgs {
+                    keyspace: "ks".into(),
+                    workflow: "w".into(),
+                    action: WorkflowAction::Create,
+                    options: None,
+                    tablet_types: vec![],
+                    timeout_ms: None,
+                },
+                id: None,
+            },
         ];
         assert_eq!(reqs.len(), AdminRequest::NAMES.len());
         for (req, name) in reqs.into_iter().zip(AdminRequest::NAMES) {

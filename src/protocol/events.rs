@@ -5,12 +5,16 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::node::NodeEvent;
 use crate::protocol::tablet::TabletHealth;
 use crate::protocol::topology::TopoEvent;
+use crate::protocol::workflow::StreamStatus;
 
 /// Event kinds: the second token of `tessera.events.<kind>.<name>`.
 pub const KIND_TOPO: &str = "topo";
 pub const KIND_NODE: &str = "node";
 pub const KIND_TABLET: &str = "tablet";
-pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET];
+pub const KIND_VREPLICATION: &str = "vreplication";
+pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION];
+/// VReplication event names: a stream's state changed; its progress (every few seconds).
+pub const STREAM_EVENT_NAMES: &[&str] = &["StreamStateChanged", "StreamProgress"];
 /// Tablet event names: health transitions.
 pub const TABLET_EVENT_NAMES: &[&str] = &["TabletServingChanged", "MysqldDied", "MysqldRestarted"];
 
@@ -31,6 +35,9 @@ pub struct ClusterEvent {
     /// For tablet events: the tablet's health at the transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tablet: Option<TabletHealth>,
+    /// For VReplication events: the stream's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamStatus>,
 }
 
 impl ClusterEvent {
@@ -43,6 +50,7 @@ impl ClusterEvent {
             topo: Some(event.clone()),
             node: None,
             tablet: None,
+            stream: None,
         }
     }
 
@@ -55,6 +63,7 @@ impl ClusterEvent {
             topo: None,
             node: Some(event.clone()),
             tablet: None,
+            stream: None,
         }
     }
 
@@ -68,6 +77,34 @@ impl ClusterEvent {
             topo: None,
             node: None,
             tablet: Some(health.clone()),
+            stream: None,
+        }
+    }
+
+    /// A stream's state change or progress report.
+    pub fn stream(name: &str, status: &StreamStatus) -> Self {
+        let summary = format!(
+            "stream {}.{} {}/{} <- {} {}: {:.1}% copied ({} rows), lag {:.0}s{}",
+            status.keyspace,
+            status.workflow,
+            status.keyspace,
+            status.target_shard,
+            status.source_shard,
+            status.state,
+            status.percent(),
+            status.rows_copied,
+            status.lag_secs,
+            if status.message.is_empty() { String::new() } else { format!(": {}", status.message) }
+        );
+        ClusterEvent {
+            kind: KIND_VREPLICATION.into(),
+            name: name.into(),
+            summary,
+            topo_seq: None,
+            topo: None,
+            node: None,
+            tablet: None,
+            stream: Some(status.clone()),
         }
     }
 }
@@ -87,12 +124,16 @@ pub fn resolve_filter(word: &str) -> Result<(&'static str, Option<&'static str>)
     if let Some(name) = TABLET_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
         return Ok((KIND_TABLET, Some(name)));
     }
+    if let Some(name) = STREAM_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
+        return Ok((KIND_VREPLICATION, Some(name)));
+    }
     Err(format!(
-        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {})",
+        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {}, {})",
         KINDS.join(", "),
         TopoEvent::NAMES.join(", "),
         NodeEvent::NAMES.join(", "),
-        TABLET_EVENT_NAMES.join(", ")
+        TABLET_EVENT_NAMES.join(", "),
+        STREAM_EVENT_NAMES.join(", ")
     ))
 }
 

@@ -84,6 +84,17 @@ pub fn node_parts(subject: &str) -> Option<(&str, &str)> {
     (!id.is_empty() && !op.is_empty() && !op.contains('.')).then_some((id, op))
 }
 
+/// The routing rules aggregate.
+pub fn topo_routing() -> String {
+    "tessera.topo.routing".to_string()
+}
+
+/// A VReplication stream's control subject:
+/// `tessera.vrepl.<keyspace>.<workflow>.<target shard>.<source shard>`.
+pub fn vrepl(key: &crate::protocol::workflow::StreamKey) -> String {
+    format!("tessera.vrepl.{}.{}.{}.{}", key.keyspace, key.workflow, key.target_shard, key.source_shard)
+}
+
 /// Subject of a cluster event: `tessera.events.<kind>.<name>`.
 pub fn event(kind: &str, name: &str) -> String {
     format!("tessera.events.{kind}.{name}")

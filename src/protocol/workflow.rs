@@ -244,6 +244,58 @@ impl VDiffReport {
     }
 }
 
+/// What a workflow command does (vtctldclient's sub-commands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkflowAction {
+    Create,
+    Show,
+    Start,
+    Stop,
+    SwitchTraffic,
+    ReverseTraffic,
+    Complete,
+    Cancel,
+}
+
+impl WorkflowAction {
+    pub fn parse(s: &str) -> Result<WorkflowAction, String> {
+        Ok(match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "create" => WorkflowAction::Create,
+            "show" | "status" | "progress" => WorkflowAction::Show,
+            "start" => WorkflowAction::Start,
+            "stop" => WorkflowAction::Stop,
+            "switchtraffic" => WorkflowAction::SwitchTraffic,
+            "reversetraffic" => WorkflowAction::ReverseTraffic,
+            "complete" => WorkflowAction::Complete,
+            "cancel" => WorkflowAction::Cancel,
+            _ => {
+                return Err(format!(
+                    "`{s}` is not a workflow action: create, show, start, stop, switchtraffic, reversetraffic, complete, cancel"
+                ))
+            }
+        })
+    }
+}
+
+/// A request to one stream's actor on `tessera.vrepl.<ks>.<workflow>.<target>.<source>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum StreamControl {
+    Status,
+    /// Stop and stay stopped until `Start`.
+    Stop,
+    /// Run; with `stop_pos`, stop once the source position is reached (and stay stopped).
+    /// `None` clears a recorded stop position.
+    Start {
+        #[serde(default)]
+        stop_pos: Option<String>,
+    },
+}
+
+/// A stream's answer: its status after the request, or what went wrong.
+pub type StreamReply = Result<StreamStatus, String>;
+
 /// Per-keyspace map of workflow name to record (kept in the topology's keyspace).
 pub type Workflows = BTreeMap<String, WorkflowRecord>;
 

@@ -15,6 +15,8 @@ pub struct NodeProc {
     pub id: String,
     pub http: SocketAddr,
     dir: TempDir,
+    nats_url: String,
+    extra: Vec<String>,
 }
 
 impl NodeProc {
@@ -28,12 +30,29 @@ impl NodeProc {
     pub fn start_with(nats_url: &str, id: &str, extra: &[String]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let http: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
-        let log = std::fs::File::create(dir.path().join("node.log")).expect("log");
+        let child = spawn(nats_url, id, http, dir.path(), extra);
+        let node = NodeProc { child: Some(child), id: id.to_string(), http, dir, nats_url: nats_url.into(), extra: extra.to_vec() };
+        node.wait_healthy(Duration::from_secs(30));
+        node
+    }
+
+    /// Starts the node again after `kill9`/`terminate`, with the same data dir and arguments
+    /// (its managed mysqlds, if still running, are adopted).
+    pub fn restart(&mut self) {
+        assert!(!self.running(), "restart of a running node");
+        self.child = Some(spawn(&self.nats_url, &self.id, self.http, self.dir.path(), &self.extra));
+        self.wait_healthy(Duration::from_secs(60));
+    }
+}
+
+fn spawn(nats_url: &str, id: &str, http: SocketAddr, dir: &std::path::Path, extra: &[String]) -> Child {
+    {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log")).expect("log");
         let child = Command::new(BIN)
             .args(["node", "--nats", nats_url, "--cell", "zone1", "--id", id, "--http", &http.to_string()])
             .args(["--heartbeat-ms", "200", "--lost-after-ms", "1500"])
             .arg("--data-dir")
-            .arg(dir.path().join("tablets"))
+            .arg(dir.join("tablets"))
             .arg("--mysql-template")
             .arg(template_dir())
             .args(extra)
@@ -43,10 +62,11 @@ impl NodeProc {
             .stderr(log)
             .spawn()
             .expect("start tessera node");
-        let node = NodeProc { child: Some(child), id: id.to_string(), http, dir };
-        node.wait_healthy(Duration::from_secs(30));
-        node
+        child
     }
+}
+
+impl NodeProc {
 
     /// Data directory of a managed tablet of this node.
     pub fn tablet_dir(&self, alias: &str) -> PathBuf {
