@@ -31,7 +31,7 @@ pub mod schema;
 pub mod sql;
 pub mod topo;
 pub mod vindex;
-pub mod workflow;
 pub mod vrepl;
 pub mod vschema;
 pub mod web;
+pub mod workflow;

@@ -102,7 +102,8 @@ impl VReplicationEngine {
                         .filter_map(|t| self.remote(topo, &t.alias, &key.keyspace))
                         .collect();
                     let spec = StreamSpec {
-                        target_range: KeyRange::parse_shard_name(&key.target_shard).unwrap_or_else(|_| KeyRange::full()),
+                        target_range: KeyRange::parse_shard_name(&key.target_shard)
+                            .unwrap_or_else(|_| KeyRange::full()),
                         key: key.clone(),
                         tables: wf.tables.clone(),
                         options: wf.options.clone(),

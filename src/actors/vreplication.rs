@@ -200,7 +200,12 @@ impl Handler<SetRun> for VReplicationActor {
             self.failures = 0;
             self.start_run(ctx);
         } else if let Some(t) = self.stop_run() {
-            ctx.wait(async move { let _ = t.await; }.into_actor(self));
+            ctx.wait(
+                async move {
+                    let _ = t.await;
+                }
+                .into_actor(self),
+            );
         }
     }
 }

@@ -85,9 +85,11 @@ impl CommonArgs {
 pub struct ReshardArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    #[arg(long, value_delimiter = ',')]
+    /// Shards to split or merge (`0`, or `-80`...).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub source_shards: Vec<String>,
-    #[arg(long, value_delimiter = ',')]
+    /// The new shards (`-80,80-`).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub target_shards: Vec<String>,
 }
 
@@ -143,7 +145,10 @@ fn plain(keyspace: &str, workflow: &str, action: WorkflowAction) -> WorkflowArgs
 
 pub fn reshard(a: ReshardArgs) -> (AdminRequest, bool) {
     let wait = a.common.wait;
-    (AdminRequest::Reshard { args: a.common.args(), source_shards: a.source_shards, target_shards: a.target_shards }, wait)
+    (
+        AdminRequest::Reshard { args: a.common.args(), source_shards: a.source_shards, target_shards: a.target_shards },
+        wait,
+    )
 }
 
 pub fn move_tables(a: MoveTablesArgs) -> (AdminRequest, bool) {
@@ -192,7 +197,10 @@ pub async fn follow(admin: &AdminClient, req: &AdminRequest, first: &AdminRespon
     let started = Instant::now();
     match (req, first) {
         (AdminRequest::VDiff { args, .. }, AdminResponse::VDiff { report }) => {
-            let show = AdminRequest::VDiff { args: plain(&args.keyspace, &args.workflow, WorkflowAction::Show), id: Some(report.id.clone()) };
+            let show = AdminRequest::VDiff {
+                args: plain(&args.keyspace, &args.workflow, WorkflowAction::Show),
+                id: Some(report.id.clone()),
+            };
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let resp = admin.request(&show).await.map_err(|e| anyhow::anyhow!("VDiff show: {e}"))?;
@@ -216,11 +224,14 @@ pub async fn follow(admin: &AdminClient, req: &AdminRequest, first: &AdminRespon
             }
         }
         (_, AdminResponse::Workflow { workflow, .. }) => {
-            let show = AdminRequest::Workflow { args: plain(&workflow.target_keyspace, &workflow.name, WorkflowAction::Show) };
+            let show =
+                AdminRequest::Workflow { args: plain(&workflow.target_keyspace, &workflow.name, WorkflowAction::Show) };
             let mut printed = 0;
             loop {
                 let resp = admin.request(&show).await.map_err(|e| anyhow::anyhow!("Workflow show: {e}"))?;
-                let AdminResponse::Workflow { streams, .. } = &resp else { anyhow::bail!("unexpected reply to Workflow show") };
+                let AdminResponse::Workflow { streams, .. } = &resp else {
+                    anyhow::bail!("unexpected reply to Workflow show")
+                };
                 if !json {
                     if tty && printed > 0 {
                         print!("\x1b[{printed}A");

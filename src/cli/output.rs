@@ -20,7 +20,12 @@ pub fn render(resp: &AdminResponse) -> String {
             let _ = writeln!(out, "target:     {}/{}", w.target_keyspace, w.target_shards.join(","));
             let _ = writeln!(out, "tables:     {}", w.table_names().join(", "));
             let reads: Vec<String> = w.reads_switched.iter().map(|t| t.to_string()).collect();
-            let _ = writeln!(out, "traffic:    reads switched [{}], writes switched {}", reads.join(","), w.writes_switched);
+            let _ = writeln!(
+                out,
+                "traffic:    reads switched [{}], writes switched {}",
+                reads.join(","),
+                w.writes_switched
+            );
             for s in streams {
                 let _ = writeln!(out, "  {}", super::ctl_workflow::progress_line(s));
             }
@@ -34,8 +39,16 @@ pub fn render(resp: &AdminResponse) -> String {
                 .tables
                 .iter()
                 .map(|t| {
-                    [t.table.clone(), t.source_rows.to_string(), t.target_rows.to_string(), t.matching.to_string(), t.missing.to_string(), t.extra.to_string(), t.different.to_string()]
-                        .to_vec()
+                    [
+                        t.table.clone(),
+                        t.source_rows.to_string(),
+                        t.target_rows.to_string(),
+                        t.matching.to_string(),
+                        t.missing.to_string(),
+                        t.extra.to_string(),
+                        t.different.to_string(),
+                    ]
+                    .to_vec()
                 })
                 .collect();
             if !rows.is_empty() {
@@ -47,7 +60,8 @@ pub fn render(resp: &AdminResponse) -> String {
                 }
             }
             if report.state == "completed" {
-                let _ = writeln!(out, "{}", if report.has_differences() { "DIFFERENCES FOUND" } else { "no differences" });
+                let _ =
+                    writeln!(out, "{}", if report.has_differences() { "DIFFERENCES FOUND" } else { "no differences" });
             }
         }
         AdminResponse::Done { message, seq } => {

@@ -183,3 +183,16 @@ fn inserts_know_their_vindex_and_sequence() {
     let e = plan("insert into corder (sku) values ('a')", &target("customer"), &v).unwrap_err();
     assert!(e.to_string().contains("customer_id"), "{e}");
 }
+
+#[test]
+fn qualified_scatter_aggregate_without_a_session_keyspace() {
+    let v = view();
+    let t = Target::default();
+    let e = match plan("explain format=vitess select count(*) from customer.corder", &t, &v) {
+        Ok(Plan::Local(Local::Explain(l))) => l.join("\n"),
+        other => panic!("{other:?}"),
+    };
+    assert!(e.contains("scatter over 2 shards"), "{e}");
+    let p = plan("select count(*) from customer.corder", &t, &v).unwrap();
+    assert!(!matches!(p, Plan::Route { .. }), "a count over two shards must be merged: {p:?}");
+}

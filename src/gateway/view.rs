@@ -48,7 +48,11 @@ impl RoutingView {
     /// `tablet_type` (falling back to the primary rule, as Vitess does).
     fn rule(&self, from: &str, tablet_type: TabletType) -> Option<&str> {
         let find = |tt: TabletType| {
-            self.topo.routing_rules.iter().find(|r| r.from == from && r.tablet_type == tt).map(|r| r.to_keyspace.as_str())
+            self.topo
+                .routing_rules
+                .iter()
+                .find(|r| r.from == from && r.tablet_type == tt)
+                .map(|r| r.to_keyspace.as_str())
         };
         find(tablet_type).or_else(|| find(TabletType::Primary))
     }

@@ -9,8 +9,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vschema::KeyspaceVSchema;
 use crate::protocol::workflow::{RoutingRule, VDiffReport, WorkflowRecord};
+use crate::vschema::KeyspaceVSchema;
 
 /// The role of a tablet in its shard (Vitess's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -310,7 +310,11 @@ impl fmt::Display for TopoEvent {
                 report.workflow,
                 report.state,
                 if report.state == "completed" {
-                    if report.has_differences() { " with differences" } else { ": no differences" }
+                    if report.has_differences() {
+                        " with differences"
+                    } else {
+                        ": no differences"
+                    }
                 } else {
                     ""
                 }
@@ -385,7 +389,11 @@ mod tests {
             TopoEvent::WorkflowUpdated { workflow: crate::protocol::workflow::tests::record() },
             TopoEvent::WorkflowDeleted { keyspace: "ks".into(), workflow: "w".into() },
             TopoEvent::RoutingRulesChanged {
-                rules: vec![RoutingRule { from: "t".into(), tablet_type: TabletType::Primary, to_keyspace: "ks".into() }],
+                rules: vec![RoutingRule {
+                    from: "t".into(),
+                    tablet_type: TabletType::Primary,
+                    to_keyspace: "ks".into(),
+                }],
             },
             TopoEvent::VDiffRecorded { report: Default::default() },
         ];

@@ -125,7 +125,11 @@ pub struct StreamKey {
 
 impl std::fmt::Display for StreamKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{} {}/{} <- {}", self.keyspace, self.workflow, self.keyspace, self.target_shard, self.source_shard)
+        write!(
+            f,
+            "{}.{} {}/{} <- {}",
+            self.keyspace, self.workflow, self.keyspace, self.target_shard, self.source_shard
+        )
     }
 }
 

@@ -223,7 +223,10 @@ mod tests {
 
     #[test]
     fn names_tables() {
-        assert_eq!(tables_of("update `customer` set a = 1 where id in (select id from c.corder)").unwrap(), ["customer", "corder"]);
+        assert_eq!(
+            tables_of("update `customer` set a = 1 where id in (select id from c.corder)").unwrap(),
+            ["customer", "corder"]
+        );
         assert!(tables_of("update (").is_none());
     }
 }

@@ -153,8 +153,9 @@ impl BinlogReader {
                 let mut out = Vec::with_capacity(row.len());
                 for i in 0..row.len() {
                     let v = match row.take(i) {
-                        Some(v) => Value::try_from(v)
-                            .map_err(|e| VReplError::Binlog(format!("column {i} of {table}: {e}")))?,
+                        Some(v) => {
+                            Value::try_from(v).map_err(|e| VReplError::Binlog(format!("column {i} of {table}: {e}")))?
+                        }
                         None => {
                             return Err(VReplError::Binlog(format!(
                                 "row image of {table} lacks column {i}: the source needs binlog_row_image=FULL"
@@ -188,9 +189,11 @@ pub async fn current_pos(conn: &mut mysql_async::Conn) -> Result<GtidPos, VReplE
 /// Starts a consistent-snapshot transaction on `conn` and returns the binlog position it
 /// corresponds to.
 pub async fn snapshot(conn: &mut mysql_async::Conn) -> Result<GtidPos, VReplError> {
-    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT")
-        .await
-        .map_err(|e| VReplError::mysql("starting a consistent snapshot", e))?;
+    conn.query_drop(
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT",
+    )
+    .await
+    .map_err(|e| VReplError::mysql("starting a consistent snapshot", e))?;
     let rows: Vec<(String, String)> = conn
         .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
         .await

@@ -87,7 +87,7 @@ pub async fn copy(
     let readers = (spec.options.readers.max(1) as usize).min(pending.len().max(1));
     let (mut conns, snap) = snapshots(spec, readers).await?;
     let started_anything = progress.values().any(|p| *p != Copied::NotStarted);
-    if started_anything && !snap.contains(&pos) {
+    if started_anything && !pos.contains(&snap) {
         // Rows copied before the restart are as of `pos`; bring them to the new snapshot,
         // touching only what was copied.
         info!(stream = %spec.key, from = %pos, to = %snap, "catching up the copied rows to the new snapshot");
@@ -126,9 +126,7 @@ pub async fn copy(
     let pool = Pool::new(
         mysql_async::OptsBuilder::from_opts(spec.target.opts()).pool_opts(
             PoolOpts::default()
-                .with_constraints(
-                    PoolConstraints::new(0, spec.options.writers.max(1) as usize).unwrap_or_default(),
-                )
+                .with_constraints(PoolConstraints::new(0, spec.options.writers.max(1) as usize).unwrap_or_default())
                 .with_inactive_connection_ttl(Duration::from_secs(10)),
         ),
     );
@@ -148,8 +146,7 @@ pub async fn copy(
                     Some(Copied::UpTo(l)) => Some(l.clone()),
                     _ => None,
                 };
-                copy_table(&spec, &tables, &table, last, &mut conn, &key, &writers, &pool, &throttle, &shared)
-                    .await?;
+                copy_table(&spec, &tables, &table, last, &mut conn, &key, &writers, &pool, &throttle, &shared).await?;
             }
             let _ = conn.query_drop("COMMIT").await;
             Ok::<(), VReplError>(())
@@ -202,6 +199,9 @@ async fn copy_table(
         let scanned = rows.len() as u64;
         let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
         let done = scanned < chunk;
+        if done {
+            info!(stream = %spec.key, table, scanned, after = ?last, "last chunk of the table read");
+        }
         if let Some(r) = rows.last() {
             last = Some(t.pk_literals(r));
         }

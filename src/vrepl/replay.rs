@@ -197,7 +197,8 @@ pub async fn replay(
 }
 
 fn position_set(pos: &GtidPos, timestamp: Option<u32>) -> String {
-    let mut set = format!("pos = {}, time_updated = {}, message = ''", quote_bytes(pos.to_string().as_bytes()), now_ms());
+    let mut set =
+        format!("pos = {}, time_updated = {}, message = ''", quote_bytes(pos.to_string().as_bytes()), now_ms());
     if let Some(ts) = timestamp {
         set.push_str(&format!(", transaction_timestamp = {ts}"));
     }

@@ -54,7 +54,9 @@ pub async fn run(spec: &StreamSpec, shared: &Shared, stop: &mut watch::Receiver<
         s.message.clear();
     });
     let mut pos = GtidPos::parse(&row.pos).map_err(VReplError::Binlog)?;
-    if row.state == "Copying" {
+    // The copy state decides the phase (the state column also records stops and errors).
+    let copying = state::copy_states(&mut target, &key).await?.iter().any(|c| !c.done);
+    if copying {
         match copy::copy(spec, &tables, &mut target, &key, pos, shared, stop).await {
             Ok(p) => pos = p,
             Err(_) if *stop.borrow() => return Ok(Outcome::Stopped),
@@ -62,11 +64,8 @@ pub async fn run(spec: &StreamSpec, shared: &Shared, stop: &mut watch::Receiver<
         }
         set_state(&mut target, &key, "Running", "").await?;
     }
-    let stop_pos = if row.stop_pos.is_empty() {
-        None
-    } else {
-        Some(GtidPos::parse(&row.stop_pos).map_err(VReplError::Binlog)?)
-    };
+    let stop_pos =
+        if row.stop_pos.is_empty() { None } else { Some(GtidPos::parse(&row.stop_pos).map_err(VReplError::Binlog)?) };
     if let Some(sp) = &stop_pos {
         if pos.contains(sp) {
             return reached(&mut target, &key, shared, &pos).await;

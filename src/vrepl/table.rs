@@ -89,9 +89,8 @@ impl TableInfo {
             Some(Value::NULL) | None => crate::vindex::Value::Null,
             Some(other) => crate::vindex::Value::Bytes(literal(other).trim_matches('\'').as_bytes().to_vec()),
         };
-        let ksid = f
-            .map(&v)
-            .map_err(|e| VReplError::Schema(format!("table {}: row has no keyspace id: {e}", self.name)))?;
+        let ksid =
+            f.map(&v).map_err(|e| VReplError::Schema(format!("table {}: row has no keyspace id: {e}", self.name)))?;
         Ok(range.contains(&ksid))
     }
 
@@ -190,12 +189,8 @@ impl TableInfo {
     }
 
     pub fn update(&self, before: &[Value], after: &[Value]) -> String {
-        let set: Vec<String> = self
-            .columns
-            .iter()
-            .zip(after)
-            .map(|(c, v)| format!("{} = {}", quote_ident(c), literal(v)))
-            .collect();
+        let set: Vec<String> =
+            self.columns.iter().zip(after).map(|(c, v)| format!("{} = {}", quote_ident(c), literal(v))).collect();
         format!("UPDATE {} SET {} WHERE {}", quote_ident(&self.name), set.join(", "), self.where_pk(before))
     }
 }
@@ -253,7 +248,7 @@ mod tests {
         );
         assert_eq!(t.chunk_select(None, 5), "SELECT `a`, `b`, `c` FROM `t` ORDER BY `a`, `b` LIMIT 5");
         let row = vec![Value::Int(1), Value::Bytes(b"it's".to_vec()), Value::NULL];
-        assert_eq!(t.insert(&[row.clone()]), "INSERT INTO `t` (`a`, `b`, `c`) VALUES (1, 'it\\'s', NULL)");
+        assert_eq!(t.insert(std::slice::from_ref(&row)), "INSERT INTO `t` (`a`, `b`, `c`) VALUES (1, 'it\\'s', NULL)");
         assert_eq!(t.delete(&row), "DELETE FROM `t` WHERE `a` = 1 AND `b` = 'it\\'s'");
         assert_eq!(
             t.update(&row, &row),

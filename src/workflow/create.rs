@@ -9,9 +9,7 @@ use crate::protocol::admin::{AdminReply, ErrorCode, RemoteError, WorkflowArgs};
 use crate::protocol::names;
 use crate::protocol::subjects;
 use crate::protocol::topology::{TabletType, TopoEvent};
-use crate::protocol::workflow::{
-    RoutingRule, TableSpec, WorkflowKind, WorkflowRecord, WorkflowState,
-};
+use crate::protocol::workflow::{RoutingRule, TableSpec, WorkflowKind, WorkflowRecord, WorkflowState};
 use crate::sql::quote_ident;
 use crate::topo::state::Topology;
 use crate::topo::TopoError;
@@ -66,7 +64,8 @@ async fn copy_schema(
                 steps.push(format!("{alias}: table {t} exists and is empty"));
                 continue;
             }
-            let ddl = crate::vrepl::table::show_create(&mut src, t).await.map_err(|e| mysql_err("SHOW CREATE TABLE", e))?;
+            let ddl =
+                crate::vrepl::table::show_create(&mut src, t).await.map_err(|e| mysql_err("SHOW CREATE TABLE", e))?;
             c.query_drop(ddl).await.map_err(|e| mysql_err(&format!("creating {t} on {alias}"), e))?;
             steps.push(format!("{alias}: created table {t}"));
         }
@@ -137,9 +136,10 @@ pub(super) fn table_specs(topo: &Topology, ks: &str, tables: &[String]) -> Resul
             let def = vs.tables.get(t).ok_or_else(|| {
                 precondition(format!("table {t} is not in the VSchema of sharded keyspace {ks}; ApplyVSchema with its primary vindex first"))
             })?;
-            let cv = def.column_vindexes.first().ok_or_else(|| {
-                precondition(format!("table {t} has no primary vindex in the VSchema of {ks}"))
-            })?;
+            let cv = def
+                .column_vindexes
+                .first()
+                .ok_or_else(|| precondition(format!("table {t} has no primary vindex in the VSchema of {ks}")))?;
             let col = cv.column_list().first().map(|c| c.to_string()).unwrap_or_default();
             let vdef = vs.vindexes.get(&cv.name).cloned().ok_or_else(|| {
                 precondition(format!("table {t}: vindex {} is not defined in the VSchema of {ks}", cv.name))
@@ -158,7 +158,10 @@ fn check_new(topo: &Topology, args: &WorkflowArgs) -> Result<(), RemoteError> {
         err(ErrorCode::NotFound, format!("target keyspace `{}` does not exist (CreateKeyspace first)", args.keyspace))
     })?;
     if ks.workflows.contains_key(&args.workflow) {
-        return Err(err(ErrorCode::AlreadyExists, format!("workflow {}.{} already exists", args.keyspace, args.workflow)));
+        return Err(err(
+            ErrorCode::AlreadyExists,
+            format!("workflow {}.{} already exists", args.keyspace, args.workflow),
+        ));
     }
     Ok(())
 }
@@ -179,7 +182,10 @@ pub async fn reshard(
     }
     for s in sources.iter().chain(&targets) {
         if !ks.shards.contains_key(s) {
-            return Err(precondition(format!("shard {}/{s} does not exist (CreateShard --allow-overlap for targets)", args.keyspace)));
+            return Err(precondition(format!(
+                "shard {}/{s} does not exist (CreateShard --allow-overlap for targets)",
+                args.keyspace
+            )));
         }
     }
     if let Some(t) = targets.iter().find(|t| sources.contains(t)) {
@@ -243,9 +249,10 @@ pub async fn move_tables(
     if source_keyspace == args.keyspace {
         return Err(err(ErrorCode::InvalidArgument, "MoveTables needs a different --source-keyspace"));
     }
-    let src = topo.keyspaces.get(&source_keyspace).ok_or_else(|| {
-        err(ErrorCode::NotFound, format!("source keyspace `{source_keyspace}` does not exist"))
-    })?;
+    let src = topo
+        .keyspaces
+        .get(&source_keyspace)
+        .ok_or_else(|| err(ErrorCode::NotFound, format!("source keyspace `{source_keyspace}` does not exist")))?;
     let dst = &topo.keyspaces[&args.keyspace];
     let sources = src.serving.get(&TabletType::Primary).cloned().unwrap_or_else(|| src.shard_names());
     let targets = dst.serving.get(&TabletType::Primary).cloned().unwrap_or_else(|| dst.shard_names());
@@ -299,7 +306,11 @@ pub async fn move_tables(
                     changed = true;
                 }
             }
-            Ok(if changed { vec![TopoEvent::VSchemaApplied { keyspace: ks_name.clone(), vschema: vs }] } else { vec![] })
+            Ok(if changed {
+                vec![TopoEvent::VSchemaApplied { keyspace: ks_name.clone(), vschema: vs }]
+            } else {
+                vec![]
+            })
         })
         .await?;
         steps.push(format!("added {} to the VSchema of {}", tables.join(", "), args.keyspace));

@@ -14,11 +14,19 @@ use crate::protocol::workflow::{WorkflowKind, WorkflowRecord};
 use crate::sql::quote_ident;
 
 /// Removes the workflow from the topology and its stream rows from its target primaries.
-async fn delete_workflow(svc: &WorkflowService, wf: &WorkflowRecord, steps: &mut Vec<String>) -> Result<(), RemoteError> {
+async fn delete_workflow(
+    svc: &WorkflowService,
+    wf: &WorkflowRecord,
+    steps: &mut Vec<String>,
+) -> Result<(), RemoteError> {
     let (ks, name) = (wf.target_keyspace.clone(), wf.name.clone());
     svc.write("Workflow", &subjects::topo_keyspace(&ks), |t| {
         let exists = t.keyspaces.get(&ks).is_some_and(|k| k.workflows.contains_key(&name));
-        Ok(if exists { vec![TopoEvent::WorkflowDeleted { keyspace: ks.clone(), workflow: name.clone() }] } else { vec![] })
+        Ok(if exists {
+            vec![TopoEvent::WorkflowDeleted { keyspace: ks.clone(), workflow: name.clone() }]
+        } else {
+            vec![]
+        })
     })
     .await?;
     // The nodes stop the streams when they see the deletion.
@@ -26,7 +34,11 @@ async fn delete_workflow(svc: &WorkflowService, wf: &WorkflowRecord, steps: &mut
     for _ in 0..100 {
         let mut alive = 0;
         for k in &keys {
-            if svc.control(k, crate::protocol::workflow::StreamControl::Status, Duration::from_millis(300)).await.is_ok() {
+            if svc
+                .control(k, crate::protocol::workflow::StreamControl::Status, Duration::from_millis(300))
+                .await
+                .is_ok()
+            {
                 alive += 1;
             }
         }
@@ -40,15 +52,25 @@ async fn delete_workflow(svc: &WorkflowService, wf: &WorkflowRecord, steps: &mut
         let (alias, addr) = svc.primary(&topo, &wf.target_keyspace, &k.target_shard)?;
         let mut c = addr.connect().await.map_err(|e| err(ErrorCode::Unavailable, format!("{alias}: {e}")))?;
         let key = crate::vrepl::state::RowKey { workflow: wf.name.clone(), source_shard: k.source_shard.clone() };
-        crate::vrepl::state::ensure_schema(&mut c).await.map_err(|e| err(ErrorCode::Unavailable, format!("{alias}: {e}")))?;
-        crate::vrepl::state::delete(&mut c, &key).await.map_err(|e| err(ErrorCode::Unavailable, format!("{alias}: {e}")))?;
+        crate::vrepl::state::ensure_schema(&mut c)
+            .await
+            .map_err(|e| err(ErrorCode::Unavailable, format!("{alias}: {e}")))?;
+        crate::vrepl::state::delete(&mut c, &key)
+            .await
+            .map_err(|e| err(ErrorCode::Unavailable, format!("{alias}: {e}")))?;
     }
     steps.push(format!("workflow {} deleted, its streams stopped", wf.id()));
     Ok(())
 }
 
 /// Drops the workflow's tables on the primaries of `shards` of `keyspace`.
-async fn drop_tables(svc: &WorkflowService, wf: &WorkflowRecord, keyspace: &str, shards: &[String], steps: &mut Vec<String>) -> Result<(), RemoteError> {
+async fn drop_tables(
+    svc: &WorkflowService,
+    wf: &WorkflowRecord,
+    keyspace: &str,
+    shards: &[String],
+    steps: &mut Vec<String>,
+) -> Result<(), RemoteError> {
     let topo = svc.topo().await?;
     for s in shards {
         let (alias, addr) = svc.primary(&topo, keyspace, s)?;
@@ -67,7 +89,8 @@ async fn drop_tables(svc: &WorkflowService, wf: &WorkflowRecord, keyspace: &str,
 async fn unroute(svc: &WorkflowService, wf: &WorkflowRecord, steps: &mut Vec<String>) -> Result<(), RemoteError> {
     let names = wf.table_names();
     svc.write("Workflow", &subjects::topo_routing(), |t| {
-        let rules: Vec<_> = t.routing_rules.iter().filter(|r| !names.iter().any(|n| rule_names(r, n))).cloned().collect();
+        let rules: Vec<_> =
+            t.routing_rules.iter().filter(|r| !names.iter().any(|n| rule_names(r, n))).cloned().collect();
         Ok(if rules.len() == t.routing_rules.len() { vec![] } else { vec![TopoEvent::RoutingRulesChanged { rules }] })
     })
     .await?;
@@ -80,7 +103,12 @@ async fn unroute(svc: &WorkflowService, wf: &WorkflowRecord, steps: &mut Vec<Str
                 Ok(if kept.len() == list.len() {
                     vec![]
                 } else {
-                    vec![TopoEvent::ShardTabletControlChanged { keyspace: ks.clone(), shard: s.clone(), tablet_type: TabletType::Primary, denied_tables: kept }]
+                    vec![TopoEvent::ShardTabletControlChanged {
+                        keyspace: ks.clone(),
+                        shard: s.clone(),
+                        tablet_type: TabletType::Primary,
+                        denied_tables: kept,
+                    }]
                 })
             })
             .await?;
@@ -91,12 +119,21 @@ async fn unroute(svc: &WorkflowService, wf: &WorkflowRecord, steps: &mut Vec<Str
 }
 
 /// Removes `tables` from `keyspace`'s VSchema.
-async fn drop_from_vschema(svc: &WorkflowService, keyspace: &str, tables: &[String], steps: &mut Vec<String>) -> Result<(), RemoteError> {
+async fn drop_from_vschema(
+    svc: &WorkflowService,
+    keyspace: &str,
+    tables: &[String],
+    steps: &mut Vec<String>,
+) -> Result<(), RemoteError> {
     svc.write("Workflow", &subjects::topo_keyspace(keyspace), |t| {
         let Some(mut vs) = t.keyspaces.get(keyspace).and_then(|k| k.vschema.clone()) else { return Ok(vec![]) };
         let before = vs.tables.len();
         vs.tables.retain(|n, _| !tables.contains(n));
-        Ok(if vs.tables.len() == before { vec![] } else { vec![TopoEvent::VSchemaApplied { keyspace: keyspace.to_string(), vschema: vs }] })
+        Ok(if vs.tables.len() == before {
+            vec![]
+        } else {
+            vec![TopoEvent::VSchemaApplied { keyspace: keyspace.to_string(), vschema: vs }]
+        })
     })
     .await?;
     steps.push(format!("{} removed from the VSchema of {keyspace}", tables.join(", ")));
@@ -106,10 +143,16 @@ async fn drop_from_vschema(svc: &WorkflowService, keyspace: &str, tables: &[Stri
 pub async fn complete(svc: &WorkflowService, args: &WorkflowArgs) -> AdminReply {
     let wf = svc.workflow(&args.keyspace, &args.workflow).await?;
     if wf.reverse_of.is_some() {
-        return Err(err(ErrorCode::InvalidArgument, format!("{} is a reverse workflow; Complete the workflow it reverses", wf.id())));
+        return Err(err(
+            ErrorCode::InvalidArgument,
+            format!("{} is a reverse workflow; Complete the workflow it reverses", wf.id()),
+        ));
     }
     if !wf.writes_switched {
-        return Err(precondition(format!("workflow {} has not switched writes: SwitchTraffic first, or Cancel it", wf.id())));
+        return Err(precondition(format!(
+            "workflow {} has not switched writes: SwitchTraffic first, or Cancel it",
+            wf.id()
+        )));
     }
     let mut steps = Vec::new();
     if let Ok(rev) = svc.workflow(&wf.source_keyspace, &format!("{}_reverse", wf.name)).await {
@@ -132,10 +175,16 @@ pub async fn complete(svc: &WorkflowService, args: &WorkflowArgs) -> AdminReply 
 pub async fn cancel(svc: &WorkflowService, args: &WorkflowArgs) -> AdminReply {
     let wf = svc.workflow(&args.keyspace, &args.workflow).await?;
     if wf.reverse_of.is_some() {
-        return Err(err(ErrorCode::InvalidArgument, format!("{} is a reverse workflow; it goes with the workflow it reverses", wf.id())));
+        return Err(err(
+            ErrorCode::InvalidArgument,
+            format!("{} is a reverse workflow; it goes with the workflow it reverses", wf.id()),
+        ));
     }
     if wf.writes_switched {
-        return Err(precondition(format!("workflow {} has switched writes: ReverseTraffic first, or Complete it", wf.id())));
+        return Err(precondition(format!(
+            "workflow {} has switched writes: ReverseTraffic first, or Complete it",
+            wf.id()
+        )));
     }
     let mut steps = Vec::new();
     for tt in wf.reads_switched.clone() {

@@ -93,7 +93,8 @@ impl WorkflowService {
                 if state == WorkflowState::Running {
                     // Clear stop positions and errors left by an earlier stop.
                     for key in wf.streams() {
-                        let _ = self.control(&key, StreamControl::Start { stop_pos: None }, Duration::from_secs(10)).await;
+                        let _ =
+                            self.control(&key, StreamControl::Start { stop_pos: None }, Duration::from_secs(10)).await;
                     }
                 }
                 let wf = self.update(&wf.target_keyspace, &wf.name, |w| w.state = state).await?;
@@ -169,7 +170,9 @@ impl WorkflowService {
     /// The MySQL server of a shard's primary.
     pub fn primary(&self, topo: &Topology, keyspace: &str, shard: &str) -> Result<(String, MysqlAddr), RemoteError> {
         let alias = topo.shard(keyspace, shard).and_then(|s| s.primary.clone()).ok_or_else(|| {
-            precondition(format!("shard {keyspace}/{shard} has no primary (InitShardPrimary {keyspace}/{shard} <alias>)"))
+            precondition(format!(
+                "shard {keyspace}/{shard} has no primary (InitShardPrimary {keyspace}/{shard} <alias>)"
+            ))
         })?;
         let t = topo
             .tablets
@@ -188,7 +191,12 @@ impl WorkflowService {
     }
 
     /// One request to a stream's actor.
-    pub async fn control(&self, key: &StreamKey, req: StreamControl, timeout: Duration) -> Result<StreamStatus, String> {
+    pub async fn control(
+        &self,
+        key: &StreamKey,
+        req: StreamControl,
+        timeout: Duration,
+    ) -> Result<StreamStatus, String> {
         let payload = Envelope::new("workflow", &req).encode().map_err(|e| e.to_string())?;
         let subject = subjects::vrepl(key);
         let msg = tokio::time::timeout(timeout, self.client.request(subject, payload.into()))
@@ -217,7 +225,12 @@ impl WorkflowService {
                 match self.control(k, StreamControl::Status, Duration::from_secs(5)).await {
                     Ok(s) if done(&s) => all.push(s),
                     Ok(s) => {
-                        last_problem = format!("stream {k} is {} at {}{}", s.state, s.position, if s.message.is_empty() { String::new() } else { format!(": {}", s.message) });
+                        last_problem = format!(
+                            "stream {k} is {} at {}{}",
+                            s.state,
+                            s.position,
+                            if s.message.is_empty() { String::new() } else { format!(": {}", s.message) }
+                        );
                     }
                     Err(e) => last_problem = e,
                 }

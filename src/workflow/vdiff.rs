@@ -26,9 +26,11 @@ const MAX_SAMPLES: usize = 10;
 
 async fn record(svc: &WorkflowService, report: &VDiffReport) -> Result<(), RemoteError> {
     let r = report.clone();
-    svc.write("VDiff", &subjects::topo_keyspace(&report.keyspace), |_| Ok(vec![TopoEvent::VDiffRecorded { report: r.clone() }]))
-        .await
-        .map(|_| ())
+    svc.write("VDiff", &subjects::topo_keyspace(&report.keyspace), |_| {
+        Ok(vec![TopoEvent::VDiffRecorded { report: r.clone() }])
+    })
+    .await
+    .map(|_| ())
 }
 
 pub async fn create(svc: &WorkflowService, args: &WorkflowArgs) -> AdminReply {
@@ -82,7 +84,12 @@ pub async fn show(svc: &WorkflowService, args: &WorkflowArgs, id: Option<String>
         .rev()
         .find(|r| r.workflow == args.workflow && id.as_ref().is_none_or(|i| i == &r.id || i == "last"))
         .cloned()
-        .ok_or_else(|| err(ErrorCode::NotFound, format!("no VDiff of {}.{} (VDiff create starts one)", args.keyspace, args.workflow)))?;
+        .ok_or_else(|| {
+            err(
+                ErrorCode::NotFound,
+                format!("no VDiff of {}.{} (VDiff create starts one)", args.keyspace, args.workflow),
+            )
+        })?;
     Ok(AdminResponse::VDiff { report })
 }
 
@@ -116,16 +123,21 @@ async fn diff_shard(
         for (k, _, pos) in &sources {
             svc.control(k, StreamControl::Start { stop_pos: Some(pos.to_string()) }, Duration::from_secs(10)).await?;
         }
-        let stops: Vec<(String, GtidPos)> = sources.iter().map(|(k, _, p)| (k.source_shard.clone(), p.clone())).collect();
+        let stops: Vec<(String, GtidPos)> =
+            sources.iter().map(|(k, _, p)| (k.source_shard.clone(), p.clone())).collect();
         svc.wait_streams(&keys, Duration::from_secs(120), |s| {
             s.state == "Stopped"
-                && stops.iter().any(|(sh, p)| sh == &s.source_shard && GtidPos::parse(&s.position).is_ok_and(|at| at.contains(p)))
+                && stops
+                    .iter()
+                    .any(|(sh, p)| sh == &s.source_shard && GtidPos::parse(&s.position).is_ok_and(|at| at.contains(p)))
         })
         .await?;
         let (alias, taddr) = svc.primary(&topo, &wf.target_keyspace, target_shard).map_err(|e| e.message)?;
         let mut target = taddr.connect().await.map_err(|e| format!("{alias}: {e}"))?;
         target
-            .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            .query_drop(
+                "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT",
+            )
             .await
             .map_err(|e| format!("{alias}: {e}"))?;
         Ok::<_, String>((sources, target, taddr.db.clone()))
@@ -138,9 +150,17 @@ async fn diff_shard(
     let (mut sources, mut target, db) = result?;
     let range = KeyRange::parse_shard_name(target_shard).map_err(|e| e.to_string())?;
     for spec in &wf.tables {
-        let info = TableInfo::load(&mut target, &db, &spec.name, spec.vindex.as_ref()).await.map_err(|e| e.to_string())?;
-        let d = diffs.entry(spec.name.clone()).or_insert_with(|| TableDiff { table: spec.name.clone(), ..Default::default() });
-        let sql = format!("SELECT {} FROM {} ORDER BY {}", info.column_list(), crate::sql::quote_ident(&info.name), info.pk_list());
+        let info =
+            TableInfo::load(&mut target, &db, &spec.name, spec.vindex.as_ref()).await.map_err(|e| e.to_string())?;
+        let d = diffs
+            .entry(spec.name.clone())
+            .or_insert_with(|| TableDiff { table: spec.name.clone(), ..Default::default() });
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            info.column_list(),
+            crate::sql::quote_ident(&info.name),
+            info.pk_list()
+        );
         let mut rows: HashMap<Vec<String>, Vec<String>> = HashMap::new();
         {
             let mut s = target.query_iter(sql.as_str()).await.map_err(|e| e.to_string())?;

@@ -10,5 +10,6 @@ mod faults;
 mod gateway;
 mod gateway_lookup;
 mod gateway_security;
+mod resharding;
 mod tablets;
 mod up;

@@ -115,7 +115,10 @@ impl QueryService {
             } else {
                 // A statement that does not parse might touch a held table: hold it too.
                 let named = crate::sql::tables_of(sql).unwrap_or_else(|| tables.clone());
-                named.into_iter().find(|t| tables.iter().any(|h| h.eq_ignore_ascii_case(t))).map(|t| format!("table {t}"))
+                named
+                    .into_iter()
+                    .find(|t| tables.iter().any(|h| h.eq_ignore_ascii_case(t)))
+                    .map(|t| format!("table {t}"))
             };
             if let Some(what) = hit {
                 return Err(TabletError::WritesHeld { alias: self.state.alias.clone(), what });

@@ -31,7 +31,14 @@ impl NodeProc {
         let dir = tempfile::tempdir().expect("temp dir");
         let http: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
         let child = spawn(nats_url, id, http, dir.path(), extra);
-        let node = NodeProc { child: Some(child), id: id.to_string(), http, dir, nats_url: nats_url.into(), extra: extra.to_vec() };
+        let node = NodeProc {
+            child: Some(child),
+            id: id.to_string(),
+            http,
+            dir,
+            nats_url: nats_url.into(),
+            extra: extra.to_vec(),
+        };
         node.wait_healthy(Duration::from_secs(30));
         node
     }
@@ -67,7 +74,6 @@ fn spawn(nats_url: &str, id: &str, http: SocketAddr, dir: &std::path::Path, extr
 }
 
 impl NodeProc {
-
     /// Data directory of a managed tablet of this node.
     pub fn tablet_dir(&self, alias: &str) -> PathBuf {
         self.dir.path().join("tablets").join(alias)
