@@ -161,8 +161,9 @@ pub async fn complete(svc: &WorkflowService, args: &WorkflowArgs) -> AdminReply 
     delete_workflow(svc, &wf, &mut steps).await?;
     drop_tables(svc, &wf, &wf.source_keyspace, &wf.source_shards, &mut steps).await?;
     if wf.kind == WorkflowKind::MoveTables {
-        unroute(svc, &wf, &mut steps).await?;
+        // VSchema first: while the rules still name the target, the table is never ambiguous.
         drop_from_vschema(svc, &wf.source_keyspace, &wf.table_names(), &mut steps).await?;
+        unroute(svc, &wf, &mut steps).await?;
     } else {
         steps.push(format!(
             "source shards {} stay in the topology, not serving and without tables; DeleteShards removes them",
@@ -194,11 +195,11 @@ pub async fn cancel(svc: &WorkflowService, args: &WorkflowArgs) -> AdminReply {
     delete_workflow(svc, &wf, &mut steps).await?;
     drop_tables(svc, &wf, &wf.target_keyspace, &wf.target_shards, &mut steps).await?;
     if wf.kind == WorkflowKind::MoveTables {
-        unroute(svc, &wf, &mut steps).await?;
         let topo = svc.topo().await?;
         if !topo.keyspaces.get(&wf.target_keyspace).and_then(|k| k.vschema.as_ref()).is_some_and(|v| v.sharded) {
             drop_from_vschema(svc, &wf.target_keyspace, &wf.table_names(), &mut steps).await?;
         }
+        unroute(svc, &wf, &mut steps).await?;
     }
     Ok(AdminResponse::Workflow { workflow: wf, streams: Vec::new(), steps })
 }

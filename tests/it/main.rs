@@ -13,3 +13,4 @@ mod gateway_security;
 mod resharding;
 mod tablets;
 mod up;
+mod walkthrough;
