@@ -211,3 +211,89 @@ async fn flush(target: &mut Conn, key: &RowKey, pos: &GtidPos, timestamp: Option
         .await
         .map_err(|e| VReplError::mysql("writing the stream position", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::workflow::{StreamKey, StreamOptions};
+    use crate::vindex::keyrange::KeyRange;
+    use crate::vrepl::MysqlAddr;
+    use mysql_async::Value;
+
+    fn spec(shard: &str) -> StreamSpec {
+        let addr = MysqlAddr { host: "h".into(), port: 1, user: "u".into(), password: String::new(), db: "d".into() };
+        StreamSpec {
+            key: StreamKey {
+                keyspace: "k".into(),
+                workflow: "w".into(),
+                target_shard: shard.into(),
+                source_shard: "0".into(),
+            },
+            tables: vec![],
+            options: StreamOptions::default(),
+            target_range: KeyRange::parse_shard_name(shard).unwrap(),
+            source: addr.clone(),
+            target: addr,
+            target_replicas: vec![],
+        }
+    }
+
+    fn tables() -> HashMap<String, TableInfo> {
+        let t = TableInfo {
+            name: "t".into(),
+            columns: vec!["id".into(), "v".into()],
+            pk: vec![0],
+            vindex: Some((0, std::sync::Arc::new(crate::vindex::Hash))),
+        };
+        HashMap::from([("t".to_string(), t)])
+    }
+
+    fn row(id: i64, v: &str) -> Option<Vec<Value>> {
+        Some(vec![Value::Int(id), Value::Bytes(v.as_bytes().to_vec())])
+    }
+
+    /// An id whose keyspace id falls in `-80` and one in `80-`.
+    fn ids() -> (i64, i64) {
+        let low = (1..100).find(|i| crate::vindex::functional::hash_u64(*i as u64)[0] < 0x80).unwrap();
+        let high = (1..100).find(|i| crate::vindex::functional::hash_u64(*i as u64)[0] >= 0x80).unwrap();
+        (low, high)
+    }
+
+    #[test]
+    fn filters_by_key_range_and_moves_rows_between_shards() {
+        let (low, high) = ids();
+        let change = |before, after| RowChange { table: "t".into(), before, after };
+        let s = spec("-80");
+        let t = tables();
+        let ins = statements(&[change(None, row(low, "a")), change(None, row(high, "b"))], &t, &s, None).unwrap();
+        assert_eq!(ins, vec![format!("INSERT INTO `t` (`id`, `v`) VALUES ({low}, 'a')")]);
+        // A row whose vindex column moves it out of the range is deleted here, and one moving in is inserted.
+        let out = statements(&[change(row(low, "a"), row(high, "a"))], &t, &s, None).unwrap();
+        assert_eq!(out, vec![format!("DELETE FROM `t` WHERE `id` = {low}")]);
+        let into = statements(&[change(row(high, "a"), row(low, "a"))], &t, &s, None).unwrap();
+        assert_eq!(into, vec![format!("INSERT INTO `t` (`id`, `v`) VALUES ({low}, 'a')")]);
+        assert!(statements(&[change(row(high, "a"), None)], &t, &s, None).unwrap().is_empty());
+        let bad = statements(&[change(None, Some(vec![Value::Int(low)]))], &t, &s, None).unwrap_err();
+        assert!(bad.to_string().contains("schemas differ"), "{bad}");
+    }
+
+    #[test]
+    fn catch_up_touches_only_copied_rows() {
+        let (low, _) = ids();
+        let s = spec("-80");
+        let t = tables();
+        let upd = [RowChange { table: "t".into(), before: row(low, "a"), after: row(low, "b") }];
+        let not_started = HashMap::from([("t".to_string(), Copied::NotStarted)]);
+        assert!(statements(&upd, &t, &s, Some(&not_started)).unwrap().is_empty());
+        let partly = HashMap::from([("t".to_string(), Copied::UpTo(vec!["'50'".into()]))]);
+        let st = statements(&upd, &t, &s, Some(&partly)).unwrap();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0], format!("DELETE FROM `t` WHERE `id` = {low}"));
+        assert!(st[1].contains("WHERE NOT") && st[1].contains("'50'"), "{}", st[1]);
+        let done = HashMap::from([("t".to_string(), Copied::Done)]);
+        assert_eq!(
+            statements(&upd, &t, &s, Some(&done)).unwrap(),
+            vec![format!("UPDATE `t` SET `id` = {low}, `v` = 'b' WHERE `id` = {low}")]
+        );
+    }
+}

@@ -183,11 +183,13 @@ fn switch(nats: &str, load: &Load, kind: &str, ks: &str, wf: &str, action: &str)
     (held, load.errors_between(started, ended))
 }
 
-/// Rows of `customer` seen through one shard target.
-async fn shard_rows(pool: &mysql_async::Pool, target: &str) -> BTreeMap<u64, String> {
-    let mut c = pool.get_conn().await.unwrap();
+/// Rows of `customer` seen through one shard target (on a connection of its own: a `use`
+/// sticks to the connection, and the load generator's pooled ones must keep routing by vindex).
+async fn shard_rows(gateway: u16, target: &str) -> BTreeMap<u64, String> {
+    let mut c = mysql_async::Conn::new(gateway_opts(gateway)).await.unwrap();
     c.query_drop(format!("use {target}")).await.unwrap();
     let rows: Vec<(u64, String)> = c.query("select customer_id, email from customer").await.unwrap();
+    let _ = c.disconnect().await;
     rows.into_iter().collect()
 }
 
@@ -223,6 +225,14 @@ fn check(load: &Load, shards: &[(&str, BTreeMap<u64, String>)]) {
         }
     }
     assert!(checked > 100, "too few rows checked ({checked})");
+}
+
+fn gateway_opts(port: u16) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("root"))
+        .prefer_socket(false)
 }
 
 fn mysqld_pid(node: &NodeProc, alias: &str) -> i32 {
@@ -321,7 +331,7 @@ async fn move_tables_then_reshard_under_load() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     ctl_ok(&url, &["MoveTables", "--workflow", "mt", "--target-keyspace", "customer", "complete"]);
     load.pause().await;
-    check(&load, &[("0", shard_rows(&pool, "customer/0").await)]);
+    check(&load, &[("0", shard_rows(gateway, "customer/0").await)]);
     load.resume();
 
     // Reshard customer/0 -> -80, 80- on a second node, killing it mid-copy and mid-replay.
@@ -367,10 +377,12 @@ async fn move_tables_then_reshard_under_load() {
     node_b.restart();
     wait_copying(&url, "customer.rs").await;
     let pid = mysqld_pid(&node_a, "zone1-0000000200");
+    let source_down = Instant::now();
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     eprintln!("killed the source mysqld (pid {pid}) mid-copy");
     wait_running(&url, "customer.rs", Duration::from_secs(180)).await;
+    let source_back = Instant::now();
     tokio::time::sleep(Duration::from_secs(2)).await;
     node_b.kill9();
     eprintln!("killed the target node mid-replay");
@@ -391,11 +403,70 @@ async fn move_tables_then_reshard_under_load() {
     let (held_again, errors) = switch(&url, &load, "Reshard", "customer", "rs", "switchtraffic");
     assert!(errors.is_empty(), "client errors during the second SwitchTraffic: {errors:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    ctl_ok(&url, &["Reshard", "--workflow", "rs", "--target-keyspace", "customer", "complete"]);
+    load.pause().await;
+    check(
+        &load,
+        &[("-80", shard_rows(gateway, "customer/-80").await), ("80-", shard_rows(gateway, "customer/80-").await)],
+    );
+    load.resume();
+
+    // A second reshard on the result: -80 into -40, 40-80 (a third node), still under load.
+    ctl_ok(&url, &["CreateShard", "customer/-40", "--allow-overlap"]);
+    ctl_ok(&url, &["CreateShard", "customer/40-80", "--allow-overlap"]);
+    let mut c3 = String::new();
+    for (alias, shard) in [("zone1-500", "-40"), ("zone1-600", "40-80")] {
+        c3.push_str(&format!(
+            "[[tablet]]\nalias = \"{alias}\"\nkeyspace = \"customer\"\nshard = \"{shard}\"\nmysql_port = {}\n\n",
+            free_port()
+        ));
+    }
+    std::fs::write(dir.path().join("c.toml"), c3).unwrap();
+    let node_c =
+        NodeProc::start_with(&nats.url, "c", &["--config".into(), dir.path().join("c.toml").display().to_string()]);
+    eventually(Duration::from_secs(90), "6 tablets serving", serving(6)).await;
+    ctl_ok(&url, &["InitShardPrimary", "customer/-40", "zone1-500"]);
+    ctl_ok(&url, &["InitShardPrimary", "customer/40-80", "zone1-600"]);
+    ctl_ok(
+        &url,
+        &[
+            "Reshard",
+            "--workflow",
+            "rs2",
+            "--target-keyspace",
+            "customer",
+            "create",
+            "--source-shards",
+            "-80",
+            "--target-shards",
+            "-40,40-80",
+        ],
+    );
+    wait_running(&url, "customer.rs2", Duration::from_secs(120)).await;
+    vdiff_clean(&url, "customer", "rs2", &[&node_b, &node_c]);
+    let (held2, errors) = switch(&url, &load, "Reshard", "customer", "rs2", "switchtraffic");
+    eprintln!("second Reshard SwitchTraffic: writes held {held2} ms, {} client errors", errors.len());
+    assert!(errors.is_empty(), "client errors during the second reshard's SwitchTraffic: {errors:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ctl_ok(&url, &["Reshard", "--workflow", "rs2", "--target-keyspace", "customer", "complete"]);
     load.stop.store(true, Ordering::Relaxed);
     load_task.await.unwrap();
-    ctl_ok(&url, &["Reshard", "--workflow", "rs", "--target-keyspace", "customer", "complete"]);
-    check(&load, &[("-80", shard_rows(&pool, "customer/-80").await), ("80-", shard_rows(&pool, "customer/80-").await)]);
+    let (low, mid) = (shard_rows(gateway, "customer/-40").await, shard_rows(gateway, "customer/40-80").await);
+    for id in low.keys() {
+        assert!(hash_u64(*id)[0] < 0x40, "customer {id} on -40");
+    }
+    for id in mid.keys() {
+        assert!((0x40..0x80).contains(&hash_u64(*id)[0]), "customer {id} on 40-80");
+    }
+    let mut lower: BTreeMap<u64, String> = low;
+    lower.extend(mid);
+    check(&load, &[("-80", lower), ("80-", shard_rows(gateway, "customer/80-").await)]);
     let all_errors = load.errors.lock().unwrap().len();
+    let outside: Vec<String> = {
+        let e = load.errors.lock().unwrap();
+        e.iter().filter(|(t, _)| *t < source_down || *t > source_back).map(|(_, m)| m.clone()).collect()
+    };
+    assert!(outside.is_empty(), "client errors while every mysqld was up: {outside:?}");
     eprintln!(
         "load: {} writes acknowledged, {all_errors} failed (all while the source mysqld was down); holds {held}/{held_back}/{held_again} ms",
         load.acked.load(Ordering::Relaxed)
@@ -406,13 +477,14 @@ async fn move_tables_then_reshard_under_load() {
     c.query_drop("use customer").await.unwrap();
     let orders: u64 = c.query_first("select count(*) from customer.corder").await.unwrap().unwrap();
     let mut per_shard = Vec::new();
-    for shard in ["-80", "80-"] {
+    for shard in ["-40", "40-80", "80-"] {
         c.query_drop(format!("use customer/{shard}")).await.unwrap();
         let n: u64 = c.query_first("select count(*) from corder").await.unwrap().unwrap();
         per_shard.push(n);
     }
     let topo = ctl_ok(&url, &["GetKeyspace", "customer"]);
     assert_eq!(orders, 3000, "orders per shard {per_shard:?}; keyspace:\n{topo}");
+    drop(node_c);
     drop(node_b);
     drop(node_a);
 }
