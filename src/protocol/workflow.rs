@@ -198,8 +198,8 @@ impl StreamStatus {
     pub fn percent(&self) -> f64 {
         match self.state.as_str() {
             "Copying" if self.rows_total > 0 => (self.rows_scanned as f64 * 100.0 / self.rows_total as f64).min(99.9),
-            "Copying" => 0.0,
-            _ => 100.0,
+            "Running" | "Stopped" | "Frozen" => 100.0,
+            _ => 0.0,
         }
     }
 
@@ -351,6 +351,8 @@ pub(crate) mod tests {
         assert_eq!(s.eta_secs(), Some(15.0));
         s.state = "Running".into();
         assert_eq!(s.percent(), 100.0);
+        s.state = "Unknown".into();
+        assert_eq!(s.percent(), 0.0);
         assert_eq!(s.eta_secs(), None);
     }
 }
