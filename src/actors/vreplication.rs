@@ -199,12 +199,25 @@ impl Handler<SetRun> for VReplicationActor {
         if msg.0 {
             self.failures = 0;
             self.start_run(ctx);
-        } else if let Some(t) = self.stop_run() {
+        } else {
+            let task = self.stop_run();
+            let (spec, shared) = (self.spec.clone(), self.shared.clone());
             ctx.wait(
                 async move {
-                    let _ = t.await;
+                    if let Some(t) = task {
+                        let _ = t.await;
+                    }
+                    let message = "workflow stopped (Workflow start runs it again)";
+                    if let Ok(mut c) = spec.target.connect().await {
+                        let _ = stream::set_state(&mut c, &stream::row_key(&spec), "Stopped", message).await;
+                    }
+                    crate::vrepl::replay::update(&shared, |s| {
+                        s.state = "Stopped".into();
+                        s.message = message.into();
+                    });
                 }
-                .into_actor(self),
+                .into_actor(self)
+                .map(|_, act, _| act.publish(true)),
             );
         }
     }

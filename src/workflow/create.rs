@@ -41,6 +41,21 @@ async fn copy_schema(
     steps: &mut Vec<String>,
 ) -> Result<(), RemoteError> {
     let mut src = connect(source, "reading the source schema").await?;
+    for t in tables {
+        let pk: Option<String> = src
+            .exec_first(
+                "SELECT constraint_name FROM information_schema.table_constraints \
+                 WHERE table_schema = ? AND table_name = ? AND constraint_type = 'PRIMARY KEY'",
+                (source.db.clone(), t.clone()),
+            )
+            .await
+            .map_err(|e| mysql_err("reading the source's primary keys", e))?;
+        if pk.is_none() {
+            return Err(precondition(format!(
+                "table {t} has no primary key: VReplication copies and replays rows by primary key; add one first"
+            )));
+        }
+    }
     for (alias, target) in targets {
         let mut c = connect(target, &format!("connecting to target primary {alias}")).await?;
         for t in tables {

@@ -14,3 +14,4 @@ mod resharding;
 mod tablets;
 mod up;
 mod walkthrough;
+mod workflow_ops;
