@@ -21,7 +21,6 @@ const QUERY_EVENT: u8 = 2;
 const XID_EVENT: u8 = 16;
 const HEARTBEAT_EVENT: u8 = 27;
 const MARIADB_GTID_EVENT: u8 = 162;
-const FL_STANDALONE: u8 = 1;
 
 /// One row change: before and after images (full rows, column order of the table).
 #[derive(Debug, Clone, PartialEq)]
@@ -97,10 +96,9 @@ impl BinlogReader {
                 }
                 let seq = u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
                 let domain = u32::from_le_bytes([d[8], d[9], d[10], d[11]]);
-                let flags = d[12];
                 let gtid = Gtid { domain, server: header.server_id(), seq };
-                // A standalone GTID (DDL) is finished by its query event, not by a commit.
-                let _standalone = flags & FL_STANDALONE != 0;
+                // The flags byte (d[12]) marks a standalone GTID (DDL); its query event finishes
+                // it, as a commit finishes the others, so it needs no separate handling.
                 self.current = Some((gtid, header.timestamp(), Vec::new()));
                 Ok(None)
             }

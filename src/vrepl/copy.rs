@@ -197,7 +197,7 @@ async fn copy_table(
         let rows: Vec<mysql_async::Row> =
             conn.query(sql).await.map_err(|e| VReplError::mysql(format!("reading a chunk of {table}"), e))?;
         let scanned = rows.len() as u64;
-        let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
+        let rows: Vec<Vec<Value>> = rows.into_iter().map(super::table::row_values).collect();
         let done = scanned < chunk;
         if done {
             info!(stream = %spec.key, table, scanned, after = ?last, "last chunk of the table read");

@@ -222,13 +222,20 @@ fn format_float(v: f64, text: String) -> String {
     }
 }
 
-/// Reads the SHOW CREATE TABLE of `table`.
+/// Reads the SHOW CREATE TABLE of `table` (a row read as `Row`: a view answers with more
+/// columns, which a tuple conversion would panic on).
 pub async fn show_create(conn: &mut Conn, table: &str) -> Result<String, VReplError> {
-    let row: Option<(String, String)> = conn
+    let row: Option<mysql_async::Row> = conn
         .query_first(format!("SHOW CREATE TABLE {}", quote_ident(table)))
         .await
         .map_err(|e| VReplError::mysql(format!("SHOW CREATE TABLE {table}"), e))?;
-    row.map(|(_, ddl)| ddl).ok_or_else(|| VReplError::Schema(format!("table {table} does not exist on the source")))
+    row.and_then(|r| r.get_opt::<String, usize>(1).and_then(|v| v.ok()))
+        .ok_or_else(|| VReplError::Schema(format!("table {table} does not exist on the source")))
+}
+
+/// A result row's values (NULL for a column already taken; none is, but never panic).
+pub fn row_values(row: mysql_async::Row) -> Vec<Value> {
+    row.unwrap_raw().into_iter().map(|v| v.unwrap_or(Value::NULL)).collect()
 }
 
 #[cfg(test)]

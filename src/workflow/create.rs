@@ -240,12 +240,22 @@ pub async fn reshard(
     let mut steps = Vec::new();
     copy_schema(&first_source, &target_primaries, &tables, &mut steps).await?;
     let record = new_record(args, WorkflowKind::Reshard, &args.keyspace, sources, targets, specs);
-    let created = record.clone();
-    svc.write("Reshard", &subjects::topo_keyspace(&args.keyspace), |t| {
-        if t.keyspaces.get(&args.keyspace).is_some_and(|k| k.workflows.contains_key(&args.workflow)) {
-            return Err(TopoError::AlreadyExists(format!("workflow {} already exists", created.id())));
+    record_created(svc, "Reshard", record, steps).await
+}
+
+/// Appends `WorkflowCreated` (refused if the name was taken meanwhile) and shows the workflow.
+async fn record_created(
+    svc: &WorkflowService,
+    command: &str,
+    record: WorkflowRecord,
+    mut steps: Vec<String>,
+) -> AdminReply {
+    let ks = record.target_keyspace.clone();
+    svc.write(command, &subjects::topo_keyspace(&ks), |t| {
+        if t.keyspaces.get(&ks).is_some_and(|k| k.workflows.contains_key(&record.name)) {
+            return Err(TopoError::AlreadyExists(format!("workflow {} already exists", record.id())));
         }
-        Ok(vec![TopoEvent::WorkflowCreated { workflow: created.clone() }])
+        Ok(vec![TopoEvent::WorkflowCreated { workflow: record.clone() }])
     })
     .await?;
     steps.push(format!("workflow {} created with {} streams; copying", record.id(), record.streams().len()));
@@ -331,16 +341,7 @@ pub async fn move_tables(
         steps.push(format!("added {} to the VSchema of {}", tables.join(", "), args.keyspace));
     }
     let record = new_record(args, WorkflowKind::MoveTables, &source_keyspace, sources, targets, specs);
-    let created = record.clone();
-    svc.write("MoveTables", &subjects::topo_keyspace(&args.keyspace), |t| {
-        if t.keyspaces.get(&args.keyspace).is_some_and(|k| k.workflows.contains_key(&args.workflow)) {
-            return Err(TopoError::AlreadyExists(format!("workflow {} already exists", created.id())));
-        }
-        Ok(vec![TopoEvent::WorkflowCreated { workflow: created.clone() }])
-    })
-    .await?;
-    steps.push(format!("workflow {} created with {} streams; copying", record.id(), record.streams().len()));
-    svc.shown(record, steps).await
+    record_created(svc, "MoveTables", record, steps).await
 }
 
 /// True when rule `r` routes table `table` (under any of its names).

@@ -20,7 +20,7 @@ use crate::protocol::topology::TopoEvent;
 use crate::protocol::workflow::{StreamControl, TableDiff, VDiffReport, WorkflowRecord, WorkflowState};
 use crate::vindex::keyrange::KeyRange;
 use crate::vrepl::gtid::GtidPos;
-use crate::vrepl::table::{literal, TableInfo};
+use crate::vrepl::table::{literal, row_values, TableInfo};
 
 const MAX_SAMPLES: usize = 10;
 
@@ -166,7 +166,7 @@ async fn diff_shard(
             let mut s = target.query_iter(sql.as_str()).await.map_err(|e| e.to_string())?;
             let mut stream = s.stream::<mysql_async::Row>().await.map_err(|e| e.to_string())?.ok_or("no result")?;
             while let Some(r) = stream.next().await {
-                let row: Vec<Value> = r.map_err(|e| e.to_string())?.unwrap();
+                let row: Vec<Value> = row_values(r.map_err(|e| e.to_string())?);
                 d.target_rows += 1;
                 rows.insert(info.pk_literals(&row), row.iter().map(literal).collect());
             }
@@ -175,7 +175,7 @@ async fn diff_shard(
             let mut s = conn.query_iter(sql.as_str()).await.map_err(|e| e.to_string())?;
             let mut stream = s.stream::<mysql_async::Row>().await.map_err(|e| e.to_string())?.ok_or("no result")?;
             while let Some(r) = stream.next().await {
-                let row: Vec<Value> = r.map_err(|e| e.to_string())?.unwrap();
+                let row: Vec<Value> = row_values(r.map_err(|e| e.to_string())?);
                 if !info.in_range(&range, &row).map_err(|e| e.to_string())? {
                     continue;
                 }

@@ -54,7 +54,7 @@ pub async fn run(conn: &mut Conn, sql: &str, max_rows: u64) -> Result<QueryResul
             over = true;
             continue; // drain so the connection stays usable
         }
-        rows.push(row.unwrap().into_iter().map(text_value).collect());
+        rows.push(row.unwrap_raw().into_iter().map(|v| text_value(v.unwrap_or(Value::NULL))).collect());
     }
     let out = QueryResult {
         fields,

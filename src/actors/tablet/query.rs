@@ -294,7 +294,12 @@ impl QueryService {
         let mut fields = Some(result.columns_ref().iter().map(super::mysql::field).collect::<Vec<_>>());
         let mut rows = Vec::with_capacity(chunk_rows);
         while let Some(row) = result.next().await.map_err(map_err)? {
-            rows.push(row.unwrap().into_iter().map(super::mysql::text_value).collect());
+            rows.push(
+                row.unwrap_raw()
+                    .into_iter()
+                    .map(|v| super::mysql::text_value(v.unwrap_or(mysql_async::Value::NULL)))
+                    .collect(),
+            );
             if rows.len() >= chunk_rows {
                 let chunk = StreamChunk { fields: fields.take(), rows: std::mem::take(&mut rows), done: false };
                 if !send(chunk).await {
