@@ -171,6 +171,7 @@ def main():
     ap.add_argument("--threads", default="1,8,32")
     ap.add_argument("--workloads", default="oltp_point_select,oltp_read_only,oltp_read_write,oltp_insert")
     ap.add_argument("--modes", default="disable,auto")
+    ap.add_argument("--hold", action="store_true", help="set up and load, then keep the cluster up until interrupted")
     args = ap.parse_args()
     if args.quick:
         args.time, args.rounds, args.table_size = 5, 1, 10000
@@ -197,7 +198,10 @@ def main():
 
 def run(args, out_dir):
     log(f"bench: {BIN}, state in {HOME}")
-    nats = spawn(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(NATS_PORT), "-sd", str(HOME / "nats")], "nats.log")
+    # As `tessera up` does: NATS shares the machine, so Go gets half the cores (GOMAXPROCS overrides).
+    procs = os.environ.get("GOMAXPROCS", str(max(1, (os.cpu_count() or 2) // 2)))
+    nats = spawn(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(NATS_PORT), "-sd", str(HOME / "nats")], "nats.log",
+                 env={**os.environ, "GOMAXPROCS": procs})
     time.sleep(0.5)
     buffer_mb = max(64, args.tables * args.table_size * 300 // (1 << 20))
     cfg = HOME / "tablets.toml"
@@ -257,6 +261,15 @@ buffer_pool_mb = {buffer_mb // 2}
     rows = sum(int(mysql(GW_PORT, "bench", f"select id from sbtest{i} where id = 1").count("\n") > 1) for i in range(1, args.tables + 1))
     log(f"loaded in {time.time() - t0:.1f}s ({rows}/{args.tables} tables answer id 1)")
 
+    if args.hold:
+        log(f"holding: gateway 127.0.0.1:{GW_PORT} (bench), direct 127.0.0.1:{DIRECT_PORT} (sbtest), "
+            f"tablets {T1_PORT}/{T2_PORT} (vt_bench), NATS {NATS}; pids gateway {gateway.pid} tablets {tablets.pid} "
+            f"nats {nats.pid}; Ctrl-C ends")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return
     pids = {
         "gateway": [gateway.pid],
         "tablet node": [tablets.pid],

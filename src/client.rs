@@ -206,9 +206,7 @@ impl TabletClient {
         req: &crate::protocol::tablet::QueryRequest,
         what: &str,
     ) -> crate::protocol::tablet::QueryReply {
-        use crate::protocol::tablet::TabletError;
-        let payload =
-            Envelope::new(self.sender.clone(), req).encode().map_err(|e| TabletError::BadRequest(e.to_string()))?;
+        let payload = crate::protocol::tablet::encode_query_request(req)?;
         let msg = self.send(subject, payload, what).await?;
         crate::protocol::tablet::decode_query_reply(&msg.payload)?
     }
@@ -254,8 +252,7 @@ impl TabletClient {
         let inbox = self.client.new_inbox();
         let mut sub = self.client.subscribe(inbox.clone()).await.map_err(|e| TabletError::Internal(e.to_string()))?;
         let req = QueryRequest::StreamExecute { sql: sql.to_string(), binds: Default::default(), chunk_rows };
-        let payload =
-            Envelope::new(self.sender.clone(), req).encode().map_err(|e| TabletError::BadRequest(e.to_string()))?;
+        let payload = crate::protocol::tablet::encode_query_request(&req)?;
         self.client
             .publish_with_reply(subjects::tablet(alias, "query"), inbox, payload.into())
             .await

@@ -1,6 +1,11 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: every query allocates its packets, plans and rows; glibc's malloc and free cost
+/// ~8% of the gateway's and the tablets' CPU under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = tessera::cli::Cli::parse();
     let default_level = if matches!(cli.command, tessera::cli::Command::Node(_)) { "info" } else { "warn" };

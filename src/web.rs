@@ -35,6 +35,8 @@ struct Status<'a> {
     keyspaces: usize,
     tablets: usize,
     uptime_secs: u64,
+    /// How the gateway's statements left for the tablets (single requests or batches).
+    batching: crate::batch::BatchStats,
 }
 
 /// Binds and starts the server on the current actix system; returns the bound address.
@@ -81,6 +83,7 @@ async fn status(state: web::Data<WebState>) -> HttpResponse {
         keyspaces: topo.keyspaces.len(),
         tablets: topo.tablets.len(),
         uptime_secs: state.started.elapsed().as_secs(),
+        batching: crate::batch::stats(),
     })
 }
 

@@ -149,9 +149,14 @@ fn start_nats(home: &Path, port: u16) -> anyhow::Result<u32> {
     let store = home.join("nats");
     std::fs::create_dir_all(&store)?;
     let log = std::fs::File::create(home.join("nats.log"))?;
-    let child = Command::new("nats-server")
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(&store)
+    let mut cmd = Command::new("nats-server");
+    cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]).arg(&store);
+    if std::env::var_os("GOMAXPROCS").is_none() {
+        // NATS shares this machine with MariaDB and the nodes; Go's idle threads spinning for
+        // work on every core cost CPU they need (docs/PERFORMANCE.md).
+        cmd.env("GOMAXPROCS", nats_procs().to_string());
+    }
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -160,6 +165,11 @@ fn start_nats(home: &Path, port: u16) -> anyhow::Result<u32> {
         .map_err(|e| anyhow::anyhow!("cannot start nats-server: {e} (install it: apt-get install nats-server)"))?;
     std::fs::write(home.join(NATS_PID), child.id().to_string())?;
     Ok(child.id())
+}
+
+/// Go threads for a nats-server that shares the machine: half the cores, at least one.
+pub fn nats_procs() -> usize {
+    (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) / 2).max(1)
 }
 
 /// The example tablets: uid, keyspace/shard, initial type.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
 use tracing::{debug, info};
 
 use super::codec::{
@@ -66,7 +66,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
 type Stream = Box<dyn AsyncStream>;
 
 pub(super) struct Conn {
-    reader: ReadHalf<Stream>,
+    /// Buffered: a command's header and body (and pipelined commands) in one read.
+    reader: BufReader<ReadHalf<Stream>>,
     writer: BufWriter<WriteHalf<Stream>>,
     caps: u32,
     seq: u8,
@@ -185,7 +186,7 @@ async fn handshake_and_auth(
     send_raw(&mut stream, &mut seq, &ok_packet(0, 0, 0, STATUS_AUTOCOMMIT, 0, "")).await?;
     let (reader, writer) = tokio::io::split(stream);
     Ok(Some(Conn {
-        reader,
+        reader: BufReader::with_capacity(16 * 1024, reader),
         writer: BufWriter::with_capacity(64 * 1024, writer),
         caps: resp.capabilities & caps,
         seq: 0,

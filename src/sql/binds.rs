@@ -62,9 +62,10 @@ pub fn substitute_positional(sql: &str, literals: &[String]) -> Result<String, S
 }
 
 /// Replaces every `:name` in `sql` by its value. Unknown names are an error.
-pub fn substitute(sql: &str, binds: &BTreeMap<String, BindValue>) -> Result<String, String> {
+/// Without binds the statement is returned as it is, uncopied.
+pub fn substitute<'a>(sql: &'a str, binds: &BTreeMap<String, BindValue>) -> Result<std::borrow::Cow<'a, str>, String> {
     if binds.is_empty() {
-        return Ok(sql.to_string());
+        return Ok(std::borrow::Cow::Borrowed(sql));
     }
     let b = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 16);
@@ -92,7 +93,7 @@ pub fn substitute(sql: &str, binds: &BTreeMap<String, BindValue>) -> Result<Stri
         }
     }
     out.push_str(&sql[copied..]);
-    Ok(out)
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ impl Vindex for Hash {
 
 /// DES-encrypts a uint64 (big-endian) with the all-zero key, as Vitess's `hash` vindex does.
 pub fn hash_u64(v: u64) -> [u8; 8] {
-    let cipher = des::Des::new(&[0u8; 8].into());
+    // The key schedule is the same for every value: compute it once.
+    static CIPHER: std::sync::OnceLock<des::Des> = std::sync::OnceLock::new();
+    let cipher = CIPHER.get_or_init(|| des::Des::new(&[0u8; 8].into()));
     let mut block = v.to_be_bytes().into();
     cipher.encrypt_block(&mut block);
     block.into()

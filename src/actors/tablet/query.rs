@@ -290,7 +290,7 @@ impl QueryService {
         self.check_write(classify(&sql), &sql)?;
         let chunk_rows = if chunk_rows == 0 { self.limits.stream_chunk_rows } else { chunk_rows } as usize;
         let mut conn = self.conn().await?;
-        let mut result = conn.query_iter(sql.as_str()).await.map_err(map_err)?;
+        let mut result = conn.query_iter(&*sql).await.map_err(map_err)?;
         let mut fields = Some(result.columns_ref().iter().map(super::mysql::field).collect::<Vec<_>>());
         let mut rows = Vec::with_capacity(chunk_rows);
         while let Some(row) = result.next().await.map_err(map_err)? {
