@@ -265,6 +265,9 @@ buffer_pool_mb = {buffer_mb // 2}
         log(f"holding: gateway 127.0.0.1:{GW_PORT} (bench), direct 127.0.0.1:{DIRECT_PORT} (sbtest), "
             f"tablets {T1_PORT}/{T2_PORT} (vt_bench), NATS {NATS}; pids gateway {gateway.pid} tablets {tablets.pid} "
             f"nats {nats.pid}; Ctrl-C ends")
+        def stop(*_):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, stop)
         try:
             while True:
                 time.sleep(3600)
