@@ -200,25 +200,13 @@ impl Handler<SetRun> for VReplicationActor {
             self.failures = 0;
             self.start_run(ctx);
         } else {
-            let task = self.stop_run();
-            let (spec, shared) = (self.spec.clone(), self.shared.clone());
-            ctx.wait(
-                async move {
-                    if let Some(t) = task {
-                        let _ = t.await;
-                    }
-                    let message = "workflow stopped (Workflow start runs it again)";
-                    if let Ok(mut c) = spec.target.connect().await {
-                        let _ = stream::set_state(&mut c, &stream::row_key(&spec), "Stopped", message).await;
-                    }
-                    crate::vrepl::replay::update(&shared, |s| {
-                        s.state = "Stopped".into();
-                        s.message = message.into();
-                    });
-                }
-                .into_actor(self)
-                .map(|_, act, _| act.publish(true)),
+            let stopped = record_stopped(
+                self.stop_run(),
+                self.spec.clone(),
+                self.shared.clone(),
+                "workflow stopped (Workflow start runs it again)",
             );
+            ctx.wait(stopped.into_actor(self).map(|_, act, _| act.publish(true)));
         }
     }
 }
@@ -301,34 +289,12 @@ impl StreamHandler<async_nats::Message> for VReplicationActor {
             StreamControl::Status => self.reply(&msg, Ok(self.status())),
             StreamControl::Stop => {
                 self.want_run = false;
-                let task = self.stop_run();
-                let (spec, shared) = (self.spec.clone(), self.shared.clone());
-                ctx.wait(
-                    async move {
-                        if let Some(t) = task {
-                            let _ = t.await;
-                        }
-                        let mut c = spec.target.connect().await.map_err(|e| e.to_string())?;
-                        stream::set_state(&mut c, &stream::row_key(&spec), "Stopped", "stopped by request")
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let pos = crate::vrepl::state::load(&mut c, &stream::row_key(&spec))
-                            .await
-                            .map_err(|e| e.to_string())?
-                            .map(|r| r.pos)
-                            .unwrap_or_default();
-                        crate::vrepl::replay::update(&shared, |s| {
-                            s.state = "Stopped".into();
-                            s.position = pos;
-                        });
-                        Ok::<(), String>(())
-                    }
-                    .into_actor(self)
-                    .map(move |r, act, _| {
-                        act.publish(true);
-                        act.reply(&msg, r.map(|()| act.status()));
-                    }),
-                );
+                let stopped =
+                    record_stopped(self.stop_run(), self.spec.clone(), self.shared.clone(), "stopped by request");
+                ctx.wait(stopped.into_actor(self).map(move |r, act, _| {
+                    act.publish(true);
+                    act.reply(&msg, r.map(|()| act.status()));
+                }));
             }
             StreamControl::Start { stop_pos } => {
                 let task = self.stop_run();
@@ -357,4 +323,34 @@ impl StreamHandler<async_nats::Message> for VReplicationActor {
             }
         }
     }
+}
+
+/// Waits for the stream's run to end, then records it as Stopped with `message`: in its row on
+/// the target (with the position it stopped at) and in the status it reports. The status says
+/// Stopped even when the target cannot be reached; the error says why the row was not written.
+async fn record_stopped(
+    task: Option<tokio::task::JoinHandle<()>>,
+    spec: StreamSpec,
+    shared: Shared,
+    message: &'static str,
+) -> Result<(), String> {
+    if let Some(t) = task {
+        let _ = t.await;
+    }
+    let written = async {
+        let mut c = spec.target.connect().await.map_err(|e| e.to_string())?;
+        let key = stream::row_key(&spec);
+        stream::set_state(&mut c, &key, "Stopped", message).await.map_err(|e| e.to_string())?;
+        let row = crate::vrepl::state::load(&mut c, &key).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(row.map(|r| r.pos))
+    }
+    .await;
+    crate::vrepl::replay::update(&shared, |s| {
+        s.state = "Stopped".into();
+        s.message = message.into();
+        if let Ok(Some(pos)) = &written {
+            s.position = pos.clone();
+        }
+    });
+    written.map(|_| ())
 }

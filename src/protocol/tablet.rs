@@ -173,21 +173,11 @@ const QUERY_REQUEST_VERSION: u8 = 1;
 /// path carries no envelope (no message id, clock or sender): a request is answered on its
 /// reply subject and never stored, so those would be encoded and decoded for nothing.
 pub fn encode_query_request(req: &QueryRequest) -> Result<Vec<u8>, TabletError> {
-    let mut out = Vec::with_capacity(64 + query_request_sql_len(req));
+    let mut out = Vec::with_capacity(128);
     out.extend_from_slice(&[QUERY_REQUEST_MAGIC, QUERY_REQUEST_VERSION]);
     rmp_serde::encode::write_named(&mut out, req)
         .map_err(|e| TabletError::BadRequest(format!("request could not be encoded: {e}")))?;
     Ok(out)
-}
-
-fn query_request_sql_len(req: &QueryRequest) -> usize {
-    match req {
-        QueryRequest::Execute { sql, .. }
-        | QueryRequest::StreamExecute { sql, .. }
-        | QueryRequest::BeginExecute { sql, .. } => sql.len(),
-        QueryRequest::ExecuteBatch { statements } => statements.iter().map(|s| s.len() + 2).sum(),
-        QueryRequest::Begin | QueryRequest::Commit { .. } | QueryRequest::Rollback { .. } => 0,
-    }
 }
 
 /// Decodes a framed query-service request; anything else is a `BadRequest` naming the problem.
