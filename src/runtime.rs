@@ -22,7 +22,22 @@ use crate::topo::writer::TopoWriter;
 use crate::web::{self, WebState};
 
 /// Runs a node until SIGINT/SIGTERM. Blocks the calling thread.
-pub fn run_node(mut config: NodeConfig) -> anyhow::Result<()> {
+///
+/// The node runs on a thread of its own and on runtime workers that all have
+/// [`STACK_SIZE`](crate::sql::parse::STACK_SIZE) of stack: statements nest as deep as
+/// [`MAX_DEPTH`](crate::sql::parse::MAX_DEPTH) allows, and walking them must never overflow.
+pub fn run_node(config: NodeConfig) -> anyhow::Result<()> {
+    let stack = crate::sql::parse::STACK_SIZE;
+    std::thread::Builder::new()
+        .name("tessera-node".into())
+        .stack_size(stack)
+        .spawn(move || run_node_here(config))
+        .map_err(|e| anyhow::anyhow!("cannot start the node thread: {e}"))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the node thread panicked"))?
+}
+
+fn run_node_here(mut config: NodeConfig) -> anyhow::Result<()> {
     config.validate()?;
     // Worker threads of the node's runtime: TESSERA_WORKER_THREADS, else one per core.
     let workers = std::env::var("TESSERA_WORKER_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
@@ -32,6 +47,7 @@ pub fn run_node(mut config: NodeConfig) -> anyhow::Result<()> {
             b.worker_threads(n);
         }
         b.enable_all()
+            .thread_stack_size(crate::sql::parse::STACK_SIZE)
             .thread_name("tessera-worker")
             .build()
             .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"))

@@ -169,7 +169,7 @@ fn literal(v: &sqlparser::ast::Value) -> Result<Val, EngineError> {
                 Val::Dec(Dec::parse(n).ok_or_else(|| EngineError::Value(format!("bad number {n}")))?)
             }
         }
-        V::SingleQuotedString(s) | V::DoubleQuotedString(s) => Val::Str(s.as_bytes().to_vec(), false),
+        V::SingleQuotedString(s) => Val::Str(crate::sql::literal::body_value(s), false),
         V::Boolean(b) => Val::Int(i128::from(*b)),
         V::Null => Val::Null,
         other => return Err(unsupported(&format!("literal {other}"))),
@@ -423,11 +423,7 @@ mod tests {
     use super::*;
 
     fn eval(sql: &str) -> Val {
-        let e = sqlparser::parser::Parser::new(&sqlparser::dialect::MySqlDialect {})
-            .try_with_sql(sql)
-            .unwrap()
-            .parse_expr()
-            .unwrap();
+        let e = crate::sql::parse::parse_expr(sql).unwrap();
         compile(&e, &mut |_| Ok(None)).unwrap().eval(&vec![], &[]).unwrap()
     }
 

@@ -23,6 +23,18 @@ pub enum GatewayError {
     Commit(String),
     #[error("{0}")]
     Other(String),
+    /// Nested deeper than the gateway can walk (MySQL's ER_STACK_OVERRUN_NEED_MORE).
+    #[error("{0}")]
+    TooDeep(String),
+}
+
+impl From<crate::sql::parse::ParseError> for GatewayError {
+    fn from(e: crate::sql::parse::ParseError) -> Self {
+        match e {
+            crate::sql::parse::ParseError::Syntax(m) => GatewayError::Syntax(m),
+            deep @ crate::sql::parse::ParseError::TooDeep { .. } => GatewayError::TooDeep(deep.to_string()),
+        }
+    }
 }
 
 impl GatewayError {
@@ -39,6 +51,7 @@ impl GatewayError {
             GatewayError::Tablet(e) => e.mysql_code(),
             GatewayError::Commit(_) => (1180, "HY000"),
             GatewayError::Other(_) => (1105, "HY000"),
+            GatewayError::TooDeep(_) => (1436, "HY000"),
         }
     }
 }

@@ -22,16 +22,27 @@ pub struct SessionState {
     pub shard_txs: BTreeMap<(String, String), (String, u64)>,
     pub last_insert_id: u64,
     pub connection_id: u32,
-    /// User variables: lower-case name to (SQL literal, value as text, is numeric).
+    /// User variables by lower-case name.
     pub user_vars: BTreeMap<String, UserVar>,
+    /// `sql_mode` the session set (`None`: the tablets' own). Literals are read by its
+    /// backslash rule; tablets get the rest of it per statement.
+    pub sql_mode: Option<String>,
 }
 
-/// A user variable's value.
+impl SessionState {
+    /// How the session's string literals read backslashes.
+    pub fn escapes(&self) -> crate::sql::literal::Escapes {
+        self.sql_mode.as_deref().map(crate::sql::literal::Escapes::from_sql_mode).unwrap_or_default()
+    }
+}
+
+/// A user variable's value: its bytes exactly as MySQL returned them, the column it came
+/// back as, and the literal that stands for it in statements.
 #[derive(Debug, Clone)]
 pub struct UserVar {
     pub literal: String,
-    pub text: Option<String>,
-    pub numeric: bool,
+    pub value: Option<Vec<u8>>,
+    pub field: crate::protocol::tablet::Field,
 }
 
 /// What a statement returns to the client.
@@ -145,6 +156,21 @@ pub async fn run_shards(
     sql: &str,
     tablet_type: TabletType,
 ) -> Result<Vec<QueryResult>, GatewayError> {
+    let with_mode;
+    let sql = match &s.sql_mode {
+        // The session's mode, for this statement only (pooled connections keep the tablet's).
+        // Literals reach tablets with backslash escapes whatever the session reads them by.
+        Some(mode) => {
+            let tablet_mode: Vec<&str> =
+                mode.split(',').filter(|m| !m.trim().eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES")).collect();
+            with_mode = format!(
+                "SET STATEMENT sql_mode = {} FOR {sql}",
+                crate::sql::quote_bytes(tablet_mode.join(",").as_bytes())
+            );
+            with_mode.as_str()
+        }
+        None => sql,
+    };
     let tx_of =
         |shard: &String| s.in_transaction.then(|| s.shard_txs.get(&(keyspace.to_string(), shard.clone())).cloned());
     let results: Vec<Result<ShardAnswer, GatewayError>> = if shards.len() == 1 {

@@ -9,8 +9,7 @@ use sqlparser::ast::{
     visit_expressions, visit_relations_mut, BinaryOperator, Expr, GroupByExpr, ObjectName, ObjectNamePart, SetExpr,
     Statement, UnaryOperator, Value as SqlValue,
 };
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Location;
 
 use super::error::GatewayError;
 use super::lookup;
@@ -30,6 +29,8 @@ pub enum Plan {
     Local(Local),
     Use(Target),
     SetAutocommit(bool),
+    /// `SET sql_mode = <expr>`: the expression's text (`DEFAULT`: back to the tablets' own).
+    SetSqlMode(String),
     /// Accepted with nothing to do (`set names utf8mb4`: the gateway always speaks utf8mb4).
     Noop,
     Begin,
@@ -141,30 +142,53 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
         }
         _ => {}
     }
-    let mut stmts = Parser::parse_sql(&MySqlDialect {}, text).map_err(|e| GatewayError::Syntax(e.to_string()))?;
+    // The statement as the client wrote it (after literals were re-quoted for the tablets):
+    // what a route sends whole.
+    let source = sql.trim().trim_end_matches(';').trim_end();
+    let mut stmts = crate::sql::parse::parse(source)?;
     if stmts.len() != 1 {
         return Err(GatewayError::Syntax("expected one statement".into()));
     }
     let stmt = stmts.remove(0);
-    if let Statement::Query(q) = &stmt {
-        if let Some(items) = session_select(q) {
-            return Ok(Plan::Local(Local::SessionSelect(items)));
+    let query = match &stmt {
+        Statement::Query(q) => {
+            if let Some(items) = session_select(q) {
+                return Ok(Plan::Local(Local::SessionSelect(items)));
+            }
+            Some(q.clone())
         }
-        return plan_query_stmt(q, target, view);
+        _ => None,
+    };
+    match (plan_statement(stmt, target, view, Some(source)), query) {
+        (Err(GatewayError::Unsupported(_)), Some(q)) => crate::planner::plan_query(&q, target, view),
+        (other, _) => other,
     }
-    plan_statement(stmt, target, view)
 }
 
 /// Plans a query: sent whole where one route answers it, else by the cross-shard planner.
 pub fn plan_query_stmt(q: &sqlparser::ast::Query, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
-    match plan_statement(Statement::Query(Box::new(q.clone())), target, view) {
+    match plan_statement(Statement::Query(Box::new(q.clone())), target, view, None) {
         Err(GatewayError::Unsupported(_)) => crate::planner::plan_query(q, target, view),
         other => other,
     }
 }
 
-fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
-    let (ks_name, tables) = resolve(&mut stmt, target, view)?;
+/// Plans a statement; `source` is its text, sent as it is where the statement goes whole.
+fn plan_statement(
+    mut stmt: Statement,
+    target: &Target,
+    view: &RoutingView,
+    source: Option<&str>,
+) -> Result<Plan, GatewayError> {
+    let (ks_name, tables, cuts) = resolve(&mut stmt, target, view)?;
+    // The text a route sends: the client's own, without keyspace qualifiers; printed from the
+    // tree only when the qualifiers cannot be cut out of the text.
+    let sent = |stmt: &Statement| -> String {
+        match (source, &cuts) {
+            (Some(src), Some(cuts)) => cut(src, cuts).unwrap_or_else(|| stmt.to_string()),
+            _ => stmt.to_string(),
+        }
+    };
     let Some(ks_name) = ks_name else {
         // No table at all (`select 1 + 1`, `select now()`): any tablet answers it as MySQL would.
         let ks = any_keyspace(target, view)?;
@@ -173,7 +197,7 @@ fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> R
         return Ok(Plan::Route {
             keyspace: ks.name.clone(),
             shards: vec![shard],
-            sql: stmt.to_string(),
+            sql: sent(&stmt),
             tablet_type: target.tablet_type,
         });
     };
@@ -181,7 +205,7 @@ fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> R
     let route = |shards: Vec<String>, stmt: &Statement| Plan::Route {
         keyspace: ks_name.clone(),
         shards,
-        sql: stmt.to_string(),
+        sql: sent(stmt),
         tablet_type: target.tablet_type,
     };
     // An explicit shard target, or an unsharded keyspace: the statement goes as it is.
@@ -212,7 +236,7 @@ fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> R
                 if let Some(f) = lookup::filter(view, ks, &table, select_where(q))? {
                     return Ok(lookup_plan(
                         &ks_name,
-                        &stmt,
+                        sent(&stmt),
                         target,
                         Some(f),
                         shards,
@@ -251,7 +275,7 @@ fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> R
                 .then(|| GatewayError::Unsupported("UPDATE with ORDER BY or LIMIT across shards".into()));
             if shards.len() > 1 {
                 if let Some(f) = lookup::filter(view, ks, &table, u.selection.as_ref())? {
-                    return Ok(lookup_plan(&ks_name, &stmt, target, Some(f), shards, limited, None));
+                    return Ok(lookup_plan(&ks_name, sent(&stmt), target, Some(f), shards, limited, None));
                 }
                 if let Some(e) = limited {
                     return Err(e);
@@ -279,7 +303,7 @@ fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> R
                 Some((select, vindex, owned.into_iter().map(|(_, l)| l).collect()))
             };
             if filter.is_some() || cleanup.is_some() {
-                return Ok(lookup_plan(&ks_name, &stmt, target, filter, shards, limited, cleanup));
+                return Ok(lookup_plan(&ks_name, sent(&stmt), target, filter, shards, limited, cleanup));
             }
             if shards.len() > 1 {
                 if let Some(e) = limited {
@@ -298,7 +322,7 @@ fn plan_statement(mut stmt: Statement, target: &Target, view: &RoutingView) -> R
 
 fn lookup_plan(
     ks: &str,
-    stmt: &Statement,
+    sql: String,
     target: &Target,
     filter: Option<(lookup::LookupDef, Vec<Value>)>,
     shards: Vec<String>,
@@ -307,7 +331,7 @@ fn lookup_plan(
 ) -> Plan {
     Plan::Lookup(Box::new(lookup::LookupPlan {
         keyspace: ks.to_string(),
-        sql: stmt.to_string(),
+        sql,
         tablet_type: target.tablet_type,
         filter,
         shards,
@@ -332,16 +356,16 @@ fn any_keyspace<'a>(target: &Target, view: &'a RoutingView) -> Result<&'a Keyspa
         .ok_or_else(|| GatewayError::Other("no keyspace has a shard yet to run this statement".into()))
 }
 
+type Resolved = (Option<String>, Vec<String>, Option<Vec<(Location, Location)>>);
+
 /// Resolves every table name to its keyspace and strips keyspace qualifiers (the tablet's
-/// database is the keyspace's). Returns the one keyspace and the tables named.
-fn resolve(
-    stmt: &mut Statement,
-    target: &Target,
-    view: &RoutingView,
-) -> Result<(Option<String>, Vec<String>), GatewayError> {
+/// database is the keyspace's). Returns the one keyspace, the tables named, and the text spans
+/// of the qualifiers stripped (`None` when a span is unknown: print the tree instead).
+fn resolve(stmt: &mut Statement, target: &Target, view: &RoutingView) -> Result<Resolved, GatewayError> {
     let mut keyspaces = BTreeSet::new();
     let mut tables = Vec::new();
     let mut error = None;
+    let mut cuts = Some(Vec::new());
     let _ = visit_relations_mut(stmt, |name: &mut ObjectName| {
         let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect();
         let (qualifier, t) = match parts.as_slice() {
@@ -350,6 +374,15 @@ fn resolve(
                 if view.keyspace(ks).is_none() {
                     error = Some(GatewayError::UnknownKeyspace(ks.clone()));
                     return ControlFlow::Break(());
+                }
+                let span = |p: &ObjectNamePart| p.as_ident().map(|i| i.span.start).filter(|l| l.line > 0);
+                match (name.0.first().and_then(span), name.0.last().and_then(span)) {
+                    (Some(from), Some(to)) => {
+                        if let Some(c) = cuts.as_mut() {
+                            c.push((from, to));
+                        }
+                    }
+                    _ => cuts = None,
                 }
                 let last = name.0.last().cloned();
                 if let Some(last) = last {
@@ -396,7 +429,35 @@ fn resolve(
             return Err(GatewayError::UnknownKeyspace(ks.clone()));
         }
     }
-    Ok((ks, tables))
+    Ok((ks, tables, cuts))
+}
+
+/// `src` without the text between each pair of locations (1-based lines and columns in
+/// characters, as sqlparser counts them); `None` if a location is not in the text.
+fn cut(src: &str, cuts: &[(Location, Location)]) -> Option<String> {
+    if cuts.is_empty() {
+        return Some(src.to_string());
+    }
+    let mut line_starts = vec![0usize];
+    line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |l: Location| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(l.line).ok()?.checked_sub(1)?)?;
+        let col = usize::try_from(l.column).ok()?.checked_sub(1)?;
+        src[start..].char_indices().nth(col).map(|(i, _)| start + i)
+    };
+    let mut ranges = cuts.iter().map(|(a, b)| Some((offset(*a)?, offset(*b)?))).collect::<Option<Vec<_>>>()?;
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(src.len());
+    let mut copied = 0;
+    for (from, to) in ranges {
+        if from < copied || to < from {
+            return None;
+        }
+        out.push_str(&src[copied..from]);
+        copied = to;
+    }
+    out.push_str(&src[copied..]);
+    Some(out)
 }
 
 fn single_table(ks: &str, tables: &[String]) -> Result<String, GatewayError> {
@@ -497,6 +558,25 @@ pub(super) fn vindex_values(e: &Expr, col: &str) -> Option<Vec<Value>> {
             }
         }
         Expr::InList { expr, list, negated: false } if is_column(expr, col) => list.iter().map(literal).collect(),
+        Expr::BinaryOp { op: BinaryOperator::Or, .. } => {
+            // `col = 1 OR col = 2 OR ...` (an ORM's IN): every disjunct must pin the column.
+            // Walked with a stack of its own: the chain may be thousands of terms deep.
+            let mut values = Vec::new();
+            let mut todo = vec![e];
+            while let Some(x) = todo.pop() {
+                match x {
+                    Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
+                        todo.push(right);
+                        todo.push(left);
+                    }
+                    Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: BinaryOperator::Or, .. }) => {
+                        todo.push(inner)
+                    }
+                    other => values.extend(vindex_values(other, col)?),
+                }
+            }
+            Some(values)
+        }
         _ => None,
     }
 }
@@ -517,9 +597,7 @@ pub fn literal(e: &Expr) -> Option<Value> {
             SqlValue::Number(n, _) => {
                 n.parse::<i64>().map(Value::Int).or_else(|_| n.parse::<u64>().map(Value::UInt)).ok()
             }
-            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
-                Some(Value::Bytes(s.as_bytes().to_vec()))
-            }
+            SqlValue::SingleQuotedString(s) => Some(Value::Bytes(crate::sql::literal::body_value(s))),
             _ => None,
         },
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match literal(expr)? {

@@ -5,8 +5,6 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{visit_expressions, Expr, SetExpr, Statement, TableFactor};
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
 
 use super::plan::{keyspace_id, vindex_values, Plan};
 use super::target::Target;
@@ -241,7 +239,7 @@ fn split(sql: &str) -> Option<Vec<String>> {
 }
 
 fn recipe(sql: &str, lits: &[Lit], keyspace: &str, target: &Target, view: &RoutingView) -> Option<Recipe> {
-    let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
+    let mut stmts = crate::sql::parse::parse(sql).ok()?;
     let Some(Statement::Query(q)) = stmts.pop() else { return None };
     let fixed = || {
         let ks = view.keyspace(keyspace)?;

@@ -151,7 +151,11 @@ fn session_and_system_statements() {
     assert!(matches!(plan("use nope", &t, &v), Err(GatewayError::UnknownKeyspace(_))));
     assert!(matches!(plan("set autocommit = 0", &t, &v).unwrap(), Plan::SetAutocommit(false)));
     assert!(matches!(plan("SET NAMES utf8mb4", &t, &v).unwrap(), Plan::Noop));
-    assert!(matches!(plan("set sql_mode = ''", &t, &v), Err(GatewayError::Unsupported(_))));
+    assert!(matches!(plan("set sql_mode = ''", &t, &v).unwrap(), Plan::SetSqlMode(e) if e == "''"));
+    assert!(matches!(plan("SET @@SESSION.sql_mode := concat(@@sql_mode, ',X')", &t, &v).unwrap(),
+        Plan::SetSqlMode(e) if e == "concat(@@sql_mode, ',X')"));
+    assert!(matches!(plan("set sql_mode = '', autocommit = 1", &t, &v), Err(GatewayError::Unsupported(_))));
+    assert!(matches!(plan("set time_zone = '+00:00'", &t, &v), Err(GatewayError::Unsupported(_))));
     assert!(matches!(plan("show databases", &t, &v).unwrap(), Plan::Local(Local::Databases)));
     assert!(matches!(plan("show vitess_tablets", &t, &v).unwrap(), Plan::Local(Local::VitessTablets)));
     assert!(matches!(plan("select @@version_comment limit 1", &t, &v), Ok(Plan::Route { .. }) | Ok(Plan::Local(_))));
@@ -195,4 +199,66 @@ fn qualified_scatter_aggregate_without_a_session_keyspace() {
     assert!(e.contains("scatter over 2 shards"), "{e}");
     let p = plan("select count(*) from customer.corder", &t, &v).unwrap();
     assert!(!matches!(p, Plan::Route { .. }), "a count over two shards must be merged: {p:?}");
+}
+
+#[test]
+fn routes_send_the_clients_own_text() {
+    let v = view();
+    let sql_of = |p: Plan| match p {
+        Plan::Route { sql, .. } => sql,
+        other => panic!("expected a route, got {other:?}"),
+    };
+    // Literals reach the tablet exactly as written: no re-printing.
+    let sql = r"select /* keep */ email from customer where customer_id = 1 and email = 'a\\b''c\'d' ;";
+    assert_eq!(sql_of(plan(sql, &target("customer"), &v).unwrap()), sql.trim_end_matches([' ', ';']));
+    let sql = "insert into product (sku, description) values ('x\\\\y', 'C:\\\\dir\\\\new')";
+    assert_eq!(sql_of(plan(sql, &target("commerce"), &v).unwrap()), sql);
+    // Keyspace qualifiers are cut out of the text, nothing else changes.
+    let sql =
+        "select c.email from customer . `customer` as c\n where c.customer_id = 1 and c.email = 'customer.customer'";
+    assert_eq!(
+        sql_of(plan(sql, &Target::default(), &v).unwrap()),
+        "select c.email from `customer` as c\n where c.customer_id = 1 and c.email = 'customer.customer'"
+    );
+    let sql = "update commerce.product set description = 'ü\\'' where sku in (select sku from commerce.product)";
+    assert_eq!(
+        sql_of(plan(sql, &Target::default(), &v).unwrap()),
+        "update product set description = 'ü\\'' where sku in (select sku from product)"
+    );
+}
+
+/// Runs `f` on a thread with the stack the node's threads have.
+fn on_node_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let stack = std::env::var("TESSERA_TEST_STACK").ok().and_then(|s| s.parse().ok());
+    std::thread::Builder::new()
+        .stack_size(stack.unwrap_or(crate::sql::parse::STACK_SIZE))
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn ten_thousand_term_chains_plan() {
+    let n: usize = std::env::var("TESSERA_TEST_TERMS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    on_node_stack(move || {
+        let v = view();
+        let terms: Vec<String> = (0..n).map(|i| format!("customer_id = {i}")).collect();
+        let sql = format!("select count(*) from customer where {}", terms.join(" or "));
+        let p = plan(&sql, &target("customer"), &v).unwrap();
+        let _ = format!("{p:?}");
+        // An OR of equalities on the vindex column routes like IN.
+        let terms: Vec<String> = (0..n).map(|i| format!("customer_id = {}", 3 * i + 1)).collect();
+        let sql = format!("select email from customer where {}", terms.join(" or "));
+        assert_eq!(shards(plan(&sql, &target("customer"), &v).unwrap()).len(), 2);
+        let sql = "select email from customer where customer_id = 1 or (customer_id = 1 and email = 'x')";
+        assert_eq!(shards(plan(sql, &target("customer"), &v).unwrap()), vec![shard_of(1)]);
+        let sql = "select email from customer where customer_id = 1 or email = 'x'";
+        assert_eq!(shards(plan(sql, &target("customer"), &v).unwrap()).len(), 2, "not pinned: scatter");
+        let sql = format!("select {}", vec!["1"; n].join(" + "));
+        assert!(plan(&sql, &target("customer"), &v).is_ok());
+        let terms: Vec<String> = (0..20_000).map(|i| format!("customer_id = {i}")).collect();
+        let sql = format!("select count(*) from customer where {}", terms.join(" or "));
+        assert!(matches!(plan(&sql, &target("customer"), &v), Err(GatewayError::TooDeep(_))));
+    })
 }

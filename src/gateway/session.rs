@@ -42,16 +42,19 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
         }
     }
     if let Some(names) = uservars::select_of_vars(sql) {
-        let items = names
-            .into_iter()
-            .map(|n| {
-                let v = s.user_vars.get(&n[1..].to_ascii_lowercase());
-                let text = v.and_then(|v| v.text.clone());
-                let numeric = v.is_some_and(|v| v.numeric);
-                (n, text, numeric)
-            })
-            .collect();
-        return Ok(Answer::Rows(local::single_row(items)));
+        let mut r = crate::protocol::tablet::QueryResult::default();
+        let mut row = Vec::with_capacity(names.len());
+        for n in names {
+            let (field, value) = match s.user_vars.get(&n[1..].to_ascii_lowercase()) {
+                Some(v) => (v.field.clone(), v.value.clone()),
+                // MySQL: an unset variable is a NULL of type MEDIUMBLOB.
+                None => (crate::protocol::tablet::Field { column_type: 250, charset: 63, ..Default::default() }, None),
+            };
+            r.fields.push(crate::protocol::tablet::Field { name: n.clone(), org_name: String::new(), ..field });
+            row.push(value);
+        }
+        r.rows.push(row);
+        return Ok(Answer::Rows(r));
     }
     let substituted;
     // `use ks@replica` names a tablet type, not a variable.
@@ -119,23 +122,31 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             }
             Local::VitessShards => local::vitess_shards(&view.topo),
             Local::VitessTablets => local::vitess_tablets(&view.topo, &(svc.health)().await),
-            Local::SessionSelect(items) => local::single_row(
-                items
-                    .into_iter()
-                    .map(|(name, item)| match item {
-                        SessionItem::Database => (name, s.target.display(), false),
-                        SessionItem::Version => (name, Some(SERVER_VERSION.into()), false),
-                        SessionItem::VersionComment => (name, Some(VERSION_COMMENT.into()), false),
-                        SessionItem::ConnectionId => (name, Some(s.connection_id.to_string()), true),
-                        SessionItem::LastInsertId => (name, Some(s.last_insert_id.to_string()), true),
-                        SessionItem::Autocommit => (name, Some(u8::from(s.autocommit).to_string()), true),
-                        SessionItem::Literal(v) => {
-                            let int = v.parse::<i64>().is_ok();
-                            (name, Some(v), int)
-                        }
-                    })
-                    .collect(),
-            ),
+            Local::SessionSelect(items) => {
+                let sql_mode = if items.iter().any(|(_, i)| *i == SessionItem::SqlMode) {
+                    Some(session_sql_mode(svc, s).await?)
+                } else {
+                    None
+                };
+                local::single_row(
+                    items
+                        .into_iter()
+                        .map(|(name, item)| match item {
+                            SessionItem::Database => (name, s.target.display(), false),
+                            SessionItem::Version => (name, Some(SERVER_VERSION.into()), false),
+                            SessionItem::VersionComment => (name, Some(VERSION_COMMENT.into()), false),
+                            SessionItem::ConnectionId => (name, Some(s.connection_id.to_string()), true),
+                            SessionItem::LastInsertId => (name, Some(s.last_insert_id.to_string()), true),
+                            SessionItem::Autocommit => (name, Some(u8::from(s.autocommit).to_string()), true),
+                            SessionItem::SqlMode => (name, sql_mode.clone(), false),
+                            SessionItem::Literal(v) => {
+                                let int = v.parse::<i64>().is_ok();
+                                (name, Some(v), int)
+                            }
+                        })
+                        .collect(),
+                )
+            }
             Local::Explain(lines) => local::text_result(&["plan"], lines.into_iter().map(|l| vec![Some(l)]).collect()),
             Local::ShowTables { keyspace, shard, sql } => {
                 let mut r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
@@ -159,6 +170,10 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                 exec::commit(tc, s).await?;
             }
             s.autocommit = on;
+            Ok(Answer::ok())
+        }
+        Plan::SetSqlMode(expr) => {
+            set_sql_mode(svc, s, &expr).await?;
             Ok(Answer::ok())
         }
         Plan::Noop => Ok(Answer::ok()),
@@ -249,6 +264,60 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
     }
 }
 
+/// The session's `sql_mode`: what it set, else the tablets' own.
+async fn session_sql_mode(svc: &Services, s: &mut SessionState) -> Result<String, GatewayError> {
+    if let Some(m) = &s.sql_mode {
+        return Ok(m.clone());
+    }
+    let v = Box::pin(evaluate(svc, s, "@@global.sql_mode")).await?;
+    Ok(v.value.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default())
+}
+
+/// `SET sql_mode = <expr>`: the expression evaluated with the session's current mode, then
+/// checked and normalised by MariaDB itself (unknown modes are its error 1231; `ANSI` expands).
+async fn set_sql_mode(svc: &Services, s: &mut SessionState, expr: &str) -> Result<(), GatewayError> {
+    if expr.eq_ignore_ascii_case("default") {
+        s.sql_mode = None;
+        return Ok(());
+    }
+    let v = Box::pin(evaluate(svc, s, expr)).await?;
+    let Some(value) = v.value else {
+        return Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::Mysql {
+            code: 1231,
+            state: "42000".into(),
+            message: "Variable 'sql_mode' can't be set to the value of 'NULL'".into(),
+        }));
+    };
+    let raw = String::from_utf8_lossy(&value).into_owned();
+    let nbe = crate::sql::literal::Escapes::from_sql_mode(&raw) == crate::sql::literal::Escapes::NoBackslash;
+    let previous = s.sql_mode.replace(raw);
+    // Not `select @@session.sql_mode`, which the gateway answers itself.
+    let normal = match Box::pin(evaluate(svc, s, "concat(@@session.sql_mode)")).await {
+        Ok(v) => v.value.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
+        Err(e) => {
+            s.sql_mode = previous;
+            return Err(e);
+        }
+    };
+    // Modes that change how the gateway itself must read statements or evaluate expressions.
+    if let Some(m) = normal.split(',').find(|m| UNFOLLOWED_MODES.contains(m)) {
+        s.sql_mode = previous;
+        return Err(GatewayError::Unsupported(format!(
+            "sql_mode {m}: the gateway reads and evaluates statements with MariaDB's default syntax \
+             (double quotes as strings, `||` as OR); leave it out of sql_mode"
+        )));
+    }
+    let mut modes: Vec<&str> = normal.split(',').filter(|m| !m.is_empty()).collect();
+    if nbe {
+        modes.push("NO_BACKSLASH_ESCAPES");
+    }
+    s.sql_mode = Some(modes.join(","));
+    Ok(())
+}
+
+/// `sql_mode` flags the gateway cannot follow (it would read or evaluate statements wrongly).
+const UNFOLLOWED_MODES: [&str; 7] = ["ANSI_QUOTES", "PIPES_AS_CONCAT", "ORACLE", "MSSQL", "DB2", "POSTGRESQL", "MAXDB"];
+
 /// Evaluates the value of a user variable assignment: literals directly, anything else by
 /// asking MySQL (`select <expr>`), with other user variables already substituted.
 async fn evaluate(svc: &Services, s: &mut SessionState, expr: &str) -> Result<exec::UserVar, GatewayError> {
@@ -258,13 +327,31 @@ async fn evaluate(svc: &Services, s: &mut SessionState, expr: &str) -> Result<ex
         return Err(GatewayError::Other(format!("`{expr}` has no value")));
     };
     let value = r.rows.first().and_then(|row| row.first().cloned()).flatten();
-    let numeric = r.fields.first().is_some_and(|f| matches!(f.column_type, 0 | 1 | 2 | 3 | 4 | 5 | 8 | 9 | 246));
-    Ok(match value {
-        None => exec::UserVar { literal: "NULL".into(), text: None, numeric: false },
-        Some(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let literal = if numeric { text.clone() } else { crate::sql::quote_bytes(&bytes) };
-            exec::UserVar { literal, text: Some(text), numeric }
-        }
-    })
+    let field = r.fields.into_iter().next().unwrap_or_default();
+    let literal = match &value {
+        None => "NULL".to_string(),
+        Some(bytes) => value_literal(&field, bytes),
+    };
+    Ok(exec::UserVar { literal, value, field })
+}
+
+/// The literal that stands for a value MySQL returned in a column like `field`: numbers as
+/// written (doubles in exponent form, so they stay doubles), binary strings as hex, other
+/// strings quoted.
+pub fn value_literal(field: &crate::protocol::tablet::Field, bytes: &[u8]) -> String {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+    });
+    match (field.column_type, text) {
+        // Integers and decimals.
+        (0 | 1 | 2 | 3 | 8 | 9 | 13 | 246, Some(t)) => t.to_string(),
+        // FLOAT, DOUBLE.
+        (4 | 5, Some(t)) if t.contains(['e', 'E']) => t.to_string(),
+        (4 | 5, Some(t)) => format!("{t}e0"),
+        // Dates and times (their columns say `binary`, but they are not binary strings).
+        (7 | 10 | 11 | 12 | 14, _) => crate::sql::quote_bytes(bytes),
+        // Strings of the binary character set.
+        _ if field.charset == 63 => crate::sql::literal::hex_literal(bytes),
+        _ => crate::sql::quote_bytes(bytes),
+    }
 }

@@ -35,6 +35,7 @@ pub enum SessionItem {
     ConnectionId,
     LastInsertId,
     Autocommit,
+    SqlMode,
     Literal(String),
 }
 
@@ -44,7 +45,24 @@ pub(super) fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
     if lower.starts_with("names") || lower.starts_with("character set") || lower.starts_with("charset") {
         return Ok(Plan::Noop);
     }
-    let assignment = lower.trim_start_matches("session ").trim_start_matches("@@session.").trim_start_matches("@@");
+    let assignment = lower
+        .trim_start_matches("session ")
+        .trim_start_matches("local ")
+        .trim_start_matches("@@session.")
+        .trim_start_matches("@@local.")
+        .trim_start_matches("@@");
+    if let Some(v) = assignment.strip_prefix("sql_mode") {
+        let v = v.trim_start();
+        let v = v.strip_prefix(":=").or_else(|| v.strip_prefix('=')).map(str::trim).unwrap_or("");
+        if v.is_empty() || crate::sql::code_offsets(v).any(|i| v.as_bytes()[i] == b',' && !in_parens(v, i)) {
+            return Err(GatewayError::Unsupported(format!(
+                "SET {rest}: set sql_mode on its own (`SET sql_mode = '...'`)"
+            )));
+        }
+        // The expression as written (its literals keep their case).
+        let at = rest.len() - v.len();
+        return Ok(Plan::SetSqlMode(rest[at..].trim().to_string()));
+    }
     if let Some(v) = assignment.strip_prefix("autocommit") {
         let v = v.trim().trim_start_matches('=').trim().trim_start_matches(":=").trim();
         return match v {
@@ -57,6 +75,16 @@ pub(super) fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
         "SET {rest}: tessera keeps autocommit, the character set and user variables (@name) per session; \
          other session variables cannot follow a session across pooled tablet connections"
     )))
+}
+
+/// True when byte `at` of `s` is inside parentheses.
+fn in_parens(s: &str, at: usize) -> bool {
+    let b = s.as_bytes();
+    crate::sql::code_offsets(s).take_while(|i| *i < at).fold(0i32, |d, i| match b[i] {
+        b'(' => d + 1,
+        b')' => d - 1,
+        _ => d,
+    }) > 0
 }
 
 pub(super) fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Result<Option<Plan>, GatewayError> {
@@ -104,10 +132,13 @@ pub(super) fn session_select(q: &sqlparser::ast::Query) -> Option<Vec<(String, S
             "connection_id()" => SessionItem::ConnectionId,
             "last_insert_id()" => SessionItem::LastInsertId,
             "@@autocommit" | "@@session.autocommit" => SessionItem::Autocommit,
+            "@@sql_mode" | "@@session.sql_mode" | "@@local.sql_mode" => SessionItem::SqlMode,
             _ => match expr {
                 Expr::Value(v) if matches!(v.value, SqlValue::Number(..) | SqlValue::SingleQuotedString(_)) => {
                     SessionItem::Literal(match &v.value {
-                        SqlValue::SingleQuotedString(s) => s.clone(),
+                        SqlValue::SingleQuotedString(s) => {
+                            String::from_utf8_lossy(&crate::sql::literal::body_value(s)).into_owned()
+                        }
                         other => other.to_string(),
                     })
                 }

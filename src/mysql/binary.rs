@@ -20,6 +20,7 @@ pub const T_DATE: u8 = 10;
 pub const T_TIME: u8 = 11;
 pub const T_DATETIME: u8 = 12;
 pub const T_YEAR: u8 = 13;
+pub const T_NEWDECIMAL: u8 = 246;
 const UNSIGNED_FLAG: u16 = 32;
 
 /// Reads one parameter value of type `t` (`unsigned` from the type's flag byte) as a SQL literal.
@@ -58,20 +59,16 @@ pub fn read_param(r: &mut Reader<'_>, t: u8, unsigned: bool) -> io::Result<Strin
                 (v as i64).to_string()
             }
         }
-        T_FLOAT => {
-            let v = f32::from_bits(r.u32()?);
-            if v.is_finite() {
-                format!("{v:?}")
-            } else {
-                "NULL".into()
-            }
-        }
-        T_DOUBLE => {
-            let v = f64::from_bits(r.u64()?);
-            if v.is_finite() {
-                format!("{v:?}")
-            } else {
-                "NULL".into()
+        // In exponent form: MariaDB reads `1.5e0` as a DOUBLE, as it would the bound value
+        // (`1.5` would be an exact DECIMAL). A FLOAT widens to the double it equals.
+        T_FLOAT => double_literal(f64::from(f32::from_bits(r.u32()?)))?,
+        T_DOUBLE => double_literal(f64::from_bits(r.u64()?))?,
+        // Decimals as the number they are, when they are one.
+        T_DECIMAL | T_NEWDECIMAL => {
+            let b = r.lenenc_bytes()?;
+            match std::str::from_utf8(b) {
+                Ok(t) if is_decimal(t) => t.to_string(),
+                _ => quote_bytes(b),
             }
         }
         T_DATE | T_DATETIME | T_TIMESTAMP => {
@@ -112,6 +109,33 @@ pub fn read_param(r: &mut Reader<'_>, t: u8, unsigned: bool) -> io::Result<Strin
         // Decimals, strings, blobs, JSON, enums, bits: length-encoded bytes.
         _ => quote_bytes(r.lenenc_bytes()?),
     })
+}
+
+/// A finite double as a literal MariaDB reads back as the same double; NaN and infinities,
+/// which no MariaDB column stores, are refused.
+fn double_literal(v: f64) -> io::Result<String> {
+    if !v.is_finite() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a parameter is {v}, which MariaDB cannot store (out of range)"),
+        ));
+    }
+    Ok(format!("{v:e}"))
+}
+
+/// `-12.50`, `3`, `1e5`: text MariaDB reads as a number.
+fn is_decimal(t: &str) -> bool {
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (mantissa, exp) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+        None => (t, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    !(int.is_empty() && frac.is_empty())
+        && digits(int)
+        && digits(frac)
+        && exp.is_none_or(|e| !e.is_empty() && digits(e))
 }
 
 /// Encodes a row of text values in the binary row format, following each column's type.
@@ -226,10 +250,22 @@ mod tests {
         bytes.extend_from_slice(&[7, 0xe8, 0x07, 11, 21, 13, 14, 15]);
         let mut r = Reader::new(&bytes);
         assert_eq!(read_param(&mut r, T_LONGLONG, false).unwrap(), "-5");
-        assert_eq!(read_param(&mut r, T_DOUBLE, false).unwrap(), "1.5");
+        assert_eq!(read_param(&mut r, T_DOUBLE, false).unwrap(), "1.5e0");
         assert_eq!(read_param(&mut r, 253, false).unwrap(), "'o\\'k'");
         assert_eq!(read_param(&mut r, T_DATETIME, false).unwrap(), "'2024-11-21 13:14:15'");
         assert!(read_param(&mut r, T_LONG, false).is_err(), "truncated input is an error");
+        let f = 0.1f32.to_bits().to_le_bytes();
+        let lit = read_param(&mut Reader::new(&f), T_FLOAT, false).unwrap();
+        assert_eq!(lit.parse::<f64>().unwrap(), f64::from(0.1f32), "{lit}");
+        assert!(read_param(&mut Reader::new(&f64::NAN.to_le_bytes()), T_DOUBLE, false).is_err());
+        assert!(read_param(&mut Reader::new(&f64::INFINITY.to_le_bytes()), T_DOUBLE, false).is_err());
+        assert_eq!(read_param(&mut Reader::new(b"\x05-1.50"), T_NEWDECIMAL, false).unwrap(), "-1.50");
+        assert_eq!(read_param(&mut Reader::new(b"\x031;x"), T_NEWDECIMAL, false).unwrap(), "'1;x'");
+        for (t, ok) in
+            [("1", true), ("-1.5", true), (".5", true), ("1e-3", true), ("1e", false), ("", false), ("1 ", false)]
+        {
+            assert_eq!(is_decimal(t), ok, "{t}");
+        }
         let max = u64::MAX.to_le_bytes();
         assert_eq!(read_param(&mut Reader::new(&max), T_LONGLONG, true).unwrap(), u64::MAX.to_string());
     }

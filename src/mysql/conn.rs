@@ -302,6 +302,8 @@ async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut
                 exec::rollback(&svc.tablets, state).await;
                 state.autocommit = true;
                 state.last_insert_id = 0;
+                state.user_vars.clear();
+                state.sql_mode = None;
                 conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
             }
             COM_SET_OPTION => {
@@ -326,9 +328,16 @@ async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut
 }
 
 async fn query(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: &[u8]) -> io::Result<()> {
-    let Ok(sql) = std::str::from_utf8(body) else {
-        return conn.send(&err_packet(1064, "42000", "the query is not valid UTF-8")).await;
+    // Literals are re-quoted for the tablets here, once: everything after reads backslash
+    // escapes and UTF-8 whatever the session's sql_mode and the literals' bytes.
+    let body = body.strip_suffix(b"\0").unwrap_or(body);
+    let sql = match crate::sql::parse::client_text(body, state.escapes()) {
+        Ok(s) => s,
+        Err(e) => {
+            return conn.send(&err_packet(1064, "42000", &format!("You have an error in your SQL syntax: {e}"))).await
+        }
     };
+    let sql = sql.as_ref();
     if crate::sql::skip_noise(sql).trim().trim_end_matches(';').trim().is_empty() {
         return conn.send(&err_packet(1065, "42000", "Query was empty")).await;
     }

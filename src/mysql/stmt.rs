@@ -17,6 +17,9 @@ use crate::protocol::tablet::Field;
 /// A prepared statement of one connection.
 pub struct Prepared {
     sql: String,
+    /// The target it was prepared in: like MariaDB, a statement keeps the database it was
+    /// prepared in whatever `USE` follows.
+    target: crate::gateway::Target,
     params: usize,
     /// Parameter types from the last EXECUTE that sent them (type, unsigned).
     types: Vec<(u8, bool)>,
@@ -40,13 +43,17 @@ pub(super) async fn prepare(
     state: &mut SessionState,
     body: &[u8],
 ) -> io::Result<()> {
-    let Ok(sql) = std::str::from_utf8(body) else {
-        return conn.send(&err_packet(1064, "42000", "the statement is not valid UTF-8")).await;
+    let sql = match crate::sql::parse::client_text(body, state.escapes()) {
+        Ok(s) => s.into_owned(),
+        Err(e) => {
+            return conn.send(&err_packet(1064, "42000", &format!("You have an error in your SQL syntax: {e}"))).await
+        }
     };
+    let sql = sql.as_str();
     let needs_parse = crate::sql::next_values::parse(sql).is_none()
         && matches!(crate::sql::first_keyword(sql).as_str(), "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE");
     if needs_parse {
-        if let Err(e) = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql) {
+        if let Err(e) = crate::sql::parse::parse(sql) {
             return conn.send(&err_packet(1064, "42000", &format!("You have an error in your SQL syntax: {e}"))).await;
         }
     }
@@ -59,7 +66,16 @@ pub(super) async fn prepare(
     let columns = result_columns(svc, state, sql, params).await;
     stmts.next_id = stmts.next_id.wrapping_add(1).max(1);
     let id = stmts.next_id;
-    stmts.by_id.insert(id, Prepared { sql: sql.to_string(), params, types: Vec::new(), long_data: HashMap::new() });
+    stmts.by_id.insert(
+        id,
+        Prepared {
+            sql: sql.to_string(),
+            target: state.target.clone(),
+            params,
+            types: Vec::new(),
+            long_data: HashMap::new(),
+        },
+    );
     let mut ok = vec![0u8];
     ok.extend_from_slice(&id.to_le_bytes());
     ok.extend_from_slice(&(columns.len() as u16).to_le_bytes());
@@ -201,7 +217,10 @@ pub(super) async fn execute_stmt(
                 .await
         }
     };
-    match execute(svc, state, &sql).await {
+    let current = std::mem::replace(&mut state.target, p.target.clone());
+    let answer = execute(svc, state, &sql).await;
+    state.target = current;
+    match answer {
         Ok(Answer::Ok { affected, last_insert_id, info }) => {
             conn.send(&ok_packet(0, affected, last_insert_id, status(state, false), 0, &info)).await
         }

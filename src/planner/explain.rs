@@ -32,6 +32,7 @@ pub fn vitess_explain<'a>(kw: &str, rest: &'a str) -> Option<&'a str> {
 pub fn render(p: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     match p {
+        Plan::SetSqlMode(_) => out.push("SetSqlMode (session)".into()),
         Plan::Route { keyspace, shards, sql, tablet_type } => {
             out.push(format!("Route {keyspace} {} on {}: {sql}", shard_list(shards), tablet_type));
         }

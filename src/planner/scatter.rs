@@ -134,9 +134,7 @@ pub fn plan(
             keys = groups.iter().map(|g| (g.clone(), false)).collect();
             let terms = groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ");
             let with_order = format!("select 1 order by {terms}");
-            if let Ok(mut parsed) =
-                sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, &with_order)
-            {
+            if let Ok(mut parsed) = crate::sql::parse::parse(&with_order) {
                 if let Some(sqlparser::ast::Statement::Query(oq)) = parsed.pop() {
                     pushed.order_by = oq.order_by;
                 }
@@ -193,10 +191,7 @@ impl Pushed {
 }
 
 pub(crate) fn parse_expr(text: &str) -> Result<Expr, GatewayError> {
-    sqlparser::parser::Parser::new(&sqlparser::dialect::MySqlDialect {})
-        .try_with_sql(text)
-        .and_then(|mut p| p.parse_expr())
-        .map_err(|e| GatewayError::Syntax(e.to_string()))
+    Ok(crate::sql::parse::parse_expr(text)?)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -353,9 +353,9 @@ fn literal(cell: &Option<Vec<u8>>, kind: Kind) -> Expr {
         None => SqlValue::Null,
         Some(b) => match kind {
             Kind::Int | Kind::Decimal | Kind::Float => SqlValue::Number(String::from_utf8_lossy(b).into_owned(), false),
-            _ => match String::from_utf8(b.clone()) {
-                Ok(s) => SqlValue::SingleQuotedString(s),
-                Err(_) => SqlValue::HexStringLiteral(b.iter().map(|x| format!("{x:02X}")).collect()),
+            _ => match std::str::from_utf8(b) {
+                Ok(s) => SqlValue::SingleQuotedString(crate::sql::literal::escape_body(s)),
+                Err(_) => SqlValue::HexStringLiteral(hex::encode_upper(b)),
             },
         },
     };

@@ -9,8 +9,6 @@
 use std::collections::BTreeMap;
 
 use sqlparser::ast::{ObjectName, ObjectType, Statement};
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
 
 /// What a DDL statement does to the set of tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +41,7 @@ pub fn parse(sql: &str, keyspace: &str) -> Result<Vec<Ddl>, String> {
     let mut out = Vec::new();
     for (i, text) in split_statements(sql).into_iter().enumerate() {
         let n = i + 1;
-        let stmts = Parser::parse_sql(&MySqlDialect {}, &text).map_err(|e| format!("statement {n}: {e}"))?;
+        let stmts = crate::sql::parse::parse(&text).map_err(|e| format!("statement {n}: {e}"))?;
         let [stmt] = stmts.as_slice() else {
             return Err(format!("statement {n}: expected one statement"));
         };

@@ -4,9 +4,13 @@
 //!   keyword, so a replica can refuse writes without parsing.
 //! - [`next_values`]: recognises `select next N values from seq` (sqlparser cannot).
 //! - [`binds`]: substitutes `:name` bind variables with escaped literals.
+//! - [`literal`]: string literals as MariaDB reads them, and the one function that writes them.
+//! - [`parse`]: the one way to parse SQL (bounded nesting, literals kept exact).
 
 pub mod binds;
+pub mod literal;
 pub mod next_values;
+pub mod parse;
 pub mod uservars;
 
 /// What a statement does, judged by its first keyword.
@@ -119,54 +123,16 @@ impl Iterator for CodeOffsets<'_> {
     }
 }
 
-/// Quotes `bytes` as a MySQL string literal (`'...'`), escaping what the server requires.
+/// Quotes `bytes` as a string literal for a tablet connection (backslash escapes; bytes that
+/// are not UTF-8 as a hex literal): [`literal::quote`] in the tablets' mode.
 pub fn quote_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() + 2);
-    out.push('\'');
-    for &b in bytes {
-        match b {
-            0 => out.push_str("\\0"),
-            b'\'' => out.push_str("\\'"),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            0x1a => out.push_str("\\Z"),
-            b if b.is_ascii() => out.push(b as char),
-            _ => {
-                // Non-UTF-8 bytes cannot live in a Rust string: fall back to a hex literal.
-                return match std::str::from_utf8(bytes) {
-                    Ok(s) => quote_str_escaped(s),
-                    Err(_) => format!("X'{}'", hex::encode(bytes)),
-                };
-            }
-        }
-    }
-    out.push('\'');
-    out
-}
-
-fn quote_str_escaped(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\0' => out.push_str("\\0"),
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\u{1a}' => out.push_str("\\Z"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
+    literal::quote(bytes, literal::Escapes::Backslash)
 }
 
 /// The table names (last part, unquoted) a statement names, or `None` when it does not parse.
 pub fn tables_of(sql: &str) -> Option<Vec<String>> {
     use sqlparser::ast::visit_relations;
-    let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql).ok()?;
+    let stmts = parse::parse(sql).ok()?;
     let mut out = Vec::new();
     let _ = visit_relations(&stmts, |name| {
         if let Some(last) = name.0.last() {

@@ -10,45 +10,8 @@ use mysql_async::prelude::Queryable;
 
 use crate::corpus;
 use crate::harness::cluster::GatewayCluster;
-use crate::harness::node::{ctl_ok, template_dir};
-
-/// A plain MariaDB from the tablets' template (same version and settings), killed on drop.
-struct Plain {
-    _dir: tempfile::TempDir,
-    mysqld: tessera::mysqld::Mysqld,
-    _child: tokio::process::Child,
-}
-
-impl Plain {
-    async fn start() -> Plain {
-        let dir = tempfile::tempdir().unwrap();
-        let template = tessera::mysqld::ensure_template(&template_dir()).await.expect("template");
-        let m = tessera::mysqld::Mysqld::new(dir.path().join("direct"), crate::harness::free_port(), 9999);
-        m.prepare(&template).await.expect("prepare");
-        let child = m.spawn().expect("spawn mariadbd");
-        m.wait_ready(Duration::from_secs(60)).await.expect("plain MariaDB ready");
-        Plain { _dir: dir, mysqld: m, _child: child }
-    }
-
-    fn pool(&self, db: Option<&str>) -> mysql_async::Pool {
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.mysqld.port)
-            .user(Some("root"))
-            .db_name(db.map(str::to_string))
-            .prefer_socket(false);
-        mysql_async::Pool::new(opts)
-    }
-}
-
-impl Drop for Plain {
-    fn drop(&mut self) {
-        if let Some(pid) = self.mysqld.running_pid() {
-            // SAFETY: kill(2) has no memory-safety preconditions.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
-    }
-}
+use crate::harness::mariadb::Plain;
+use crate::harness::node::ctl_ok;
 
 const REVIEW_SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS review (review_id BIGINT NOT NULL, customer_id BIGINT NOT NULL, \

@@ -13,5 +13,6 @@ mod gateway_security;
 mod resharding;
 mod tablets;
 mod up;
+mod values;
 mod walkthrough;
 mod workflow_ops;

@@ -2,6 +2,7 @@
 //! Everything binds free loopback ports, lives in temp dirs, and is killed on drop.
 
 pub mod cluster;
+pub mod mariadb;
 pub mod nats;
 pub mod node;
 
