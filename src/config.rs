@@ -238,6 +238,10 @@ pub struct TabletConfig {
     /// A result with more rows fails with a clear error.
     #[serde(default = "default_max_result_rows")]
     pub max_result_rows: u64,
+    /// Longest a request waits for a free MySQL connection (all `pool_size` busy) before it is
+    /// refused with MySQL's 1040.
+    #[serde(default = "default_pool_wait_ms")]
+    pub pool_wait_ms: u64,
     /// innodb_buffer_pool_size of a managed mysqld, in MiB.
     #[serde(default = "default_buffer_pool_mb")]
     pub buffer_pool_mb: u32,
@@ -256,6 +260,9 @@ fn default_tx_timeout_ms() -> u64 {
     30_000
 }
 fn default_max_result_rows() -> u64 {
+    10_000
+}
+fn default_pool_wait_ms() -> u64 {
     10_000
 }
 fn default_buffer_pool_mb() -> u32 {
@@ -289,6 +296,7 @@ impl TabletConfig {
             pool_size: default_pool_size(),
             tx_timeout_ms: default_tx_timeout_ms(),
             max_result_rows: default_max_result_rows(),
+            pool_wait_ms: default_pool_wait_ms(),
             buffer_pool_mb: default_buffer_pool_mb(),
         };
         if let Some(p) = parts.get(3) {

@@ -138,6 +138,8 @@ pub enum TabletError {
     NotServing { alias: String, reason: String },
     #[error("tablet {alias} holds writes to {what}: traffic is being switched (SwitchTraffic); retry")]
     WritesHeld { alias: String, what: String },
+    #[error("tablet {alias}: no free MySQL connection within {waited_ms} ms (every pooled connection is busy); retry, or raise the tablet's pool_size")]
+    PoolTimeout { alias: String, waited_ms: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -155,6 +157,8 @@ impl TabletError {
             TabletError::TxNotFound { .. } => (1105, "HY000"),
             TabletError::NotServing { .. } => (1105, "HY000"),
             TabletError::WritesHeld { .. } => (1105, "HY000"),
+            // ER_CON_COUNT_ERROR: what a client sees when a server has no connection to give.
+            TabletError::PoolTimeout { .. } => (1040, "08004"),
             TabletError::BadRequest(_) => (1105, "HY000"),
             TabletError::Internal(_) => (1105, "HY000"),
         }
@@ -162,7 +166,7 @@ impl TabletError {
 
     /// True when the same request may succeed elsewhere or later.
     pub fn retryable(&self) -> bool {
-        matches!(self, TabletError::NotServing { .. })
+        matches!(self, TabletError::NotServing { .. } | TabletError::PoolTimeout { .. })
     }
 }
 

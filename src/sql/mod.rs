@@ -77,13 +77,20 @@ pub fn classify(sql: &str) -> StatementKind {
 /// comments (`-- ` to end of line, `#` to end of line, `/* ... */`). An unterminated literal or
 /// comment runs to the end. The one scanner every text helper here shares.
 pub fn code_offsets(sql: &str) -> CodeOffsets<'_> {
-    CodeOffsets { b: sql.as_bytes(), i: 0 }
+    CodeOffsets { b: sql.as_bytes(), i: 0, executable: false }
+}
+
+/// Like [`code_offsets`], but the body of an executable comment (`/*! ... */`, `/*!50100 ...`,
+/// `/*M! ...`) is code, as MariaDB runs it.
+pub fn code_offsets_as_run(sql: &str) -> CodeOffsets<'_> {
+    CodeOffsets { b: sql.as_bytes(), i: 0, executable: true }
 }
 
 /// Iterator of [`code_offsets`].
 pub struct CodeOffsets<'a> {
     b: &'a [u8],
     i: usize,
+    executable: bool,
 }
 
 impl Iterator for CodeOffsets<'_> {
@@ -112,7 +119,22 @@ impl Iterator for CodeOffsets<'_> {
                 }
                 b'#' => self.i = to_line_end(i),
                 b'/' if b.get(i + 1) == Some(&b'*') => {
-                    self.i = b[i + 2..].windows(2).position(|w| w == b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+                    let body = &b[i + 2..];
+                    let bang = match body {
+                        [b'!', ..] => Some(1),
+                        [b'M', b'!', ..] => Some(2),
+                        _ => None,
+                    };
+                    match bang {
+                        Some(n) if self.executable => {
+                            // Past `/*!` and its version number; the body is scanned as code.
+                            let digits = body[n..].iter().take_while(|c| c.is_ascii_digit()).count();
+                            self.i = i + 2 + n + digits;
+                        }
+                        _ => {
+                            self.i = body.windows(2).position(|w| w == b"*/").map_or(b.len(), |p| i + 2 + p + 2);
+                        }
+                    }
                 }
                 _ => {
                     self.i = i + 1;
@@ -121,6 +143,24 @@ impl Iterator for CodeOffsets<'_> {
             }
         }
     }
+}
+
+/// Refuses text that holds more than one statement: a `;` in code (executable comments count
+/// as code) followed by anything but whitespace and `;`. Tablet connections accept
+/// multi-statements (the client library always asks for them), so the query service checks.
+pub fn check_single(sql: &str) -> Result<(), String> {
+    let b = sql.as_bytes();
+    let mut ended = false;
+    for i in code_offsets_as_run(sql) {
+        match b[i] {
+            b';' => ended = true,
+            c if ended && !c.is_ascii_whitespace() => {
+                return Err("one statement per request: the text goes on after a `;`".into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Quotes `bytes` as a string literal for a tablet connection (backslash escapes; bytes that
@@ -176,6 +216,25 @@ mod tests {
         assert_eq!(code, "acegikm--n", "a line comment ends with its newline; `--` without a space is code");
         assert_eq!(code_offsets("'it\\'s' x").count(), 2, "escaped quote stays inside");
         assert_eq!(code_offsets("x /* open").count(), 2);
+    }
+
+    #[test]
+    fn one_statement_per_request() {
+        for ok in ["select 1", "select 1;", "select ';'; ", "select 1 -- ; drop\n", "select 1; /* ; x */", "select `;`"]
+        {
+            assert!(check_single(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "select 1; select 2",
+            "select 1;select 2;",
+            r"select 'a\\'; drop table t; -- '",
+            "select 1 /*! ; drop table t */",
+            "select 1 /*!50100 ; drop table t */",
+            "select 1 /*M! ; kill 3 */",
+        ] {
+            assert!(check_single(bad).is_err(), "{bad}");
+        }
+        assert!(check_single(r"select 'a\'; drop'").is_ok(), "the `;` is inside the literal");
     }
 
     #[test]

@@ -120,21 +120,31 @@ impl TabletActor {
             let db = crate::sql::quote_ident(&cfg.database());
             exec(&mut conn, "SET SESSION sql_log_bin = 0").await.map_err(|e| e.to_string())?;
             exec(&mut conn, &format!("CREATE DATABASE IF NOT EXISTS {db}")).await.map_err(|e| e.to_string())?;
+            let app = match create_query_user(&mut conn, &cfg.database()).await {
+                Ok(password) => base.clone().user(Some(QUERY_USER)).pass(Some(password)),
+                Err(e) => {
+                    // An external server whose configured user may not create users: the
+                    // query service runs as that user, as the operator chose.
+                    warn!(tablet = %cfg.alias, error = %e, "cannot create the query-service user; queries run as the configured user");
+                    base.clone()
+                }
+            };
             let _ = conn.disconnect().await;
-            let constraints = PoolConstraints::new(0, cfg.pool_size).unwrap_or_default();
-            let pool = Pool::new(
-                base.db_name(Some(cfg.database()))
-                    // A non-zero idle TTL makes the pool keep up to `pool_size` idle connections
-                    // (with 0, mysql_async keeps only `min` and closes every other connection
-                    // on return: one new MySQL connection per query).
-                    .pool_opts(
+            // A non-zero idle TTL makes a pool keep up to its size in idle connections (with 0,
+            // mysql_async keeps only `min` and closes every other connection on return: one new
+            // MySQL connection per query).
+            let pool = |opts: OptsBuilder, size: usize| {
+                let constraints = PoolConstraints::new(0, size).unwrap_or_default();
+                Pool::new(
+                    opts.db_name(Some(cfg.database())).pool_opts(
                         PoolOpts::default()
                             .with_constraints(constraints)
                             .with_reset_connection(false)
                             .with_inactive_connection_ttl(Duration::from_secs(300)),
                     ),
-            );
-            service.set_pool(pool);
+                )
+            };
+            service.set_pools(pool(app, cfg.pool_size), pool(base, 4));
             Ok::<_, String>(())
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
@@ -226,7 +236,7 @@ impl TabletActor {
     pub(super) fn apply_type(&mut self, ctx: &mut Context<Self>, tablet_type: TabletType) {
         let service = self.service.clone();
         let fut = async move {
-            let mut conn = service.conn().await?;
+            let mut conn = service.dba_conn().await?;
             let ro = if tablet_type == TabletType::Primary { "OFF" } else { "ON" };
             exec(&mut conn, &format!("SET GLOBAL read_only = {ro}")).await
         };
@@ -296,7 +306,7 @@ impl TabletActor {
         }
         let service = self.service.clone();
         let fut = async move {
-            let mut conn = match service.conn().await {
+            let mut conn = match service.dba_conn().await {
                 Ok(c) => c,
                 Err(e) => return Probed { mysql_ok: Err(e.to_string()), replication: None },
             };
@@ -454,4 +464,29 @@ impl Handler<StopTablet> for TabletActor {
             .into_actor(self),
         )
     }
+}
+
+/// The MySQL user the query service runs as.
+pub const QUERY_USER: &str = "tessera_app";
+
+/// Creates (or re-keys) the query service's user with a fresh secret: it may read, write and
+/// change tables in the keyspace's database and nothing else (no global settings, no other
+/// databases, no other sessions). Not written to the binlog: every tablet makes its own.
+async fn create_query_user(conn: &mut mysql_async::Conn, database: &str) -> Result<String, String> {
+    let password = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let user = format!("{}@'%'", crate::sql::quote_bytes(QUERY_USER.as_bytes()));
+    let pw = crate::sql::quote_bytes(password.as_bytes());
+    for sql in [
+        "SET SESSION sql_log_bin = 0".to_string(),
+        format!("CREATE USER IF NOT EXISTS {user} IDENTIFIED BY {pw}"),
+        format!("ALTER USER {user} IDENTIFIED BY {pw}"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, CREATE TEMPORARY TABLES, \
+             LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER ON {}.* TO {user}",
+            crate::sql::quote_ident(database)
+        ),
+    ] {
+        exec(conn, &sql).await.map_err(|e| e.to_string())?;
+    }
+    Ok(password)
 }

@@ -115,6 +115,7 @@ impl TabletActor {
             max_result_rows: cfg.max_result_rows,
             tx_timeout: std::time::Duration::from_millis(cfg.tx_timeout_ms),
             stream_chunk_rows: 1000,
+            pool_wait: std::time::Duration::from_millis(cfg.pool_wait_ms),
         };
         let mysqld = cfg.is_managed().then(|| {
             let mut m = Mysqld::new(data_dir.join(&cfg.alias), cfg.port(), cfg.uid().max(1));

@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_result_rows: u64,
     pub tx_timeout: Duration,
     pub stream_chunk_rows: u32,
+    /// Longest a request waits for a free MySQL connection before it is refused.
+    pub pool_wait: Duration,
 }
 
 /// Serving state shared by the actor (which changes it) and the query service (which reads it).
@@ -61,7 +63,10 @@ struct Tx {
 /// One tablet's query service.
 pub struct QueryService {
     pub state: Arc<TabletState>,
+    /// The query service's connections: a user that may only work in the keyspace's database.
     pool: RwLock<Option<Pool>>,
+    /// The configured (administrative) user's: management, replication, DBA requests.
+    dba_pool: RwLock<Option<Pool>>,
     txs: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Tx>>>>,
     next_tx: AtomicU64,
     pub limits: Limits,
@@ -77,6 +82,7 @@ impl QueryService {
         QueryService {
             state,
             pool: RwLock::new(None),
+            dba_pool: RwLock::new(None),
             txs: Mutex::new(HashMap::new()),
             next_tx: AtomicU64::new(seed),
             limits,
@@ -85,19 +91,43 @@ impl QueryService {
         }
     }
 
-    pub fn set_pool(&self, pool: Pool) {
-        *self.pool.write().unwrap_or_else(|e| e.into_inner()) = Some(pool);
+    /// Sets the query service's pool and the administrative one.
+    pub fn set_pools(&self, app: Pool, dba: Pool) {
+        *self.pool.write().unwrap_or_else(|e| e.into_inner()) = Some(app);
+        *self.dba_pool.write().unwrap_or_else(|e| e.into_inner()) = Some(dba);
+    }
+
+    fn not_connected(&self) -> TabletError {
+        TabletError::NotServing { alias: self.state.alias.clone(), reason: "MySQL is not connected yet".into() }
     }
 
     pub fn pool(&self) -> Result<Pool, TabletError> {
-        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| TabletError::NotServing {
-            alias: self.state.alias.clone(),
-            reason: "MySQL is not connected yet".into(),
-        })
+        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| self.not_connected())
     }
 
+    /// A connection of the query service, waiting at most `pool_wait` for one to be free.
     pub async fn conn(&self) -> Result<Conn, TabletError> {
-        self.pool()?.get_conn().await.map_err(map_err)
+        let pool = self.pool()?;
+        match tokio::time::timeout(self.limits.pool_wait, pool.get_conn()).await {
+            Ok(c) => c.map_err(map_err),
+            Err(_) => Err(TabletError::PoolTimeout {
+                alias: self.state.alias.clone(),
+                waited_ms: self.limits.pool_wait.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// A connection as the configured administrative user.
+    pub async fn dba_conn(&self) -> Result<Conn, TabletError> {
+        let pool =
+            self.dba_pool.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| self.not_connected())?;
+        match tokio::time::timeout(self.limits.pool_wait, pool.get_conn()).await {
+            Ok(c) => c.map_err(map_err),
+            Err(_) => Err(TabletError::PoolTimeout {
+                alias: self.state.alias.clone(),
+                waited_ms: self.limits.pool_wait.as_millis() as u64,
+            }),
+        }
     }
 
     fn check_write(&self, kind: StatementKind, sql: &str) -> Result<(), TabletError> {
@@ -159,6 +189,7 @@ impl QueryService {
     ) -> Result<QueryResponse, TabletError> {
         self.state.check_serving()?;
         let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
+        crate::sql::check_single(&sql).map_err(TabletError::BadRequest)?;
         if let Some(seq) = next_values::parse(&sql) {
             let seq = seq.map_err(TabletError::BadRequest)?;
             self.check_write(StatementKind::Write, "")?;
@@ -287,6 +318,7 @@ impl QueryService {
         use mysql_async::prelude::Queryable;
         self.state.check_serving()?;
         let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
+        crate::sql::check_single(&sql).map_err(TabletError::BadRequest)?;
         self.check_write(classify(&sql), &sql)?;
         let chunk_rows = if chunk_rows == 0 { self.limits.stream_chunk_rows } else { chunk_rows } as usize;
         let mut conn = self.conn().await?;

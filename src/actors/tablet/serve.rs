@@ -158,7 +158,7 @@ impl Handler<Manage> for TabletActor {
         match req {
             ManageRequest::Status => {
                 let fut = async move {
-                    let mut conn = service.conn().await.ok()?;
+                    let mut conn = service.dba_conn().await.ok()?;
                     super::manage::replication_status(&mut conn).await.ok()
                 };
                 Box::pin(fut.into_actor(self).map(|repl, act, _| {
@@ -187,7 +187,7 @@ impl Handler<Manage> for TabletActor {
             }
             ManageRequest::MakePrimary => {
                 let fut = async move {
-                    let mut conn = service.conn().await?;
+                    let mut conn = service.dba_conn().await?;
                     make_primary(&mut conn, &alias).await
                 };
                 Box::pin(fut.into_actor(self).map(|res, act, ctx| {
@@ -202,7 +202,7 @@ impl Handler<Manage> for TabletActor {
                     if tablet_type == TabletType::Primary {
                         return Err(TabletError::BadRequest("a replicating tablet cannot be primary".into()));
                     }
-                    let mut conn = service.conn().await?;
+                    let mut conn = service.dba_conn().await?;
                     replicate_from(&mut conn, &host, port, &user, &password).await?;
                     Ok(format!("replicating from {host}:{port}"))
                 };
@@ -220,7 +220,7 @@ impl Handler<Manage> for TabletActor {
 
 /// Management operations that do not change the actor's state.
 async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: TabletType, alias: String) -> ManageReply {
-    let mut conn = service.conn().await?;
+    let mut conn = service.dba_conn().await?;
     match req {
         ManageRequest::StartReplication | ManageRequest::StopReplication if current == TabletType::Primary => {
             Err(TabletError::BadRequest(format!("{alias} is the primary: it does not replicate")))
