@@ -83,6 +83,12 @@ pub struct GatewayConfig {
     /// How long (milliseconds) a write to a shard whose traffic is being switched is held
     /// before it fails.
     pub hold_writes_ms: u64,
+    /// Client connections at once; more are refused with MySQL's 1040.
+    pub max_connections: usize,
+    /// Connections at once per user (0: no limit); more are refused with MySQL's 1203.
+    pub max_user_connections: usize,
+    /// Milliseconds a client has to complete the handshake and log in.
+    pub connect_timeout_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -100,6 +106,9 @@ impl Default for GatewayConfig {
             max_rows: 100_000,
             plan_cache_size: 4096,
             hold_writes_ms: 10_000,
+            max_connections: 4096,
+            max_user_connections: 0,
+            connect_timeout_ms: 10_000,
         }
     }
 }

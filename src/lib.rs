@@ -20,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod failpoint;
 pub mod gateway;
 pub mod mysql;
 pub mod mysqld;

@@ -177,6 +177,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             default_plugin: g.default_plugin()?,
             tls: g.tls()?,
             tls_required: g.tls_required,
+            max_connections: g.max_connections,
+            max_user_connections: g.max_user_connections,
+            limits: Default::default(),
+            connect_timeout: Duration::from_millis(g.connect_timeout_ms),
         };
         let socket = if g.socket.is_empty() {
             None

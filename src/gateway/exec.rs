@@ -22,6 +22,8 @@ pub struct SessionState {
     pub shard_txs: BTreeMap<(String, String), (String, u64)>,
     pub last_insert_id: u64,
     pub connection_id: u32,
+    /// Who logged in.
+    pub user: String,
     /// User variables by lower-case name.
     pub user_vars: BTreeMap<String, UserVar>,
     /// `sql_mode` the session set (`None`: the tablets' own). Literals are read by its

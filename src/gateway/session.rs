@@ -31,6 +31,7 @@ pub struct Services {
 /// Runs one statement.
 pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<Answer, GatewayError> {
     use crate::sql::uservars;
+    crate::failpoint::panic_if("session-panic", sql);
     if crate::sql::first_keyword(sql) == "SET" {
         let rest = crate::sql::skip_noise(sql).trim()[3..].trim().trim_end_matches(';');
         if let Some(assignments) = uservars::parse_set(rest) {

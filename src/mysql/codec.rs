@@ -15,7 +15,8 @@ pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
 pub const STATUS_MORE_RESULTS: u16 = 0x0008;
 
 /// Reads one logical packet (joining continuation packets). Returns the sequence id of the
-/// last physical packet. A payload above `max` is refused without reading it all.
+/// last physical packet. A payload above `max` is refused without reading it all, and memory
+/// grows with the bytes that actually arrive, not with the length a header announces.
 pub async fn read_packet<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> io::Result<(u8, Vec<u8>)> {
     let mut payload = Vec::new();
     loop {
@@ -28,9 +29,21 @@ pub async fn read_packet<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> io::Res
                 format!("packet of {} bytes exceeds max_allowed_packet ({max})", payload.len() + len),
             ));
         }
-        let start = payload.len();
-        payload.resize(start + len, 0);
-        r.read_exact(&mut payload[start..]).await?;
+        // Grow by doubling as bytes arrive, never past the packet's end.
+        let end = payload.len() + len;
+        while payload.len() < end {
+            if payload.len() == payload.capacity() {
+                let cap = (payload.capacity() * 2).max(64 << 10).min(end);
+                payload.reserve_exact(cap - payload.len());
+            }
+            let room = (end - payload.len()).min(payload.capacity() - payload.len());
+            if (&mut *r).take(room as u64).read_buf(&mut payload).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the client closed the connection mid-packet",
+                ));
+            }
+        }
         if len < MAX_CHUNK {
             return Ok((header[3], payload));
         }
@@ -257,6 +270,10 @@ mod tests {
         assert_eq!((seq, back.len()), (4, big.len()));
         let err = read_packet(&mut wire.as_slice(), 1024).await.unwrap_err();
         assert!(err.to_string().contains("max_allowed_packet"));
+        // A header announcing 16 MiB followed by 10 bytes: an error, and no 16 MiB buffer.
+        let short = [&[0xff, 0xff, 0xff, 0][..], &[1u8; 10]].concat();
+        let err = read_packet(&mut short.as_slice(), 64 << 20).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         // Exactly MAX_CHUNK needs an empty trailing packet.
         let mut wire = Vec::new();
         write_packet(&mut wire, 0, &vec![1u8; MAX_CHUNK]).await.unwrap();

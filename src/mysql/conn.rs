@@ -52,11 +52,74 @@ pub enum Auth {
 pub struct ConnConfig {
     pub auth: Auth,
     pub max_allowed_packet: usize,
+    /// Connections at once, in all and per user (0: no per-user limit); counted by `limits`.
+    pub max_connections: usize,
+    pub max_user_connections: usize,
+    pub limits: std::sync::Arc<ConnCounts>,
+    /// Time a client has to complete the handshake and log in.
+    pub connect_timeout: std::time::Duration,
     /// The plugin offered in the greeting (`mysql_native_password` or `caching_sha2_password`).
     pub default_plugin: &'static str,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Refuse clients that do not switch to TLS.
     pub tls_required: bool,
+}
+
+/// Connections open now: in all, and per user once logged in.
+#[derive(Default)]
+pub struct ConnCounts {
+    total: std::sync::atomic::AtomicUsize,
+    per_user: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+/// One connection counted in [`ConnCounts`]; uncounted when dropped.
+struct Counted {
+    counts: std::sync::Arc<ConnCounts>,
+    user: Option<String>,
+}
+
+impl ConnCounts {
+    /// Counts a new connection unless `max` are open.
+    fn admit(counts: &std::sync::Arc<ConnCounts>, max: usize) -> Option<Counted> {
+        use std::sync::atomic::Ordering;
+        let prev = counts.total.fetch_add(1, Ordering::AcqRel);
+        let counted = Counted { counts: counts.clone(), user: None };
+        (prev < max).then_some(counted)
+    }
+
+    /// Open connections.
+    pub fn total(&self) -> usize {
+        self.total.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Counted {
+    /// Counts the connection for `user` unless `max` (non-zero) of theirs are open.
+    fn log_in(&mut self, user: &str, max: usize) -> bool {
+        let mut per = self.counts.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per.entry(user.to_string()).or_default();
+        if max > 0 && *n >= max {
+            return false;
+        }
+        *n += 1;
+        self.user = Some(user.to_string());
+        true
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.counts.total.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        if let Some(user) = &self.user {
+            let mut per = self.counts.per_user.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = per.get_mut(user) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per.remove(user);
+                }
+            }
+        }
+    }
 }
 
 /// Anything a session can run over: TCP, a unix socket, TLS over either.
@@ -91,13 +154,24 @@ impl Conn {
 
 /// Serves one connection to its end. Errors are the connection's: logged, never propagated.
 /// `local` marks a unix-socket connection, which counts as secure transport (as in MySQL).
-pub async fn serve(stream: Stream, peer: String, local: bool, conn_id: u32, cfg: ConnConfig, svc: Services) {
+pub async fn serve(mut stream: Stream, peer: String, local: bool, conn_id: u32, cfg: ConnConfig, svc: Services) {
+    let Some(mut counted) = ConnCounts::admit(&cfg.limits, cfg.max_connections) else {
+        // As MariaDB: the error instead of the greeting.
+        let _ = send_raw(&mut stream, &mut 0, &err_packet(1040, "08004", "Too many connections")).await;
+        info!(conn_id, peer = %peer, max = cfg.max_connections, "connection refused: max_connections reached");
+        return;
+    };
     let mut state = SessionState { autocommit: true, connection_id: conn_id, ..Default::default() };
-    let mut conn = match handshake_and_auth(stream, local, conn_id, &cfg, &svc, &mut state).await {
-        Ok(Some(conn)) => conn,
-        Ok(None) => return,
-        Err(e) => {
+    let login = handshake_and_auth(stream, local, conn_id, &cfg, &svc, &mut state, &mut counted);
+    let mut conn = match tokio::time::timeout(cfg.connect_timeout, login).await {
+        Ok(Ok(Some(conn))) => conn,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
             debug!(conn_id, peer = %peer, error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            info!(conn_id, peer = %peer, timeout = ?cfg.connect_timeout, "handshake not completed in time; closed");
             return;
         }
     };
@@ -131,6 +205,7 @@ async fn handshake_and_auth(
     cfg: &ConnConfig,
     svc: &Services,
     state: &mut SessionState,
+    counted: &mut Counted,
 ) -> io::Result<Option<Conn>> {
     let salt = handshake::new_salt();
     let mut seq = 0u8;
@@ -173,6 +248,12 @@ async fn handshake_and_auth(
         send_raw(&mut stream, &mut seq, &err_packet(1045, "28000", &msg)).await?;
         return Ok(None);
     }
+    if !counted.log_in(&resp.user, cfg.max_user_connections) {
+        let msg = format!("User {} already has more than 'max_user_connections' active connections", resp.user);
+        send_raw(&mut stream, &mut seq, &err_packet(1203, "42000", &msg)).await?;
+        return Ok(None);
+    }
+    state.user = resp.user.clone();
     if let Some(db) = &resp.database {
         match use_target(svc, db) {
             Ok(t) => state.target = t,
@@ -254,7 +335,8 @@ pub(super) fn status(state: &SessionState, more: bool) -> u16 {
 }
 
 async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut SessionState) -> io::Result<()> {
-    let mut stmts = super::stmt::Statements::default();
+    use futures::FutureExt;
+    let mut stmts = super::stmt::Statements::new(cfg.max_allowed_packet);
     loop {
         let (seq, payload) = match read_packet(&mut conn.reader, cfg.max_allowed_packet).await {
             Ok(p) => p,
@@ -268,63 +350,97 @@ async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut
         };
         conn.seq = seq.wrapping_add(1);
         let Some((&cmd, body)) = payload.split_first() else { return Ok(()) };
-        match cmd {
-            COM_QUIT => return Ok(()),
-            COM_PING => conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?,
-            COM_INIT_DB => {
-                let db = String::from_utf8_lossy(body).into_owned();
-                match use_target(svc, &db) {
-                    Ok(t) => {
-                        state.target = t;
-                        conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
-                    }
-                    Err(e) => {
-                        let (code, st) = e.mysql_code();
-                        conn.send(&err_packet(code, st, &e.to_string())).await?;
-                    }
-                }
-            }
-            COM_QUERY => query(conn, svc, state, body).await?,
-            COM_FIELD_LIST => field_list(conn, svc, state, body).await?,
-            COM_STMT_PREPARE => super::stmt::prepare(conn, &mut stmts, svc, state, body).await?,
-            COM_STMT_EXECUTE => super::stmt::execute_stmt(conn, &mut stmts, svc, state, body).await?,
-            COM_STMT_SEND_LONG_DATA => {
-                super::stmt::send_long_data(&mut stmts, body);
-                continue;
-            }
-            COM_STMT_CLOSE => {
-                super::stmt::close(&mut stmts, body);
-                continue;
-            }
-            COM_STMT_RESET => super::stmt::reset(conn, &mut stmts, state, body).await?,
-            COM_RESET_CONNECTION => {
-                stmts = Default::default();
-                exec::rollback(&svc.tablets, state).await;
-                state.autocommit = true;
-                state.last_insert_id = 0;
-                state.user_vars.clear();
-                state.sql_mode = None;
-                conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
-            }
-            COM_SET_OPTION => {
-                match body {
-                    [0, 0] => conn.caps |= CLIENT_MULTI_STATEMENTS,
-                    [1, 0] => conn.caps &= !CLIENT_MULTI_STATEMENTS,
-                    _ => {}
-                }
-                conn.send(&eof_packet(status(state, false), 0)).await?;
-            }
-            other => {
-                conn.send(&err_packet(
-                    1047,
-                    "08S01",
-                    &format!("Unknown command {other:#04x}: tessera does not support it yet"),
-                ))
-                .await?
+        // A bug that panics on some input ends this session with an error, never the node.
+        let run = std::panic::AssertUnwindSafe(command(conn, svc, state, &mut stmts, cmd, body));
+        match run.catch_unwind().await {
+            Ok(Ok(Flow::Next)) => {}
+            Ok(Ok(Flow::Quit)) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(panic) => {
+                let what = panic_message(&panic);
+                tracing::error!(conn_id = state.connection_id, command = cmd, panic = %what, "session panicked; closing it");
+                let msg = format!("internal error in the gateway ({what}); the session is closed, please report it");
+                let _ = conn.send_err(1105, "HY000", &msg).await;
+                return Err(io::Error::other(format!("session panicked: {what}")));
             }
         }
         conn.writer.flush().await?;
     }
+}
+
+/// The text of a panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+enum Flow {
+    Next,
+    Quit,
+}
+
+async fn command(
+    conn: &mut Conn,
+    svc: &Services,
+    state: &mut SessionState,
+    stmts: &mut super::stmt::Statements,
+    cmd: u8,
+    body: &[u8],
+) -> io::Result<Flow> {
+    match cmd {
+        COM_QUIT => return Ok(Flow::Quit),
+        COM_PING => conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?,
+        COM_INIT_DB => {
+            let db = String::from_utf8_lossy(body).into_owned();
+            match use_target(svc, &db) {
+                Ok(t) => {
+                    state.target = t;
+                    conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
+                }
+                Err(e) => {
+                    let (code, st) = e.mysql_code();
+                    conn.send(&err_packet(code, st, &e.to_string())).await?;
+                }
+            }
+        }
+        COM_QUERY => query(conn, svc, state, body).await?,
+        COM_FIELD_LIST => field_list(conn, svc, state, body).await?,
+        COM_STMT_PREPARE => super::stmt::prepare(conn, stmts, svc, state, body).await?,
+        COM_STMT_EXECUTE => super::stmt::execute_stmt(conn, stmts, svc, state, body).await?,
+        // No reply to these two.
+        COM_STMT_SEND_LONG_DATA => super::stmt::send_long_data(stmts, body),
+        COM_STMT_CLOSE => super::stmt::close(stmts, body),
+        COM_STMT_RESET => super::stmt::reset(conn, stmts, state, body).await?,
+        COM_RESET_CONNECTION => {
+            *stmts = super::stmt::Statements::new(stmts.max_long_data());
+            exec::rollback(&svc.tablets, state).await;
+            state.autocommit = true;
+            state.last_insert_id = 0;
+            state.user_vars.clear();
+            state.sql_mode = None;
+            conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
+        }
+        COM_SET_OPTION => {
+            match body {
+                [0, 0] => conn.caps |= CLIENT_MULTI_STATEMENTS,
+                [1, 0] => conn.caps &= !CLIENT_MULTI_STATEMENTS,
+                _ => {}
+            }
+            conn.send(&eof_packet(status(state, false), 0)).await?;
+        }
+        other => {
+            conn.send(&err_packet(
+                1047,
+                "08S01",
+                &format!("Unknown command {other:#04x}: tessera does not support it yet"),
+            ))
+            .await?
+        }
+    }
+    Ok(Flow::Next)
 }
 
 async fn query(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: &[u8]) -> io::Result<()> {

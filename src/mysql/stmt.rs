@@ -24,6 +24,14 @@ pub struct Prepared {
     /// Parameter types from the last EXECUTE that sent them (type, unsigned).
     types: Vec<(u8, bool)>,
     long_data: HashMap<u16, Vec<u8>>,
+    /// Long data went past the connection's limit: EXECUTE fails once, then it is forgotten.
+    long_data_over: bool,
+}
+
+impl Prepared {
+    fn long_data_len(&self) -> usize {
+        self.long_data.values().map(Vec::len).sum()
+    }
 }
 
 /// The prepared statements of one connection.
@@ -31,6 +39,28 @@ pub struct Prepared {
 pub struct Statements {
     by_id: HashMap<u32, Prepared>,
     next_id: u32,
+    /// Bytes of long data held for all statements, and the most allowed (max_allowed_packet).
+    long_data_bytes: usize,
+    max_long_data: usize,
+}
+
+impl Statements {
+    /// No statements yet; long data held at once is bounded by `max_long_data`.
+    pub fn new(max_long_data: usize) -> Self {
+        Statements { max_long_data, ..Default::default() }
+    }
+
+    pub fn max_long_data(&self) -> usize {
+        self.max_long_data
+    }
+
+    /// Forgets statement `id`'s long data.
+    fn drop_long_data(&mut self, id: u32) {
+        if let Some(p) = self.by_id.get_mut(&id) {
+            self.long_data_bytes = self.long_data_bytes.saturating_sub(p.long_data_len());
+            p.long_data.clear();
+        }
+    }
 }
 
 /// Most statements a connection may keep prepared (as MySQL's max_prepared_stmt_count guards).
@@ -74,6 +104,7 @@ pub(super) async fn prepare(
             params,
             types: Vec::new(),
             long_data: HashMap::new(),
+            long_data_over: false,
         },
     );
     let mut ok = vec![0u8];
@@ -122,13 +153,26 @@ pub(super) fn send_long_data(stmts: &mut Statements, body: &[u8]) {
     // No reply is sent for this command; bad input is simply ignored, as MySQL does until EXECUTE.
     let mut r = Reader::new(body);
     let (Ok(id), Ok(param)) = (r.u32(), r.u16()) else { return };
+    let chunk = r.remaining();
+    let over = stmts.long_data_bytes + chunk.len() > stmts.max_long_data;
+    if over {
+        // Held long data is bounded by max_allowed_packet per connection: drop this
+        // statement's and fail its EXECUTE.
+        stmts.drop_long_data(id);
+    }
     if let Some(p) = stmts.by_id.get_mut(&id) {
-        p.long_data.entry(param).or_default().extend_from_slice(r.remaining());
+        if over || p.long_data_over {
+            p.long_data_over = true;
+            return;
+        }
+        p.long_data.entry(param).or_default().extend_from_slice(chunk);
+        stmts.long_data_bytes += chunk.len();
     }
 }
 
 pub(super) fn close(stmts: &mut Statements, body: &[u8]) {
     if let Ok(id) = Reader::new(body).u32() {
+        stmts.drop_long_data(id);
         stmts.by_id.remove(&id);
     }
 }
@@ -140,9 +184,10 @@ pub(super) async fn reset(
     body: &[u8],
 ) -> io::Result<()> {
     let id = Reader::new(body).u32().unwrap_or(0);
+    stmts.drop_long_data(id);
     match stmts.by_id.get_mut(&id) {
         Some(p) => {
-            p.long_data.clear();
+            p.long_data_over = false;
             conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await
         }
         None => {
@@ -192,6 +237,9 @@ pub(super) async fn execute_stmt(
 ) -> io::Result<()> {
     let mut r = Reader::new(body);
     let id = r.u32().unwrap_or(0);
+    let held = stmts.by_id.get(&id).map(Prepared::long_data_len).unwrap_or(0);
+    stmts.long_data_bytes = stmts.long_data_bytes.saturating_sub(held);
+    let max = stmts.max_long_data;
     let Some(p) = stmts.by_id.get_mut(&id) else {
         return conn
             .send(&err_packet(
@@ -201,6 +249,14 @@ pub(super) async fn execute_stmt(
             ))
             .await;
     };
+    if std::mem::take(&mut p.long_data_over) {
+        p.long_data.clear();
+        let msg = format!(
+            "Got a packet bigger than 'max_allowed_packet' bytes: the long data sent for statement {id} passed {max} \
+             bytes (max_allowed_packet)"
+        );
+        return conn.send(&err_packet(1153, "08S01", &msg)).await;
+    }
     let literals = match r.u8().and_then(|_flags| r.u32()).and_then(|_iterations| bind(p, &mut r)) {
         Ok(l) => l,
         Err(e) => {

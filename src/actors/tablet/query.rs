@@ -190,6 +190,7 @@ impl QueryService {
         self.state.check_serving()?;
         let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
         crate::sql::check_single(&sql).map_err(TabletError::BadRequest)?;
+        crate::failpoint::panic_if("tablet-panic", &sql);
         if let Some(seq) = next_values::parse(&sql) {
             let seq = seq.map_err(TabletError::BadRequest)?;
             self.check_write(StatementKind::Write, "")?;

@@ -37,13 +37,26 @@ pub(super) fn spawn_query_loop(
             };
             let (service, client) = (service.clone(), client.clone());
             tokio::spawn(async move {
-                let req = decode_query_request(&msg.payload)
-                    .map_err(|e| TabletError::BadRequest(format!("{}: {e}", msg.subject)));
-                match req {
-                    Ok(QueryRequest::StreamExecute { sql, binds, chunk_rows }) => {
-                        stream_query(&service, &client, reply_to, sql, binds, chunk_rows).await
+                use futures::FutureExt;
+                let work = async {
+                    let req = decode_query_request(&msg.payload)
+                        .map_err(|e| TabletError::BadRequest(format!("{}: {e}", msg.subject)));
+                    match req {
+                        Ok(QueryRequest::StreamExecute { sql, binds, chunk_rows }) => {
+                            stream_query(&service, &client, reply_to.clone(), sql, binds, chunk_rows).await
+                        }
+                        req => answer_query(&service, &client, reply_to.clone(), req).await,
                     }
-                    req => answer_query(&service, &client, reply_to, req).await,
+                };
+                // A bug that panics on some request fails that request, never the node.
+                if let Err(panic) = std::panic::AssertUnwindSafe(work).catch_unwind().await {
+                    let what = crate::mysql::conn::panic_message(&panic);
+                    tracing::error!(subject = %msg.subject, panic = %what, "query request panicked");
+                    let reply: QueryReply = Err(TabletError::Internal(format!(
+                        "internal error in tablet {} ({what})",
+                        service.state.alias
+                    )));
+                    let _ = client.publish(reply_to, encode_query_reply(&reply).into()).await;
                 }
             });
         }

@@ -13,7 +13,7 @@ pub struct GatewayCluster {
     /// Holds the users file and config for the cluster's life.
     pub dir: tempfile::TempDir,
     /// Kept so the node lives (and stops its mysqlds) as long as the cluster.
-    pub _node: NodeProc,
+    pub node: NodeProc,
     pub gateway: SocketAddr,
 }
 
@@ -32,6 +32,12 @@ impl GatewayCluster {
 
     /// Like [`GatewayCluster::start`], with extra `[gateway]` settings (TOML lines).
     pub async fn start_with(gateway_extra: &str) -> Self {
+        Self::start_opts(gateway_extra, "pool_size = 32", "").await
+    }
+
+    /// With extra `[gateway]` and per-`[[tablet]]` settings (TOML lines), and failpoints armed
+    /// in the node (`tessera::failpoint`).
+    pub async fn start_opts(gateway_extra: &str, tablet_extra: &str, failpoints: &str) -> Self {
         let nats = NatsServer::start();
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users.toml");
@@ -47,13 +53,17 @@ impl GatewayCluster {
         );
         for (alias, ks, shard) in TABLETS {
             toml.push_str(&format!(
-                "[[tablet]]\nalias = \"{alias}\"\nkeyspace = \"{ks}\"\nshard = \"{shard}\"\nmysql_port = {}\npool_size = 32\n\n",
+                "[[tablet]]\nalias = \"{alias}\"\nkeyspace = \"{ks}\"\nshard = \"{shard}\"\nmysql_port = {}\n{tablet_extra}\n\n",
                 super::free_port()
             ));
         }
         let cfg = dir.path().join("node.toml");
         std::fs::write(&cfg, toml).unwrap();
-        let node = NodeProc::start_with(&nats.url, "n1", &["--config".into(), cfg.display().to_string()]);
+        let node = NodeProc::start_with(
+            &nats.url,
+            "n1",
+            &["--config".into(), cfg.display().to_string(), format!("--failpoints={failpoints}")],
+        );
         let url = nats.url.clone();
         super::eventually(Duration::from_secs(90), "4 tablets serving", || {
             let out = ctl(&url, &["--json", "GetTablets"]);
@@ -82,7 +92,7 @@ impl GatewayCluster {
         }
         ctl_ok(&nats.url, &["ApplyVSchema", "commerce", "--vschema-file", &f("vschema_commerce.json")]);
         ctl_ok(&nats.url, &["ApplyVSchema", "customer", "--vschema-file", &f("vschema_customer.json")]);
-        GatewayCluster { nats, dir, _node: node, gateway }
+        GatewayCluster { nats, dir, node, gateway }
     }
 
     /// A pool of MySQL connections to the gateway.

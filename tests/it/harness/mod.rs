@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod mariadb;
 pub mod nats;
 pub mod node;
+pub mod raw;
 
 use std::future::Future;
 use std::net::TcpListener;

@@ -62,8 +62,10 @@ fn spawn(nats_url: &str, id: &str, http: SocketAddr, dir: &std::path::Path, extr
             .arg(dir.join("tablets"))
             .arg("--mysql-template")
             .arg(template_dir())
-            .args(extra)
+            .args(extra.iter().filter(|a| !a.starts_with("--failpoints=")))
             .env("RUST_LOG", "info")
+            // Failpoints a test arms for itself (see `tessera::failpoint`).
+            .env("TESSERA_FAILPOINTS", failpoints_for(extra))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -93,6 +95,21 @@ impl NodeProc {
             assert!(start.elapsed() < timeout, "node {} not healthy in {timeout:?}; log:\n{}", self.id, self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Resident memory of the process, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid().unwrap_or(0))).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     /// True while the process has not exited.
@@ -135,6 +152,12 @@ impl Drop for NodeProc {
         }
         kill_mysqlds_under(self.dir.path());
     }
+}
+
+/// A node armed with failpoints gets them through a `--failpoints=<list>` pseudo-argument in
+/// `extra` (removed before the node sees its arguments).
+fn failpoints_for(extra: &[String]) -> String {
+    extra.iter().find_map(|a| a.strip_prefix("--failpoints=")).unwrap_or("").to_string()
 }
 
 /// The MariaDB template shared by every test of this run (built once, by whoever comes first).
