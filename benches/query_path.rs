@@ -15,6 +15,7 @@ fn point_select() -> QueryRequest {
         sql: "SELECT c FROM sbtest1 WHERE id = 4711".into(),
         binds: Default::default(),
         transaction_id: None,
+        options: tessera::protocol::tablet::ExecOptions { query_id: 12345, stream: true },
     }
 }
 
@@ -38,6 +39,7 @@ fn one_row() -> QueryReply {
             warnings: 0,
             info: String::new(),
         },
+        cursor: None,
         tablet: "zone1-0000000200".into(),
     })
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::protocol::tablet::{QueryReply, QueryRequest, QueryResponse, TabletError};
+use crate::protocol::tablet::{ExecOptions, QueryReply, QueryRequest, QueryResponse, TabletError};
 
 /// Requests in flight per target before statements queue for a batch (`TESSERA_BATCH_IN_FLIGHT`
 /// overrides it, for measuring).
@@ -32,7 +32,7 @@ pub const MAX_BATCH: usize = 64;
 /// statements in flight, it bounds the delay they impose on others.
 pub const MAX_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 
-type Pending = (String, oneshot::Sender<QueryReply>);
+type Pending = (String, ExecOptions, oneshot::Sender<QueryReply>);
 
 /// How statements to busy targets left this process (for `/debug/status`).
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -83,7 +83,14 @@ pub enum Route {
 
 impl Batchers {
     /// A slot to send `sql` to `subject` now, or a place in the next batch.
-    pub fn route(&self, subject: &str, what: &str, sql: &str, send: impl FnOnce() -> SendFn) -> Route {
+    pub fn route(
+        &self,
+        subject: &str,
+        what: &str,
+        sql: &str,
+        options: ExecOptions,
+        send: impl FnOnce() -> SendFn,
+    ) -> Route {
         let target = {
             let mut map = self.targets.lock().unwrap_or_else(|e| e.into_inner());
             match map.get(subject) {
@@ -99,7 +106,7 @@ impl Batchers {
             return Route::Direct(permit);
         }
         let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError((_, tx))) = target.queue.send((sql.to_string(), tx)) {
+        if let Err(mpsc::error::SendError((_, _, tx))) = target.queue.send((sql.to_string(), options, tx)) {
             let _ = tx.send(Err(TabletError::Internal(format!("the batcher for {what} stopped"))));
         }
         Route::Queued(rx)
@@ -136,14 +143,19 @@ fn spawn_target(subject: String, what: String, send: SendFn) -> Arc<Target> {
             tokio::spawn(async move {
                 let _permit = permit;
                 if batch.len() == 1 {
-                    let (sql, tx) = batch.remove(0);
-                    let req = QueryRequest::Execute { sql, binds: Default::default(), transaction_id: None };
+                    let (sql, options, tx) = batch.remove(0);
+                    let req = QueryRequest::Execute { sql, binds: Default::default(), transaction_id: None, options };
                     let _ = tx.send(send(subject, req, what).await);
                     return;
                 }
-                let (statements, waiters): (Vec<String>, Vec<oneshot::Sender<QueryReply>>) = batch.into_iter().unzip();
-                let n = statements.len();
-                match send(subject, QueryRequest::ExecuteBatch { statements }, what.clone()).await {
+                let n = batch.len();
+                let (mut statements, mut options, mut waiters) = (Vec::new(), Vec::new(), Vec::new());
+                for (sql, o, tx) in batch {
+                    statements.push(sql);
+                    options.push(o);
+                    waiters.push(tx);
+                }
+                match send(subject, QueryRequest::ExecuteBatch { statements, options }, what.clone()).await {
                     Ok(QueryResponse::Batch { replies }) if replies.len() == n => {
                         for (tx, r) in waiters.into_iter().zip(replies) {
                             let _ = tx.send(r);
@@ -183,11 +195,12 @@ mod tests {
                     Ok(QueryResponse::Result {
                         result: QueryResult { info: sql, ..Default::default() },
                         tablet: "t".into(),
+                        cursor: None,
                     })
                 };
                 match req {
                     QueryRequest::Execute { sql, .. } => answer(sql),
-                    QueryRequest::ExecuteBatch { statements } => {
+                    QueryRequest::ExecuteBatch { statements, .. } => {
                         Ok(QueryResponse::Batch { replies: statements.into_iter().map(answer).collect() })
                     }
                     other => Err(TabletError::Internal(format!("unexpected {other:?}"))),
@@ -208,14 +221,14 @@ mod tests {
         let b = Batchers::default();
         // Every slot taken, as by statements that will not answer for a long time.
         let held: Vec<_> = (0..IN_FLIGHT)
-            .map(|i| match b.route("subj", "ks/0", &format!("slow {i}"), echo) {
+            .map(|i| match b.route("subj", "ks/0", &format!("slow {i}"), ExecOptions::default(), echo) {
                 Route::Direct(permit) => permit,
                 Route::Queued(_) => panic!("a free slot was not used"),
             })
             .collect();
         let before = stats();
         let queued: Vec<_> = (0..3)
-            .map(|i| match b.route("subj", "ks/0", &format!("select {i}"), echo) {
+            .map(|i| match b.route("subj", "ks/0", &format!("select {i}"), ExecOptions::default(), echo) {
                 Route::Queued(rx) => rx,
                 Route::Direct(_) => panic!("no slot should be free"),
             })
@@ -230,6 +243,6 @@ mod tests {
         assert!(after.batched >= before.batched + 3 && after.batches > before.batches, "{before:?} {after:?}");
         drop(held);
         // With the slots free again, a statement goes directly.
-        assert!(matches!(b.route("subj", "ks/0", "select 9", echo), Route::Direct(_)));
+        assert!(matches!(b.route("subj", "ks/0", "select 9", ExecOptions::default(), echo), Route::Direct(_)));
     }
 }

@@ -131,12 +131,25 @@ pub struct TabletClient {
     /// Statements to a busy target leave together ([`crate::batch`]); `TESSERA_BATCH=0` turns
     /// it off.
     batchers: Option<crate::batch::Batchers>,
+    /// Requests larger than one NATS message go as references to pull ([`crate::bulk`]).
+    bulk: Option<crate::bulk::Bulk>,
 }
 
 impl TabletClient {
     pub fn new(client: Client, sender: impl Into<String>, timeout: Duration) -> Self {
         let batching = std::env::var("TESSERA_BATCH").map(|v| v != "0").unwrap_or(true);
-        TabletClient { client, sender: sender.into(), timeout, batchers: batching.then(Default::default) }
+        TabletClient { client, sender: sender.into(), timeout, batchers: batching.then(Default::default), bulk: None }
+    }
+
+    /// Sends requests larger than one message through `bulk`.
+    pub fn with_bulk(mut self, bulk: crate::bulk::Bulk) -> Self {
+        self.bulk = Some(bulk);
+        self
+    }
+
+    /// How long a request waits for its answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// One management operation on one tablet.
@@ -163,6 +176,15 @@ impl TabletClient {
         self.query_subject(subjects::tablet(alias, "query"), req, alias).await
     }
 
+    /// Stops the statements `query_ids` on every tablet of `keyspace/shard` that runs them (or
+    /// before they start there). Fire and forget: a lost kill leaves a statement to finish.
+    pub async fn kill(&self, keyspace: &str, shard: &str, query_ids: Vec<u64>) {
+        let req = crate::protocol::tablet::KillRequest { query_ids };
+        if let Ok(bytes) = rmp_serde::to_vec_named(&req) {
+            let _ = self.client.publish(subjects::kill(keyspace, shard), bytes.into()).await;
+        }
+    }
+
     /// One query-service request to whichever tablet of `keyspace/shard` has `tablet_type`.
     pub async fn query_target(
         &self,
@@ -175,7 +197,7 @@ impl TabletClient {
         use crate::protocol::tablet::{QueryRequest, TabletError};
         let what = format!("{keyspace}/{shard}@{tablet_type}");
         let subject = subjects::target(keyspace, shard, tablet_type.as_str());
-        if let (Some(b), QueryRequest::Execute { sql, binds, transaction_id: None }) = (&self.batchers, req) {
+        if let (Some(b), QueryRequest::Execute { sql, binds, transaction_id: None, options }) = (&self.batchers, req) {
             if binds.is_empty() {
                 let make_send = || {
                     let me = self.clone();
@@ -185,15 +207,20 @@ impl TabletClient {
                     });
                     send
                 };
-                return match b.route(&subject, &what, sql, make_send) {
+                let reply = match b.route(&subject, &what, sql, *options, make_send) {
                     Route::Direct(slot) => {
-                        let r = self.query_subject(subject, req, &what).await;
+                        let r = self.query_subject(subject.clone(), req, &what).await;
                         drop(slot);
                         r
                     }
                     Route::Queued(rx) => rx
                         .await
                         .unwrap_or_else(|_| Err(TabletError::Internal(format!("the batch to {what} was dropped")))),
+                };
+                return match reply {
+                    // A large streamed read cannot answer inside a batch: on its own, then.
+                    Err(TabletError::TooLargeForBatch) => self.query_subject(subject, req, &what).await,
+                    other => other,
                 };
             }
         }
@@ -206,9 +233,16 @@ impl TabletClient {
         req: &crate::protocol::tablet::QueryRequest,
         what: &str,
     ) -> crate::protocol::tablet::QueryReply {
-        let payload = crate::protocol::tablet::encode_query_request(req)?;
+        use crate::protocol::tablet::TabletError;
+        let mut payload = crate::protocol::tablet::encode_query_request(req)?;
+        if let Some(bulk) = &self.bulk {
+            payload = bulk.wrap(payload);
+        }
         let msg = self.send(subject, payload, what).await?;
-        crate::protocol::tablet::decode_query_reply(&msg.payload)?
+        let bytes = crate::bulk::unwrap(&self.client, msg.payload, self.timeout)
+            .await
+            .map_err(|e| TabletError::Internal(format!("reply from {what}: {e}")))?;
+        crate::protocol::tablet::decode_query_reply(&bytes)?
     }
 
     async fn send(
@@ -221,57 +255,52 @@ impl TabletClient {
         // The request's own deadline is ours (async-nats's default is 10 s, shorter than a lock wait
         // a statement may legitimately sit in: that ends as MySQL's 1205 from the tablet).
         let request = async_nats::Request::new().payload(payload.into()).timeout(Some(self.timeout));
+        let timed_out = || TabletError::Timeout { alias: what.into(), after_ms: self.timeout.as_millis() as u64 };
         match tokio::time::timeout(self.timeout, self.client.send_request(subject, request)).await {
-            Err(_) => Err(TabletError::NotServing {
-                alias: what.into(),
-                reason: format!("no reply within {:?}", self.timeout),
-            }),
+            Err(_) => Err(timed_out()),
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => Err(timed_out()),
             Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => Err(TabletError::NotServing {
                 alias: what.into(),
                 reason: "no tablet answers (is its node running?)".into(),
             }),
-            // Not a serving problem (a payload above NATS's max_payload, a closed client): say so.
+            // Not a serving problem (a closed client): say so.
             Ok(Err(e)) => Err(TabletError::Internal(format!("request to {what} failed: {e}"))),
             Ok(Ok(msg)) => Ok(msg),
         }
     }
-}
 
-impl TabletClient {
-    /// Streams a read from a tablet by alias: every chunk's rows, with the fields of the first.
+    /// Runs a read on a tablet by alias, streamed: every part's rows, the fields, and how many
+    /// parts came.
     pub async fn stream_execute(
         &self,
         alias: &str,
         sql: &str,
-        chunk_rows: u32,
     ) -> Result<
         (Vec<crate::protocol::tablet::Field>, Vec<crate::protocol::tablet::Row>, usize),
         crate::protocol::tablet::TabletError,
     > {
-        use crate::protocol::tablet::{decode_query_reply, QueryRequest, StreamReply, TabletError};
-        let inbox = self.client.new_inbox();
-        let mut sub = self.client.subscribe(inbox.clone()).await.map_err(|e| TabletError::Internal(e.to_string()))?;
-        let req = QueryRequest::StreamExecute { sql: sql.to_string(), binds: Default::default(), chunk_rows };
-        let payload = crate::protocol::tablet::encode_query_request(&req)?;
-        self.client
-            .publish_with_reply(subjects::tablet(alias, "query"), inbox, payload.into())
-            .await
-            .map_err(|e| TabletError::Internal(e.to_string()))?;
-        let (mut fields, mut rows, mut chunks) = (Vec::new(), Vec::new(), 0);
-        loop {
-            let msg = tokio::time::timeout(self.timeout, sub.next())
-                .await
-                .map_err(|_| TabletError::NotServing { alias: alias.into(), reason: "stream stalled".into() })?
-                .ok_or_else(|| TabletError::Internal("stream subscription closed".into()))?;
-            let chunk = decode_query_reply::<StreamReply>(&msg.payload)??;
-            chunks += 1;
-            if let Some(f) = chunk.fields {
-                fields = f;
-            }
-            rows.extend(chunk.rows);
-            if chunk.done {
-                return Ok((fields, rows, chunks));
+        use crate::protocol::tablet::{ExecOptions, QueryRequest, QueryResponse, TabletError};
+        let req = QueryRequest::Execute {
+            sql: sql.to_string(),
+            binds: Default::default(),
+            transaction_id: None,
+            options: ExecOptions { query_id: 0, stream: true },
+        };
+        let (fields, mut rows, mut cursor) = match self.query(alias, &req).await? {
+            QueryResponse::Result { result, cursor, .. } => (result.fields, result.rows, cursor),
+            other => return Err(TabletError::Internal(format!("unexpected answer {other:?}"))),
+        };
+        let mut parts = 1;
+        while let Some(c) = cursor {
+            match self.query(alias, &QueryRequest::Fetch { cursor: c }).await? {
+                QueryResponse::Rows { rows: more, cursor: next } => {
+                    rows.extend(more);
+                    cursor = next;
+                    parts += 1;
+                }
+                other => return Err(TabletError::Internal(format!("unexpected answer {other:?}"))),
             }
         }
+        Ok((fields, rows, parts))
     }
 }

@@ -89,6 +89,10 @@ pub struct GatewayConfig {
     pub max_user_connections: usize,
     /// Milliseconds a client has to complete the handshake and log in.
     pub connect_timeout_ms: u64,
+    /// Longest (milliseconds) the gateway waits for a tablet's answer to one request. Past it
+    /// the statement is stopped on the tablet and the client gets 1969, saying whether it
+    /// took effect is unknown. Keep it above the tablets' lock wait timeout (10 s).
+    pub query_timeout_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -109,6 +113,7 @@ impl Default for GatewayConfig {
             max_connections: 4096,
             max_user_connections: 0,
             connect_timeout_ms: 10_000,
+            query_timeout_ms: 30_000,
         }
     }
 }

@@ -16,6 +16,7 @@
 pub mod actors;
 pub mod admin;
 pub mod batch;
+pub mod bulk;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -137,10 +137,12 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
     let health = HealthActor::new(client.subscribe(subjects::health_all()).await?).start();
     let writer = TopoWriter::new(store.clone(), view.clone());
+    let bulk = crate::bulk::Bulk::start(client.clone(), &id).await?;
     let mut tablets = Vec::new();
     for t in &config.tablets {
         let query_sub = client.subscribe(subjects::tablet(&t.alias, "query")).await?;
         let manage_sub = client.subscribe(subjects::tablet(&t.alias, "manage")).await?;
+        let kill_sub = client.subscribe(subjects::kill(&t.keyspace, &t.shard)).await?;
         let actor = TabletActor::new(
             t.clone(),
             id.clone(),
@@ -148,7 +150,12 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             writer.clone(),
             std::path::PathBuf::from(&config.data_dir),
             config.template_dir(),
-            crate::actors::tablet::TabletSubscriptions { query: query_sub, manage: manage_sub },
+            crate::actors::tablet::TabletNats {
+                query: query_sub,
+                manage: manage_sub,
+                kill: kill_sub,
+                bulk: bulk.clone(),
+            },
         );
         info!(tablet = %t.alias, keyspace = %t.keyspace, shard = %t.shard, managed = t.is_managed(), "starting tablet");
         tablets.push(actor.start());
@@ -162,10 +169,16 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         let health_addr = health.clone();
         let services = crate::gateway::session::Services {
             router: crate::gateway::view::Router::new(view.clone()),
-            tablets: crate::client::TabletClient::new(client.clone(), format!("gateway@{id}"), Duration::from_secs(30)),
+            tablets: crate::client::TabletClient::new(
+                client.clone(),
+                format!("gateway@{id}"),
+                Duration::from_millis(g.query_timeout_ms),
+            )
+            .with_bulk(bulk.clone()),
             max_rows: g.max_rows,
             hold_writes: Duration::from_millis(g.hold_writes_ms),
             plans: std::sync::Arc::new(crate::gateway::plan_cache::PlanCache::new(g.plan_cache_size)),
+            sessions: crate::gateway::sessions::Sessions::new(matches!(auth, crate::mysql::conn::Auth::None)),
             health: std::sync::Arc::new(move || {
                 let h = health_addr.clone();
                 Box::pin(async move { h.send(crate::actors::health::GetHealth).await.unwrap_or_default() })

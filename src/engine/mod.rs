@@ -209,6 +209,21 @@ pub fn source<'a>(
     })
 }
 
+/// The route of a pipeline that only passes its shards' rows through (merge-sorted, cut by
+/// OFFSET/LIMIT, hidden columns stripped): such a result can go to the client as it arrives.
+pub fn pass_through_route(p: &Pipeline) -> Option<&RouteSpec> {
+    let plain = p.filter.is_none()
+        && p.grouping.is_none()
+        && p.having.is_none()
+        && p.project.is_empty()
+        && !p.distinct
+        && p.order.is_empty();
+    match &p.source {
+        Source::Route(r) if plain => Some(r),
+        _ => None,
+    }
+}
+
 /// Runs a route; several shards' ordered results are merge-sorted.
 pub async fn route(r: &RouteSpec, cx: &Ctx<'_>, s: &mut SessionState) -> Result<Rows, GatewayError> {
     let results = exec::run_shards(cx.tablets, s, &r.keyspace, &r.shards, &r.sql, r.tablet_type).await?;
@@ -258,7 +273,7 @@ fn cell(row: &Row, i: usize) -> Option<&[u8]> {
     row.get(i).and_then(|c| c.as_deref())
 }
 
-fn cmp_rows(a: &Row, b: &Row, keys: &[SortKey], kinds: &[Kind]) -> Ordering {
+pub fn cmp_rows(a: &Row, b: &Row, keys: &[SortKey], kinds: &[Kind]) -> Ordering {
     for k in keys {
         let kind = kinds.get(k.col).copied().unwrap_or(Kind::Text { binary: true });
         let (va, vb) = (Val::from_cell(cell(a, k.col), kind), Val::from_cell(cell(b, k.col), kind));

@@ -9,7 +9,7 @@ use super::plan::{keyspace_id, literal, InsertPlan};
 use super::target::Target;
 use super::view::RoutingView;
 use crate::client::TabletClient;
-use crate::protocol::tablet::{QueryRequest, QueryResponse, QueryResult};
+use crate::protocol::tablet::{ExecOptions, QueryRequest, QueryResponse, QueryResult};
 use crate::protocol::topology::TabletType;
 
 /// A session's state as the executor needs it.
@@ -22,6 +22,9 @@ pub struct SessionState {
     pub shard_txs: BTreeMap<(String, String), (String, u64)>,
     pub last_insert_id: u64,
     pub connection_id: u32,
+    /// The client statement running now (every tablet request of it carries this id, so it
+    /// can be stopped wherever it runs; 0 outside statements).
+    pub query_id: u64,
     /// Who logged in.
     pub user: String,
     /// User variables by lower-case name.
@@ -48,23 +51,74 @@ pub struct UserVar {
 }
 
 /// What a statement returns to the client.
-#[derive(Debug)]
 pub enum Answer {
     Rows(QueryResult),
-    Ok { affected: u64, last_insert_id: u64, info: String },
+    /// Rows sent to the client as they come from the tablets.
+    Stream(super::stream::RowStream),
+    Ok {
+        affected: u64,
+        last_insert_id: u64,
+        info: String,
+    },
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Rows(r) => f.debug_tuple("Rows").field(r).finish(),
+            Answer::Stream(s) => f.debug_struct("Stream").field("fields", &s.fields).finish_non_exhaustive(),
+            Answer::Ok { affected, last_insert_id, info } => f
+                .debug_struct("Ok")
+                .field("affected", affected)
+                .field("last_insert_id", last_insert_id)
+                .field("info", info)
+                .finish(),
+        }
+    }
 }
 
 impl Answer {
     pub fn ok() -> Self {
         Answer::Ok { affected: 0, last_insert_id: 0, info: String::new() }
     }
+
+    /// The rows, read whole when they were streaming (bounded by `max_rows`).
+    pub async fn rows(self, max_rows: usize) -> Result<Option<QueryResult>, GatewayError> {
+        match self {
+            Answer::Rows(r) => Ok(Some(r)),
+            Answer::Stream(s) => Ok(Some(s.collect(max_rows).await?)),
+            Answer::Ok { .. } => Ok(None),
+        }
+    }
 }
 
-fn result_of(r: QueryResponse) -> Result<QueryResult, GatewayError> {
-    match r {
-        QueryResponse::Result { result, .. } => Ok(result),
-        other => Err(GatewayError::Other(format!("unexpected tablet answer {other:?}"))),
+/// A statement's part on one shard, stopped on its tablets (killed) unless it settled: the
+/// future was dropped (the client left, the session was killed) or the request failed without
+/// an answer (timed out).
+struct InFlight<'a> {
+    tc: &'a TabletClient,
+    ks: &'a str,
+    shard: &'a str,
+    query_id: u64,
+    settled: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.settled || self.query_id == 0 {
+            return;
+        }
+        let (tc, ks, shard, q) = (self.tc.clone(), self.ks.to_string(), self.shard.to_string(), self.query_id);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { tc.kill(&ks, &shard, vec![q]).await });
+        }
     }
+}
+
+/// True when a tablet answered (whatever it answered): nothing is left running there.
+fn answered(r: &crate::protocol::tablet::QueryReply) -> bool {
+    use crate::protocol::tablet::TabletError;
+    !matches!(r, Err(TabletError::Timeout { .. } | TabletError::Internal(_)))
 }
 
 /// Runs one statement on one shard, inside the session's transaction if one is open.
@@ -80,8 +134,9 @@ pub async fn run_on_shard(
     out.pop().ok_or_else(|| GatewayError::Other("no result from the shard".into()))
 }
 
-/// A shard's result, and the transaction (tablet, id) the statement began there.
-type ShardAnswer = (QueryResult, Option<(String, u64)>);
+/// A shard's result, the transaction (tablet, id) the statement began there, and the cursor
+/// of the rest of its rows (streamed requests).
+type ShardAnswer = (QueryResult, Option<(String, u64)>, Option<super::stream::Cursor>);
 
 /// One shard's part of a statement: outside a transaction by target; inside, on the shard's
 /// transaction, or beginning it with the statement (`BeginExecute`, one round trip).
@@ -92,26 +147,35 @@ async fn shard_call(
     tablet_type: TabletType,
     sql: &str,
     tx: Option<Option<(String, u64)>>,
+    options: ExecOptions,
 ) -> Result<ShardAnswer, GatewayError> {
-    match tx {
+    let mut flight = InFlight { tc, ks, shard, query_id: options.query_id, settled: false };
+    let (sql, binds) = (sql.to_string(), Default::default());
+    let reply = match &tx {
         None => {
-            let req = QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: None };
-            Ok((result_of(tc.query_target(ks, shard, tablet_type, &req).await?)?, None))
+            let req = QueryRequest::Execute { sql, binds, transaction_id: None, options };
+            tc.query_target(ks, shard, tablet_type, &req).await
         }
         Some(Some((alias, id))) => {
-            let req =
-                QueryRequest::Execute { sql: sql.to_string(), binds: Default::default(), transaction_id: Some(id) };
-            Ok((result_of(tc.query(&alias, &req).await?)?, None))
+            let req = QueryRequest::Execute { sql, binds, transaction_id: Some(*id), options };
+            tc.query(alias, &req).await
         }
         Some(None) => {
-            let req = QueryRequest::BeginExecute { sql: sql.to_string(), binds: Default::default() };
-            match tc.query_target(ks, shard, tablet_type, &req).await? {
-                QueryResponse::BeganResult { transaction_id, tablet, result } => {
-                    Ok((result, Some((tablet, transaction_id))))
-                }
-                other => Err(GatewayError::Other(format!("unexpected answer to BeginExecute: {other:?}"))),
-            }
+            tc.query_target(ks, shard, tablet_type, &QueryRequest::BeginExecute { sql, binds, options }).await
         }
+    };
+    flight.settled = answered(&reply);
+    let cursor =
+        |tablet: &str, c: Option<u64>| c.map(|id| super::stream::Cursor::new(tc.clone(), tablet.to_string(), id));
+    match reply? {
+        QueryResponse::Result { result, tablet, cursor: c } if !matches!(tx, Some(None)) => {
+            Ok((result, None, cursor(&tablet, c)))
+        }
+        QueryResponse::BeganResult { transaction_id, tablet, result, cursor: c } if matches!(tx, Some(None)) => {
+            let cur = cursor(&tablet, c);
+            Ok((result, Some((tablet, transaction_id)), cur))
+        }
+        other => Err(GatewayError::Other(format!("unexpected tablet answer {other:?}"))),
     }
 }
 
@@ -158,6 +222,22 @@ pub async fn run_shards(
     sql: &str,
     tablet_type: TabletType,
 ) -> Result<Vec<QueryResult>, GatewayError> {
+    let out = run_shards_with(tc, s, keyspace, shards, sql, tablet_type, false).await?;
+    Ok(out.into_iter().map(|(r, _)| r).collect())
+}
+
+/// [`run_shards`]; with `stream`, each shard's rows may come in parts: its first rows and the
+/// cursor of the rest.
+pub async fn run_shards_with(
+    tc: &TabletClient,
+    s: &mut SessionState,
+    keyspace: &str,
+    shards: &[String],
+    sql: &str,
+    tablet_type: TabletType,
+    stream: bool,
+) -> Result<Vec<(QueryResult, Option<super::stream::Cursor>)>, GatewayError> {
+    let options = ExecOptions { query_id: s.query_id, stream };
     let with_mode;
     let sql = match &s.sql_mode {
         // The session's mode, for this statement only (pooled connections keep the tablet's).
@@ -176,9 +256,9 @@ pub async fn run_shards(
     let tx_of =
         |shard: &String| s.in_transaction.then(|| s.shard_txs.get(&(keyspace.to_string(), shard.clone())).cloned());
     let results: Vec<Result<ShardAnswer, GatewayError>> = if shards.len() == 1 {
-        vec![shard_call(tc, keyspace, &shards[0], tablet_type, sql, tx_of(&shards[0])).await]
+        vec![shard_call(tc, keyspace, &shards[0], tablet_type, sql, tx_of(&shards[0]), options).await]
     } else {
-        let calls = shards.iter().map(|shard| shard_call(tc, keyspace, shard, tablet_type, sql, tx_of(shard)));
+        let calls = shards.iter().map(|shard| shard_call(tc, keyspace, shard, tablet_type, sql, tx_of(shard), options));
         futures::future::join_all(calls).await
     };
     // Record every transaction that began, even when another shard failed (so it is
@@ -187,11 +267,11 @@ pub async fn run_shards(
     let mut first_err = None;
     for (shard, r) in shards.iter().zip(results) {
         match r {
-            Ok((result, began)) => {
+            Ok((result, began, cursor)) => {
                 if let Some(t) = began {
                     s.shard_txs.insert((keyspace.to_string(), shard.clone()), t);
                 }
-                out.push(result);
+                out.push((result, cursor));
             }
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -213,8 +293,15 @@ pub async fn run_route(
     sql: &str,
     tablet_type: TabletType,
 ) -> Result<Answer, GatewayError> {
+    let results = run_shards_with(tc, s, keyspace, shards, sql, tablet_type, true).await?;
+    if results.iter().any(|(_, c)| c.is_some()) {
+        // Larger than a part somewhere: to the client as it comes, shard after shard.
+        let fields = results.first().map(|(r, _)| r.fields.clone()).unwrap_or_default();
+        let parts = results.into_iter().map(|(r, c)| super::stream::Part::new(r.rows, c)).collect();
+        return Ok(Answer::Stream(super::stream::RowStream::concat(fields, parts)));
+    }
     let mut merged: Option<QueryResult> = None;
-    for r in run_shards(tc, s, keyspace, shards, sql, tablet_type).await? {
+    for (r, _) in results {
         merge(&mut merged, r);
     }
     let r = merged.unwrap_or_default();
@@ -257,8 +344,12 @@ pub async fn next_values(
         sql: format!("select next {count} values from {}", crate::sql::quote_ident(table)),
         binds: Default::default(),
         transaction_id: None,
+        options: ExecOptions::default(),
     };
-    let r = result_of(tc.query_target(keyspace, &shard, TabletType::Primary, &req).await?)?;
+    let r = match tc.query_target(keyspace, &shard, TabletType::Primary, &req).await? {
+        QueryResponse::Result { result, .. } => result,
+        other => return Err(GatewayError::Other(format!("unexpected tablet answer {other:?}"))),
+    };
     r.rows
         .first()
         .and_then(|row| row.first().cloned().flatten())

@@ -206,7 +206,8 @@ async fn unmap_and_delete(
     lookups: &[LookupDef],
 ) -> Result<Answer, GatewayError> {
     let doomed = exec::run_route(tc, s, &p.keyspace, shards, select, TabletType::Primary).await?;
-    if let Answer::Rows(rows) = doomed {
+    // Every doomed row's mappings go: bounded like any result the gateway holds.
+    if let Some(rows) = doomed.rows(usize::MAX).await? {
         for row in &rows.rows {
             let Some(Some(pv)) = row.first() else { continue };
             let ksid = keyspace_id(view, &p.keyspace, vindex, &Value::Bytes(pv.clone()))?;

@@ -10,6 +10,8 @@ pub mod plan;
 pub mod plan_cache;
 pub mod plan_shape;
 pub mod session;
+pub mod sessions;
+pub mod stream;
 pub mod system;
 pub mod target;
 pub mod view;

@@ -31,6 +31,11 @@ pub enum Plan {
     SetAutocommit(bool),
     /// `SET sql_mode = <expr>`: the expression's text (`DEFAULT`: back to the tablets' own).
     SetSqlMode(String),
+    /// `KILL [QUERY|CONNECTION] id`: a gateway session, never a tablet's thread.
+    Kill {
+        id: u32,
+        connection: bool,
+    },
     /// Accepted with nothing to do (`set names utf8mb4`: the gateway always speaks utf8mb4).
     Noop,
     Begin,
@@ -112,6 +117,10 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
                 }
             }
             return Ok(Plan::Use(t));
+        }
+        "KILL" => {
+            let (id, connection) = super::sessions::parse_kill(rest)?;
+            return Ok(Plan::Kill { id, connection });
         }
         "BEGIN" => return Ok(Plan::Begin),
         "START" if rest.to_ascii_uppercase().starts_with("TRANSACTION") => return Ok(Plan::Begin),

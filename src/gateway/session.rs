@@ -26,6 +26,8 @@ pub struct Services {
     pub health: Arc<dyn Fn() -> futures::future::BoxFuture<'static, HashMap<String, TabletHealth>> + Send + Sync>,
     /// How long a write to a shard being switched is held before it fails.
     pub hold_writes: std::time::Duration,
+    /// Every session of this gateway (KILL), and the ids of client statements.
+    pub sessions: Arc<super::sessions::Sessions>,
 }
 
 /// Runs one statement.
@@ -173,6 +175,10 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             s.autocommit = on;
             Ok(Answer::ok())
         }
+        Plan::Kill { id, connection } => {
+            svc.sessions.kill(id, &s.user, connection)?;
+            Ok(Answer::ok())
+        }
         Plan::SetSqlMode(expr) => {
             set_sql_mode(svc, s, &expr).await?;
             Ok(Answer::ok())
@@ -216,14 +222,17 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             super::lookup::run(tc, &view, s, *lp).await
         }
         Plan::Select(pipeline) => {
+            if let Some(r) = crate::engine::pass_through_route(&pipeline) {
+                return super::stream::merged_route(tc, s, r, &pipeline).await;
+            }
             let cx = crate::engine::Ctx { tablets: tc, view: &view, max_rows: svc.max_rows };
             Ok(Answer::Rows(crate::engine::run(&pipeline, &cx, s).await?))
         }
         Plan::Pullout(pp) => {
             let mut results = HashMap::new();
             for sub in &pp.subqueries {
-                match Box::pin(execute(svc, s, sub)).await? {
-                    Answer::Rows(r) => {
+                match Box::pin(execute(svc, s, sub)).await?.rows(svc.max_rows).await? {
+                    Some(r) => {
                         if r.rows.len() > svc.max_rows {
                             return Err(GatewayError::Other(format!(
                                 "subquery `{sub}` returned {} rows, more than the gateway's max_rows ({})",
@@ -233,13 +242,13 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                         }
                         results.insert(sub.clone(), r);
                     }
-                    Answer::Ok { .. } => return Err(GatewayError::Other(format!("subquery `{sub}` returned no rows"))),
+                    None => return Err(GatewayError::Other(format!("subquery `{sub}` returned no rows"))),
                 }
             }
             let mut cases = Vec::new();
             for k in &pp.keyed {
-                match Box::pin(execute(svc, s, &k.sql)).await? {
-                    Answer::Rows(r) => {
+                match Box::pin(execute(svc, s, &k.sql)).await?.rows(svc.max_rows).await? {
+                    Some(r) => {
                         if r.rows.len() > svc.max_rows {
                             return Err(GatewayError::Other(format!(
                                 "correlated subquery `{}` has {} groups, more than the gateway's max_rows ({})",
@@ -250,9 +259,7 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                         }
                         cases.push(crate::planner::keyed_case(k, &r)?);
                     }
-                    Answer::Ok { .. } => {
-                        return Err(GatewayError::Other(format!("subquery `{}` returned no rows", k.sql)))
-                    }
+                    None => return Err(GatewayError::Other(format!("subquery `{}` returned no rows", k.sql))),
                 }
             }
             let q = crate::planner::substitute(&pp.query, &results, &cases)?;
@@ -324,7 +331,7 @@ const UNFOLLOWED_MODES: [&str; 7] = ["ANSI_QUOTES", "PIPES_AS_CONCAT", "ORACLE",
 async fn evaluate(svc: &Services, s: &mut SessionState, expr: &str) -> Result<exec::UserVar, GatewayError> {
     let sql = format!("select {expr}");
     let answer = Box::pin(execute(svc, s, &sql)).await?;
-    let Answer::Rows(r) = answer else {
+    let Some(r) = answer.rows(svc.max_rows).await? else {
         return Err(GatewayError::Other(format!("`{expr}` has no value")));
     };
     let value = r.rows.first().and_then(|row| row.first().cloned()).flatten();

@@ -2,23 +2,26 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
 use tracing::{debug, info};
 
 use super::codec::{
-    column_def, eof_packet, err_packet, ok_packet, put_lenenc_int, read_packet, text_row, write_packet,
-    STATUS_AUTOCOMMIT, STATUS_IN_TRANS, STATUS_MORE_RESULTS,
+    column_def, eof_packet, err_packet, ok_packet, read_packet, write_packet, STATUS_AUTOCOMMIT, STATUS_IN_TRANS,
+    STATUS_MORE_RESULTS,
 };
 use super::handshake::{self, CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, CLIENT_SSL, SERVER_CAPABILITIES};
 use crate::gateway::exec::{self, Answer, SessionState};
-use crate::gateway::session::{execute, Services, SERVER_VERSION};
+use crate::gateway::session::{Services, SERVER_VERSION};
+use crate::gateway::sessions::Signals;
 use crate::gateway::{GatewayError, Target};
 
 const COM_QUIT: u8 = 0x01;
 const COM_INIT_DB: u8 = 0x02;
 const COM_QUERY: u8 = 0x03;
 const COM_FIELD_LIST: u8 = 0x04;
+const COM_PROCESS_KILL: u8 = 0x0c;
 const COM_PING: u8 = 0x0e;
 const COM_SET_OPTION: u8 = 0x1b;
 const COM_STMT_PREPARE: u8 = 0x16;
@@ -130,10 +133,12 @@ type Stream = Box<dyn AsyncStream>;
 
 pub(super) struct Conn {
     /// Buffered: a command's header and body (and pipelined commands) in one read.
-    reader: BufReader<ReadHalf<Stream>>,
-    writer: BufWriter<WriteHalf<Stream>>,
+    pub(super) reader: BufReader<ReadHalf<Stream>>,
+    pub(super) writer: BufWriter<WriteHalf<Stream>>,
     caps: u32,
-    seq: u8,
+    pub(super) seq: u8,
+    /// How KILL reaches this session.
+    pub(super) signals: Arc<Signals>,
 }
 
 impl Conn {
@@ -176,7 +181,10 @@ pub async fn serve(mut stream: Stream, peer: String, local: bool, conn_id: u32, 
         }
     };
     debug!(conn_id, peer = %peer, "session started");
+    let registered = svc.sessions.register(conn_id, &state.user);
+    conn.signals = registered.signals.clone();
     let result = commands(&mut conn, &cfg, &svc, &mut state).await;
+    drop(registered);
     if state.in_transaction {
         exec::rollback(&svc.tablets, &mut state).await;
         info!(conn_id, "client left inside a transaction; rolled back");
@@ -271,6 +279,7 @@ async fn handshake_and_auth(
         writer: BufWriter::with_capacity(64 * 1024, writer),
         caps: resp.capabilities & caps,
         seq: 0,
+        signals: Arc::default(),
     }))
 }
 
@@ -338,7 +347,16 @@ async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut
     use futures::FutureExt;
     let mut stmts = super::stmt::Statements::new(cfg.max_allowed_packet);
     loop {
-        let (seq, payload) = match read_packet(&mut conn.reader, cfg.max_allowed_packet).await {
+        let signals = conn.signals.clone();
+        if signals.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let read = tokio::select! {
+            r = read_packet(&mut conn.reader, cfg.max_allowed_packet) => r,
+            // KILL CONNECTION while the session waits for its next command.
+            _ = signals.close.notified() => return Ok(()),
+        };
+        let (seq, payload) = match read {
             Ok(p) => p,
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 conn.seq = 1;
@@ -350,6 +368,9 @@ async fn commands(conn: &mut Conn, cfg: &ConnConfig, svc: &Services, state: &mut
         };
         conn.seq = seq.wrapping_add(1);
         let Some((&cmd, body)) = payload.split_first() else { return Ok(()) };
+        if signals.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         // A bug that panics on some input ends this session with an error, never the node.
         let run = std::panic::AssertUnwindSafe(command(conn, svc, state, &mut stmts, cmd, body));
         match run.catch_unwind().await {
@@ -423,6 +444,16 @@ async fn command(
             state.sql_mode = None;
             conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?;
         }
+        COM_PROCESS_KILL => {
+            let id = super::codec::Reader::new(body).u32().unwrap_or(0);
+            match svc.sessions.kill(id, &state.user, true) {
+                Ok(()) => conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?,
+                Err(e) => {
+                    let (code, st) = e.mysql_code();
+                    conn.send(&err_packet(code, st, &e.to_string())).await?
+                }
+            }
+        }
         COM_SET_OPTION => {
             match body {
                 [0, 0] => conn.caps |= CLIENT_MULTI_STATEMENTS,
@@ -467,52 +498,28 @@ async fn query(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: 
     }
     let last = statements.len() - 1;
     for (i, stmt) in statements.iter().enumerate() {
-        match execute(svc, state, stmt).await {
-            Ok(answer) => write_answer(conn, state, answer, i < last).await?,
-            Err(e) => {
-                let (code, st) = e.mysql_code();
-                // An error ends a multi-statement batch.
-                return conn.send(&err_packet(code, st, &e.to_string())).await;
-            }
+        let answer = super::results::run_guarded(conn, svc, state, stmt).await?;
+        // An error ends a multi-statement batch.
+        if !super::results::write_answer(conn, state, answer, i < last, false).await? {
+            return Ok(());
         }
     }
     Ok(())
-}
-
-async fn write_answer(conn: &mut Conn, state: &SessionState, answer: Answer, more: bool) -> io::Result<()> {
-    match answer {
-        Answer::Ok { affected, last_insert_id, info } => {
-            conn.send(&ok_packet(0, affected, last_insert_id, status(state, more), 0, &info)).await
-        }
-        Answer::Rows(r) => {
-            let mut count = Vec::new();
-            put_lenenc_int(&mut count, r.fields.len() as u64);
-            conn.send(&count).await?;
-            for f in &r.fields {
-                conn.send(&column_def(f)).await?;
-            }
-            if !conn.deprecate_eof() {
-                conn.send(&eof_packet(status(state, false), 0)).await?;
-            }
-            for row in &r.rows {
-                conn.send(&text_row(row)).await?;
-            }
-            if conn.deprecate_eof() {
-                conn.send(&ok_packet(0xfe, 0, 0, status(state, more), r.warnings, "")).await
-            } else {
-                conn.send(&eof_packet(status(state, more), r.warnings)).await
-            }
-        }
-    }
 }
 
 /// COM_FIELD_LIST: the columns of a table, from an empty select.
 async fn field_list(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: &[u8]) -> io::Result<()> {
     let table = body.split(|b| *b == 0).next().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
     let sql = format!("select * from {} where 1 = 0", crate::sql::quote_ident(&table));
-    match execute(svc, state, &sql).await {
-        Ok(Answer::Rows(r)) => {
-            for f in &r.fields {
+    let fields = match super::results::run_guarded(conn, svc, state, &sql).await? {
+        Ok(Answer::Rows(r)) => Ok(Some(r.fields)),
+        Ok(Answer::Stream(s)) => Ok(Some(s.fields.clone())),
+        Ok(Answer::Ok { .. }) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match fields {
+        Ok(Some(fields)) => {
+            for f in &fields {
                 let mut def = column_def(f);
                 def.push(0xfb); // no default value
                 conn.send(&def).await?;
@@ -523,7 +530,7 @@ async fn field_list(conn: &mut Conn, svc: &Services, state: &mut SessionState, b
                 conn.send(&eof_packet(status(state, false), 0)).await
             }
         }
-        Ok(_) => conn.send(&eof_packet(status(state, false), 0)).await,
+        Ok(None) => conn.send(&eof_packet(status(state, false), 0)).await,
         Err(e) => {
             let (code, st) = e.mysql_code();
             conn.send(&err_packet(code, st, &e.to_string())).await

@@ -4,4 +4,5 @@ pub mod binary;
 pub mod codec;
 pub mod conn;
 pub mod handshake;
+mod results;
 mod stmt;

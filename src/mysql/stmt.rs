@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::io;
 
-use super::binary::{binary_row, read_param};
-use super::codec::{column_def, eof_packet, err_packet, ok_packet, put_lenenc_int, Reader};
+use super::binary::read_param;
+use super::codec::{column_def, eof_packet, err_packet, ok_packet, Reader};
 use super::conn::{status, Conn};
 use crate::gateway::exec::{Answer, SessionState};
 use crate::gateway::session::{execute, Services};
@@ -145,6 +145,7 @@ async fn result_columns(svc: &Services, state: &mut SessionState, sql: &str, par
     };
     match execute(svc, state, &probe).await {
         Ok(Answer::Rows(r)) => r.fields,
+        Ok(Answer::Stream(s)) => s.fields.clone(),
         _ => Vec::new(),
     }
 }
@@ -274,34 +275,7 @@ pub(super) async fn execute_stmt(
         }
     };
     let current = std::mem::replace(&mut state.target, p.target.clone());
-    let answer = execute(svc, state, &sql).await;
+    let answer = super::results::run_guarded(conn, svc, state, &sql).await;
     state.target = current;
-    match answer {
-        Ok(Answer::Ok { affected, last_insert_id, info }) => {
-            conn.send(&ok_packet(0, affected, last_insert_id, status(state, false), 0, &info)).await
-        }
-        Ok(Answer::Rows(result)) => {
-            let mut count = Vec::new();
-            put_lenenc_int(&mut count, result.fields.len() as u64);
-            conn.send(&count).await?;
-            for f in &result.fields {
-                conn.send(&column_def(f)).await?;
-            }
-            if !conn.deprecate_eof() {
-                conn.send(&eof_packet(status(state, false), 0)).await?;
-            }
-            for row in &result.rows {
-                conn.send(&binary_row(&result.fields, row)).await?;
-            }
-            if conn.deprecate_eof() {
-                conn.send(&ok_packet(0xfe, 0, 0, status(state, false), result.warnings, "")).await
-            } else {
-                conn.send(&eof_packet(status(state, false), result.warnings)).await
-            }
-        }
-        Err(e) => {
-            let (code, st) = e.mysql_code();
-            conn.send(&err_packet(code, st, &e.to_string())).await
-        }
-    }
+    super::results::write_answer(conn, state, answer?, false, true).await.map(|_| ())
 }

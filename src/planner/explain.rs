@@ -33,6 +33,7 @@ pub fn render(p: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     match p {
         Plan::SetSqlMode(_) => out.push("SetSqlMode (session)".into()),
+        Plan::Kill { id, connection } => out.push(format!("Kill gateway session {id} (connection: {connection})")),
         Plan::Route { keyspace, shards, sql, tablet_type } => {
             out.push(format!("Route {keyspace} {} on {}: {sql}", shard_list(shards), tablet_type));
         }

@@ -59,6 +59,22 @@ pub fn target(keyspace: &str, shard: &str, tablet_type: &str) -> String {
 }
 
 /// Health reports of one tablet.
+/// Where statements of a shard are cancelled: every tablet of the shard listens (no queue group)
+/// and stops the ones it runs.
+pub fn kill(keyspace: &str, shard: &str) -> String {
+    format!("tessera.kill.{keyspace}.{shard}")
+}
+
+/// Where a node serves the chunks of payloads too large for one NATS message.
+pub fn bulk(node: &str, id: u64) -> String {
+    format!("tessera.bulk.{node}.{id}")
+}
+
+/// Every bulk subject of a node.
+pub fn bulk_all(node: &str) -> String {
+    format!("tessera.bulk.{node}.*")
+}
+
 pub fn health(alias: &str) -> String {
     format!("tessera.health.{alias}")
 }

@@ -24,19 +24,16 @@ pub enum QueryRequest {
         binds: BTreeMap<String, BindValue>,
         #[serde(default)]
         transaction_id: Option<u64>,
-    },
-    /// Runs one read and streams its rows back in chunks to the reply subject.
-    StreamExecute {
-        sql: String,
         #[serde(default)]
-        binds: BTreeMap<String, BindValue>,
-        /// Rows per chunk (0: the tablet's default).
-        #[serde(default)]
-        chunk_rows: u32,
+        options: ExecOptions,
     },
     /// Independent statements outside transactions, run concurrently; one reply each, in order.
     ExecuteBatch {
         statements: Vec<String>,
+        /// How each is run (a streamed one whose result needs more than one part is refused
+        /// with [`TabletError::TooLargeForBatch`]).
+        #[serde(default)]
+        options: Vec<ExecOptions>,
     },
     /// Reserves a connection and starts a transaction on it.
     Begin,
@@ -46,6 +43,8 @@ pub enum QueryRequest {
         sql: String,
         #[serde(default)]
         binds: BTreeMap<String, BindValue>,
+        #[serde(default)]
+        options: ExecOptions,
     },
     Commit {
         transaction_id: u64,
@@ -53,6 +52,33 @@ pub enum QueryRequest {
     Rollback {
         transaction_id: u64,
     },
+    /// The next rows of a streamed result, from the tablet that holds its cursor.
+    Fetch {
+        cursor: u64,
+    },
+    /// Abandons a streamed result: its statement is stopped and its connection freed.
+    CloseCursor {
+        cursor: u64,
+    },
+}
+
+/// How a statement is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ExecOptions {
+    /// The client statement this request is part of (0: none). A [`KillRequest`] naming it
+    /// stops the statement on whichever tablet runs it, or before it starts.
+    #[serde(default)]
+    pub query_id: u64,
+    /// Rows may come back in parts: the reply holds the first rows and a cursor, and
+    /// [`QueryRequest::Fetch`] gets the rest, so no side holds the whole result.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// Published on a shard's kill subject: stop these statements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillRequest {
+    pub query_ids: Vec<u64>,
 }
 
 /// One column of a result, as the MySQL protocol describes it.
@@ -89,10 +115,12 @@ pub struct QueryResult {
 /// A successful answer of the query service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum QueryResponse {
-    /// `tablet` is the alias that ran it (useful after a request by target).
+    /// `tablet` is the alias that ran it (useful after a request by target); `cursor` is set
+    /// when more rows follow (streamed requests only): fetch them from `tablet`.
     Result {
         result: QueryResult,
         tablet: String,
+        cursor: Option<u64>,
     },
     Began {
         transaction_id: u64,
@@ -107,21 +135,17 @@ pub enum QueryResponse {
         transaction_id: u64,
         tablet: String,
         result: QueryResult,
+        cursor: Option<u64>,
+    },
+    /// More rows of a streamed result; `cursor` again while still more follow.
+    Rows {
+        rows: Vec<Row>,
+        cursor: Option<u64>,
     },
     Done,
 }
 
-/// One message of a streamed result; the last has `done` set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StreamChunk {
-    /// Present in the first chunk only.
-    pub fields: Option<Vec<Field>>,
-    pub rows: Vec<Row>,
-    pub done: bool,
-}
-
 pub type QueryReply = Result<QueryResponse, TabletError>;
-pub type StreamReply = Result<StreamChunk, TabletError>;
 
 /// Errors of the tablet layer; they cross NATS and keep MySQL's error number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -136,6 +160,14 @@ pub enum TabletError {
     TxNotFound { id: u64, alias: String },
     #[error("tablet {alias} is not serving: {reason}")]
     NotServing { alias: String, reason: String },
+    #[error("no answer from {alias} within {after_ms} ms: the statement was stopped there, but whether it took effect is unknown")]
+    Timeout { alias: String, after_ms: u64 },
+    #[error("Query execution was interrupted")]
+    Interrupted,
+    /// A streamed statement inside a batch whose result needs more than one part: the gateway
+    /// sends it again on its own (it is a read, stopped before anyone saw a row).
+    #[error("the result is too large for a batched reply; send the statement alone")]
+    TooLargeForBatch,
     #[error("tablet {alias} holds writes to {what}: traffic is being switched (SwitchTraffic); retry")]
     WritesHeld { alias: String, what: String },
     #[error("tablet {alias}: no free MySQL connection within {waited_ms} ms (every pooled connection is busy); retry, or raise the tablet's pool_size")]
@@ -156,6 +188,11 @@ impl TabletError {
             TabletError::ReadOnly { .. } => (1290, "HY000"),
             TabletError::TxNotFound { .. } => (1105, "HY000"),
             TabletError::NotServing { .. } => (1105, "HY000"),
+            // ER_STATEMENT_TIMEOUT, MariaDB's answer when max_statement_time stops a statement.
+            TabletError::Timeout { .. } => (1969, "70100"),
+            // ER_QUERY_INTERRUPTED.
+            TabletError::Interrupted => (1317, "70100"),
+            TabletError::TooLargeForBatch => (1105, "HY000"),
             TabletError::WritesHeld { .. } => (1105, "HY000"),
             // ER_CON_COUNT_ERROR: what a client sees when a server has no connection to give.
             TabletError::PoolTimeout { .. } => (1040, "08004"),
@@ -369,6 +406,7 @@ mod tests {
                 info: String::new(),
             },
             tablet: "zone1-0000000100".into(),
+            cursor: Some(7),
         });
         let bytes = encode_query_reply(&reply);
         assert_eq!(decode_query_reply::<QueryReply>(&bytes).unwrap(), reply);
@@ -385,15 +423,25 @@ mod tests {
         let mut binds = BTreeMap::new();
         binds.insert("id".to_string(), BindValue::Int(3));
         for req in [
-            QueryRequest::Execute { sql: "select :id".into(), binds: binds.clone(), transaction_id: Some(4) },
-            QueryRequest::StreamExecute { sql: "select 1".into(), binds, chunk_rows: 10 },
+            QueryRequest::Execute {
+                sql: "select :id".into(),
+                binds: binds.clone(),
+                transaction_id: Some(4),
+                options: ExecOptions { query_id: 9, stream: true },
+            },
+            QueryRequest::BeginExecute { sql: "select 1".into(), binds, options: ExecOptions::default() },
+            QueryRequest::Fetch { cursor: 3 },
+            QueryRequest::CloseCursor { cursor: 3 },
             QueryRequest::Begin,
             QueryRequest::Commit { transaction_id: 1 },
             QueryRequest::Rollback { transaction_id: 1 },
         ] {
             assert_eq!(decode_query_request(&encode_query_request(&req).unwrap()).unwrap(), req);
         }
-        let batch = QueryRequest::ExecuteBatch { statements: vec!["select 1".into(), "select 2".into()] };
+        let batch = QueryRequest::ExecuteBatch {
+            statements: vec!["select 1".into(), "select 2".into()],
+            options: vec![ExecOptions { query_id: 1, stream: true }, ExecOptions::default()],
+        };
         let mut bytes = encode_query_request(&batch).unwrap();
         assert_eq!(decode_query_request(&bytes).unwrap(), batch);
         bytes[1] = 9;

@@ -55,11 +55,21 @@ fn rows_of(r: QueryResponse) -> QueryResult {
 }
 
 fn exec(sql: &str) -> QueryRequest {
-    QueryRequest::Execute { sql: sql.into(), binds: Default::default(), transaction_id: None }
+    QueryRequest::Execute {
+        sql: sql.into(),
+        binds: Default::default(),
+        transaction_id: None,
+        options: Default::default(),
+    }
 }
 
 fn exec_tx(sql: &str, tx: u64) -> QueryRequest {
-    QueryRequest::Execute { sql: sql.into(), binds: Default::default(), transaction_id: Some(tx) }
+    QueryRequest::Execute {
+        sql: sql.into(),
+        binds: Default::default(),
+        transaction_id: Some(tx),
+        options: Default::default(),
+    }
 }
 
 fn count(r: QueryResult) -> i64 {
@@ -152,14 +162,17 @@ async fn shard_replicates_serves_queries_transactions_and_sequences() {
     let e = tc.query(&tablet, &exec("select 1; select 2")).await.unwrap_err();
     assert!(e.to_string().contains("one statement per request"), "{e}");
 
-    // Row limit (1000 here) is a clear error; streaming returns everything in chunks.
+    // Row limit (1000 here) is a clear error; streaming returns everything in parts of about
+    // 256 KiB (1103 rows of 4 KiB: at least 16).
     tc.query(&tablet, &exec("insert into t select seq, 'bulk' from seq_100_to_1199")).await.unwrap();
     let e = tc.query(&tablet, &exec("select * from t")).await.unwrap_err();
     assert!(matches!(e, TabletError::RowLimit { limit: 1000 }), "{e}");
-    let (fields, rows, chunks) = tc.stream_execute(&tablet, "select id, v from t order by id", 250).await.unwrap();
+    let sql = "select id, repeat('x', 4096) from t order by id";
+    let (fields, rows, chunks) = tc.stream_execute(&tablet, sql).await.unwrap();
     assert_eq!(fields.len(), 2);
     assert_eq!(rows.len(), 1103);
-    assert!(chunks >= 5, "{chunks} chunks");
+    assert!(chunks >= 16, "{chunks} parts");
+    assert!(rows.windows(2).all(|w| w[0][0].as_deref().map(|v| v.len()) <= w[1][0].as_deref().map(|v| v.len())));
 
     // Sequences: unique, increasing ids under concurrent callers.
     let tasks: Vec<_> = (0..6)

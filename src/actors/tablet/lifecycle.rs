@@ -280,7 +280,8 @@ impl TabletActor {
         let fut = async move { client.queue_subscribe(subject, queue).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
             Ok(sub) if act.target_type == Some(tablet_type) => {
-                act.target_stream = Some(super::serve::spawn_query_loop(act.service.clone(), act.client.clone(), sub))
+                act.target_stream =
+                    Some(super::serve::spawn_query_loop(act.service.clone(), act.client.clone(), act.bulk.clone(), sub))
             }
             Ok(_) => {}
             Err(e) => warn!(tablet = %act.cfg.alias, error = %e, "could not subscribe to the target subject"),

@@ -13,8 +13,10 @@ mod lifecycle;
 mod manage;
 mod mysql;
 pub mod query;
+mod running;
 mod sequence;
 mod serve;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,10 +55,13 @@ struct Probed {
     replication: Option<ReplicationStatus>,
 }
 
-/// A tablet's own subscriptions: `tessera.tablet.<alias>.query` and `.manage`.
-pub struct TabletSubscriptions {
+/// A tablet's NATS wiring: its own subscriptions (`tessera.tablet.<alias>.query` and
+/// `.manage`), its shard's kill subject, and the node's server of large payloads.
+pub struct TabletNats {
     pub query: Subscriber,
     pub manage: Subscriber,
+    pub kill: Subscriber,
+    pub bulk: crate::bulk::Bulk,
 }
 
 /// One tablet.
@@ -81,6 +86,10 @@ pub struct TabletActor {
     replication: Option<ReplicationStatus>,
     /// The alias query subscription, until `started` hands it to its serving task.
     query_sub: Option<Subscriber>,
+    kill_sub: Option<Subscriber>,
+    kill_task: Option<tokio::task::JoinHandle<()>>,
+    /// Serves this node's replies too large for one message.
+    bulk: crate::bulk::Bulk,
     /// The manage subscription, until `started` feeds it into the actor.
     manage_sub: Option<Subscriber>,
     /// Tasks answering the query subscriptions (alias, and the target queue group while
@@ -95,7 +104,7 @@ pub struct TabletActor {
 }
 
 impl TabletActor {
-    /// `subs` are this tablet's `query` and `manage` subscriptions.
+    /// `subs`: this tablet's subscriptions and the node's large-payload server.
     pub fn new(
         cfg: TabletConfig,
         node_id: String,
@@ -103,7 +112,7 @@ impl TabletActor {
         writer: TopoWriter,
         data_dir: PathBuf,
         template: PathBuf,
-        subs: TabletSubscriptions,
+        subs: TabletNats,
     ) -> Self {
         let state = Arc::new(TabletState {
             alias: cfg.alias.clone(),
@@ -140,6 +149,9 @@ impl TabletActor {
             last_error: None,
             replication: None,
             query_sub: Some(subs.query),
+            kill_sub: Some(subs.kill),
+            kill_task: None,
+            bulk: subs.bulk,
             manage_sub: Some(subs.manage),
             query_task: None,
             target_stream: None,
@@ -159,7 +171,7 @@ impl Actor for TabletActor {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        for task in [self.query_task.take(), self.target_stream.take()].into_iter().flatten() {
+        for task in [self.query_task.take(), self.target_stream.take(), self.kill_task.take()].into_iter().flatten() {
             task.abort();
         }
     }
@@ -170,7 +182,11 @@ impl Actor for TabletActor {
             ctx.add_stream(sub);
         }
         if let Some(sub) = self.query_sub.take() {
-            self.query_task = Some(serve::spawn_query_loop(self.service.clone(), self.client.clone(), sub));
+            self.query_task =
+                Some(serve::spawn_query_loop(self.service.clone(), self.client.clone(), self.bulk.clone(), sub));
+        }
+        if let Some(sub) = self.kill_sub.take() {
+            self.kill_task = Some(serve::spawn_kill_loop(self.service.clone(), sub));
         }
         // Registration needs only NATS, so a tablet whose MySQL is down is still listed, not
         // serving, with the reason.

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use mysql_async::{Conn, Pool};
 use tracing::{info, warn};
 
-use super::mysql::{exec, map_err, run};
+use super::mysql::{exec, map_err};
+use super::running::Running;
 use super::sequence::Sequences;
-use crate::protocol::tablet::{BindValue, QueryResponse, QueryResult, StreamChunk, TabletError};
+use super::stream::{CursorCmd, Cursors, Outcome, Streamer};
+use crate::protocol::tablet::{BindValue, ExecOptions, QueryResponse, QueryResult, TabletError};
 use crate::protocol::topology::TabletType;
 use crate::sql::{binds, classify, next_values, StatementKind};
 
@@ -73,6 +75,10 @@ pub struct QueryService {
     pub sequences: Sequences,
     /// Writes refused while traffic is switched: `None` none, `Some([])` every table.
     held: RwLock<Option<Vec<String>>>,
+    /// Statements running now, by the gateway's query id (for kills).
+    pub(super) running: Running,
+    /// Streamed results still being read.
+    pub(super) cursors: Cursors,
 }
 
 impl QueryService {
@@ -88,6 +94,8 @@ impl QueryService {
             limits,
             sequences: Sequences::default(),
             held: RwLock::new(None),
+            running: Running::default(),
+            cursors: Cursors::default(),
         }
     }
 
@@ -180,13 +188,32 @@ impl QueryService {
         )
     }
 
-    /// Runs one statement, inside a transaction when `tx` is given.
+    /// Runs one statement, inside a transaction when `tx` is given. With `stream` (and
+    /// `options.stream`), a large result is answered in parts and this returns
+    /// [`Outcome::Streamed`]; else the whole result comes back (up to `max_result_rows`).
     pub async fn execute(
         &self,
         sql: &str,
         bind_vars: &BTreeMap<String, BindValue>,
         tx: Option<u64>,
-    ) -> Result<QueryResponse, TabletError> {
+        options: ExecOptions,
+        stream: Option<&Streamer<'_>>,
+    ) -> Result<Outcome, TabletError> {
+        let tablet = self.state.alias.clone();
+        let first = move |result, cursor| QueryResponse::Result { result, tablet: tablet.clone(), cursor };
+        self.execute_with(sql, bind_vars, tx, options, stream, &first).await
+    }
+
+    /// [`QueryService::execute`], the first part of a streamed result made by `first`.
+    async fn execute_with(
+        &self,
+        sql: &str,
+        bind_vars: &BTreeMap<String, BindValue>,
+        tx: Option<u64>,
+        options: ExecOptions,
+        stream: Option<&Streamer<'_>>,
+        first: &(dyn Fn(QueryResult, Option<u64>) -> QueryResponse + Sync),
+    ) -> Result<Outcome, TabletError> {
         self.state.check_serving()?;
         let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
         crate::sql::check_single(&sql).map_err(TabletError::BadRequest)?;
@@ -194,29 +221,38 @@ impl QueryService {
         if let Some(seq) = next_values::parse(&sql) {
             let seq = seq.map_err(TabletError::BadRequest)?;
             self.check_write(StatementKind::Write, "")?;
-            let result = self.sequences.next_values(self, &seq.table, seq.count).await?;
-            return Ok(self.answer(result));
+            return Ok(Outcome::Done(self.sequences.next_values(self, &seq.table, seq.count).await?));
         }
         let kind = classify(&sql);
         self.check_write(kind, &sql)?;
-        let max = self.limits.max_result_rows;
-        let result = match tx {
+        match tx {
             None => {
                 let mut conn = self.conn().await?;
-                run(&mut conn, &sql, max).await?
+                self.run_statement(&mut conn, &sql, options, stream, first).await
             }
             Some(id) => {
                 let tx = self.tx(id)?;
                 let mut guard = tx.lock().await;
                 let conn = guard.conn.as_mut().ok_or_else(|| self.tx_gone(id))?;
-                run(conn, &sql, max).await?
+                self.run_statement(conn, &sql, options, stream, first).await
             }
-        };
-        Ok(self.answer(result))
+        }
     }
 
-    fn answer(&self, result: QueryResult) -> QueryResponse {
-        QueryResponse::Result { result, tablet: self.state.alias.clone() }
+    /// The response for a whole result.
+    pub fn answer(&self, result: QueryResult) -> QueryResponse {
+        QueryResponse::Result { result, tablet: self.state.alias.clone(), cursor: None }
+    }
+
+    /// The next part of a streamed result (answered by the task that holds it), or stops it.
+    pub async fn cursor(&self, cursor: u64, fetch: bool, reply_to: async_nats::Subject) -> Result<(), TabletError> {
+        if self.cursors.send(cursor, CursorCmd { fetch, reply_to: Some(reply_to) }).await {
+            return Ok(());
+        }
+        Err(TabletError::BadRequest(format!(
+            "no open cursor {cursor} on tablet {}: the result ended, or was closed after it sat idle",
+            self.state.alias
+        )))
     }
 
     fn tx_gone(&self, id: u64) -> TabletError {
@@ -244,18 +280,21 @@ impl QueryService {
         &self,
         sql: &str,
         bind_vars: &BTreeMap<String, BindValue>,
+        options: ExecOptions,
+        stream: Option<&Streamer<'_>>,
     ) -> Result<QueryResponse, TabletError> {
         let QueryResponse::Began { transaction_id, tablet } = self.begin().await? else {
             return Err(TabletError::Internal("begin answered unexpectedly".into()));
         };
-        match self.execute(sql, bind_vars, Some(transaction_id)).await {
-            Ok(QueryResponse::Result { result, .. }) => {
-                Ok(QueryResponse::BeganResult { transaction_id, tablet, result })
+        let alias = tablet.clone();
+        let first =
+            move |result, cursor| QueryResponse::BeganResult { transaction_id, tablet: alias.clone(), result, cursor };
+        match self.execute_with(sql, bind_vars, Some(transaction_id), options, stream, &first).await {
+            Ok(Outcome::Done(result)) => {
+                Ok(QueryResponse::BeganResult { transaction_id, tablet, result, cursor: None })
             }
-            Ok(other) => {
-                let _ = self.finish(transaction_id, false).await;
-                Err(TabletError::Internal(format!("execute answered {other:?}")))
-            }
+            // Answered in parts; the transaction stays open for the session.
+            Ok(Outcome::Streamed) => Ok(QueryResponse::Done),
             Err(e) => {
                 let _ = self.finish(transaction_id, false).await;
                 Err(e)
@@ -302,47 +341,6 @@ impl QueryService {
                 }
             }
         }
-    }
-
-    /// Runs a read and hands its rows to `send` in chunks; the last chunk has `done` set.
-    pub async fn stream_execute<F, Fut>(
-        &self,
-        sql: &str,
-        bind_vars: &BTreeMap<String, BindValue>,
-        chunk_rows: u32,
-        mut send: F,
-    ) -> Result<(), TabletError>
-    where
-        F: FnMut(StreamChunk) -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        use mysql_async::prelude::Queryable;
-        self.state.check_serving()?;
-        let sql = binds::substitute(sql, bind_vars).map_err(TabletError::BadRequest)?;
-        crate::sql::check_single(&sql).map_err(TabletError::BadRequest)?;
-        self.check_write(classify(&sql), &sql)?;
-        let chunk_rows = if chunk_rows == 0 { self.limits.stream_chunk_rows } else { chunk_rows } as usize;
-        let mut conn = self.conn().await?;
-        let mut result = conn.query_iter(&*sql).await.map_err(map_err)?;
-        let mut fields = Some(result.columns_ref().iter().map(super::mysql::field).collect::<Vec<_>>());
-        let mut rows = Vec::with_capacity(chunk_rows);
-        while let Some(row) = result.next().await.map_err(map_err)? {
-            rows.push(
-                row.unwrap_raw()
-                    .into_iter()
-                    .map(|v| super::mysql::text_value(v.unwrap_or(mysql_async::Value::NULL)))
-                    .collect(),
-            );
-            if rows.len() >= chunk_rows {
-                let chunk = StreamChunk { fields: fields.take(), rows: std::mem::take(&mut rows), done: false };
-                if !send(chunk).await {
-                    return Err(TabletError::Internal("stream receiver went away".into()));
-                }
-            }
-        }
-        result.drop_result().await.map_err(map_err)?;
-        send(StreamChunk { fields: fields.take(), rows, done: true }).await;
-        Ok(())
     }
 
     /// Rolls back every open transaction (the tablet stops or changes role).

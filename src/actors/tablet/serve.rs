@@ -10,14 +10,17 @@ use tracing::warn;
 use super::manage::{make_primary, replicate_from, schema};
 use super::mysql::{exec, run};
 use super::query::QueryService;
+use super::stream::{Outcome, Streamer};
 use super::{Manage, TabletActor};
+use crate::bulk::Bulk;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::tablet::{
-    decode_query_request, encode_query_reply, ManageReply, ManageRequest, ManageResponse, QueryReply, QueryRequest,
-    StreamReply, TabletError,
+    decode_query_request, encode_query_reply, KillRequest, ManageReply, ManageRequest, ManageResponse, QueryReply,
+    QueryRequest, QueryResponse, TabletError,
 };
 use crate::protocol::topology::TabletType;
 use crate::sql::{classify, StatementKind};
+use futures::future::BoxFuture;
 
 /// Serves one query subscription until it ends or the task is aborted: each request runs on a
 /// task of its own, so requests spread over the runtime's workers. (Running them as futures of
@@ -26,6 +29,7 @@ use crate::sql::{classify, StatementKind};
 pub(super) fn spawn_query_loop(
     service: Arc<QueryService>,
     client: async_nats::Client,
+    bulk: Bulk,
     mut sub: async_nats::Subscriber,
 ) -> tokio::task::JoinHandle<()> {
     use futures::StreamExt;
@@ -35,19 +39,10 @@ pub(super) fn spawn_query_loop(
                 warn!(subject = %msg.subject, "query request without a reply subject; dropped");
                 continue;
             };
-            let (service, client) = (service.clone(), client.clone());
+            let (service, client, bulk) = (service.clone(), client.clone(), bulk.clone());
             tokio::spawn(async move {
                 use futures::FutureExt;
-                let work = async {
-                    let req = decode_query_request(&msg.payload)
-                        .map_err(|e| TabletError::BadRequest(format!("{}: {e}", msg.subject)));
-                    match req {
-                        Ok(QueryRequest::StreamExecute { sql, binds, chunk_rows }) => {
-                            stream_query(&service, &client, reply_to.clone(), sql, binds, chunk_rows).await
-                        }
-                        req => answer_query(&service, &client, reply_to.clone(), req).await,
-                    }
-                };
+                let work = answer_query(&service, &client, &bulk, msg.payload, msg.subject.as_str(), reply_to.clone());
                 // A bug that panics on some request fails that request, never the node.
                 if let Err(panic) = std::panic::AssertUnwindSafe(work).catch_unwind().await {
                     let what = crate::mysql::conn::panic_message(&panic);
@@ -62,6 +57,107 @@ pub(super) fn spawn_query_loop(
         }
     })
 }
+
+/// Serves the kill subject of the tablet's shard: statements the gateway gave up on stop here.
+pub(super) fn spawn_kill_loop(
+    service: Arc<QueryService>,
+    mut sub: async_nats::Subscriber,
+) -> tokio::task::JoinHandle<()> {
+    use futures::StreamExt;
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            match rmp_serde::from_slice::<KillRequest>(&msg.payload) {
+                Ok(k) => {
+                    let service = service.clone();
+                    tokio::spawn(async move { service.kill(&k.query_ids).await });
+                }
+                Err(e) => warn!(subject = %msg.subject, error = %e, "kill request does not decode; dropped"),
+            }
+        }
+    })
+}
+
+/// Sends a reply, as a reference to pull when it is larger than one message.
+fn publisher(
+    client: async_nats::Client,
+    bulk: Bulk,
+) -> impl Fn(async_nats::Subject, QueryReply) -> BoxFuture<'static, ()> {
+    move |to, reply| {
+        let (client, bulk) = (client.clone(), bulk.clone());
+        Box::pin(async move {
+            let bytes = bulk.wrap(encode_query_reply(&reply));
+            if let Err(e) = client.publish(to, bytes.into()).await {
+                warn!(error = %e, "could not send query reply");
+            }
+        })
+    }
+}
+
+/// Decodes one query-service request, runs it, and answers it (streamed results answer
+/// themselves, part by part).
+async fn answer_query(
+    service: &QueryService,
+    client: &async_nats::Client,
+    bulk: &Bulk,
+    payload: bytes::Bytes,
+    subject: &str,
+    reply_to: async_nats::Subject,
+) {
+    let publish = publisher(client.clone(), bulk.clone());
+    let req = match crate::bulk::unwrap(client, payload, PULL_TIMEOUT).await {
+        Ok(bytes) => decode_query_request(&bytes).map_err(|e| TabletError::BadRequest(format!("{subject}: {e}"))),
+        Err(e) => Err(TabletError::BadRequest(format!("{subject}: {e}"))),
+    };
+    let streamer = Streamer { publish: &publish, reply_to: reply_to.clone() };
+    let done = |o: Result<Outcome, TabletError>| -> Option<QueryReply> {
+        match o {
+            Ok(Outcome::Done(result)) => Some(Ok(service.answer(result))),
+            Ok(Outcome::Streamed) => None,
+            Err(e) => Some(Err(e)),
+        }
+    };
+    let reply: Option<QueryReply> = match req {
+        Err(e) => Some(Err(e)),
+        Ok(QueryRequest::Execute { sql, binds, transaction_id, options }) => {
+            let stream = options.stream.then_some(&streamer);
+            done(service.execute(&sql, &binds, transaction_id, options, stream).await)
+        }
+        Ok(QueryRequest::ExecuteBatch { statements, options }) => {
+            let none = Default::default();
+            let runs = statements.iter().enumerate().map(|(i, sql)| {
+                let opts = options.get(i).copied().unwrap_or_default();
+                service.execute(sql, &none, None, opts, None)
+            });
+            let replies = futures::future::join_all(runs)
+                .await
+                .into_iter()
+                .map(|o| done(o).unwrap_or(Err(TabletError::TooLargeForBatch)))
+                .collect();
+            Some(Ok(QueryResponse::Batch { replies }))
+        }
+        Ok(QueryRequest::Begin) => Some(service.begin().await),
+        Ok(QueryRequest::BeginExecute { sql, binds, options }) => {
+            let stream = options.stream.then_some(&streamer);
+            match service.begin_execute(&sql, &binds, options, stream).await {
+                // Streamed: answered part by part already.
+                Ok(QueryResponse::Done) => None,
+                other => Some(other),
+            }
+        }
+        Ok(QueryRequest::Commit { transaction_id }) => Some(service.finish(transaction_id, true).await),
+        Ok(QueryRequest::Rollback { transaction_id }) => Some(service.finish(transaction_id, false).await),
+        Ok(QueryRequest::Fetch { cursor }) => service.cursor(cursor, true, reply_to.clone()).await.err().map(Err),
+        Ok(QueryRequest::CloseCursor { cursor }) => {
+            service.cursor(cursor, false, reply_to.clone()).await.err().map(Err)
+        }
+    };
+    if let Some(reply) = reply {
+        publish(reply_to, reply).await;
+    }
+}
+
+/// How long a tablet waits for the chunks of a large request.
+const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl StreamHandler<async_nats::Message> for TabletActor {
     fn handle(&mut self, msg: async_nats::Message, ctx: &mut Self::Context) {
@@ -105,59 +201,6 @@ fn send_manage_reply(client: async_nats::Client, reply_to: async_nats::Subject, 
             Err(e) => warn!(error = %e, "cannot encode a manage reply"),
         }
     });
-}
-
-/// Runs one decoded query-service request and publishes its reply.
-async fn answer_query(
-    service: &QueryService,
-    client: &async_nats::Client,
-    reply_to: async_nats::Subject,
-    req: Result<QueryRequest, TabletError>,
-) {
-    let reply: QueryReply = match req {
-        Err(e) => Err(e),
-        Ok(QueryRequest::Execute { sql, binds, transaction_id }) => service.execute(&sql, &binds, transaction_id).await,
-        Ok(QueryRequest::ExecuteBatch { statements }) => {
-            let none = Default::default();
-            let replies =
-                futures::future::join_all(statements.iter().map(|sql| service.execute(sql, &none, None))).await;
-            Ok(crate::protocol::tablet::QueryResponse::Batch { replies })
-        }
-        Ok(QueryRequest::Begin) => service.begin().await,
-        Ok(QueryRequest::BeginExecute { sql, binds }) => service.begin_execute(&sql, &binds).await,
-        Ok(QueryRequest::Commit { transaction_id }) => service.finish(transaction_id, true).await,
-        Ok(QueryRequest::Rollback { transaction_id }) => service.finish(transaction_id, false).await,
-        Ok(QueryRequest::StreamExecute { .. }) => {
-            Err(TabletError::Internal("a streamed read reached the statement path".into()))
-        }
-    };
-    if let Err(e) = client.publish(reply_to, encode_query_reply(&reply).into()).await {
-        warn!(error = %e, "could not send query reply");
-    }
-}
-
-/// Runs a streamed read, publishing each chunk of rows to `reply_to` as it fills.
-async fn stream_query(
-    service: &QueryService,
-    client: &async_nats::Client,
-    reply_to: async_nats::Subject,
-    sql: String,
-    binds: std::collections::BTreeMap<String, crate::protocol::tablet::BindValue>,
-    chunk_rows: u32,
-) {
-    let streamed = service
-        .stream_execute(&sql, &binds, chunk_rows, |chunk| {
-            let to = reply_to.clone();
-            async move {
-                let reply: StreamReply = Ok(chunk);
-                client.publish(to, encode_query_reply(&reply).into()).await.is_ok()
-            }
-        })
-        .await;
-    if let Err(e) = streamed {
-        let reply: StreamReply = Err(e);
-        let _ = client.publish(reply_to, encode_query_reply(&reply).into()).await;
-    }
 }
 
 impl Handler<Manage> for TabletActor {

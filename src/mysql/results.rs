@@ -1,0 +1,126 @@
+//! Running a client's statement and writing its answer: the statement stops (its parts on
+//! the tablets killed) when the client disconnects or the session is killed meanwhile, and
+//! rows are written as they arrive, a part at a time, in the text or binary row format.
+
+use std::io;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use super::binary::binary_row;
+use super::codec::{column_def, eof_packet, err_packet, ok_packet, put_lenenc_int, text_row};
+use super::conn::{status, Conn};
+use crate::gateway::exec::{Answer, SessionState};
+use crate::gateway::session::{execute, Services};
+use crate::gateway::stream::RowStream;
+use crate::gateway::GatewayError;
+use crate::protocol::tablet::{Field, Row, TabletError};
+
+/// Runs one client statement under a fresh query id. `Err` (the connection's) when the
+/// client went away meanwhile: the statement's future is dropped, which stops its parts on
+/// the tablets. A KILL QUERY of this session ends it with MySQL's 1317.
+pub(super) async fn run_guarded(
+    conn: &mut Conn,
+    svc: &Services,
+    state: &mut SessionState,
+    sql: &str,
+) -> io::Result<Result<Answer, GatewayError>> {
+    state.query_id = svc.sessions.next_query_id();
+    let signals = conn.signals.clone();
+    let outcome = tokio::select! {
+        r = execute(svc, state, sql) => Ok(r),
+        gone = client_gone(conn) => Err(gone),
+        _ = signals.interrupt.notified() => Ok(Err(GatewayError::Tablet(TabletError::Interrupted))),
+    };
+    state.query_id = 0;
+    outcome
+}
+
+/// Resolves when the client has closed its side of the connection (or it failed); a client
+/// that sends more meanwhile (pipelining) is still there, and this never resolves then.
+async fn client_gone(conn: &mut Conn) -> io::Error {
+    match conn.reader.fill_buf().await {
+        Ok([]) => io::Error::new(io::ErrorKind::UnexpectedEof, "the client disconnected during a statement"),
+        Ok(_) => std::future::pending().await,
+        Err(e) => e,
+    }
+}
+
+/// Writes a statement's answer (an error, a count, or rows); `false` when it was an error,
+/// which ends a multi-statement batch. `binary`: rows in the prepared-statement format.
+pub(super) async fn write_answer(
+    conn: &mut Conn,
+    state: &SessionState,
+    answer: Result<Answer, GatewayError>,
+    more: bool,
+    binary: bool,
+) -> io::Result<bool> {
+    match answer {
+        Err(e) => {
+            let (code, st) = e.mysql_code();
+            conn.send(&err_packet(code, st, &e.to_string())).await?;
+            Ok(false)
+        }
+        Ok(Answer::Ok { affected, last_insert_id, info }) => {
+            conn.send(&ok_packet(0, affected, last_insert_id, status(state, more), 0, &info)).await?;
+            Ok(true)
+        }
+        Ok(Answer::Rows(r)) => write_rows(conn, state, &r.fields, r.rows, None, r.warnings, more, binary).await,
+        Ok(Answer::Stream(mut s)) => {
+            let fields = std::mem::take(&mut s.fields);
+            write_rows(conn, state, &fields, Vec::new(), Some(s), 0, more, binary).await
+        }
+    }
+}
+
+/// A result set: column definitions, `rows`, then what `stream` yields, each part flushed to
+/// the client before the next is asked for. An error mid-stream ends the result with an ERR
+/// packet (clients read it as the statement's error).
+#[allow(clippy::too_many_arguments)]
+async fn write_rows(
+    conn: &mut Conn,
+    state: &SessionState,
+    fields: &[Field],
+    rows: Vec<Row>,
+    mut stream: Option<RowStream>,
+    warnings: u16,
+    more: bool,
+    binary: bool,
+) -> io::Result<bool> {
+    let mut count = Vec::new();
+    put_lenenc_int(&mut count, fields.len() as u64);
+    conn.send(&count).await?;
+    for f in fields {
+        conn.send(&column_def(f)).await?;
+    }
+    if !conn.deprecate_eof() {
+        conn.send(&eof_packet(status(state, false), 0)).await?;
+    }
+    let encode = |row: &Row| if binary { binary_row(fields, row) } else { text_row(row) };
+    for row in &rows {
+        conn.send(&encode(row)).await?;
+    }
+    if let Some(s) = stream.as_mut() {
+        loop {
+            match s.next().await {
+                Ok(Some(part)) => {
+                    for row in &part {
+                        conn.send(&encode(row)).await?;
+                    }
+                    conn.writer.flush().await?;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let (code, st) = e.mysql_code();
+                    conn.send(&err_packet(code, st, &e.to_string())).await?;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    if conn.deprecate_eof() {
+        conn.send(&ok_packet(0xfe, 0, 0, status(state, more), warnings, "")).await?;
+    } else {
+        conn.send(&eof_packet(status(state, more), warnings)).await?;
+    }
+    Ok(true)
+}
