@@ -201,8 +201,11 @@ fn plan_statement(
     let Some(ks_name) = ks_name else {
         // No table at all (`select 1 + 1`, `select now()`): any tablet answers it as MySQL would.
         let ks = any_keyspace(target, view)?;
-        let shard =
-            view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
+        // The session's shard when it targets one (`use ks/-80`), else the first serving one.
+        let shard = match (&target.shard, target.keyspace.as_deref() == Some(ks.name.as_str())) {
+            (Some(s), true) => s.clone(),
+            _ => view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?,
+        };
         return Ok(Plan::Route {
             keyspace: ks.name.clone(),
             shards: vec![shard],

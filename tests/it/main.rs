@@ -12,6 +12,7 @@ mod gateway_lookup;
 mod gateway_security;
 mod limits;
 mod resharding;
+mod streaming;
 mod tablets;
 mod up;
 mod values;

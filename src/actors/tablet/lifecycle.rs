@@ -144,7 +144,10 @@ impl TabletActor {
                     ),
                 )
             };
-            service.set_pools(pool(app, cfg.pool_size), pool(base, 4));
+            // Kills, probes and DBA requests. A KILL may take up to 2 s to return (MariaDB retries
+            // waking a victim that waits on a busy mutex, e.g. many SLEEP()s), so there is room
+            // to kill every statement the query pool can run at once, side by side.
+            service.set_pools(pool(app, cfg.pool_size), pool(base, cfg.pool_size + 4));
             Ok::<_, String>(())
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {

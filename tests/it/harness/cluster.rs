@@ -47,8 +47,9 @@ impl GatewayCluster {
         )
         .unwrap();
         let gateway: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
+        let packet = if gateway_extra.contains("max_allowed_packet") { "" } else { "max_allowed_packet = 16777216\n" };
         let mut toml = format!(
-            "[gateway]\nlisten = \"{gateway}\"\nauth = \"users\"\nusers_file = \"{}\"\nmax_allowed_packet = 16777216\n{gateway_extra}\n\n",
+            "[gateway]\nlisten = \"{gateway}\"\nauth = \"users\"\nusers_file = \"{}\"\n{packet}{gateway_extra}\n\n",
             users.display()
         );
         for (alias, ks, shard) in TABLETS {
