@@ -1,7 +1,8 @@
 //! The example that `tessera up` brings up: keyspace `commerce` (shard `0`: a primary, a replica
 //! and an rdonly tablet) and keyspace `customer` (shards `-80` and `80-`, a primary and a
-//! replica each), with the schemas and VSchemas from `examples/commerce/`. Each step is
-//! idempotent, so running `up` again changes nothing.
+//! replica each), with the schemas and VSchemas from `examples/commerce/`. A keyspace that has
+//! a VSchema already (the example's, or what the user applied since) keeps it, its schema and
+//! its rows: running `up` again never overwrites what the user changed.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,11 @@ pub async fn set_up_commerce(admin: &AdminClient, cell: &str) -> anyhow::Result<
         };
         admin.request(&req).await.map_err(|e| anyhow::anyhow!("InitShardPrimary {ks}/{shard} {alias}: {e}"))?;
     }
-    for (ks, sql) in [("commerce", SCHEMA), ("customer", CUSTOMER_SCHEMA)] {
+    for (ks, sql, json) in [("commerce", SCHEMA, VSCHEMA), ("customer", CUSTOMER_SCHEMA, CUSTOMER_VSCHEMA)] {
+        let current = admin.request(&AdminRequest::GetVSchema { keyspace: ks.into() }).await;
+        if matches!(current, Ok(AdminResponse::VSchema { vschema: Some(_), .. })) {
+            continue;
+        }
         let schema = AdminRequest::ApplySchema {
             keyspace: ks.into(),
             sql: sql.into(),
@@ -41,12 +46,12 @@ pub async fn set_up_commerce(admin: &AdminClient, cell: &str) -> anyhow::Result<
             large_table_rows: crate::protocol::admin::default_large_table_rows(),
         };
         admin.request(&schema).await.map_err(|e| anyhow::anyhow!("ApplySchema {ks}: {e}"))?;
-    }
-    for stmt in crate::schema::split_statements(SEED) {
-        let seed = AdminRequest::ExecuteFetchAsDba { alias: primary.clone(), sql: stmt, max_rows: None };
-        admin.request(&seed).await.map_err(|e| anyhow::anyhow!("seeding the sequences: {e}"))?;
-    }
-    for (ks, json) in [("commerce", VSCHEMA), ("customer", CUSTOMER_VSCHEMA)] {
+        if ks == "commerce" {
+            for stmt in crate::schema::split_statements(SEED) {
+                let seed = AdminRequest::ExecuteFetchAsDba { alias: primary.clone(), sql: stmt, max_rows: None };
+                admin.request(&seed).await.map_err(|e| anyhow::anyhow!("seeding the sequences: {e}"))?;
+            }
+        }
         let vschema = AdminRequest::ApplyVSchema { keyspace: ks.into(), vschema: json.into(), dry_run: false };
         admin.request(&vschema).await.map_err(|e| anyhow::anyhow!("ApplyVSchema {ks}: {e}"))?;
     }

@@ -2,7 +2,9 @@
 //!
 //! `up` starts a nats-server with JetStream (or reuses one already listening on the port) and
 //! one node, each as a detached process whose pid is kept in the state directory; running it
-//! again finds them alive and starts nothing. `down` stops only what `up` started.
+//! again finds them alive and starts nothing, and never re-applies the example over what the
+//! user changed. Logs are appended to, never truncated. `down` stops only what `up` started:
+//! the node, NATS, and the node's MariaDB servers even when the node itself died.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -138,6 +140,14 @@ pub async fn down(args: DownArgs) -> anyhow::Result<i32> {
             None => {}
         }
         let _ = std::fs::remove_file(&path);
+        if name == "tessera" {
+            // A node stops its MariaDB servers; one that died (or was killed) left them running.
+            let left = stop_mysqlds(&args.home.join("tablets"));
+            if left > 0 {
+                println!("stopped {left} MariaDB server(s) the node left running");
+                stopped_any = true;
+            }
+        }
     }
     if !stopped_any {
         println!("nothing to stop in {}", args.home.display());
@@ -145,12 +155,52 @@ pub async fn down(args: DownArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Stops every managed mysqld under `tablets` that is still running (by its pid file); how many.
+fn stop_mysqlds(tablets: &Path) -> usize {
+    let Ok(dirs) = std::fs::read_dir(tablets) else { return 0 };
+    let pids: Vec<u32> = dirs
+        .flatten()
+        .filter_map(|dir| {
+            let pid_file = dir.path().join("mysqld.pid");
+            alive_pid(&pid_file, "mariadbd").or_else(|| alive_pid(&pid_file, "mysqld"))
+        })
+        .collect();
+    // All shut down together, each waited for (and killed if it will not stop).
+    std::thread::scope(|scope| {
+        for &pid in &pids {
+            scope.spawn(move || stop(pid));
+        }
+    });
+    pids.len()
+}
+
+/// Opens a log for appending, with a line marking this start, so the log of a run that crashed
+/// is still there for whoever looks into it.
+fn append_log(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    let when = crate::protocol::envelope::now_ms();
+    writeln!(log, "--- tessera up starts {what} (unix ms {when}) ---")?;
+    Ok(log)
+}
+
 fn start_nats(home: &Path, port: u16) -> anyhow::Result<u32> {
     let store = home.join("nats");
     std::fs::create_dir_all(&store)?;
-    let log = std::fs::File::create(home.join("nats.log"))?;
+    let log = append_log(&home.join("nats.log"), "nats-server")?;
+    // Messages up to 8 MiB (NATS's recommended ceiling; the default is 1 MiB): statements and
+    // result parts larger than that still travel, in chunks (`tessera::bulk`).
+    let conf = home.join("nats.conf");
+    let text = format!(
+        "# Written by `tessera up`.\nlisten: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: {:?}\n}}\n",
+        store.display().to_string()
+    );
+    std::fs::write(&conf, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", conf.display()))?;
     let mut cmd = Command::new("nats-server");
-    cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]).arg(&store);
+    cmd.arg("-c").arg(&conf);
     if std::env::var_os("GOMAXPROCS").is_none() {
         // NATS shares this machine with MariaDB and the nodes; Go's idle threads spinning for
         // work on every core cost CPU they need (docs/PERFORMANCE.md).
@@ -193,7 +243,7 @@ fn start_node(
     tablets: &[String],
 ) -> anyhow::Result<u32> {
     let exe = std::env::current_exe()?;
-    let log = std::fs::File::create(home.join("node.log"))?;
+    let log = append_log(&home.join("node.log"), "node")?;
     let mut cmd = Command::new(exe);
     cmd.args(["node", "--nats", nats, "--cell", cell, "--id", id, "--http", &http.to_string()])
         .arg("--data-dir")

@@ -85,8 +85,38 @@ fn up_twice_starts_once_and_down_stops_it() {
         "each row in exactly one shard: {text}"
     );
 
+    // A second `up` keeps what the user changed since the first, and appends to the logs.
+    let user_vschema = r#"{"tables": {"product": {}, "customer_seq": {"type": "sequence"}, "order_seq": {"type": "sequence"}, "mine": {}}}"#;
+    let vs = home.path().join("mine.json");
+    std::fs::write(&vs, user_vschema).unwrap();
+    ctl_ok(&url, &["ApplyVSchema", "commerce", "--vschema-file", vs.to_str().unwrap()]);
+    let log_before = std::fs::read_to_string(home.path().join("node.log")).unwrap();
+    run(&args);
+    assert!(ctl_ok(&url, &["GetVSchema", "commerce"]).contains("mine"), "the user's VSchema was overwritten");
+    let log_after = std::fs::read_to_string(home.path().join("node.log")).unwrap();
+    assert!(log_after.starts_with(&log_before), "node.log was truncated");
+
+    // A node that dies leaves its MariaDB servers; `down` stops them too.
+    let node_pid: i32 = std::fs::read_to_string(home.path().join("node.pid")).unwrap().trim().parse().unwrap();
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(node_pid, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mysqlds = || {
+        std::fs::read_dir(home.path().join("tablets"))
+            .unwrap()
+            .flatten()
+            .filter(|d| {
+                let pid = std::fs::read_to_string(d.path().join("mysqld.pid")).unwrap_or_default();
+                !pid.trim().is_empty() && std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+            })
+            .count()
+    };
+    assert_eq!(mysqlds(), 7, "the killed node's MariaDB servers run on");
     let down = run(&["down", "--home", &home_s]);
-    assert!(down.contains("stopped tessera") && down.contains("stopped nats-server"), "{down}");
+    assert!(down.contains("tessera was not running"), "{down}");
+    assert!(down.contains("stopped 7 MariaDB server(s)"), "{down}");
+    assert!(down.contains("stopped nats-server"), "{down}");
+    assert_eq!(mysqlds(), 0, "MariaDB servers left running after down");
     assert!(TcpStream::connect(("127.0.0.1", nats_port)).is_err(), "NATS still listening");
     assert!(TcpStream::connect(("127.0.0.1", http_port)).is_err(), "node still listening");
     assert!(run(&["down", "--home", &home_s]).contains("nothing to stop"));
