@@ -260,6 +260,10 @@ pub(super) async fn execute_stmt(
     }
     let literals = match r.u8().and_then(|_flags| r.u32()).and_then(|_iterations| bind(p, &mut r)) {
         Ok(l) => l,
+        // A value no column stores (NaN, infinity): MariaDB's own answer to it.
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            return conn.send(&err_packet(1264, "22003", &format!("Out of range value: {e}"))).await
+        }
         Err(e) => {
             return conn
                 .send(&err_packet(1210, "HY000", &format!("Incorrect arguments to mysqld_stmt_execute: {e}")))
