@@ -238,12 +238,19 @@ impl TabletActor {
     /// Sets the type, the server's read_only flag to match, serves, and subscribes the target.
     pub(super) fn apply_type(&mut self, ctx: &mut Context<Self>, tablet_type: TabletType) {
         let service = self.service.clone();
+        let epoch = self.type_epoch;
         let fut = async move {
             let mut conn = service.dba_conn().await?;
             let ro = if tablet_type == TabletType::Primary { "OFF" } else { "ON" };
             exec(&mut conn, &format!("SET GLOBAL read_only = {ro}")).await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            // The type changed while read_only was being set (a MakePrimary raced this): this
+            // read_only may be the old type's, so set the current type's instead.
+            Ok(()) if act.type_epoch != epoch => {
+                let current = act.state.tablet_type();
+                act.apply_type(ctx, current);
+            }
             Ok(()) => {
                 act.last_error = None;
                 act.state.set_serving(true, "");
@@ -261,6 +268,7 @@ impl TabletActor {
 
     /// Records a new type and moves the target subscription to it.
     pub(super) fn set_type(&mut self, ctx: &mut Context<Self>, tablet_type: TabletType) {
+        self.type_epoch += 1;
         let old = self.state.tablet_type();
         *self.state.tablet_type.write().unwrap_or_else(|e| e.into_inner()) = tablet_type;
         if old != tablet_type {

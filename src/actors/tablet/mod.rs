@@ -97,6 +97,8 @@ pub struct TabletActor {
     query_task: Option<tokio::task::JoinHandle<()>>,
     target_stream: Option<tokio::task::JoinHandle<()>>,
     target_type: Option<crate::protocol::topology::TabletType>,
+    /// Counts type changes, so a read_only change that raced one can tell it is stale.
+    type_epoch: u64,
     /// (serving, mysqld_up) as last announced, to publish events on transitions.
     announced: Option<(bool, bool)>,
     events_sent: u64,
@@ -156,6 +158,7 @@ impl TabletActor {
             query_task: None,
             target_stream: None,
             target_type: None,
+            type_epoch: 0,
             announced: None,
             events_sent: 0,
             incarnation: uuid::Uuid::new_v4().simple().to_string(),
