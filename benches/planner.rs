@@ -2,10 +2,10 @@
 //! every statement pays without the plan cache, and with it.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use tessera::gateway::plan::plan;
-use tessera::gateway::plan_cache::PlanCache;
-use tessera::gateway::view::example_view;
-use tessera::gateway::Target;
+use tessera::plan::Target;
+use tessera::planner::cache::PlanCache;
+use tessera::planner::plan;
+use tessera::routing::example_view;
 
 const CORPUS: [&str; 12] = [
     "SELECT c FROM sbtest1 WHERE id=4711",

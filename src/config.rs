@@ -139,8 +139,8 @@ struct UserEntry {
 
 impl GatewayConfig {
     /// The authentication rules: every user with its stored mysql_native_password hash.
-    pub fn auth(&self) -> Result<crate::mysql::conn::Auth, ConfigError> {
-        use crate::mysql::conn::{Auth, Credential};
+    pub fn auth(&self) -> Result<crate::frontend::conn::Auth, ConfigError> {
+        use crate::frontend::conn::{Auth, Credential};
         match self.auth.as_str() {
             "none" => Ok(Auth::None),
             "users" => {
@@ -154,14 +154,14 @@ impl GatewayConfig {
                     let bad = |m: &str| ConfigError::Invalid(format!("user {}: {m}", u.name));
                     let cred = match (&u.password, &u.password_sha1, &u.password_sha2) {
                         (Some(p), None, None) => Credential {
-                            native: (!p.is_empty()).then(|| crate::mysql::handshake::native_hash(p)),
-                            sha2: (!p.is_empty()).then(|| crate::mysql::handshake::sha2_hash(p)),
+                            native: (!p.is_empty()).then(|| crate::frontend::handshake::native_hash(p)),
+                            sha2: (!p.is_empty()).then(|| crate::frontend::handshake::sha2_hash(p)),
                             empty: p.is_empty(),
                         },
                         (None, sha1, sha2) if sha1.is_some() || sha2.is_some() => Credential {
                             native: match sha1 {
                                 Some(h) => Some(
-                                    crate::mysql::handshake::parse_native_hash(h)
+                                    crate::frontend::handshake::parse_native_hash(h)
                                         .ok_or_else(|| bad("password_sha1 is not `*` and 40 hex digits"))?,
                                 ),
                                 None => None,
@@ -189,8 +189,8 @@ impl GatewayConfig {
     /// The plugin offered in the greeting.
     pub fn default_plugin(&self) -> Result<&'static str, ConfigError> {
         match self.default_auth.as_str() {
-            "mysql_native_password" => Ok(crate::mysql::handshake::NATIVE_PASSWORD),
-            "caching_sha2_password" => Ok(crate::mysql::handshake::CACHING_SHA2),
+            "mysql_native_password" => Ok(crate::frontend::handshake::NATIVE_PASSWORD),
+            "caching_sha2_password" => Ok(crate::frontend::handshake::CACHING_SHA2),
             other => Err(ConfigError::Invalid(format!(
                 "default_auth `{other}` is not mysql_native_password or caching_sha2_password"
             ))),

@@ -15,6 +15,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod auth;
 pub mod batch;
 pub mod bulk;
 pub mod cli;
@@ -22,12 +23,13 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod failpoint;
-pub mod gateway;
-pub mod mysql;
+pub mod frontend;
 pub mod mysqld;
 pub mod nats;
+pub mod plan;
 pub mod planner;
 pub mod protocol;
+pub mod routing;
 pub mod runtime;
 pub mod schema;
 pub mod sql;

@@ -167,8 +167,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         })?;
         info!(addr = %g.listen, auth = %g.auth, "MySQL gateway listening");
         let health_addr = health.clone();
-        let services = crate::gateway::session::Services {
-            router: crate::gateway::view::Router::new(view.clone()),
+        let services = crate::frontend::execute::Services {
+            router: crate::routing::Router::new(view.clone()),
             tablets: crate::client::TabletClient::new(
                 client.clone(),
                 format!("gateway@{id}"),
@@ -177,14 +177,14 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             .with_bulk(bulk.clone()),
             max_rows: g.max_rows,
             hold_writes: Duration::from_millis(g.hold_writes_ms),
-            plans: std::sync::Arc::new(crate::gateway::plan_cache::PlanCache::new(g.plan_cache_size)),
-            sessions: crate::gateway::sessions::Sessions::new(matches!(auth, crate::mysql::conn::Auth::None)),
+            plans: std::sync::Arc::new(crate::planner::cache::PlanCache::new(g.plan_cache_size)),
+            sessions: crate::frontend::sessions::Sessions::new(matches!(auth, crate::frontend::conn::Auth::None)),
             health: std::sync::Arc::new(move || {
                 let h = health_addr.clone();
                 Box::pin(async move { h.send(crate::actors::health::GetHealth).await.unwrap_or_default() })
             }),
         };
-        let cfg = crate::mysql::conn::ConnConfig {
+        let cfg = crate::frontend::conn::ConnConfig {
             auth,
             max_allowed_packet: g.max_allowed_packet,
             default_plugin: g.default_plugin()?,

@@ -8,8 +8,8 @@ use actix::prelude::*;
 use tracing::{info, warn};
 
 use super::session::{Incoming, SessionActor};
-use crate::gateway::session::Services;
-use crate::mysql::conn::ConnConfig;
+use crate::frontend::conn::ConnConfig;
+use crate::frontend::execute::Services;
 
 pub struct GatewayActor {
     listener: Option<std::net::TcpListener>,

@@ -8,8 +8,8 @@
 
 use actix::prelude::*;
 
-use crate::gateway::session::Services;
-use crate::mysql::conn::{serve, AsyncStream, ConnConfig};
+use crate::frontend::conn::{serve, AsyncStream, ConnConfig};
+use crate::frontend::execute::Services;
 
 /// A connection as accepted, before the runtime's reactor owns it.
 pub enum Incoming {

@@ -3,47 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::eval::Ev;
-use super::value::{compare, field_for, Dec, Kind, Val};
-use super::EngineError;
+use crate::plan::expr::Ev;
+use crate::plan::pipeline::{AggKind, Grouping};
+use crate::plan::value::{compare, field_for, Dec, Kind, Val};
+use crate::plan::EngineError;
 use crate::protocol::tablet::{Field, Row};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AggKind {
-    CountStar,
-    Count,
-    Sum,
-    Min,
-    Max,
-    Avg,
-    /// A column neither grouped nor aggregated (MySQL returns some row's value).
-    AnyValue,
-}
-
-/// One aggregate of a grouping.
-#[derive(Debug, Clone)]
-pub struct AggSpec {
-    pub kind: AggKind,
-    pub name: String,
-    /// The argument (raw mode) or the shard's partial result (merge mode).
-    pub arg: Option<Ev>,
-    /// Merge mode: AVG's partial count column.
-    pub count_arg: Option<usize>,
-    /// A column with MySQL's weight string of `arg`, for MIN/MAX of strings.
-    pub weight: Option<usize>,
-    /// The input is the shards' partial aggregates (COUNT is summed, AVG is SUM/COUNT).
-    pub merge: bool,
-    pub distinct: bool,
-}
-
-/// GROUP BY keys (with optional weight-string columns) and aggregates.
-#[derive(Debug, Clone, Default)]
-pub struct Grouping {
-    pub keys: Vec<(Ev, Option<usize>, String)>,
-    pub aggs: Vec<AggSpec>,
-    /// Without GROUP BY: one row even over no input.
-    pub scalar: bool,
-}
 
 enum Acc {
     Count(i128),

@@ -4,54 +4,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::eval::Ev;
-use super::value::{Dec, Kind, Val};
-use super::{route, source, too_many, Ctx, RouteSpec, Rows, Source};
-use crate::gateway::exec::SessionState;
-use crate::gateway::GatewayError;
+use super::{route, source, too_many, Ctx, Rows};
+use crate::engine::session::SessionState;
+use crate::plan::pipeline::{JoinKind, JoinSpec, RouteSpec};
+use crate::plan::value::{Dec, Kind, Val};
+use crate::plan::GatewayError;
 use crate::protocol::tablet::{Field, Row};
-use crate::protocol::topology::TabletType;
 
 /// Left rows per query of the right side.
 pub const BATCH: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JoinKind {
-    Inner,
-    Left,
-}
-
-/// `left_expr = right_column`.
-#[derive(Debug, Clone)]
-pub struct JoinKey {
-    /// Over the left rows.
-    pub left: Ev,
-    /// An explicit column of the right rows.
-    pub right_col: usize,
-    /// The right column's SQL (for the IN list).
-    pub right_sql: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct JoinSpec {
-    pub left: Source,
-    pub left_explicit: usize,
-    pub kind: JoinKind,
-    /// `select <cols> from <tables>` of the right route.
-    pub right_select: String,
-    pub right_where: Vec<String>,
-    pub right_keyspace: String,
-    pub right_shards: Vec<String>,
-    pub tablet_type: TabletType,
-    /// The right table's vindex when `keys[0]` is its vindex column: route by the values.
-    pub right_vindex: Option<String>,
-    pub right_explicit: usize,
-    pub keys: Vec<JoinKey>,
-    /// Other conditions, over the joined row (left explicit, right explicit).
-    pub on: Option<Ev>,
-    /// left_explicit + right_explicit.
-    pub explicit: usize,
-}
 
 fn literal_sql(v: &Val) -> String {
     match v {
@@ -71,8 +32,8 @@ fn key(v: &Val, string_mode: bool, binary: bool) -> Option<Vec<u8>> {
         other => {
             let n = other.to_num()?;
             let d = match n {
-                super::value::Num::Dec(d) => d,
-                super::value::Num::Float(f) => match Dec::parse(&format!("{f}")) {
+                crate::plan::value::Num::Dec(d) => d,
+                crate::plan::value::Num::Float(f) => match Dec::parse(&format!("{f}")) {
                     Some(d) => d,
                     None => {
                         Val::Float(f).key(None, &mut out);

@@ -6,8 +6,11 @@
 
 pub mod aggr;
 pub mod eval;
+pub mod exec;
 mod join;
-pub mod value;
+pub mod lookup;
+pub mod session;
+pub mod stream;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -15,126 +18,22 @@ use std::collections::HashSet;
 use futures::future::BoxFuture;
 
 use crate::client::TabletClient;
-use crate::gateway::exec::{self, SessionState};
-use crate::gateway::view::RoutingView;
-use crate::gateway::GatewayError;
+use crate::engine::session::SessionState;
+use crate::plan::expr::Ev;
+use crate::plan::pipeline::{Pipeline, Proj, RouteSpec, SortKey, Source};
+use crate::plan::value::{compare, field_for, Kind, Val};
+use crate::plan::GatewayError;
 use crate::protocol::tablet::{Field, QueryResult, Row};
-use crate::protocol::topology::TabletType;
-pub use aggr::{AggKind, AggSpec, Grouping};
-pub use eval::Ev;
-pub use join::{JoinKey, JoinKind, JoinSpec};
-use value::{compare, field_for, Kind, Val};
+use crate::routing::RoutingView;
 
 /// Column descriptions and rows.
 pub type Rows = (Vec<Field>, Vec<Row>);
 /// A projected row and its sort keys (value, weight string).
 type Keyed = (Row, Vec<(Val, Option<Vec<u8>>)>);
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-    #[error("{0}")]
-    Value(String),
-}
-
-impl From<EngineError> for GatewayError {
-    fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::Unsupported(m) => GatewayError::Unsupported(m),
-            EngineError::Value(m) => GatewayError::Other(m),
-        }
-    }
-}
-
-/// A query sent to some shards of one keyspace.
-#[derive(Debug, Clone)]
-pub struct RouteSpec {
-    pub keyspace: String,
-    pub shards: Vec<String>,
-    pub sql: String,
-    pub tablet_type: TabletType,
-    /// The shards return rows ordered by these keys: merge-sort them.
-    pub merge: Vec<SortKey>,
-    /// Merge key columns count from this many columns before the end of the row (the planner
-    /// appends them after the select list, whose width `*` makes unknown); 0: from the start.
-    pub tail: usize,
-}
-
 /// Left rows per query of a join's right side.
 pub fn join_batch() -> usize {
     join::BATCH
-}
-
-/// An ORDER BY key over a row: a column, its weight string column, the direction.
-#[derive(Debug, Clone)]
-pub struct SortKey {
-    pub col: usize,
-    pub weight: Option<usize>,
-    pub desc: bool,
-}
-
-/// Where a pipeline's rows come from. Rows are laid out as the source's explicit columns
-/// (known to the planner) followed by `*` columns (known when rows arrive).
-#[derive(Debug, Clone)]
-pub enum Source {
-    Route(RouteSpec),
-    Join(Box<JoinSpec>),
-    Derived(Box<Pipeline>, String),
-    Union(Vec<Pipeline>, bool),
-}
-
-/// One output column.
-#[derive(Debug, Clone)]
-pub enum Proj {
-    Expr(Ev, String),
-    /// The `*` columns of one table (by its alias), or of all.
-    Star(Option<String>),
-}
-
-/// An ORDER BY key evaluated before projection.
-#[derive(Debug, Clone)]
-pub struct OrderKey {
-    pub ev: Ev,
-    pub weight: Option<usize>,
-    pub desc: bool,
-}
-
-/// SELECT's clauses in SQL's order, over one source.
-#[derive(Debug, Clone)]
-pub struct Pipeline {
-    pub source: Source,
-    pub filter: Option<Ev>,
-    pub grouping: Option<Grouping>,
-    pub having: Option<Ev>,
-    pub project: Vec<Proj>,
-    pub distinct: bool,
-    pub order: Vec<OrderKey>,
-    pub limit: Option<u64>,
-    pub offset: u64,
-    /// Columns at the end of the source's rows that the client never sees (pass-through only).
-    pub strip: usize,
-    /// How many leading columns of the source's rows the planner placed; `*` columns follow.
-    pub explicit: usize,
-}
-
-impl Pipeline {
-    /// A pipeline that passes its source's rows through unchanged.
-    pub fn over(source: Source) -> Pipeline {
-        Pipeline {
-            source,
-            filter: None,
-            grouping: None,
-            having: None,
-            project: Vec::new(),
-            distinct: false,
-            order: Vec::new(),
-            limit: None,
-            offset: 0,
-            strip: 0,
-            explicit: 0,
-        }
-    }
 }
 
 /// What a pipeline runs with.

@@ -1,8 +1,8 @@
 //! `explain format=vitess <query>` and `vexplain [plan] <query>`: the plan the gateway chose,
 //! one line per row — which shards, what runs where.
 
-use crate::engine::{Pipeline, Proj, Source};
-use crate::gateway::plan::Plan;
+use crate::plan::pipeline::{Pipeline, Proj, Source};
+use crate::plan::Plan;
 
 /// The query an EXPLAIN asks about, when it asks for tessera's plan (not MySQL's).
 pub fn vitess_explain<'a>(kw: &str, rest: &'a str) -> Option<&'a str> {
@@ -44,12 +44,9 @@ pub fn render(p: &Plan) -> Vec<String> {
                 out.push(format!("  Subquery: {s}"));
             }
             for k in &pp.keyed {
-                out.push(format!(
-                    "  Correlated subquery, run once grouped by its correlation: {} (CASE {} WHEN ...)",
-                    k.sql, k.outer
-                ));
+                out.push(format!("  Correlated subquery, run once grouped by its correlation: {k}"));
             }
-            out.push(format!("  Outer: {}", pp.query));
+            out.push(format!("  Outer: {:?}", pp.fill));
         }
         Plan::Lookup(lp) => out.push(format!(
             "Lookup {}: look the rows' shards up, then {} on those of {}",
@@ -129,7 +126,7 @@ fn source(s: &Source, depth: usize, out: &mut Vec<String>) {
         Source::Join(j) => {
             out.push(format!(
                 "{pad}{} nested loop, {} left rows per right query, join on {} key(s)",
-                if j.kind == crate::engine::JoinKind::Left { "LeftJoin" } else { "Join" },
+                if j.kind == crate::plan::pipeline::JoinKind::Left { "LeftJoin" } else { "Join" },
                 crate::engine::join_batch(),
                 j.keys.len()
             ));

@@ -1,34 +1,44 @@
 //! The cross-shard planner: SELECTs the simple router cannot send whole to one place.
 //!
 //! Everything the shards can do is pushed down; the rest becomes an engine
-//! [`Pipeline`](crate::engine::Pipeline):
+//! [`Pipeline`](crate::plan::pipeline::Pipeline):
 //! - one route over several shards ([`scatter`]): merge-sorted ORDER BY, LIMIT n+m pushed down,
 //!   partial aggregates merged in the gateway;
 //! - several routes ([`multi`]): nested-loop joins with batched binds, derived tables, UNION;
 //! - uncorrelated subqueries are pulled out: run first, their values substituted, and the
-//!   statement planned again ([`Plan::Pullout`](crate::gateway::plan::Plan)).
+//!   statement planned again ([`Plan::Pullout`](crate::plan::Plan)).
 //!
 //! What cannot be planned is an `unsupported: ...` error naming the construct.
 
+pub mod cache;
+pub mod compile;
 pub mod explain;
+pub mod lookup;
 mod multi;
+pub mod route;
 mod scatter;
+pub mod shape;
 mod stages;
 mod subquery;
+pub mod system;
 mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use route::plan;
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{visit_expressions, Expr, Function, FunctionArguments, LimitClause, Query};
 
-use crate::gateway::plan::{keyspace_id, Plan};
-use crate::gateway::target::Target;
-use crate::gateway::view::RoutingView;
-use crate::gateway::GatewayError;
+use crate::plan::GatewayError;
+use crate::plan::Plan;
+use crate::plan::Target;
 use crate::protocol::topology::TabletType;
+use crate::routing::RoutingView;
 use crate::vindex::Value;
-pub use subquery::{keyed_case, substitute, Keyed};
+use subquery::{keyed_case, substitute, Keyed};
 pub use tables::{resolve as resolve_table, Tab, Tables};
 
 /// Plans a query the simple router refused.
@@ -40,13 +50,31 @@ pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan
     let q = &q;
     let subs = subquery::pullouts(q, target, view)?;
     if !subs.is_empty() || !keyed.is_empty() {
-        return Ok(Plan::Pullout(Box::new(crate::gateway::plan::PulloutPlan {
-            query: q.clone(),
+        return Ok(Plan::Pullout(Box::new(crate::plan::PulloutPlan {
             subqueries: subs,
-            keyed,
+            keyed: keyed.iter().map(|k| k.sql.clone()).collect(),
+            fill: std::sync::Arc::new(Fill { query: q.clone(), keyed }),
         })));
     }
     multi::plan(q, target, view)
+}
+
+/// Puts pulled-out subqueries' results back into their statement.
+#[derive(Debug)]
+struct Fill {
+    query: Query,
+    keyed: Vec<Keyed>,
+}
+
+impl crate::plan::PulloutFill for Fill {
+    fn fill(
+        &self,
+        results: &std::collections::HashMap<String, crate::protocol::tablet::QueryResult>,
+        keyed: &[crate::protocol::tablet::QueryResult],
+    ) -> Result<String, GatewayError> {
+        let cases = self.keyed.iter().zip(keyed).map(|(k, r)| keyed_case(k, r)).collect::<Result<Vec<_>, _>>()?;
+        Ok(substitute(&self.query, results, &cases)?.to_string())
+    }
 }
 
 /// Shards that hold the rows whose vindex column takes one of `values`.
@@ -54,7 +82,7 @@ pub fn route_values(
     view: &RoutingView,
     keyspace: &str,
     vindex: &str,
-    values: &[crate::engine::value::Val],
+    values: &[crate::plan::value::Val],
     tablet_type: TabletType,
 ) -> Result<Vec<String>, GatewayError> {
     let ks = view.keyspace(keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(keyspace.into()))?;
@@ -62,14 +90,14 @@ pub fn route_values(
     let mut shards = BTreeSet::new();
     for v in values {
         let value = match v {
-            crate::engine::value::Val::Int(i) => {
+            crate::plan::value::Val::Int(i) => {
                 i64::try_from(*i).map(Value::Int).or_else(|_| u64::try_from(*i).map(Value::UInt)).ok()
             }
-            crate::engine::value::Val::Str(b, _) => Some(Value::Bytes(b.clone())),
+            crate::plan::value::Val::Str(b, _) => Some(Value::Bytes(b.clone())),
             other => other.to_cell().map(Value::Bytes),
         };
         let Some(value) = value else { continue };
-        match keyspace_id(view, keyspace, vindex, &value) {
+        match view.keyspace_id(keyspace, vindex, &value) {
             Ok(ksid) => {
                 if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
                     shards.insert(s);
@@ -132,7 +160,7 @@ pub(crate) fn has_aggregate(e: &Expr) -> bool {
 /// LIMIT and OFFSET as numbers.
 pub(crate) fn limits(q: &Query) -> Result<(Option<u64>, u64), GatewayError> {
     let num = |e: &Expr| -> Result<u64, GatewayError> {
-        match crate::gateway::plan::literal(e) {
+        match crate::planner::route::literal(e) {
             Some(Value::Int(i)) if i >= 0 => Ok(i as u64),
             Some(Value::UInt(u)) => Ok(u),
             _ => Err(GatewayError::Unsupported(format!("LIMIT/OFFSET `{e}` that is not a number, across shards"))),

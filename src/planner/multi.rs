@@ -12,11 +12,13 @@ use super::scatter::{self, item_name, order_terms};
 use super::stages::{self, compile_pre, Pre};
 use super::tables::{self, and_all, conjuncts, is_vindex_col, pinned, strip_keyspaces, Tab};
 use super::{has_aggregate, limits};
-use crate::engine::{EngineError, Ev, JoinKey, JoinKind, JoinSpec, OrderKey, Pipeline, Proj, RouteSpec, Source};
-use crate::gateway::plan::Plan;
-use crate::gateway::target::Target;
-use crate::gateway::view::RoutingView;
-use crate::gateway::GatewayError;
+use crate::plan::expr::Ev;
+use crate::plan::pipeline::{JoinKey, JoinKind, JoinSpec, OrderKey, Pipeline, Proj, RouteSpec, Source};
+use crate::plan::EngineError;
+use crate::plan::GatewayError;
+use crate::plan::Plan;
+use crate::plan::Target;
+use crate::routing::RoutingView;
 
 fn unsupported(m: impl Into<String>) -> GatewayError {
     GatewayError::Unsupported(m.into())
@@ -27,7 +29,7 @@ pub fn plan(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan, Gate
         SetExpr::SetOperation { .. } => union(q, target, view),
         SetExpr::Select(sel) => select(q, sel, target, view),
         SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
-            crate::gateway::plan::plan_query_stmt(inner, target, view)
+            crate::planner::route::plan_query_stmt(inner, target, view)
         }
         other => Err(unsupported(format!("`{other}` across shards"))),
     }
@@ -61,7 +63,7 @@ fn passthrough(r: RouteSpec) -> Pipeline {
 fn union_part(s: &SetExpr, target: &Target, view: &RoutingView) -> Result<Pipeline, GatewayError> {
     match s {
         SetExpr::SetOperation { .. } => Ok(Pipeline::over(union_source(s, target, view)?)),
-        SetExpr::Query(q) => as_pipeline(crate::gateway::plan::plan_query_stmt(q, target, view)?),
+        SetExpr::Query(q) => as_pipeline(crate::planner::route::plan_query_stmt(q, target, view)?),
         other => {
             let q = Query {
                 with: None,
@@ -75,7 +77,7 @@ fn union_part(s: &SetExpr, target: &Target, view: &RoutingView) -> Result<Pipeli
                 format_clause: None,
                 pipe_operators: Vec::new(),
             };
-            as_pipeline(crate::gateway::plan::plan_query_stmt(&q, target, view)?)
+            as_pipeline(crate::planner::route::plan_query_stmt(&q, target, view)?)
         }
     }
 }
@@ -148,7 +150,7 @@ fn derived(
     target: &Target,
     view: &RoutingView,
 ) -> Result<Plan, GatewayError> {
-    let inner = as_pipeline(crate::gateway::plan::plan_query_stmt(subquery, target, view)?)?;
+    let inner = as_pipeline(crate::planner::route::plan_query_stmt(subquery, target, view)?)?;
     let first = first_select(&subquery.body).ok_or_else(|| unsupported("derived table without a SELECT"))?;
     if first.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
         return Err(unsupported("`*` in a derived table across shards; name the columns"));

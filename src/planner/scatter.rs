@@ -13,8 +13,9 @@ use sqlparser::ast::{Expr, GroupByExpr, LimitClause, OrderByKind, Query, Select,
 
 use super::tables::{column_ref, is_vindex_col, Tab};
 use super::{func_args, has_aggregate, limits, AGGREGATES};
-use crate::engine::{AggKind, AggSpec, Ev, Grouping, OrderKey, Pipeline, Proj, RouteSpec, SortKey, Source};
-use crate::gateway::GatewayError;
+use crate::plan::expr::Ev;
+use crate::plan::pipeline::{AggKind, AggSpec, Grouping, OrderKey, Pipeline, Proj, RouteSpec, SortKey, Source};
+use crate::plan::GatewayError;
 use crate::protocol::topology::TabletType;
 
 fn unsupported(m: String) -> GatewayError {
@@ -37,7 +38,7 @@ pub(crate) fn order_terms(q: &Query, items: &[SelectItem]) -> Result<Vec<(Expr, 
 
 /// `ORDER BY 2` / `ORDER BY alias` / `GROUP BY alias`: the select list's expression.
 pub(crate) fn resolve_alias(e: &Expr, items: &[SelectItem]) -> Result<Expr, GatewayError> {
-    if let Some(crate::vindex::Value::Int(n)) = crate::gateway::plan::literal(e) {
+    if let Some(crate::vindex::Value::Int(n)) = crate::planner::route::literal(e) {
         let item = usize::try_from(n - 1)
             .ok()
             .and_then(|i| items.get(i))

@@ -10,9 +10,11 @@ use sqlparser::ast::{Expr, Query, Select, SelectItem};
 use super::scatter::{group_exprs, item_name, order_terms};
 use super::tables::column_ref;
 use super::{func_args, has_aggregate, is_aggregate, AGGREGATES};
-use crate::engine::eval::compile;
-use crate::engine::{AggKind, AggSpec, EngineError, Ev, Grouping, OrderKey, Pipeline, Proj, Source};
-use crate::gateway::GatewayError;
+use crate::plan::expr::Ev;
+use crate::plan::pipeline::{AggKind, AggSpec, Grouping, OrderKey, Pipeline, Proj, Source};
+use crate::plan::EngineError;
+use crate::plan::GatewayError;
+use crate::planner::compile::compile;
 
 /// Provides `expr` as an input column (and its weight string's column when asked).
 pub type Pre<'a> = dyn FnMut(&Expr, bool) -> Result<Option<(usize, Option<usize>)>, EngineError> + 'a;

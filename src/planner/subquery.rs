@@ -11,11 +11,11 @@ use sqlparser::ast::{
 };
 
 use super::tables::{self, conjuncts, qualifiers, Tab};
-use crate::engine::value::Kind;
-use crate::gateway::target::Target;
-use crate::gateway::view::RoutingView;
-use crate::gateway::GatewayError;
+use crate::plan::value::Kind;
+use crate::plan::GatewayError;
+use crate::plan::Target;
 use crate::protocol::tablet::{QueryResult, TabletError};
+use crate::routing::RoutingView;
 
 /// Table names and aliases a query defines (at any depth).
 fn defined(q: &Query) -> BTreeSet<String> {

@@ -6,11 +6,11 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{visit_expressions, visit_relations_mut, BinaryOperator, Expr, ObjectName, TableAlias};
 
-use crate::gateway::plan::{keyspace_id, literal};
-use crate::gateway::target::Target;
-use crate::gateway::view::RoutingView;
-use crate::gateway::GatewayError;
+use crate::plan::GatewayError;
+use crate::plan::Target;
+use crate::planner::route::literal;
 use crate::protocol::topology::TabletType;
+use crate::routing::RoutingView;
 use crate::vindex::Configured;
 
 /// One table of a FROM clause.
@@ -174,7 +174,7 @@ pub fn pinned(
         let ks = view.keyspace(&t.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(t.keyspace.clone()))?;
         let mut set = BTreeSet::new();
         for v in values {
-            let ksid = keyspace_id(view, &t.keyspace, vindex, &v)?;
+            let ksid = view.keyspace_id(&t.keyspace, vindex, &v)?;
             if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
                 set.insert(s);
             }

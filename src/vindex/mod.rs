@@ -23,6 +23,16 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as a SQL literal for a tablet connection.
+    pub fn to_sql(&self) -> String {
+        match self {
+            Value::Null => "NULL".into(),
+            Value::Int(i) => i.to_string(),
+            Value::UInt(u) => u.to_string(),
+            Value::Bytes(b) => crate::sql::quote_bytes(b),
+        }
+    }
+
     /// The value as Vitess converts it to uint64 (negative integers wrap; text must be a
     /// decimal number).
     pub fn to_u64(&self) -> Result<u64, VindexError> {

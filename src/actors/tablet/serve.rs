@@ -45,7 +45,7 @@ pub(super) fn spawn_query_loop(
                 let work = answer_query(&service, &client, &bulk, msg.payload, msg.subject.as_str(), reply_to.clone());
                 // A bug that panics on some request fails that request, never the node.
                 if let Err(panic) = std::panic::AssertUnwindSafe(work).catch_unwind().await {
-                    let what = crate::mysql::conn::panic_message(&panic);
+                    let what = crate::frontend::conn::panic_message(&panic);
                     tracing::error!(subject = %msg.subject, panic = %what, "query request panicked");
                     let reply: QueryReply = Err(TabletError::Internal(format!(
                         "internal error in tablet {} ({what})",

@@ -6,10 +6,10 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{visit_expressions, Expr, SetExpr, Statement, TableFactor};
 
-use super::plan::{keyspace_id, vindex_values, Plan};
-use super::target::Target;
-use super::view::RoutingView;
+use super::route::vindex_values;
+use crate::plan::{Plan, Target};
 use crate::protocol::topology::TabletType;
+use crate::routing::RoutingView;
 use crate::vindex::Value;
 
 /// A literal as written.
@@ -203,7 +203,7 @@ impl Template {
                 let ks = view.keyspace(&self.keyspace)?;
                 let mut set = Vec::new();
                 for &i in literals {
-                    let ksid = keyspace_id(view, &self.keyspace, vindex, &value(lits.get(i)?)?).ok()?;
+                    let ksid = view.keyspace_id(&self.keyspace, vindex, &value(lits.get(i)?)?).ok()?;
                     let s = view.shard_for(ks, &ksid, self.tablet_type)?;
                     if !set.contains(&s) {
                         set.push(s);
@@ -312,11 +312,11 @@ mod tests {
 
     #[test]
     fn templates_route_new_literals_like_the_planner() {
-        let view = super::super::view::example_view();
+        let view = crate::routing::example_view();
         let t = Target::parse("customer").unwrap();
         let learn = |sql: &str| {
             let (_, lits) = normalise(sql).unwrap();
-            let p = super::super::plan::plan(sql, &t, &view).unwrap();
+            let p = crate::planner::plan(sql, &t, &view).unwrap();
             Template::learn(sql, &lits, &p, &t, &view)
         };
         let tpl = learn("select * from customer where customer_id = 1").expect("a template");
@@ -324,13 +324,13 @@ mod tests {
             let sql = format!("select * from customer where customer_id = {id}");
             let (_, lits) = normalise(&sql).unwrap();
             let got = tpl.instantiate(&lits, &view).unwrap();
-            let want = super::super::plan::plan(&sql, &t, &view).unwrap();
+            let want = crate::planner::plan(&sql, &t, &view).unwrap();
             assert_eq!(format!("{got:?}"), format!("{want:?}"), "{sql}");
         }
         let tpl = learn("select email from customer where customer_id in (1, 2, 3) and email = 'x'").expect("in list");
         let sql = "select email from customer where customer_id in (9, 10, 11) and email = 'y'";
         let (_, lits) = normalise(sql).unwrap();
-        let want = super::super::plan::plan(sql, &t, &view).unwrap();
+        let want = crate::planner::plan(sql, &t, &view).unwrap();
         assert_eq!(format!("{:?}", tpl.instantiate(&lits, &view).unwrap()), format!("{want:?}"));
         // Scatter, unsharded, no table: fixed shards.
         assert!(learn("select * from customer where email = 'x'").is_none_or(|t| matches!(t.recipe, Recipe::Fixed(_))));

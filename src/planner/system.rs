@@ -3,41 +3,9 @@
 
 use sqlparser::ast::{Expr, SetExpr, Value as SqlValue};
 
-use super::error::GatewayError;
-use super::plan::{no_shards, Plan};
-use super::target::Target;
-use super::view::RoutingView;
-
-/// Answers the gateway gives itself.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Local {
-    Databases,
-    VitessKeyspaces,
-    VitessShards,
-    VitessTablets,
-    /// `select` of session functions only: each item's name and what it asks for.
-    SessionSelect(Vec<(String, SessionItem)>),
-    /// `show tables`: routed to one shard, column renamed to the keyspace.
-    ShowTables {
-        keyspace: String,
-        shard: String,
-        sql: String,
-    },
-    /// `explain format=vitess` / `vexplain plan`: the plan, a line per row.
-    Explain(Vec<String>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionItem {
-    Database,
-    Version,
-    VersionComment,
-    ConnectionId,
-    LastInsertId,
-    Autocommit,
-    SqlMode,
-    Literal(String),
-}
+use super::route::no_shards;
+use crate::plan::{GatewayError, Local, Plan, SessionItem, Target};
+use crate::routing::RoutingView;
 
 pub(super) fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
     let lower = rest.to_ascii_lowercase();

@@ -6,11 +6,11 @@
 use std::collections::VecDeque;
 
 use crate::client::TabletClient;
-use crate::engine::value::Kind;
-use crate::engine::SortKey;
+use crate::plan::pipeline::SortKey;
+use crate::plan::value::Kind;
 use crate::protocol::tablet::{Field, QueryRequest, QueryResponse, QueryResult, Row};
 
-use super::error::GatewayError;
+use crate::plan::GatewayError;
 
 /// The rest of one shard's result, on the tablet that holds it.
 pub struct Cursor {
@@ -64,7 +64,7 @@ impl Drop for Cursor {
 /// A route's shards' rows, merge-sorted as they arrive (see [`crate::engine::pass_through_route`]).
 pub async fn merged_route(
     tc: &TabletClient,
-    s: &mut super::exec::SessionState,
+    s: &mut super::session::SessionState,
     r: &crate::engine::RouteSpec,
     p: &crate::engine::Pipeline,
 ) -> Result<super::exec::Answer, GatewayError> {

@@ -1,14 +1,13 @@
 //! Planner unit tests over a folded topology (no NATS, no MySQL).
 
-use super::plan::{plan, Local, Plan};
-use super::target::Target;
-use super::view::RoutingView;
-use super::GatewayError;
+use super::plan;
+use crate::plan::{GatewayError, Local, Plan, Target};
 use crate::protocol::topology::TabletType;
+use crate::routing::RoutingView;
 use crate::vindex::functional::hash_u64;
 
 fn view() -> RoutingView {
-    super::view::example_view()
+    crate::routing::example_view()
 }
 
 fn target(ks: &str) -> Target {
@@ -178,9 +177,15 @@ fn inserts_know_their_vindex_and_sequence() {
     let v = view();
     match plan("insert into corder (customer_id, sku) values (1, 'a'), (2, 'b')", &target("customer"), &v).unwrap() {
         Plan::Insert(p) => {
-            assert_eq!(p.vindex_column, 0);
+            assert_eq!(p.head, "INSERT INTO corder (customer_id, sku, order_id) VALUES ");
+            assert_eq!(p.rows[0].cells, ["1", "'a'", "NULL"]);
+            assert_eq!(p.rows[1].vindex_value, Some(crate::vindex::Value::Int(2)));
             let ai = p.auto_increment.expect("order_seq");
-            assert_eq!((ai.column.as_str(), ai.column_index, ai.seq_keyspace.as_str()), ("order_id", None, "commerce"));
+            assert_eq!(
+                (ai.column_index, ai.missing.as_slice(), ai.seq_keyspace.as_str()),
+                (2, &[0, 1][..], "commerce")
+            );
+            assert!(!ai.is_vindex);
         }
         other => panic!("{other:?}"),
     }

@@ -55,3 +55,21 @@ impl GatewayError {
         }
     }
 }
+
+/// Errors of the gateway's own evaluation (values, expressions it computes).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Value(String),
+}
+
+impl From<EngineError> for GatewayError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Unsupported(m) => GatewayError::Unsupported(m),
+            EngineError::Value(m) => GatewayError::Other(m),
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use super::error::GatewayError;
+use crate::plan::GatewayError;
 use crate::protocol::tablet::TabletError;
 
 /// How a session is told to stop.

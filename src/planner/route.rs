@@ -6,96 +6,19 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    visit_expressions, visit_relations_mut, BinaryOperator, Expr, GroupByExpr, ObjectName, ObjectNamePart, SetExpr,
-    Statement, UnaryOperator, Value as SqlValue,
+    visit_expressions, visit_relations_mut, BinaryOperator, Expr, GroupByExpr, ObjectName, ObjectNamePart, Parens,
+    SetExpr, Statement, UnaryOperator, Value as SqlValue,
 };
 use sqlparser::tokenizer::Location;
 
-use super::error::GatewayError;
 use super::lookup;
 use super::system::{plan_set, plan_show, session_select};
-pub use super::system::{Local, SessionItem};
-use super::target::Target;
-use super::view::RoutingView;
+use crate::plan::{AutoIncrement, GatewayError, InsertPlan, InsertRow, Local, LookupPlan, Plan, Target};
 use crate::protocol::topology::TabletType;
+use crate::routing::RoutingView;
 use crate::sql::{first_keyword, next_values, skip_noise};
 use crate::topo::state::Keyspace;
 use crate::vindex::{Configured, Value};
-
-/// What to do with a statement.
-#[derive(Debug, Clone)]
-pub enum Plan {
-    /// Answered by the gateway (`show databases`, `select @@version`, ...).
-    Local(Local),
-    Use(Target),
-    SetAutocommit(bool),
-    /// `SET sql_mode = <expr>`: the expression's text (`DEFAULT`: back to the tablets' own).
-    SetSqlMode(String),
-    /// `KILL [QUERY|CONNECTION] id`: a gateway session, never a tablet's thread.
-    Kill {
-        id: u32,
-        connection: bool,
-    },
-    /// Accepted with nothing to do (`set names utf8mb4`: the gateway always speaks utf8mb4).
-    Noop,
-    Begin,
-    Commit,
-    Rollback,
-    /// Send `sql` to each shard; rows are concatenated, affected counts added.
-    Route {
-        keyspace: String,
-        shards: Vec<String>,
-        sql: String,
-        tablet_type: TabletType,
-    },
-    /// A multi-row insert into a sharded table, split by keyspace id.
-    Insert(Box<InsertPlan>),
-    /// `select next N values from seq`, answered by the sequence's keyspace.
-    NextValues {
-        keyspace: String,
-        table: String,
-        count: u64,
-    },
-    /// Routed by a lookup vindex, or a delete that unmaps owned lookups first.
-    Lookup(Box<super::lookup::LookupPlan>),
-    /// A SELECT the gateway finishes: merges, aggregates, joins across routes, unions.
-    Select(Box<crate::engine::Pipeline>),
-    /// Subqueries to run first; their values substituted, the statement is planned again.
-    Pullout(Box<PulloutPlan>),
-}
-
-/// A statement with uncorrelated subqueries (by their text) to run first.
-#[derive(Debug, Clone)]
-pub struct PulloutPlan {
-    pub query: sqlparser::ast::Query,
-    pub subqueries: Vec<String>,
-    /// Correlated scalar subqueries run once, grouped by their correlation column.
-    pub keyed: Vec<crate::planner::Keyed>,
-}
-
-/// An insert into a sharded table.
-#[derive(Debug, Clone)]
-pub struct InsertPlan {
-    pub keyspace: String,
-    pub stmt: sqlparser::ast::Insert,
-    pub columns: Vec<String>,
-    /// Index of the primary vindex column.
-    pub vindex_column: usize,
-    pub vindex: String,
-    /// The auto-increment column and its sequence, if the VSchema names one.
-    pub auto_increment: Option<AutoIncrement>,
-    /// Lookup vindexes the table owns: (column, lookup).
-    pub lookups: Vec<(String, super::lookup::LookupDef)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AutoIncrement {
-    /// `None`: the column is not in the insert's column list.
-    pub column_index: Option<usize>,
-    pub column: String,
-    pub seq_keyspace: String,
-    pub seq_table: String,
-}
 
 /// Plans one statement (no `;`-separated lists).
 pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
@@ -119,7 +42,7 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
             return Ok(Plan::Use(t));
         }
         "KILL" => {
-            let (id, connection) = super::sessions::parse_kill(rest)?;
+            let (id, connection) = crate::frontend::sessions::parse_kill(rest)?;
             return Ok(Plan::Kill { id, connection });
         }
         "BEGIN" => return Ok(Plan::Begin),
@@ -336,12 +259,12 @@ fn lookup_plan(
     ks: &str,
     sql: String,
     target: &Target,
-    filter: Option<(lookup::LookupDef, Vec<Value>)>,
+    filter: Option<(crate::plan::LookupDef, Vec<Value>)>,
     shards: Vec<String>,
     scatter_error: Option<GatewayError>,
-    cleanup: Option<(String, String, Vec<lookup::LookupDef>)>,
+    cleanup: Option<(String, String, Vec<crate::plan::LookupDef>)>,
 ) -> Plan {
-    Plan::Lookup(Box::new(lookup::LookupPlan {
+    Plan::Lookup(Box::new(LookupPlan {
         keyspace: ks.to_string(),
         sql,
         tablet_type: target.tablet_type,
@@ -534,23 +457,13 @@ fn shards_for_where(
     };
     let mut shards = BTreeSet::new();
     for v in values {
-        let ksid = keyspace_id(view, &ks.name, &vindex, &v)?;
+        let ksid = view.keyspace_id(&ks.name, &vindex, &v)?;
         if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
             shards.insert(s);
         }
     }
     // Keep key-range order.
     Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
-}
-
-/// The keyspace id of a value under a keyspace's vindex.
-pub fn keyspace_id(view: &RoutingView, ks: &str, vindex: &str, v: &Value) -> Result<Vec<u8>, GatewayError> {
-    match view.vindexes.get(ks).and_then(|m| m.get(vindex)) {
-        Some(Configured::Functional(f)) => {
-            f.map(v).map_err(|e| GatewayError::Routing { keyspace: ks.into(), message: e.to_string() })
-        }
-        _ => Err(GatewayError::Unsupported(format!("vindex `{vindex}` is not a functional vindex"))),
-    }
 }
 
 /// Values the WHERE pins the column to, if a top-level conjunct does (`col = v`, `col IN (..)`).
@@ -702,7 +615,7 @@ fn plan_insert(
     view: &RoutingView,
     ks: &Keyspace,
     table: &str,
-    stmt: sqlparser::ast::Insert,
+    mut stmt: sqlparser::ast::Insert,
 ) -> Result<Plan, GatewayError> {
     let (vcol, vindex) = primary_vindex(view, ks, table)?;
     if stmt.columns.is_empty() {
@@ -710,49 +623,107 @@ fn plan_insert(
             "INSERT into sharded table `{table}` without a column list; name the columns"
         )));
     }
-    let Some(SetExpr::Values(_)) = stmt.source.as_ref().map(|q| q.body.as_ref()) else {
+    let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) else {
         return Err(GatewayError::Unsupported(format!("INSERT ... SELECT or SET into sharded table `{table}`")));
     };
-    let columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
-    let auto_increment =
-        match ks.vschema.as_ref().and_then(|v| v.tables.get(table)).and_then(|t| t.auto_increment.as_ref()) {
-            Some(ai) => {
-                let (seq_ks, seq_table) = match ai.sequence.split_once('.') {
-                    Some((k, t)) => (Some(k), t),
-                    None => (None, ai.sequence.as_str()),
-                };
-                let seq_keyspace = view.sequence_keyspace(seq_ks, seq_table).ok_or_else(|| GatewayError::Routing {
-                    keyspace: ks.name.clone(),
-                    message: format!("sequence `{}` of `{table}` is not a sequence table in any VSchema", ai.sequence),
-                })?;
-                Some(AutoIncrement {
-                    column_index: columns.iter().position(|c| c.eq_ignore_ascii_case(&ai.column)),
-                    column: ai.column.clone(),
-                    seq_keyspace,
-                    seq_table: seq_table.to_string(),
-                })
-            }
-            None => None,
-        };
-    let vindex_column = match columns.iter().position(|c| c.eq_ignore_ascii_case(&vcol)) {
-        Some(i) => i,
-        None if auto_increment.as_ref().is_some_and(|a| a.column.eq_ignore_ascii_case(&vcol)) => columns.len(),
-        None => {
-            return Err(GatewayError::Routing {
-                keyspace: ks.name.clone(),
-                message: format!("INSERT into `{table}` must give its primary vindex column `{vcol}`"),
-            })
+    let mut rows = std::mem::take(&mut values.rows);
+    let mut columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != columns.len() {
+            return Err(GatewayError::Syntax(format!(
+                "row {} has {} values for {} columns",
+                i + 1,
+                row.len(),
+                columns.len()
+            )));
         }
+    }
+    let ai = ks.vschema.as_ref().and_then(|v| v.tables.get(table)).and_then(|t| t.auto_increment.as_ref());
+    let mut auto_increment = None;
+    if let Some(ai) = ai {
+        let (seq_ks, seq_table) = match ai.sequence.split_once('.') {
+            Some((k, t)) => (Some(k), t),
+            None => (None, ai.sequence.as_str()),
+        };
+        let seq_keyspace = view.sequence_keyspace(seq_ks, seq_table).ok_or_else(|| GatewayError::Routing {
+            keyspace: ks.name.clone(),
+            message: format!("sequence `{}` of `{table}` is not a sequence table in any VSchema", ai.sequence),
+        })?;
+        let column_index = match columns.iter().position(|c| c.eq_ignore_ascii_case(&ai.column)) {
+            Some(i) => i,
+            None => {
+                // Left out: added to the column list, to be filled for every row.
+                stmt.columns.push(ident_name(&ai.column));
+                columns.push(ai.column.clone());
+                for row in rows.iter_mut() {
+                    row.push(Expr::Value(SqlValue::Null.into()));
+                }
+                columns.len() - 1
+            }
+        };
+        let missing = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(&r[column_index], Expr::Value(v) if matches!(v.value, SqlValue::Null)))
+            .map(|(i, _)| i)
+            .collect();
+        auto_increment = Some(AutoIncrement {
+            column_index,
+            missing,
+            is_vindex: ai.column.eq_ignore_ascii_case(&vcol),
+            lookups: Vec::new(),
+            seq_keyspace,
+            seq_table: seq_table.to_string(),
+        });
+    }
+    let Some(vindex_column) = columns.iter().position(|c| c.eq_ignore_ascii_case(&vcol)) else {
+        return Err(GatewayError::Routing {
+            keyspace: ks.name.clone(),
+            message: format!("INSERT into `{table}` must give its primary vindex column `{vcol}`"),
+        });
     };
-    let lookups = lookup::owned(view, ks, table)?;
+    let owned = lookup::owned(view, ks, table)?;
+    let lookup_cols: Vec<Option<usize>> =
+        owned.iter().map(|(c, _)| columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect();
+    if let Some(ai) = auto_increment.as_mut() {
+        ai.lookups =
+            lookup_cols.iter().enumerate().filter(|(_, c)| **c == Some(ai.column_index)).map(|(i, _)| i).collect();
+    }
+    let filled = |r: usize| auto_increment.as_ref().is_some_and(|a| a.missing.contains(&r));
+    let mut plan_rows = Vec::with_capacity(rows.len());
+    for (r, row) in rows.iter().enumerate() {
+        let vindex_value = match literal(&row[vindex_column]) {
+            Some(v) => Some(v),
+            None if filled(r) && auto_increment.as_ref().is_some_and(|a| a.is_vindex) => None,
+            None => {
+                return Err(GatewayError::Unsupported(format!(
+                    "the primary vindex column `{vcol}` must be a literal (or NULL/omitted when a sequence fills it)"
+                )))
+            }
+        };
+        plan_rows.push(InsertRow {
+            cells: row.iter().map(|e| e.to_string()).collect(),
+            vindex_value,
+            lookup_values: lookup_cols.iter().map(|c| c.and_then(|c| lookup::insert_value(&row[c]))).collect(),
+        });
+    }
+    // The text around the rows: the statement printed with one marker row, cut at it.
+    let marker = "__tessera_rows__";
+    if let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) {
+        values.rows = vec![Parens::with_empty_span(vec![Expr::Value(SqlValue::Placeholder(marker.into()).into())])];
+    }
+    let printed = Statement::Insert(stmt).to_string();
+    let (head, tail) = printed
+        .split_once(&format!("({marker})"))
+        .ok_or_else(|| GatewayError::Other(format!("INSERT into `{table}` could not be split at its rows")))?;
     Ok(Plan::Insert(Box::new(InsertPlan {
         keyspace: ks.name.clone(),
-        stmt,
-        columns,
-        vindex_column,
+        head: head.to_string(),
+        rows: plan_rows,
+        tail: tail.to_string(),
         vindex,
         auto_increment,
-        lookups,
+        lookups: owned.into_iter().map(|(_, l)| l).collect(),
     })))
 }
 

@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::error::GatewayError;
-use super::exec::{self, Answer, SessionState};
 use super::local;
-use super::plan::{Local, Plan, SessionItem};
-use super::view::Router;
 use crate::client::TabletClient;
+use crate::engine::exec::{self, Answer};
+use crate::engine::session::SessionState;
+use crate::plan::GatewayError;
+use crate::plan::{Local, Plan, SessionItem};
 use crate::protocol::tablet::TabletHealth;
+use crate::routing::Router;
 
 /// The version string clients see.
 pub const SERVER_VERSION: &str = "8.0.31-tessera";
@@ -22,7 +23,7 @@ pub struct Services {
     pub tablets: TabletClient,
     /// Rows the gateway may hold for one statement (merges, joins, aggregation).
     pub max_rows: usize,
-    pub plans: Arc<super::plan_cache::PlanCache>,
+    pub plans: Arc<crate::planner::cache::PlanCache>,
     pub health: Arc<dyn Fn() -> futures::future::BoxFuture<'static, HashMap<String, TabletHealth>> + Send + Sync>,
     /// How long a write to a shard being switched is held before it fails.
     pub hold_writes: std::time::Duration,
@@ -89,10 +90,7 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
 fn single_shard(p: &Plan) -> bool {
     match p {
         Plan::Route { shards, .. } => shards.len() == 1,
-        Plan::Insert(ip) => match ip.stmt.source.as_ref().map(|q| q.body.as_ref()) {
-            Some(sqlparser::ast::SetExpr::Values(v)) => v.rows.len() == 1 && ip.lookups.is_empty(),
-            _ => false,
-        },
+        Plan::Insert(ip) => ip.rows.len() == 1 && ip.lookups.is_empty(),
         _ => false,
     }
 }
@@ -219,11 +217,11 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                     tablet_type: lp.tablet_type,
                 }));
             }
-            super::lookup::run(tc, &view, s, *lp).await
+            crate::engine::lookup::run(tc, &view, s, *lp).await
         }
         Plan::Select(pipeline) => {
             if let Some(r) = crate::engine::pass_through_route(&pipeline) {
-                return super::stream::merged_route(tc, s, r, &pipeline).await;
+                return crate::engine::stream::merged_route(tc, s, r, &pipeline).await;
             }
             let cx = crate::engine::Ctx { tablets: tc, view: &view, max_rows: svc.max_rows };
             Ok(Answer::Rows(crate::engine::run(&pipeline, &cx, s).await?))
@@ -245,25 +243,15 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                     None => return Err(GatewayError::Other(format!("subquery `{sub}` returned no rows"))),
                 }
             }
-            let mut cases = Vec::new();
+            let mut keyed = Vec::new();
             for k in &pp.keyed {
-                match Box::pin(execute(svc, s, &k.sql)).await?.rows(svc.max_rows).await? {
-                    Some(r) => {
-                        if r.rows.len() > svc.max_rows {
-                            return Err(GatewayError::Other(format!(
-                                "correlated subquery `{}` has {} groups, more than the gateway's max_rows ({})",
-                                k.sql,
-                                r.rows.len(),
-                                svc.max_rows
-                            )));
-                        }
-                        cases.push(crate::planner::keyed_case(k, &r)?);
-                    }
-                    None => return Err(GatewayError::Other(format!("subquery `{}` returned no rows", k.sql))),
+                match Box::pin(execute(svc, s, k)).await?.rows(svc.max_rows).await? {
+                    Some(r) => keyed.push(r),
+                    None => return Err(GatewayError::Other(format!("subquery `{k}` returned no rows"))),
                 }
             }
-            let q = crate::planner::substitute(&pp.query, &results, &cases)?;
-            Box::pin(execute(svc, s, &q.to_string())).await
+            let q = pp.fill.fill(&results, &keyed)?;
+            Box::pin(execute(svc, s, &q)).await
         }
         Plan::NextValues { keyspace, table, count } => {
             let first = exec::next_values(tc, &view, &keyspace, &table, count).await?;
@@ -328,7 +316,11 @@ const UNFOLLOWED_MODES: [&str; 7] = ["ANSI_QUOTES", "PIPES_AS_CONCAT", "ORACLE",
 
 /// Evaluates the value of a user variable assignment: literals directly, anything else by
 /// asking MySQL (`select <expr>`), with other user variables already substituted.
-async fn evaluate(svc: &Services, s: &mut SessionState, expr: &str) -> Result<exec::UserVar, GatewayError> {
+async fn evaluate(
+    svc: &Services,
+    s: &mut SessionState,
+    expr: &str,
+) -> Result<crate::engine::session::UserVar, GatewayError> {
     let sql = format!("select {expr}");
     let answer = Box::pin(execute(svc, s, &sql)).await?;
     let Some(r) = answer.rows(svc.max_rows).await? else {
@@ -340,7 +332,7 @@ async fn evaluate(svc: &Services, s: &mut SessionState, expr: &str) -> Result<ex
         None => "NULL".to_string(),
         Some(bytes) => value_literal(&field, bytes),
     };
-    Ok(exec::UserVar { literal, value, field })
+    Ok(crate::engine::session::UserVar { literal, value, field })
 }
 
 /// The literal that stands for a value MySQL returned in a column like `field`: numbers as

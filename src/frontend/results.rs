@@ -9,10 +9,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use super::binary::binary_row;
 use super::codec::{column_def, eof_packet, err_packet, ok_packet, put_lenenc_int, text_row};
 use super::conn::{status, Conn};
-use crate::gateway::exec::{Answer, SessionState};
-use crate::gateway::session::{execute, Services};
-use crate::gateway::stream::RowStream;
-use crate::gateway::GatewayError;
+use crate::engine::exec::Answer;
+use crate::engine::session::SessionState;
+use crate::engine::stream::RowStream;
+use crate::frontend::execute::{execute, Services};
+use crate::plan::GatewayError;
 use crate::protocol::tablet::{Field, Row, TabletError};
 
 /// Runs one client statement under a fresh query id. `Err` (the connection's) when the

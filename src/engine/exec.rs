@@ -2,53 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use sqlparser::ast::{Expr, SetExpr, Value as SqlValue, ValueWithSpan};
-
-use super::error::GatewayError;
-use super::plan::{keyspace_id, literal, InsertPlan};
-use super::target::Target;
-use super::view::RoutingView;
+use super::session::SessionState;
 use crate::client::TabletClient;
+use crate::plan::{GatewayError, InsertPlan};
 use crate::protocol::tablet::{ExecOptions, QueryRequest, QueryResponse, QueryResult};
 use crate::protocol::topology::TabletType;
-
-/// A session's state as the executor needs it.
-#[derive(Debug, Default)]
-pub struct SessionState {
-    pub target: Target,
-    pub autocommit: bool,
-    /// An open transaction (BEGIN, or autocommit off): per keyspace/shard, the tablet and id.
-    pub in_transaction: bool,
-    pub shard_txs: BTreeMap<(String, String), (String, u64)>,
-    pub last_insert_id: u64,
-    pub connection_id: u32,
-    /// The client statement running now (every tablet request of it carries this id, so it
-    /// can be stopped wherever it runs; 0 outside statements).
-    pub query_id: u64,
-    /// Who logged in.
-    pub user: String,
-    /// User variables by lower-case name.
-    pub user_vars: BTreeMap<String, UserVar>,
-    /// `sql_mode` the session set (`None`: the tablets' own). Literals are read by its
-    /// backslash rule; tablets get the rest of it per statement.
-    pub sql_mode: Option<String>,
-}
-
-impl SessionState {
-    /// How the session's string literals read backslashes.
-    pub fn escapes(&self) -> crate::sql::literal::Escapes {
-        self.sql_mode.as_deref().map(crate::sql::literal::Escapes::from_sql_mode).unwrap_or_default()
-    }
-}
-
-/// A user variable's value: its bytes exactly as MySQL returned them, the column it came
-/// back as, and the literal that stands for it in statements.
-#[derive(Debug, Clone)]
-pub struct UserVar {
-    pub literal: String,
-    pub value: Option<Vec<u8>>,
-    pub field: crate::protocol::tablet::Field,
-}
+use crate::routing::RoutingView;
 
 /// What a statement returns to the client.
 pub enum Answer {
@@ -367,75 +326,41 @@ pub async fn run_insert(
     mut p: InsertPlan,
 ) -> Result<Answer, GatewayError> {
     let ks = view.keyspace(&p.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(p.keyspace.clone()))?.clone();
-    let Some(SetExpr::Values(values)) = p.stmt.source.as_deref_mut().map(|q| q.body.as_mut()) else {
-        return Err(GatewayError::Unsupported("INSERT without VALUES into a sharded table".into()));
-    };
-    let mut rows = std::mem::take(&mut values.rows);
-    for (i, row) in rows.iter().enumerate() {
-        if row.len() != p.columns.len() {
-            return Err(GatewayError::Syntax(format!(
-                "row {} has {} values for {} columns",
-                i + 1,
-                row.len(),
-                p.columns.len()
-            )));
-        }
-    }
     let mut first_id = 0;
     if let Some(ai) = &p.auto_increment {
-        let idx = match ai.column_index {
-            Some(i) => i,
-            None => {
-                p.stmt.columns.push(super::plan::ident_name(&ai.column));
-                p.columns.push(ai.column.clone());
-                for row in rows.iter_mut() {
-                    row.push(Expr::Value(ValueWithSpan {
-                        value: SqlValue::Null,
-                        span: sqlparser::tokenizer::Span::empty(),
-                    }));
+        if !ai.missing.is_empty() {
+            let first = next_values(tc, view, &ai.seq_keyspace, &ai.seq_table, ai.missing.len() as u64).await?;
+            for (n, &i) in ai.missing.iter().enumerate() {
+                let id = first + n as u64;
+                let row = &mut p.rows[i];
+                row.cells[ai.column_index] = id.to_string();
+                if ai.is_vindex {
+                    row.vindex_value = Some(crate::vindex::Value::UInt(id));
                 }
-                p.columns.len() - 1
-            }
-        };
-        let missing: Vec<usize> = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(&r[idx], Expr::Value(v) if matches!(v.value, SqlValue::Null)))
-            .map(|(i, _)| i)
-            .collect();
-        if !missing.is_empty() {
-            let first = next_values(tc, view, &ai.seq_keyspace, &ai.seq_table, missing.len() as u64).await?;
-            for (n, i) in missing.into_iter().enumerate() {
-                rows[i][idx] = Expr::Value(ValueWithSpan {
-                    value: SqlValue::Number((first + n as u64).to_string(), false),
-                    span: sqlparser::tokenizer::Span::empty(),
-                });
+                for &l in &ai.lookups {
+                    row.lookup_values[l] = Some(id.to_string());
+                }
             }
             first_id = first;
         }
     }
-    let lookup_cols: Vec<Option<usize>> =
-        p.lookups.iter().map(|(c, _)| p.columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect();
-    let mut mapped: Vec<Mapping> = p.lookups.iter().map(|(_, d)| (d.clone(), Vec::new())).collect();
-    let mut by_shard: ShardRows = BTreeMap::new();
-    for row in rows {
-        let v = literal(&row[p.vindex_column]).ok_or_else(|| {
-            GatewayError::Unsupported(format!(
-                "the primary vindex column `{}` must be a literal (or NULL/omitted when a sequence fills it)",
-                p.columns[p.vindex_column]
-            ))
+    let mut mapped: Vec<Mapping> = p.lookups.iter().map(|d| (d.clone(), Vec::new())).collect();
+    let mut by_shard: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in &p.rows {
+        let v = row.vindex_value.as_ref().ok_or_else(|| {
+            GatewayError::Other("a row's primary vindex value was to come from a sequence that gave none".into())
         })?;
-        let ksid = keyspace_id(view, &p.keyspace, &p.vindex, &v)?;
+        let ksid = view.keyspace_id(&p.keyspace, &p.vindex, v)?;
         let shard = view.shard_for(&ks, &ksid, TabletType::Primary).ok_or_else(|| GatewayError::Routing {
             keyspace: p.keyspace.clone(),
             message: format!("no serving shard covers keyspace id {}", hex::encode(&ksid)),
         })?;
-        for (i, col) in lookup_cols.iter().enumerate() {
-            if let Some(v) = col.and_then(|c| super::lookup::insert_value(&row[c])) {
-                mapped[i].1.push((v, ksid.clone()));
+        for (i, v) in row.lookup_values.iter().enumerate() {
+            if let Some(v) = v {
+                mapped[i].1.push((v.clone(), ksid.clone()));
             }
         }
-        by_shard.entry(shard).or_default().push(row);
+        by_shard.entry(shard).or_default().push(format!("({})", row.cells.join(", ")));
     }
     let own = super::lookup::begin_own_if(s, !p.lookups.is_empty());
     let result = insert_rows(tc, s, &p, by_shard, &mapped).await;
@@ -449,17 +374,15 @@ pub async fn run_insert(
     })
 }
 
-type ShardRows = BTreeMap<String, Vec<sqlparser::ast::Parens<Vec<Expr>>>>;
-
 /// A lookup and the (value, keyspace id) pairs an insert adds to it.
-type Mapping = (super::lookup::LookupDef, Vec<(String, Vec<u8>)>);
+type Mapping = (crate::plan::LookupDef, Vec<(String, Vec<u8>)>);
 
 /// Maps owned lookups first, then inserts each shard's rows.
 async fn insert_rows(
     tc: &TabletClient,
     s: &mut SessionState,
     p: &InsertPlan,
-    by_shard: ShardRows,
+    by_shard: BTreeMap<String, Vec<String>>,
     mapped: &[Mapping],
 ) -> Result<Answer, GatewayError> {
     for (def, pairs) in mapped {
@@ -467,11 +390,8 @@ async fn insert_rows(
     }
     let mut affected = 0;
     for (shard, rows) in by_shard {
-        let mut stmt = p.stmt.clone();
-        if let Some(SetExpr::Values(v)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) {
-            v.rows = rows;
-        }
-        let r = run_on_shard(tc, s, &p.keyspace, &shard, TabletType::Primary, &stmt.to_string()).await?;
+        let sql = format!("{}{}{}", p.head, rows.join(", "), p.tail);
+        let r = run_on_shard(tc, s, &p.keyspace, &shard, TabletType::Primary, &sql).await?;
         affected += r.rows_affected;
     }
     Ok(Answer::Ok { affected, last_insert_id: 0, info: String::new() })

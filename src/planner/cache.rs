@@ -1,6 +1,6 @@
 //! The plan cache, per session target and valid for one topology sequence (a change of
 //! topology or VSchema empties it):
-//! - routed SELECTs by normalised text (literals out, [`super::plan_shape`]): one plan serves
+//! - routed SELECTs by normalised text (literals out, [`super::shape`]): one plan serves
 //!   every statement of the same shape, its shards recomputed from the new literals;
 //! - other reads (merges, joins, unions...) by their text with whitespace collapsed, since their
 //!   plans depend on the literals in more ways.
@@ -8,11 +8,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::plan::{plan, Plan};
-use super::plan_shape::{normalise, Template};
-use super::target::Target;
-use super::view::RoutingView;
-use super::GatewayError;
+use super::route::plan;
+use super::shape::{normalise, Template};
+use crate::plan::{GatewayError, Plan, Target};
+use crate::routing::RoutingView;
 
 pub struct PlanCache {
     capacity: usize,
@@ -157,7 +156,7 @@ mod tests {
 
     #[test]
     fn hits_and_invalidation() {
-        let view = super::super::view::example_view();
+        let view = crate::routing::example_view();
         let t = Target::parse("customer").unwrap();
         let c = PlanCache::new(8);
         let a = c.plan("select * from customer where customer_id = 1", &t, &view).unwrap();

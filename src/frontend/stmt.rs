@@ -10,8 +10,9 @@ use std::io;
 use super::binary::read_param;
 use super::codec::{column_def, eof_packet, err_packet, ok_packet, Reader};
 use super::conn::{status, Conn};
-use crate::gateway::exec::{Answer, SessionState};
-use crate::gateway::session::{execute, Services};
+use crate::engine::exec::Answer;
+use crate::engine::session::SessionState;
+use crate::frontend::execute::{execute, Services};
 use crate::protocol::tablet::Field;
 
 /// A prepared statement of one connection.
@@ -19,7 +20,7 @@ pub struct Prepared {
     sql: String,
     /// The target it was prepared in: like MariaDB, a statement keeps the database it was
     /// prepared in whatever `USE` follows.
-    target: crate::gateway::Target,
+    target: crate::plan::Target,
     params: usize,
     /// Parameter types from the last EXECUTE that sent them (type, unsigned).
     types: Vec<(u8, bool)>,

@@ -1,6 +1,8 @@
 //! One client connection: handshake, authentication, then commands until the client leaves.
 
 use std::collections::HashMap;
+
+pub use crate::auth::{Auth, Credential};
 use std::io;
 use std::sync::Arc;
 
@@ -12,10 +14,11 @@ use super::codec::{
     STATUS_MORE_RESULTS,
 };
 use super::handshake::{self, CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, CLIENT_SSL, SERVER_CAPABILITIES};
-use crate::gateway::exec::{self, Answer, SessionState};
-use crate::gateway::session::{Services, SERVER_VERSION};
-use crate::gateway::sessions::Signals;
-use crate::gateway::{GatewayError, Target};
+use crate::engine::exec::{self, Answer};
+use crate::engine::session::SessionState;
+use crate::frontend::execute::{Services, SERVER_VERSION};
+use crate::frontend::sessions::Signals;
+use crate::plan::{GatewayError, Target};
 
 const COM_QUIT: u8 = 0x01;
 const COM_INIT_DB: u8 = 0x02;
@@ -30,25 +33,6 @@ const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
 const COM_STMT_CLOSE: u8 = 0x19;
 const COM_STMT_RESET: u8 = 0x1a;
 const COM_RESET_CONNECTION: u8 = 0x1f;
-
-/// A password as the gateway keeps it: hashes only.
-#[derive(Debug, Clone, Default)]
-pub struct Credential {
-    /// SHA1(SHA1(password)) for mysql_native_password; `None` when not known.
-    pub native: Option<[u8; 20]>,
-    /// SHA256(SHA256(password)) for caching_sha2_password; `None` when not known.
-    pub sha2: Option<[u8; 32]>,
-    /// The empty password (both plugins accept an empty answer).
-    pub empty: bool,
-}
-
-/// Who may connect.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    /// Anyone, any password (local development only).
-    None,
-    Users(HashMap<String, Credential>),
-}
 
 /// Connection settings.
 #[derive(Clone)]

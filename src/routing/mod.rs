@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use crate::plan::GatewayError;
 use crate::protocol::topology::TabletType;
 use crate::topo::state::{Keyspace, Topology};
 use crate::topo::view::TopoView;
-use crate::vindex::{build_all, Configured};
+use crate::vindex::{build_all, Configured, Value};
 
 /// Everything routing needs, consistent as of one topology sequence.
 pub struct RoutingView {
@@ -34,6 +35,16 @@ impl RoutingView {
         match serving {
             Some(list) if !list.is_empty() => list.clone(),
             _ => ks.shard_names(),
+        }
+    }
+
+    /// The keyspace id of a value under a keyspace's (functional) vindex.
+    pub fn keyspace_id(&self, ks: &str, vindex: &str, v: &Value) -> Result<Vec<u8>, GatewayError> {
+        match self.vindexes.get(ks).and_then(|m| m.get(vindex)) {
+            Some(Configured::Functional(f)) => {
+                f.map(v).map_err(|e| GatewayError::Routing { keyspace: ks.into(), message: e.to_string() })
+            }
+            _ => Err(GatewayError::Unsupported(format!("vindex `{vindex}` is not a functional vindex"))),
         }
     }
 

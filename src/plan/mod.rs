@@ -1,0 +1,162 @@
+//! The plan: what the planner decides and the engine runs, as plain data (no sqlparser type).
+//!
+//! - [`Plan`]: one statement's plan; [`Local`] answers the gateway gives itself.
+//! - [`pipeline`]: a SELECT the gateway finishes (routes, joins, unions and the clauses over
+//!   them); [`expr`]: expressions it evaluates; [`value`]: MySQL values and their rules.
+//! - [`lookup`]: lookup vindexes; [`target`]: a session's target; [`error`]: the errors
+//!   statements end with (every one mapped to a MySQL error number by the frontend).
+
+pub mod error;
+pub mod expr;
+pub mod lookup;
+pub mod pipeline;
+pub mod target;
+pub mod value;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use error::{EngineError, GatewayError};
+pub use lookup::{LookupDef, LookupPlan};
+pub use pipeline::Pipeline;
+pub use target::Target;
+
+use crate::protocol::tablet::QueryResult;
+use crate::protocol::topology::TabletType;
+use crate::vindex::Value;
+
+/// What to do with a statement.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Answered by the gateway (`show databases`, `select @@version`, ...).
+    Local(Local),
+    Use(Target),
+    SetAutocommit(bool),
+    /// `SET sql_mode = <expr>`: the expression's text (`DEFAULT`: back to the tablets' own).
+    SetSqlMode(String),
+    /// `KILL [QUERY|CONNECTION] id`: a gateway session, never a tablet's thread.
+    Kill {
+        id: u32,
+        connection: bool,
+    },
+    /// Accepted with nothing to do (`set names utf8mb4`: the gateway always speaks utf8mb4).
+    Noop,
+    Begin,
+    Commit,
+    Rollback,
+    /// Send `sql` to each shard; rows are concatenated, affected counts added.
+    Route {
+        keyspace: String,
+        shards: Vec<String>,
+        sql: String,
+        tablet_type: TabletType,
+    },
+    /// A multi-row insert into a sharded table, split by keyspace id.
+    Insert(Box<InsertPlan>),
+    /// `select next N values from seq`, answered by the sequence's keyspace.
+    NextValues {
+        keyspace: String,
+        table: String,
+        count: u64,
+    },
+    /// Routed by a lookup vindex, or a delete that unmaps owned lookups first.
+    Lookup(Box<LookupPlan>),
+    /// A SELECT the gateway finishes: merges, aggregates, joins across routes, unions.
+    Select(Box<Pipeline>),
+    /// Subqueries to run first; their values substituted, the statement is planned again.
+    Pullout(Box<PulloutPlan>),
+}
+
+/// A statement with subqueries to run first: their results are put back into the statement
+/// ([`PulloutFill`]) and the statement is planned again (the values may route it).
+#[derive(Debug, Clone)]
+pub struct PulloutPlan {
+    /// Uncorrelated subqueries, by their text.
+    pub subqueries: Vec<String>,
+    /// Correlated scalar subqueries, each run once grouped by its correlation column.
+    pub keyed: Vec<String>,
+    pub fill: Arc<dyn PulloutFill>,
+}
+
+/// Puts subquery results back into a statement.
+pub trait PulloutFill: std::fmt::Debug + Send + Sync {
+    /// The statement's text with each subquery (`results` by its text) and each keyed subquery
+    /// (`keyed`, in order) replaced by its values.
+    fn fill(&self, results: &HashMap<String, QueryResult>, keyed: &[QueryResult]) -> Result<String, GatewayError>;
+}
+
+/// An insert into a sharded table, row by row: each row goes to the shard its keyspace id
+/// names, with ids from the sequence where the statement left them out.
+#[derive(Debug, Clone)]
+pub struct InsertPlan {
+    pub keyspace: String,
+    /// The statement up to its rows (`INSERT INTO t (a, b) VALUES `), the auto-increment
+    /// column added to the column list when the statement left it out.
+    pub head: String,
+    pub rows: Vec<InsertRow>,
+    /// What follows the rows (`ON DUPLICATE KEY UPDATE ...`), or nothing.
+    pub tail: String,
+    /// The primary vindex.
+    pub vindex: String,
+    /// The auto-increment column and its sequence, if the VSchema names one.
+    pub auto_increment: Option<AutoIncrement>,
+    /// Lookup vindexes the table owns; each row holds its value for each.
+    pub lookups: Vec<LookupDef>,
+}
+
+/// One row of an insert.
+#[derive(Debug, Clone)]
+pub struct InsertRow {
+    /// The values as SQL text, in column order.
+    pub cells: Vec<String>,
+    /// The primary vindex column's value; `None` when the sequence fills it.
+    pub vindex_value: Option<Value>,
+    /// The value (SQL literal text) for each owned lookup; `None` for NULL.
+    pub lookup_values: Vec<Option<String>>,
+}
+
+/// A column filled from a sequence when a row gives it NULL (or leaves it out).
+#[derive(Debug, Clone)]
+pub struct AutoIncrement {
+    /// Its position among the row's cells.
+    pub column_index: usize,
+    /// Rows whose cell is to be filled.
+    pub missing: Vec<usize>,
+    /// The primary vindex column is this column: its value is the id.
+    pub is_vindex: bool,
+    /// Owned lookups (by index) whose column is this column.
+    pub lookups: Vec<usize>,
+    pub seq_keyspace: String,
+    pub seq_table: String,
+}
+
+/// Answers the gateway gives itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Local {
+    Databases,
+    VitessKeyspaces,
+    VitessShards,
+    VitessTablets,
+    /// `select` of session functions only: each item's name and what it asks for.
+    SessionSelect(Vec<(String, SessionItem)>),
+    /// `show tables`: routed to one shard, column renamed to the keyspace.
+    ShowTables {
+        keyspace: String,
+        shard: String,
+        sql: String,
+    },
+    /// `explain format=vitess` / `vexplain plan`: the plan, a line per row.
+    Explain(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionItem {
+    Database,
+    Version,
+    VersionComment,
+    ConnectionId,
+    LastInsertId,
+    Autocommit,
+    SqlMode,
+    Literal(String),
+}

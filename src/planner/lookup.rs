@@ -1,0 +1,87 @@
+//! Lookup vindexes in planning: a table's lookups, which ones it owns, and whether a WHERE
+//! can be routed by one. (Running lookups and keeping them current is the engine's.)
+
+use sqlparser::ast::Expr;
+
+use super::route::literal;
+use crate::plan::{GatewayError, LookupDef};
+use crate::protocol::topology::TabletType;
+use crate::routing::RoutingView;
+use crate::topo::state::Keyspace;
+use crate::vindex::{Configured, Value};
+
+/// The lookup vindex `name` of keyspace `ks`, resolved to its table's keyspace and shard.
+pub fn def(view: &RoutingView, ks: &Keyspace, name: &str) -> Result<Option<(LookupDef, String)>, GatewayError> {
+    let Some(Configured::Lookup { table, from, to, owner, .. }) = view.vindexes.get(&ks.name).and_then(|m| m.get(name))
+    else {
+        return Ok(None);
+    };
+    let [from] = from.as_slice() else {
+        return Err(GatewayError::Unsupported(format!("multi-column lookup vindex `{name}`")));
+    };
+    let (lks, ltable) = match table.split_once('.') {
+        Some((k, t)) => (k.to_string(), t.to_string()),
+        None => match view.keyspaces_with_table(table).as_slice() {
+            [only] => (only.clone(), table.clone()),
+            _ => (ks.name.clone(), table.clone()),
+        },
+    };
+    let lk = view.keyspace(&lks).ok_or_else(|| GatewayError::UnknownKeyspace(lks.clone()))?;
+    if lk.vschema.as_ref().is_some_and(|v| v.sharded) {
+        return Err(GatewayError::Unsupported(format!(
+            "lookup vindex `{name}` keeps its table in sharded keyspace `{lks}`; put lookup tables in an unsharded keyspace"
+        )));
+    }
+    let shard = view.serving_shards(lk, TabletType::Primary).into_iter().next().ok_or_else(|| {
+        GatewayError::Routing { keyspace: lks.clone(), message: "has no serving shard for lookup tables".into() }
+    })?;
+    Ok(Some((
+        LookupDef { name: name.into(), keyspace: lks, shard, table: ltable, from: from.clone(), to: to.clone() },
+        owner.clone(),
+    )))
+}
+
+/// The lookup vindexes `table` owns: (column, lookup).
+pub fn owned(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<Vec<(String, LookupDef)>, GatewayError> {
+    let Some(t) = ks.vschema.as_ref().and_then(|v| v.tables.get(table)) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for cv in t.column_vindexes.iter().skip(1) {
+        if let Some((d, owner)) = def(view, ks, &cv.name)? {
+            if owner == table {
+                let cols = cv.column_list();
+                let [col] = cols.as_slice() else {
+                    return Err(GatewayError::Unsupported(format!("multi-column lookup vindex `{}`", cv.name)));
+                };
+                out.push((col.to_string(), d));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A lookup vindex column of `table` that the WHERE pins, with its values.
+pub fn filter(
+    view: &RoutingView,
+    ks: &Keyspace,
+    table: &str,
+    selection: Option<&Expr>,
+) -> Result<Option<(LookupDef, Vec<Value>)>, GatewayError> {
+    let (Some(sel), Some(t)) = (selection, ks.vschema.as_ref().and_then(|v| v.tables.get(table))) else {
+        return Ok(None);
+    };
+    for cv in t.column_vindexes.iter().skip(1) {
+        let cols = cv.column_list();
+        let [col] = cols.as_slice() else { continue };
+        if let Some(values) = super::route::vindex_values(sel, col) {
+            if let Some((d, _)) = def(view, ks, &cv.name)? {
+                return Ok(Some((d, values)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Literal text of a lookup column value in an insert row, `None` for NULL or non-literals.
+pub fn insert_value(e: &Expr) -> Option<String> {
+    literal(e).map(|v| v.to_sql())
+}
