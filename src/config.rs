@@ -118,69 +118,17 @@ impl Default for GatewayConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UsersFile {
-    #[serde(default)]
-    user: Vec<UserEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserEntry {
-    name: String,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    password_sha1: Option<String>,
-    #[serde(default)]
-    password_sha2: Option<String>,
-}
-
 impl GatewayConfig {
-    /// The authentication rules: every user with its stored mysql_native_password hash.
-    pub fn auth(&self) -> Result<crate::frontend::conn::Auth, ConfigError> {
-        use crate::frontend::conn::{Auth, Credential};
+    /// The authentication rules: every user with its stored password hashes.
+    pub fn auth(&self) -> Result<crate::auth::Auth, ConfigError> {
         match self.auth.as_str() {
-            "none" => Ok(Auth::None),
+            "none" => Ok(crate::auth::Auth::None),
             "users" => {
                 let path = Path::new(&self.users_file);
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: self.users_file.clone(), source })?;
-                let file: UsersFile = toml::from_str(&text)
-                    .map_err(|e| ConfigError::Parse { path: self.users_file.clone(), message: e.to_string() })?;
-                let mut users = std::collections::HashMap::new();
-                for u in file.user {
-                    let bad = |m: &str| ConfigError::Invalid(format!("user {}: {m}", u.name));
-                    let cred = match (&u.password, &u.password_sha1, &u.password_sha2) {
-                        (Some(p), None, None) => Credential {
-                            native: (!p.is_empty()).then(|| crate::frontend::handshake::native_hash(p)),
-                            sha2: (!p.is_empty()).then(|| crate::frontend::handshake::sha2_hash(p)),
-                            empty: p.is_empty(),
-                        },
-                        (None, sha1, sha2) if sha1.is_some() || sha2.is_some() => Credential {
-                            native: match sha1 {
-                                Some(h) => Some(
-                                    crate::frontend::handshake::parse_native_hash(h)
-                                        .ok_or_else(|| bad("password_sha1 is not `*` and 40 hex digits"))?,
-                                ),
-                                None => None,
-                            },
-                            sha2: match sha2 {
-                                Some(h) => {
-                                    Some(hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(
-                                        || bad("password_sha2 is not 64 hex digits of SHA256(SHA256(password))"),
-                                    )?)
-                                }
-                                None => None,
-                            },
-                            empty: false,
-                        },
-                        _ => return Err(bad("give `password`, or `password_sha1` and/or `password_sha2`")),
-                    };
-                    users.insert(u.name, cred);
-                }
-                Ok(Auth::Users(users))
+                crate::auth::parse_users(&text)
+                    .map_err(|e| ConfigError::Parse { path: self.users_file.clone(), message: e })
             }
             other => Err(ConfigError::Invalid(format!("gateway auth `{other}` is not `users` or `none`"))),
         }
@@ -189,8 +137,8 @@ impl GatewayConfig {
     /// The plugin offered in the greeting.
     pub fn default_plugin(&self) -> Result<&'static str, ConfigError> {
         match self.default_auth.as_str() {
-            "mysql_native_password" => Ok(crate::frontend::handshake::NATIVE_PASSWORD),
-            "caching_sha2_password" => Ok(crate::frontend::handshake::CACHING_SHA2),
+            "mysql_native_password" => Ok(crate::auth::NATIVE_PASSWORD),
+            "caching_sha2_password" => Ok(crate::auth::CACHING_SHA2),
             other => Err(ConfigError::Invalid(format!(
                 "default_auth `{other}` is not mysql_native_password or caching_sha2_password"
             ))),

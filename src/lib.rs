@@ -16,7 +16,7 @@
 pub mod actors;
 pub mod admin;
 pub mod auth;
-pub mod batch;
+pub mod backend;
 pub mod bulk;
 pub mod cli;
 pub mod client;

@@ -169,12 +169,14 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         let health_addr = health.clone();
         let services = crate::frontend::execute::Services {
             router: crate::routing::Router::new(view.clone()),
-            tablets: crate::client::TabletClient::new(
-                client.clone(),
-                format!("gateway@{id}"),
-                Duration::from_millis(g.query_timeout_ms),
-            )
-            .with_bulk(bulk.clone()),
+            tablets: std::sync::Arc::new(
+                crate::backend::TabletClient::new(
+                    client.clone(),
+                    format!("gateway@{id}"),
+                    Duration::from_millis(g.query_timeout_ms),
+                )
+                .with_bulk(bulk.clone()),
+            ),
             max_rows: g.max_rows,
             hold_writes: Duration::from_millis(g.hold_writes_ms),
             plans: std::sync::Arc::new(crate::planner::cache::PlanCache::new(g.plan_cache_size)),

@@ -36,7 +36,7 @@ struct Status<'a> {
     tablets: usize,
     uptime_secs: u64,
     /// How the gateway's statements left for the tablets (single requests or batches).
-    batching: crate::batch::BatchStats,
+    batching: crate::backend::batch::BatchStats,
 }
 
 /// Binds and starts the server on the current actix system; returns the bound address.
@@ -83,7 +83,7 @@ async fn status(state: web::Data<WebState>) -> HttpResponse {
         keyspaces: topo.keyspaces.len(),
         tablets: topo.tablets.len(),
         uptime_secs: state.started.elapsed().as_secs(),
-        batching: crate::batch::stats(),
+        batching: crate::backend::batch::stats(),
     })
 }
 

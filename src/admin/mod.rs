@@ -11,7 +11,7 @@ use actix::Recipient;
 
 use crate::actors::health::{GetHealth, STALE_AFTER_MS};
 use crate::actors::node::GetPeers;
-use crate::client::TabletClient;
+use crate::backend::TabletClient;
 use crate::protocol::admin::TabletInfo;
 use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError};
 use crate::protocol::envelope::{CodecError, Envelope};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::session::SessionState;
-use crate::client::TabletClient;
+use crate::engine::shards::ShardsRef;
 use crate::plan::{GatewayError, InsertPlan};
 use crate::protocol::tablet::{ExecOptions, QueryRequest, QueryResponse, QueryResult};
 use crate::protocol::topology::TabletType;
@@ -55,7 +55,7 @@ impl Answer {
 /// future was dropped (the client left, the session was killed) or the request failed without
 /// an answer (timed out).
 struct InFlight<'a> {
-    tc: &'a TabletClient,
+    tc: &'a ShardsRef,
     ks: &'a str,
     shard: &'a str,
     query_id: u64,
@@ -82,7 +82,7 @@ fn answered(r: &crate::protocol::tablet::QueryReply) -> bool {
 
 /// Runs one statement on one shard, inside the session's transaction if one is open.
 pub async fn run_on_shard(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     ks: &str,
     shard: &str,
@@ -100,7 +100,7 @@ type ShardAnswer = (QueryResult, Option<(String, u64)>, Option<super::stream::Cu
 /// One shard's part of a statement: outside a transaction by target; inside, on the shard's
 /// transaction, or beginning it with the statement (`BeginExecute`, one round trip).
 async fn shard_call(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     ks: &str,
     shard: &str,
     tablet_type: TabletType,
@@ -113,15 +113,13 @@ async fn shard_call(
     let reply = match &tx {
         None => {
             let req = QueryRequest::Execute { sql, binds, transaction_id: None, options };
-            tc.query_target(ks, shard, tablet_type, &req).await
+            tc.target(ks, shard, tablet_type, req).await
         }
         Some(Some((alias, id))) => {
             let req = QueryRequest::Execute { sql, binds, transaction_id: Some(*id), options };
-            tc.query(alias, &req).await
+            tc.tablet(alias, req).await
         }
-        Some(None) => {
-            tc.query_target(ks, shard, tablet_type, &QueryRequest::BeginExecute { sql, binds, options }).await
-        }
+        Some(None) => tc.target(ks, shard, tablet_type, QueryRequest::BeginExecute { sql, binds, options }).await,
     };
     flight.settled = answered(&reply);
     let cursor =
@@ -139,16 +137,16 @@ async fn shard_call(
 }
 
 /// Commits every shard's transaction in turn; a failure names what committed and what did not.
-pub async fn commit(tc: &TabletClient, s: &mut SessionState) -> Result<(), GatewayError> {
+pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayError> {
     let txs = std::mem::take(&mut s.shard_txs);
     s.in_transaction = false;
     let mut committed = Vec::new();
     let mut iter = txs.into_iter();
     while let Some(((ks, shard), (alias, tx))) = iter.next() {
-        if let Err(e) = tc.query(&alias, &QueryRequest::Commit { transaction_id: tx }).await {
+        if let Err(e) = tc.tablet(&alias, QueryRequest::Commit { transaction_id: tx }).await {
             let mut rolled_back = Vec::new();
             for ((ks2, shard2), (alias2, tx2)) in iter {
-                let _ = tc.query(&alias2, &QueryRequest::Rollback { transaction_id: tx2 }).await;
+                let _ = tc.tablet(&alias2, QueryRequest::Rollback { transaction_id: tx2 }).await;
                 rolled_back.push(format!("{ks2}/{shard2}"));
             }
             return Err(GatewayError::Commit(format!(
@@ -163,18 +161,18 @@ pub async fn commit(tc: &TabletClient, s: &mut SessionState) -> Result<(), Gatew
 }
 
 /// Rolls back every shard's transaction (errors ignored: the tablet's timeout reaps leftovers).
-pub async fn rollback(tc: &TabletClient, s: &mut SessionState) {
+pub async fn rollback(tc: &ShardsRef, s: &mut SessionState) {
     let txs = std::mem::take(&mut s.shard_txs);
     s.in_transaction = false;
     for (_, (alias, tx)) in txs {
-        let _ = tc.query(&alias, &QueryRequest::Rollback { transaction_id: tx }).await;
+        let _ = tc.tablet(&alias, QueryRequest::Rollback { transaction_id: tx }).await;
     }
 }
 
 /// Runs a statement on every shard it names, in parallel (inside a transaction too: each shard
 /// has its own connection); one result per shard, in the order given.
 pub async fn run_shards(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     keyspace: &str,
     shards: &[String],
@@ -188,7 +186,7 @@ pub async fn run_shards(
 /// [`run_shards`]; with `stream`, each shard's rows may come in parts: its first rows and the
 /// cursor of the rest.
 pub async fn run_shards_with(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     keyspace: &str,
     shards: &[String],
@@ -245,7 +243,7 @@ pub async fn run_shards_with(
 
 /// Runs a routed statement on every shard it names; rows concatenated, counts added.
 pub async fn run_route(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     keyspace: &str,
     shards: &[String],
@@ -289,7 +287,7 @@ fn merge(into: &mut Option<QueryResult>, r: QueryResult) {
 
 /// Hands out `count` ids from a sequence; returns the first.
 pub async fn next_values(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     view: &RoutingView,
     keyspace: &str,
     table: &str,
@@ -305,7 +303,7 @@ pub async fn next_values(
         transaction_id: None,
         options: ExecOptions::default(),
     };
-    let r = match tc.query_target(keyspace, &shard, TabletType::Primary, &req).await? {
+    let r = match tc.target(keyspace, &shard, TabletType::Primary, req).await? {
         QueryResponse::Result { result, .. } => result,
         other => return Err(GatewayError::Other(format!("unexpected tablet answer {other:?}"))),
     };
@@ -320,7 +318,7 @@ pub async fn next_values(
 /// Inserts into a sharded table: fills auto-increment ids from the sequence, computes each
 /// row's keyspace id, and sends each shard its rows.
 pub async fn run_insert(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     view: &RoutingView,
     s: &mut SessionState,
     mut p: InsertPlan,
@@ -379,7 +377,7 @@ type Mapping = (crate::plan::LookupDef, Vec<(String, Vec<u8>)>);
 
 /// Maps owned lookups first, then inserts each shard's rows.
 async fn insert_rows(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     p: &InsertPlan,
     by_shard: BTreeMap<String, Vec<String>>,

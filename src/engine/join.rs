@@ -11,9 +11,6 @@ use crate::plan::value::{Dec, Kind, Val};
 use crate::plan::GatewayError;
 use crate::protocol::tablet::{Field, Row};
 
-/// Left rows per query of the right side.
-pub const BATCH: usize = 256;
-
 fn literal_sql(v: &Val) -> String {
     match v {
         Val::Str(b, _) => crate::sql::quote_bytes(b),
@@ -68,7 +65,7 @@ pub async fn run(j: &JoinSpec, cx: &Ctx<'_>, s: &mut SessionState) -> Result<Row
     let mut rfields: Option<Vec<Field>> = None;
     let mut out = Vec::new();
     let mut once: Option<Vec<Row>> = None;
-    for batch in lrows.chunks(BATCH) {
+    for batch in lrows.chunks(crate::plan::pipeline::JOIN_BATCH) {
         // Left key values of the batch.
         let mut lkeys: Vec<Vec<Val>> = Vec::with_capacity(batch.len());
         for row in batch {
@@ -208,7 +205,7 @@ async fn fetch(
             preds.push(format!("{} in ({})", k.right_sql, lits.join(", ")));
         }
         if let (Some(vindex), false) = (&j.right_vindex, vals.is_empty()) {
-            shards = crate::planner::route_values(cx.view, &j.right_keyspace, vindex, vals, j.tablet_type)?;
+            shards = cx.view.route_values(&j.right_keyspace, vindex, vals, j.tablet_type)?;
         }
         if vals.is_empty() {
             shards.truncate(1);

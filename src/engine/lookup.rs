@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::exec::{self, Answer};
 use super::session::SessionState;
-use crate::client::TabletClient;
+use crate::engine::shards::ShardsRef;
 use crate::plan::{GatewayError, LookupDef, LookupPlan};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
@@ -14,7 +14,7 @@ use crate::vindex::Value;
 
 /// Keyspace ids the lookup maps `values` to.
 async fn keyspace_ids(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     d: &LookupDef,
     values: &[Value],
@@ -33,7 +33,7 @@ async fn keyspace_ids(
 
 /// Adds mappings `(value, keyspace id)` to a lookup table.
 pub async fn map(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     d: &LookupDef,
     pairs: &[(String, Vec<u8>)],
@@ -55,7 +55,7 @@ pub async fn map(
 
 /// Runs a statement routed by a lookup, or a delete that unmaps owned lookups first.
 pub async fn run(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     view: &RoutingView,
     s: &mut SessionState,
     p: LookupPlan,
@@ -87,7 +87,7 @@ pub async fn run(
 
 #[allow(clippy::too_many_arguments)]
 async fn unmap_and_delete(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     view: &RoutingView,
     s: &mut SessionState,
     p: &LookupPlan,
@@ -134,7 +134,7 @@ pub fn begin_own(s: &mut SessionState) -> bool {
 
 /// Ends a transaction opened by [`begin_own`]: commit on success, roll back on error.
 pub async fn end_own(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut SessionState,
     own: bool,
     result: Result<Answer, GatewayError>,

@@ -10,6 +10,7 @@ pub mod exec;
 mod join;
 pub mod lookup;
 pub mod session;
+pub mod shards;
 pub mod stream;
 
 use std::cmp::Ordering;
@@ -17,8 +18,8 @@ use std::collections::HashSet;
 
 use futures::future::BoxFuture;
 
-use crate::client::TabletClient;
 use crate::engine::session::SessionState;
+use crate::engine::shards::ShardsRef;
 use crate::plan::expr::Ev;
 use crate::plan::pipeline::{Pipeline, Proj, RouteSpec, SortKey, Source};
 use crate::plan::value::{compare, field_for, Kind, Val};
@@ -31,14 +32,9 @@ pub type Rows = (Vec<Field>, Vec<Row>);
 /// A projected row and its sort keys (value, weight string).
 type Keyed = (Row, Vec<(Val, Option<Vec<u8>>)>);
 
-/// Left rows per query of a join's right side.
-pub fn join_batch() -> usize {
-    join::BATCH
-}
-
 /// What a pipeline runs with.
 pub struct Ctx<'a> {
-    pub tablets: &'a TabletClient,
+    pub tablets: &'a ShardsRef,
     pub view: &'a RoutingView,
     pub max_rows: usize,
 }

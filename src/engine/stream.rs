@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::client::TabletClient;
+use crate::engine::shards::ShardsRef;
 use crate::plan::pipeline::SortKey;
 use crate::plan::value::Kind;
 use crate::protocol::tablet::{Field, QueryRequest, QueryResponse, QueryResult, Row};
@@ -14,20 +14,20 @@ use crate::plan::GatewayError;
 
 /// The rest of one shard's result, on the tablet that holds it.
 pub struct Cursor {
-    tc: TabletClient,
+    tc: ShardsRef,
     alias: String,
     id: u64,
     open: bool,
 }
 
 impl Cursor {
-    pub fn new(tc: TabletClient, alias: String, id: u64) -> Cursor {
+    pub fn new(tc: ShardsRef, alias: String, id: u64) -> Cursor {
         Cursor { tc, alias, id, open: true }
     }
 
     /// The next part of the rows; `false` once the result has ended.
     async fn fetch(&mut self) -> Result<(Vec<Row>, bool), GatewayError> {
-        match self.tc.query(&self.alias, &QueryRequest::Fetch { cursor: self.id }).await {
+        match self.tc.tablet(&self.alias, QueryRequest::Fetch { cursor: self.id }).await {
             Ok(QueryResponse::Rows { rows, cursor }) => {
                 self.open = cursor.is_some();
                 Ok((rows, self.open))
@@ -54,7 +54,7 @@ impl Drop for Cursor {
             let (tc, alias, id) = (self.tc.clone(), std::mem::take(&mut self.alias), self.id);
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
-                    let _ = tc.query(&alias, &QueryRequest::CloseCursor { cursor: id }).await;
+                    let _ = tc.tablet(&alias, QueryRequest::CloseCursor { cursor: id }).await;
                 });
             }
         }
@@ -63,7 +63,7 @@ impl Drop for Cursor {
 
 /// A route's shards' rows, merge-sorted as they arrive (see [`crate::engine::pass_through_route`]).
 pub async fn merged_route(
-    tc: &TabletClient,
+    tc: &ShardsRef,
     s: &mut super::session::SessionState,
     r: &crate::engine::RouteSpec,
     p: &crate::engine::Pipeline,

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::local;
-use crate::client::TabletClient;
 use crate::engine::exec::{self, Answer};
 use crate::engine::session::SessionState;
+use crate::engine::shards::ShardsRef;
 use crate::plan::GatewayError;
 use crate::plan::{Local, Plan, SessionItem};
 use crate::protocol::tablet::TabletHealth;
@@ -20,7 +20,7 @@ pub const VERSION_COMMENT: &str = "tessera: a MySQL sharding runtime over NATS";
 #[derive(Clone)]
 pub struct Services {
     pub router: Router,
-    pub tablets: TabletClient,
+    pub tablets: ShardsRef,
     /// Rows the gateway may hold for one statement (merges, joins, aggregation).
     pub max_rows: usize,
     pub plans: Arc<crate::planner::cache::PlanCache>,

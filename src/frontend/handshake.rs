@@ -39,8 +39,7 @@ pub const SERVER_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_PLUGIN_AUTH_LENENC
     | CLIENT_DEPRECATE_EOF;
 
-pub const NATIVE_PASSWORD: &str = "mysql_native_password";
-pub const CACHING_SHA2: &str = "caching_sha2_password";
+pub use crate::auth::{native_hash, parse_native_hash, sha2_hash, CACHING_SHA2, NATIVE_PASSWORD};
 /// utf8mb4_general_ci.
 pub const DEFAULT_CHARSET: u8 = 45;
 
@@ -138,18 +137,6 @@ pub fn auth_switch(plugin: &str, salt: &[u8; 20]) -> Vec<u8> {
     b
 }
 
-/// SHA1(SHA1(password)): what mysql_native_password stores.
-pub fn native_hash(password: &str) -> [u8; 20] {
-    let once = Sha1::digest(password.as_bytes());
-    Sha1::digest(once).into()
-}
-
-/// SHA256(SHA256(password)): what caching_sha2_password's fast path needs.
-pub fn sha2_hash(password: &str) -> [u8; 32] {
-    let once = Sha256::digest(password.as_bytes());
-    Sha256::digest(once).into()
-}
-
 /// Checks a caching_sha2_password scramble: the client sent
 /// `SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce)`; `stored` is `SHA256(SHA256(pw))`.
 pub fn check_sha2(nonce: &[u8; 20], response: &[u8], stored: Option<&[u8; 32]>) -> bool {
@@ -164,13 +151,6 @@ pub fn check_sha2(nonce: &[u8; 20], response: &[u8], stored: Option<&[u8; 32]>) 
     let candidate: Vec<u8> = response.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect();
     let check: [u8; 32] = Sha256::digest(&candidate).into();
     check.iter().zip(stored.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-/// Parses MySQL's `*HEX` form of a native password hash.
-pub fn parse_native_hash(s: &str) -> Option<[u8; 20]> {
-    let hexs = s.strip_prefix('*').unwrap_or(s);
-    let bytes = hex::decode(hexs).ok()?;
-    bytes.try_into().ok()
 }
 
 /// Checks a mysql_native_password scramble: the client sent

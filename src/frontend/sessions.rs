@@ -101,43 +101,6 @@ impl Drop for Registered {
     }
 }
 
-/// Parses the text after `KILL`: `[HARD|SOFT] [CONNECTION|QUERY] <id>`; `(id, connection)`.
-pub fn parse_kill(rest: &str) -> Result<(u32, bool), GatewayError> {
-    let words: Vec<String> = rest.split_whitespace().map(|w| w.trim_end_matches(';').to_ascii_uppercase()).collect();
-    let mut w: &[String] = &words;
-    if let Some(first) = w.first() {
-        if first == "HARD" || first == "SOFT" {
-            w = &w[1..];
-        }
-    }
-    let connection = match w.first().map(String::as_str) {
-        Some("QUERY") => {
-            w = &w[1..];
-            if w.first().map(String::as_str) == Some("ID") {
-                return Err(GatewayError::Unsupported(
-                    "KILL QUERY ID: MariaDB query ids name a tablet's statements; kill the session's statement with \
-                     KILL QUERY <connection id>"
-                        .into(),
-                ));
-            }
-            false
-        }
-        Some("CONNECTION") => {
-            w = &w[1..];
-            true
-        }
-        Some("USER") => return Err(GatewayError::Unsupported("KILL USER; kill sessions by connection id".into())),
-        _ => true,
-    };
-    match w {
-        [id] => id
-            .parse::<u32>()
-            .map(|id| (id, connection))
-            .map_err(|_| GatewayError::Syntax(format!("KILL takes a connection id (a number), not `{id}`"))),
-        _ => Err(GatewayError::Syntax("KILL [CONNECTION|QUERY] <connection id>".into())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,15 +119,5 @@ mod tests {
         drop(a);
         assert!(s.list().is_empty());
         assert_ne!(s.next_query_id(), s.next_query_id());
-    }
-
-    #[test]
-    fn parses_kill() {
-        assert_eq!(parse_kill("12").unwrap(), (12, true));
-        assert_eq!(parse_kill("query 12").unwrap(), (12, false));
-        assert_eq!(parse_kill("HARD CONNECTION 3;").unwrap(), (3, true));
-        assert!(parse_kill("query id 5").is_err());
-        assert!(parse_kill("user app").is_err());
-        assert!(parse_kill("x").is_err());
     }
 }

@@ -5,6 +5,9 @@
 use super::expr::Ev;
 use crate::protocol::topology::TabletType;
 
+/// Left rows per query of a nested-loop join's right side.
+pub const JOIN_BATCH: usize = 256;
+
 /// A query sent to some shards of one keyspace.
 #[derive(Debug, Clone)]
 pub struct RouteSpec {

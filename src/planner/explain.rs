@@ -127,7 +127,7 @@ fn source(s: &Source, depth: usize, out: &mut Vec<String>) {
             out.push(format!(
                 "{pad}{} nested loop, {} left rows per right query, join on {} key(s)",
                 if j.kind == crate::plan::pipeline::JoinKind::Left { "LeftJoin" } else { "Join" },
-                crate::engine::join_batch(),
+                crate::plan::pipeline::JOIN_BATCH,
                 j.keys.len()
             ));
             source(&j.left, depth + 1, out);

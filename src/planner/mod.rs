@@ -27,15 +27,11 @@ mod tests;
 
 pub use route::plan;
 
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{visit_expressions, Expr, Function, FunctionArguments, LimitClause, Query};
 
-use crate::plan::GatewayError;
-use crate::plan::Plan;
-use crate::plan::Target;
-use crate::protocol::topology::TabletType;
+use crate::plan::{GatewayError, Plan, Target};
 use crate::routing::RoutingView;
 use crate::vindex::Value;
 use subquery::{keyed_case, substitute, Keyed};
@@ -75,40 +71,6 @@ impl crate::plan::PulloutFill for Fill {
         let cases = self.keyed.iter().zip(keyed).map(|(k, r)| keyed_case(k, r)).collect::<Result<Vec<_>, _>>()?;
         Ok(substitute(&self.query, results, &cases)?.to_string())
     }
-}
-
-/// Shards that hold the rows whose vindex column takes one of `values`.
-pub fn route_values(
-    view: &RoutingView,
-    keyspace: &str,
-    vindex: &str,
-    values: &[crate::plan::value::Val],
-    tablet_type: TabletType,
-) -> Result<Vec<String>, GatewayError> {
-    let ks = view.keyspace(keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(keyspace.into()))?;
-    let all = view.serving_shards(ks, tablet_type);
-    let mut shards = BTreeSet::new();
-    for v in values {
-        let value = match v {
-            crate::plan::value::Val::Int(i) => {
-                i64::try_from(*i).map(Value::Int).or_else(|_| u64::try_from(*i).map(Value::UInt)).ok()
-            }
-            crate::plan::value::Val::Str(b, _) => Some(Value::Bytes(b.clone())),
-            other => other.to_cell().map(Value::Bytes),
-        };
-        let Some(value) = value else { continue };
-        match view.keyspace_id(keyspace, vindex, &value) {
-            Ok(ksid) => {
-                if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
-                    shards.insert(s);
-                }
-            }
-            // A value the vindex cannot map (e.g. text for a numeric vindex) matches no row
-            // MySQL would compare equal only after conversion: ask every shard.
-            Err(_) => return Ok(all),
-        }
-    }
-    Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
 }
 
 /// Aggregate function names the engine merges.

@@ -42,7 +42,7 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
             return Ok(Plan::Use(t));
         }
         "KILL" => {
-            let (id, connection) = crate::frontend::sessions::parse_kill(rest)?;
+            let (id, connection) = super::system::parse_kill(rest)?;
             return Ok(Plan::Kill { id, connection });
         }
         "BEGIN" => return Ok(Plan::Begin),

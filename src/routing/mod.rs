@@ -48,6 +48,38 @@ impl RoutingView {
         }
     }
 
+    /// Shards that hold the rows whose vindex column takes one of `values` (all of them when
+    /// a value does not map: MySQL may still compare it equal after a conversion).
+    pub fn route_values(
+        &self,
+        keyspace: &str,
+        vindex: &str,
+        values: &[crate::plan::value::Val],
+        tablet_type: TabletType,
+    ) -> Result<Vec<String>, GatewayError> {
+        use crate::plan::value::Val;
+        let ks = self.keyspace(keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(keyspace.into()))?;
+        let all = self.serving_shards(ks, tablet_type);
+        let mut shards = std::collections::BTreeSet::new();
+        for v in values {
+            let value = match v {
+                Val::Int(i) => i64::try_from(*i).map(Value::Int).or_else(|_| u64::try_from(*i).map(Value::UInt)).ok(),
+                Val::Str(b, _) => Some(Value::Bytes(b.clone())),
+                other => other.to_cell().map(Value::Bytes),
+            };
+            let Some(value) = value else { continue };
+            match self.keyspace_id(keyspace, vindex, &value) {
+                Ok(ksid) => {
+                    if let Some(s) = self.shard_for(ks, &ksid, tablet_type) {
+                        shards.insert(s);
+                    }
+                }
+                Err(_) => return Ok(all),
+            }
+        }
+        Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
+    }
+
     /// The serving shard that holds `keyspace_id`.
     pub fn shard_for(&self, ks: &Keyspace, keyspace_id: &[u8], tablet_type: TabletType) -> Option<String> {
         self.serving_shards(ks, tablet_type)

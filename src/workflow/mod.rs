@@ -15,7 +15,7 @@ pub mod vdiff;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::TabletClient;
+use crate::backend::TabletClient;
 use crate::config::VReplicationConfig;
 use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError, WorkflowArgs};
 use crate::protocol::envelope::Envelope;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tessera::client::TabletClient;
+use tessera::backend::TabletClient;
 use tessera::protocol::subjects;
 use tessera::protocol::tablet::{QueryRequest, QueryResponse, QueryResult, TabletError};
 use tessera::protocol::topology::TabletType;

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use tracing::{info, warn};
 
-use super::mysql::exec;
+use super::dbconn::exec;
 use super::{MysqldExited, Probed, StopTablet, TabletActor};
 use crate::mysqld::{ensure_template, pid_alive};
 use crate::protocol::admin::AdminRequest;

@@ -2,7 +2,7 @@
 
 use mysql_async::Conn;
 
-use super::mysql::{exec, first_row, run};
+use super::dbconn::{exec, first_row, run};
 use crate::protocol::tablet::{ReplicationStatus, TableDef, TabletError, TabletSchema};
 use crate::sql::{quote_bytes, quote_ident};
 

@@ -9,9 +9,9 @@
 //!   own tasks. Management requests (`tessera.tablet.<alias>.manage`) change the actor's state.
 //! - Health goes out on `tessera.health.<alias>` every couple of seconds and on every change.
 
+mod dbconn;
 mod lifecycle;
 mod manage;
-mod mysql;
 pub mod query;
 mod running;
 mod sequence;

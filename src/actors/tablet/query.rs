@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use mysql_async::{Conn, Pool};
 use tracing::{info, warn};
 
-use super::mysql::{exec, map_err};
+use super::dbconn::{exec, map_err};
 use super::running::Running;
 use super::sequence::Sequences;
 use super::stream::{CursorCmd, Cursors, Outcome, Streamer};

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::mysql::{exec, first_row};
+use super::dbconn::{exec, first_row};
 use super::query::QueryService;
 use crate::protocol::tablet::{Field, QueryResult, TabletError};
 use crate::sql::quote_ident;

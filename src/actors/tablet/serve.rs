@@ -7,8 +7,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tracing::warn;
 
+use super::dbconn::{exec, run};
 use super::manage::{make_primary, replicate_from, schema};
-use super::mysql::{exec, run};
 use super::query::QueryService;
 use super::stream::{Outcome, Streamer};
 use super::{Manage, TabletActor};

@@ -18,7 +18,7 @@ use mysql_async::{Conn, TextProtocol};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use super::mysql::{field, map_err, text_value};
+use super::dbconn::{field, map_err, text_value};
 use super::query::QueryService;
 use crate::protocol::tablet::{ExecOptions, QueryReply, QueryResponse, QueryResult, Row, TabletError};
 

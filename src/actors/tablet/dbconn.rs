@@ -1,4 +1,5 @@
-//! Running statements on MySQL and turning results and errors into wire types.
+//! The tablet's connections to its MySQL server: running statements, and turning results and
+//! errors into wire types.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
