@@ -10,52 +10,45 @@ use crate::protocol::admin::{AdminReply, AdminRequest, ErrorCode, RemoteError};
 use crate::protocol::envelope::Envelope;
 use crate::protocol::events::ClusterEvent;
 use crate::protocol::subjects;
+use crate::rpc::exchanges::Admin;
+use crate::rpc::{RpcClient, RpcError};
 
 /// Sends admin commands over NATS.
 #[derive(Clone)]
 pub struct AdminClient {
-    client: Client,
-    sender: String,
-    timeout: Duration,
+    rpc: RpcClient,
 }
 
 impl AdminClient {
     pub fn new(client: Client, timeout: Duration) -> Self {
-        let sender = format!("ctl@{}", crate::config::hostname());
-        AdminClient { client, sender, timeout }
+        AdminClient { rpc: RpcClient::new(client, format!("ctl@{}", crate::config::hostname()), timeout) }
     }
 
     /// Sends one command and waits for its reply.
     pub async fn request(&self, req: &AdminRequest) -> AdminReply {
-        let payload = Envelope::new(self.sender.clone(), req)
-            .encode()
-            .map_err(|e| RemoteError::new(ErrorCode::BadRequest, e.to_string()))?;
-        self.request_raw(&subjects::admin(req.name()), payload).await
+        self.rpc.call::<Admin>(subjects::admin(req.name()), req).await.unwrap_or_else(|e| Err(remote(e)))
     }
 
     /// Sends raw bytes to an admin subject (tests use it to send garbage).
     pub async fn request_raw(&self, subject: &str, payload: Vec<u8>) -> AdminReply {
-        let send = self.client.request(subject.to_string(), payload.into());
-        let msg = match tokio::time::timeout(self.timeout, send).await {
-            Err(_) => {
-                return Err(RemoteError::new(
-                    ErrorCode::Unavailable,
-                    format!("no reply to {subject} within {:?}: are the nodes overloaded or partitioned?", self.timeout),
-                ))
-            }
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                return Err(RemoteError::new(
-                    ErrorCode::Unavailable,
-                    "no tessera node is serving admin commands on this NATS (start one with `tessera up` or `tessera node`)",
-                ))
-            }
-            Ok(Err(e)) => return Err(RemoteError::new(ErrorCode::Unavailable, format!("request to {subject} failed: {e}"))),
-            Ok(Ok(msg)) => msg,
-        };
-        match Envelope::<AdminReply>::decode(&msg.payload) {
-            Ok(env) => env.body,
-            Err(e) => Err(RemoteError::new(ErrorCode::Internal, format!("the reply does not decode: {e}"))),
-        }
+        let r = self.rpc.call_bytes::<Admin>(subject.to_string(), payload, self.rpc.timeout()).await;
+        r.unwrap_or_else(|e| Err(remote(e)))
+    }
+}
+
+/// A call that got no reply, as the error an admin command ends with.
+fn remote(e: RpcError) -> RemoteError {
+    match e {
+        RpcError::NoResponders { .. } => RemoteError::new(
+            ErrorCode::Unavailable,
+            "no tessera node is serving admin commands on this NATS (start one with `tessera up` or `tessera node`)",
+        ),
+        RpcError::TimedOut { subject, after_ms, .. } => RemoteError::new(
+            ErrorCode::Unavailable,
+            format!("no reply to {subject} within {after_ms} ms: are the nodes overloaded or partitioned?"),
+        ),
+        RpcError::Undecodable { .. } => RemoteError::new(ErrorCode::Internal, e.to_string()),
+        RpcError::Failed { .. } => RemoteError::new(ErrorCode::Unavailable, e.to_string()),
     }
 }
 

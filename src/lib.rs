@@ -30,6 +30,7 @@ pub mod plan;
 pub mod planner;
 pub mod protocol;
 pub mod routing;
+pub mod rpc;
 pub mod runtime;
 pub mod schema;
 pub mod sql;

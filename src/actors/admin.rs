@@ -5,11 +5,10 @@
 
 use actix::prelude::*;
 use async_nats::{Client, Subscriber};
-use tracing::{error, warn};
+use tracing::error;
 
 use crate::admin::AdminService;
-use crate::protocol::admin::{AdminReply, ErrorCode, RemoteError};
-use crate::protocol::envelope::Envelope;
+use crate::rpc::exchanges::Admin;
 
 /// Serves the admin queue group for this node.
 pub struct AdminActor {
@@ -42,25 +41,13 @@ impl StreamHandler<async_nats::Message> for AdminActor {
         let client = self.client.clone();
         let sender = self.sender.clone();
         tokio::spawn(async move {
-            let reply = service.handle_bytes(&msg.subject, &msg.payload).await;
-            let Some(reply_to) = msg.reply else {
-                warn!(subject = %msg.subject, "admin message without a reply subject; answer dropped");
-                return;
+            let subject = msg.subject.to_string();
+            let Some((req, replier)) = crate::rpc::receive::<Admin>(&client, &sender, msg, None).await else { return };
+            let reply = match AdminService::check_subject(&subject, &req) {
+                Ok(()) => service.handle(req).await,
+                Err(e) => Err(e),
             };
-            let bytes = match Envelope::new(sender.clone(), &reply).encode() {
-                Ok(b) => b,
-                Err(e) => {
-                    let fallback: AdminReply =
-                        Err(RemoteError::new(ErrorCode::Internal, format!("cannot encode reply: {e}")));
-                    match Envelope::new(sender, fallback).encode() {
-                        Ok(b) => b,
-                        Err(_) => return,
-                    }
-                }
-            };
-            if let Err(e) = client.publish(reply_to, bytes.into()).await {
-                warn!(subject = %msg.subject, error = %e, "could not send admin reply");
-            }
+            replier.send(&reply).await;
         });
     }
 

@@ -13,9 +13,9 @@ use actix::prelude::*;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::protocol::envelope::Envelope;
 use crate::protocol::events::ClusterEvent;
-use crate::protocol::workflow::{StreamControl, StreamReply, StreamStatus};
+use crate::protocol::workflow::{StreamControl, StreamStatus};
+use crate::rpc::exchanges::Stream as StreamRpc;
 use crate::topo::store::TopoStore;
 use crate::vrepl::replay::Shared;
 use crate::vrepl::stream::{self, Outcome};
@@ -148,17 +148,6 @@ impl VReplicationActor {
             }
         });
     }
-
-    fn reply(&self, msg: &async_nats::Message, reply: StreamReply) {
-        let Some(to) = msg.reply.clone() else { return };
-        let client = self.client.clone();
-        let payload = Envelope::new(self.spec.key.to_string(), &reply).encode();
-        tokio::spawn(async move {
-            if let Ok(bytes) = payload {
-                let _ = client.publish(to, bytes.into()).await;
-            }
-        });
-    }
 }
 
 impl Actor for VReplicationActor {
@@ -277,23 +266,21 @@ impl Handler<RunEnded> for VReplicationActor {
 
 impl StreamHandler<async_nats::Message> for VReplicationActor {
     fn handle(&mut self, msg: async_nats::Message, ctx: &mut Self::Context) {
-        let req = match Envelope::<StreamControl>::decode(&msg.payload) {
-            Ok(env) => env.body,
-            Err(e) => {
-                warn!(subject = %msg.subject, error = %e, "undecodable stream control request");
-                self.reply(&msg, Err(format!("bad stream control request: {e}")));
-                return;
-            }
-        };
+        let sender = self.spec.key.to_string();
+        let Some((req, replier)) = crate::rpc::receive_now::<StreamRpc>(&self.client, &sender, &msg) else { return };
         match req {
-            StreamControl::Status => self.reply(&msg, Ok(self.status())),
+            StreamControl::Status => {
+                let status = Ok(self.status());
+                tokio::spawn(async move { replier.send(&status).await });
+            }
             StreamControl::Stop => {
                 self.want_run = false;
                 let stopped =
                     record_stopped(self.stop_run(), self.spec.clone(), self.shared.clone(), "stopped by request");
                 ctx.wait(stopped.into_actor(self).map(move |r, act, _| {
                     act.publish(true);
-                    act.reply(&msg, r.map(|()| act.status()));
+                    let reply = r.map(|()| act.status());
+                    tokio::spawn(async move { replier.send(&reply).await });
                 }));
             }
             StreamControl::Start { stop_pos } => {
@@ -317,7 +304,8 @@ impl StreamHandler<async_nats::Message> for VReplicationActor {
                             act.failures = 0;
                             act.start_run(ctx);
                         }
-                        act.reply(&msg, r.map(|()| act.status()));
+                        let reply = r.map(|()| act.status());
+                        tokio::spawn(async move { replier.send(&reply).await });
                     }),
                 );
             }

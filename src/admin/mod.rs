@@ -14,7 +14,6 @@ use crate::actors::node::GetPeers;
 use crate::backend::TabletClient;
 use crate::protocol::admin::TabletInfo;
 use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError};
-use crate::protocol::envelope::{CodecError, Envelope};
 use crate::protocol::subjects;
 use crate::topo::commands::{aggregate_subject, plan};
 use crate::topo::state::Topology;
@@ -64,9 +63,8 @@ impl AdminService {
             .ok_or_else(|| RemoteError::new(ErrorCode::Unavailable, "this process cannot reach tablets"))
     }
 
-    /// Decodes a request that arrived on `subject` and answers it. Never panics: every failure
-    /// is a typed [`RemoteError`].
-    pub async fn handle_bytes(&self, subject: &str, payload: &[u8]) -> AdminReply {
+    /// Checks that a decoded request came on its own command's subject.
+    pub fn check_subject(subject: &str, req: &AdminRequest) -> Result<(), RemoteError> {
         let Some(command) = subjects::admin_command_of(subject) else {
             return Err(RemoteError::new(ErrorCode::UnknownCommand, format!("`{subject}` is not an admin subject")));
         };
@@ -76,20 +74,13 @@ impl AdminService {
                 format!("unknown admin command `{command}`; `tessera ctl --help` lists the commands"),
             ));
         }
-        let req = match Envelope::<AdminRequest>::decode(payload) {
-            Ok(env) => env.body,
-            Err(e @ CodecError::Version { .. }) => {
-                return Err(RemoteError::new(ErrorCode::UnsupportedVersion, e.to_string()))
-            }
-            Err(e) => return Err(RemoteError::new(ErrorCode::BadRequest, format!("{command}: {e}"))),
-        };
         if req.name() != command {
             return Err(RemoteError::new(
                 ErrorCode::BadRequest,
                 format!("the body is a {} request but was sent to the subject of {command}", req.name()),
             ));
         }
-        self.handle(req).await
+        Ok(())
     }
 
     /// Answers one decoded request.

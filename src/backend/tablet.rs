@@ -8,39 +8,36 @@ use async_nats::Client;
 use futures::future::BoxFuture;
 
 use crate::engine::shards::Shards;
-use crate::protocol::envelope::Envelope;
 use crate::protocol::subjects;
-use crate::protocol::tablet::{QueryReply, QueryRequest};
+use crate::protocol::tablet::{QueryReply, QueryRequest, TabletError};
 use crate::protocol::topology::TabletType;
+use crate::rpc::exchanges::{Manage, Query};
+use crate::rpc::{RpcClient, RpcError};
 
 /// Calls tablets: management by alias, queries by alias or by target.
 #[derive(Clone)]
 pub struct TabletClient {
-    client: Client,
-    sender: String,
-    timeout: Duration,
+    rpc: RpcClient,
     /// Statements to a busy target leave together ([`super::batch`]); `TESSERA_BATCH=0` turns
     /// it off.
     batchers: Option<super::batch::Batchers>,
-    /// Requests larger than one NATS message go as references to pull ([`crate::bulk`]).
-    bulk: Option<crate::bulk::Bulk>,
 }
 
 impl TabletClient {
     pub fn new(client: Client, sender: impl Into<String>, timeout: Duration) -> Self {
         let batching = std::env::var("TESSERA_BATCH").map(|v| v != "0").unwrap_or(true);
-        TabletClient { client, sender: sender.into(), timeout, batchers: batching.then(Default::default), bulk: None }
+        TabletClient { rpc: RpcClient::new(client, sender, timeout), batchers: batching.then(Default::default) }
     }
 
     /// Sends requests larger than one message through `bulk`.
     pub fn with_bulk(mut self, bulk: crate::bulk::Bulk) -> Self {
-        self.bulk = Some(bulk);
+        self.rpc = self.rpc.with_bulk(bulk);
         self
     }
 
     /// How long a request waits for its answer.
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.rpc.timeout()
     }
 
     /// One management operation on one tablet.
@@ -49,13 +46,10 @@ impl TabletClient {
         alias: &str,
         req: &crate::protocol::tablet::ManageRequest,
     ) -> crate::protocol::tablet::ManageReply {
-        use crate::protocol::tablet::TabletError;
-        let payload =
-            Envelope::new(self.sender.clone(), req).encode().map_err(|e| TabletError::BadRequest(e.to_string()))?;
-        let msg = self.send(subjects::tablet(alias, "manage"), payload, alias).await?;
-        Envelope::<crate::protocol::tablet::ManageReply>::decode(&msg.payload)
-            .map_err(|e| TabletError::Internal(format!("reply from {alias} does not decode: {e}")))?
-            .body
+        self.rpc
+            .call::<Manage>(subjects::tablet(alias, "manage"), req)
+            .await
+            .unwrap_or_else(|e| Err(tablet_error(e, alias)))
     }
 
     /// One query-service request to a tablet by alias.
@@ -72,7 +66,7 @@ impl TabletClient {
     pub async fn kill(&self, keyspace: &str, shard: &str, query_ids: Vec<u64>) {
         let req = crate::protocol::tablet::KillRequest { query_ids };
         if let Ok(bytes) = rmp_serde::to_vec_named(&req) {
-            let _ = self.client.publish(subjects::kill(keyspace, shard), bytes.into()).await;
+            let _ = self.rpc.nats().publish(subjects::kill(keyspace, shard), bytes.into()).await;
         }
     }
 
@@ -124,40 +118,7 @@ impl TabletClient {
         req: &crate::protocol::tablet::QueryRequest,
         what: &str,
     ) -> crate::protocol::tablet::QueryReply {
-        use crate::protocol::tablet::TabletError;
-        let mut payload = crate::protocol::tablet::encode_query_request(req)?;
-        if let Some(bulk) = &self.bulk {
-            payload = bulk.wrap(payload);
-        }
-        let msg = self.send(subject, payload, what).await?;
-        let bytes = crate::bulk::unwrap(&self.client, msg.payload, self.timeout)
-            .await
-            .map_err(|e| TabletError::Internal(format!("reply from {what}: {e}")))?;
-        crate::protocol::tablet::decode_query_reply(&bytes)?
-    }
-
-    async fn send(
-        &self,
-        subject: String,
-        payload: Vec<u8>,
-        what: &str,
-    ) -> Result<async_nats::Message, crate::protocol::tablet::TabletError> {
-        use crate::protocol::tablet::TabletError;
-        // The request's own deadline is ours (async-nats's default is 10 s, shorter than a lock wait
-        // a statement may legitimately sit in: that ends as MySQL's 1205 from the tablet).
-        let request = async_nats::Request::new().payload(payload.into()).timeout(Some(self.timeout));
-        let timed_out = || TabletError::Timeout { alias: what.into(), after_ms: self.timeout.as_millis() as u64 };
-        match tokio::time::timeout(self.timeout, self.client.send_request(subject, request)).await {
-            Err(_) => Err(timed_out()),
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => Err(timed_out()),
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => Err(TabletError::NotServing {
-                alias: what.into(),
-                reason: "no tablet answers (is its node running?)".into(),
-            }),
-            // Not a serving problem (a closed client): say so.
-            Ok(Err(e)) => Err(TabletError::Internal(format!("request to {what} failed: {e}"))),
-            Ok(Ok(msg)) => Ok(msg),
-        }
+        self.rpc.call::<Query>(subject, req).await.unwrap_or_else(|e| Err(tablet_error(e, what)))
     }
 
     /// Runs a read on a tablet by alias, streamed: every part's rows, the fields, and how many
@@ -193,6 +154,18 @@ impl TabletClient {
             }
         }
         Ok((fields, rows, parts))
+    }
+}
+
+/// A call to `what` that got no reply, as the tablet error a statement ends with: a timeout
+/// leaves the outcome unknown; nobody answering means nothing ran (retryable).
+fn tablet_error(e: RpcError, what: &str) -> TabletError {
+    match e {
+        RpcError::TimedOut { after_ms, .. } => TabletError::Timeout { alias: what.into(), after_ms },
+        RpcError::NoResponders { .. } => {
+            TabletError::NotServing { alias: what.into(), reason: "no tablet answers (is its node running?)".into() }
+        }
+        RpcError::Undecodable { .. } | RpcError::Failed { .. } => TabletError::Internal(format!("{what}: {e}")),
     }
 }
 

@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 use crate::backend::TabletClient;
 use crate::config::VReplicationConfig;
 use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError, WorkflowArgs};
-use crate::protocol::envelope::Envelope;
 use crate::protocol::subjects;
 use crate::protocol::topology::TopoEvent;
 use crate::protocol::workflow::{
-    StreamControl, StreamKey, StreamReply, StreamStatus, WorkflowAction, WorkflowRecord, WorkflowState,
+    StreamControl, StreamKey, StreamStatus, WorkflowAction, WorkflowRecord, WorkflowState,
 };
 use crate::topo::state::Topology;
 use crate::topo::writer::TopoWriter;
@@ -197,14 +196,14 @@ impl WorkflowService {
         req: StreamControl,
         timeout: Duration,
     ) -> Result<StreamStatus, String> {
-        let payload = Envelope::new("workflow", &req).encode().map_err(|e| e.to_string())?;
-        let subject = subjects::vrepl(key);
-        let msg = tokio::time::timeout(timeout, self.client.request(subject, payload.into()))
-            .await
-            .map_err(|_| format!("stream {key} did not answer within {} s", timeout.as_secs()))?
-            .map_err(|e| format!("stream {key} is not reachable: {e} (is the node hosting its target primary up?)"))?;
-        let reply: StreamReply = Envelope::decode(&msg.payload).map_err(|e| e.to_string())?.body;
-        reply
+        let rpc = crate::rpc::RpcClient::new(self.client.clone(), "workflow", timeout);
+        match rpc.call::<crate::rpc::exchanges::Stream>(subjects::vrepl(key), &req).await {
+            Ok(reply) => reply,
+            Err(crate::rpc::RpcError::TimedOut { .. }) => {
+                Err(format!("stream {key} did not answer within {} s", timeout.as_secs()))
+            }
+            Err(e) => Err(format!("stream {key} is not reachable: {e} (is the node hosting its target primary up?)")),
+        }
     }
 
     /// Waits until every stream answers with a status `done` accepts.

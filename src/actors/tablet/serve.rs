@@ -13,12 +13,13 @@ use super::query::QueryService;
 use super::stream::{Outcome, Streamer};
 use super::{Manage, TabletActor};
 use crate::bulk::Bulk;
-use crate::protocol::envelope::Envelope;
 use crate::protocol::tablet::{
-    decode_query_request, encode_query_reply, KillRequest, ManageReply, ManageRequest, ManageResponse, QueryReply,
-    QueryRequest, QueryResponse, TabletError,
+    encode_query_reply, KillRequest, ManageReply, ManageRequest, ManageResponse, QueryReply, QueryRequest,
+    QueryResponse, TabletError,
 };
 use crate::protocol::topology::TabletType;
+use crate::rpc::exchanges::{Manage as ManageRpc, Query as QueryRpc};
+use crate::rpc::Rpc;
 use crate::sql::{classify, StatementKind};
 use futures::future::BoxFuture;
 
@@ -85,7 +86,10 @@ fn publisher(
     move |to, reply| {
         let (client, bulk) = (client.clone(), bulk.clone());
         Box::pin(async move {
-            let bytes = bulk.wrap(encode_query_reply(&reply));
+            let bytes = match QueryRpc::encode_reply("", &reply) {
+                Ok(b) => bulk.wrap(b),
+                Err(e) => return warn!(error = %e, "could not encode a query reply"),
+            };
             if let Err(e) = client.publish(to, bytes.into()).await {
                 warn!(error = %e, "could not send query reply");
             }
@@ -105,7 +109,7 @@ async fn answer_query(
 ) {
     let publish = publisher(client.clone(), bulk.clone());
     let req = match crate::bulk::unwrap(client, payload, PULL_TIMEOUT).await {
-        Ok(bytes) => decode_query_request(&bytes).map_err(|e| TabletError::BadRequest(format!("{subject}: {e}"))),
+        Ok(bytes) => QueryRpc::decode_request(&bytes).map_err(|e| TabletError::BadRequest(format!("{subject}: {e}"))),
         Err(e) => Err(TabletError::BadRequest(format!("{subject}: {e}"))),
     };
     let streamer = Streamer { publish: &publish, reply_to: reply_to.clone() };
@@ -161,46 +165,22 @@ const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl StreamHandler<async_nats::Message> for TabletActor {
     fn handle(&mut self, msg: async_nats::Message, ctx: &mut Self::Context) {
-        let Some(reply_to) = msg.reply.clone() else {
-            warn!(subject = %msg.subject, "tablet request without a reply subject; dropped");
-            return;
-        };
-        let client = self.client.clone();
-        {
-            let req = match Envelope::<ManageRequest>::decode(&msg.payload) {
-                Ok(env) => env.body,
-                Err(e) => {
-                    let reply: ManageReply = Err(TabletError::BadRequest(format!("{}: {e}", msg.subject)));
-                    send_manage_reply(client, reply_to, reply, self.node_id.clone());
-                    return;
-                }
+        let (client, sender, addr) = (self.client.clone(), self.node_id.clone(), ctx.address());
+        tokio::spawn(async move {
+            let Some((req, replier)) = crate::rpc::receive::<ManageRpc>(&client, &sender, msg, None).await else {
+                return;
             };
-            let sender = self.node_id.clone();
-            let addr = ctx.address();
-            tokio::spawn(async move {
-                let reply = match addr.send(Manage(req)).await {
-                    Ok(r) => r,
-                    Err(e) => Err(TabletError::Internal(format!("tablet actor unavailable: {e}"))),
-                };
-                send_manage_reply(client, reply_to, reply, sender);
-            });
-        }
+            let reply = match addr.send(Manage(req)).await {
+                Ok(r) => r,
+                Err(e) => Err(TabletError::Internal(format!("tablet actor unavailable: {e}"))),
+            };
+            replier.send(&reply).await;
+        });
     }
 
     fn finished(&mut self, _ctx: &mut Self::Context) {
         warn!(tablet = %self.cfg.alias, "manage subscription ended");
     }
-}
-
-fn send_manage_reply(client: async_nats::Client, reply_to: async_nats::Subject, reply: ManageReply, sender: String) {
-    tokio::spawn(async move {
-        match Envelope::new(sender, &reply).encode() {
-            Ok(bytes) => {
-                let _ = client.publish(reply_to, bytes.into()).await;
-            }
-            Err(e) => warn!(error = %e, "cannot encode a manage reply"),
-        }
-    });
 }
 
 impl Handler<Manage> for TabletActor {
