@@ -9,9 +9,13 @@ pub mod eval;
 pub mod exec;
 mod join;
 pub mod lookup;
+#[cfg(test)]
+pub mod memory;
 pub mod session;
 pub mod shards;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;

@@ -17,3 +17,5 @@ pub mod local;
 mod results;
 pub mod sessions;
 mod stmt;
+#[cfg(test)]
+mod tests;

@@ -83,6 +83,8 @@ pub trait PulloutFill: std::fmt::Debug + Send + Sync {
     /// The statement's text with each subquery (`results` by its text) and each keyed subquery
     /// (`keyed`, in order) replaced by its values.
     fn fill(&self, results: &HashMap<String, QueryResult>, keyed: &[QueryResult]) -> Result<String, GatewayError>;
+    /// The statement, for EXPLAIN.
+    fn describe(&self) -> String;
 }
 
 /// An insert into a sharded table, row by row: each row goes to the shard its keyspace id

@@ -46,21 +46,87 @@ pub fn render(p: &Plan) -> Vec<String> {
             for k in &pp.keyed {
                 out.push(format!("  Correlated subquery, run once grouped by its correlation: {k}"));
             }
-            out.push(format!("  Outer: {:?}", pp.fill));
+            out.push(format!("  Outer: {}", pp.fill.describe()));
         }
-        Plan::Lookup(lp) => out.push(format!(
-            "Lookup {}: look the rows' shards up, then {} on those of {}",
-            lp.keyspace,
-            lp.sql,
-            shard_list(&lp.shards)
-        )),
-        Plan::Insert(ip) => out.push(format!("Insert into {} split by vindex `{}`", ip.keyspace, ip.vindex)),
+        Plan::Lookup(lp) => {
+            match &lp.filter {
+                Some((l, values)) => out.push(format!(
+                    "Lookup {}: rows' shards from {}.{} ({} -> {}) for {} value(s), then on those of {}: {}",
+                    lp.keyspace,
+                    l.keyspace,
+                    l.table,
+                    l.from,
+                    l.to,
+                    values.len(),
+                    shard_list(&lp.shards),
+                    lp.sql
+                )),
+                None => out.push(format!("Route {} {}: {}", lp.keyspace, shard_list(&lp.shards), lp.sql)),
+            }
+            if let Some((select, vindex, lookups)) = &lp.cleanup {
+                let names: Vec<&str> = lookups.iter().map(|l| l.name.as_str()).collect();
+                out.push(format!(
+                    "  First unmap [{}] for the rows of: {select} (keyspace ids by `{vindex}`)",
+                    names.join(", ")
+                ));
+            }
+            if let Some(e) = &lp.scatter_error {
+                out.push(format!("  Refused unless one shard: {e}"));
+            }
+        }
+        Plan::Insert(ip) => {
+            out.push(format!(
+                "Insert into {} split by vindex `{}`: {}<rows>{}",
+                ip.keyspace, ip.vindex, ip.head, ip.tail
+            ));
+            for r in &ip.rows {
+                let at = match &r.vindex_value {
+                    Some(v) => format!("vindex value {}", v.to_sql()),
+                    None => "vindex value from the sequence".to_string(),
+                };
+                out.push(format!("  Row ({}) by {at}", r.cells.join(", ")));
+            }
+            if let Some(ai) = &ip.auto_increment {
+                out.push(format!(
+                    "  {} id(s) from sequence {}.{} into column {}",
+                    ai.missing.len(),
+                    ai.seq_keyspace,
+                    ai.seq_table,
+                    ai.column_index + 1
+                ));
+            }
+            for l in &ip.lookups {
+                out.push(format!("  Map owned lookup {} in {}.{}", l.name, l.keyspace, l.table));
+            }
+        }
         Plan::NextValues { keyspace, table, count } => {
             out.push(format!("NextValues {count} from sequence {keyspace}.{table}"))
         }
-        other => out.push(format!("Gateway: {}", format!("{other:?}").split(['(', ' ', '{']).next().unwrap_or(""))),
+        Plan::Local(l) => out.push(format!("Gateway answers: {}", local(l))),
+        Plan::Use(t) => out.push(format!("Use {}", t.display().unwrap_or_else(|| "(no keyspace)".into()))),
+        Plan::SetAutocommit(on) => out.push(format!("SetAutocommit {on}")),
+        Plan::Noop => out.push("Noop".into()),
+        Plan::Begin => out.push("Begin".into()),
+        Plan::Commit => out.push("Commit".into()),
+        Plan::Rollback => out.push("Rollback".into()),
     }
     out
+}
+
+fn local(l: &crate::plan::Local) -> String {
+    use crate::plan::Local;
+    match l {
+        Local::Databases => "databases".into(),
+        Local::VitessKeyspaces => "keyspaces".into(),
+        Local::VitessShards => "shards".into(),
+        Local::VitessTablets => "tablets".into(),
+        Local::SessionSelect(items) => {
+            let names: Vec<String> = items.iter().map(|(n, i)| format!("{n} ({i:?})")).collect();
+            format!("session values [{}]", names.join(", "))
+        }
+        Local::ShowTables { keyspace, shard, sql } => format!("{sql} on {keyspace}/{shard}"),
+        Local::Explain(lines) => format!("an explain of {} line(s)", lines.len()),
+    }
 }
 
 fn shard_list(shards: &[String]) -> String {

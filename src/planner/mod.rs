@@ -13,6 +13,8 @@
 pub mod cache;
 pub mod compile;
 pub mod explain;
+#[cfg(test)]
+mod golden;
 pub mod lookup;
 mod multi;
 pub mod route;
@@ -70,6 +72,10 @@ impl crate::plan::PulloutFill for Fill {
     ) -> Result<String, GatewayError> {
         let cases = self.keyed.iter().zip(keyed).map(|(k, r)| keyed_case(k, r)).collect::<Result<Vec<_>, _>>()?;
         Ok(substitute(&self.query, results, &cases)?.to_string())
+    }
+
+    fn describe(&self) -> String {
+        self.query.to_string()
     }
 }
 

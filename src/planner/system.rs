@@ -40,7 +40,7 @@ pub(super) fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
         };
     }
     Err(GatewayError::Unsupported(format!(
-        "SET {rest}: tessera keeps autocommit, the character set and user variables (@name) per session; \
+        "SET {rest}: tessera keeps autocommit, sql_mode, the character set and user variables (@name) per session; \
          other session variables cannot follow a session across pooled tablet connections"
     )))
 }

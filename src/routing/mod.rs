@@ -171,42 +171,36 @@ impl Router {
 /// The example cluster's routing view (commerce/0; customer/-80, 80- with the example
 /// VSchemas), for tests and benchmarks.
 pub fn example_view() -> RoutingView {
+    view_of(&[
+        ("commerce", &["0"], include_str!("../../examples/commerce/vschema_commerce.json")),
+        ("customer", &["-80", "80-"], include_str!("../../examples/commerce/vschema_customer.json")),
+    ])
+}
+
+/// A routing view of keyspaces (name, shards, VSchema JSON) folded from topology events, for
+/// planner tests and benches.
+pub fn view_of(keyspaces: &[(&str, &[&str], &str)]) -> RoutingView {
     use crate::protocol::admin::AdminRequest;
     use crate::protocol::topology::TopoCommit;
     use crate::topo::{commands, state::project_commit};
     let mut t = Topology::default();
-    let reqs = [
-        AdminRequest::CreateKeyspace { name: "commerce".into(), durability_policy: String::new() },
-        AdminRequest::CreateShard {
-            keyspace: "commerce".into(),
-            shard: "0".into(),
-            force: false,
-            allow_overlap: false,
-        },
-        AdminRequest::ApplyVSchema {
-            keyspace: "commerce".into(),
-            vschema: include_str!("../../examples/commerce/vschema_commerce.json").into(),
+    let mut reqs = Vec::new();
+    for (name, shards, vschema) in keyspaces {
+        reqs.push(AdminRequest::CreateKeyspace { name: name.to_string(), durability_policy: String::new() });
+        for s in *shards {
+            reqs.push(AdminRequest::CreateShard {
+                keyspace: name.to_string(),
+                shard: s.to_string(),
+                force: false,
+                allow_overlap: false,
+            });
+        }
+        reqs.push(AdminRequest::ApplyVSchema {
+            keyspace: name.to_string(),
+            vschema: vschema.to_string(),
             dry_run: false,
-        },
-        AdminRequest::CreateKeyspace { name: "customer".into(), durability_policy: String::new() },
-        AdminRequest::CreateShard {
-            keyspace: "customer".into(),
-            shard: "-80".into(),
-            force: false,
-            allow_overlap: false,
-        },
-        AdminRequest::CreateShard {
-            keyspace: "customer".into(),
-            shard: "80-".into(),
-            force: false,
-            allow_overlap: false,
-        },
-        AdminRequest::ApplyVSchema {
-            keyspace: "customer".into(),
-            vschema: include_str!("../../examples/commerce/vschema_customer.json").into(),
-            dry_run: false,
-        },
-    ];
+        });
+    }
     for (i, r) in reqs.iter().enumerate() {
         let events = commands::plan(r, &t).expect("the example topology plans");
         project_commit(&mut t, i as u64 + 1, &TopoCommit { command: r.name().into(), events });

@@ -25,6 +25,12 @@ impl Default for TopoView {
 }
 
 impl TopoView {
+    /// A view that stays at `topo` (tests, tools that plan offline).
+    pub fn fixed(topo: Topology) -> TopoView {
+        let seq = topo.seq;
+        TopoView { current: Arc::new(RwLock::new(Arc::new(topo))), seq: Arc::new(watch::channel(seq).0) }
+    }
+
     /// The topology as of now. Readers keep the snapshot as long as they like.
     pub fn snapshot(&self) -> Arc<Topology> {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
