@@ -93,6 +93,9 @@ pub struct GatewayConfig {
     /// the statement is stopped on the tablet and the client gets 1969, saying whether it
     /// took effect is unknown. Keep it above the tablets' lock wait timeout (10 s).
     pub query_timeout_ms: u64,
+    /// On SIGTERM, how long (milliseconds) running statements may finish before they are
+    /// interrupted. Idle sessions close at once, their transactions rolled back.
+    pub drain_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -114,6 +117,7 @@ impl Default for GatewayConfig {
             max_user_connections: 0,
             connect_timeout_ms: 10_000,
             query_timeout_ms: 30_000,
+            drain_ms: 10_000,
         }
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! - `session-panic`: the gateway session panics while running the statement.
 //! - `tablet-panic`: the tablet's query service panics while running it.
+//! - `tablet-slow-reply`: the tablet runs the statement, then waits 6 s before it answers
+//!   (past a short `query_timeout_ms`: the gateway must report the outcome unknown, not retry).
 
 use std::sync::OnceLock;
 
@@ -16,10 +18,23 @@ fn armed_set() -> &'static [String] {
     })
 }
 
+/// Whether failpoint `name` is armed and `sql` carries its marker.
+fn fires(name: &str, sql: &str) -> bool {
+    let armed = armed_set();
+    !armed.is_empty() && armed.iter().any(|a| a == name) && sql.contains(&format!("failpoint:{name}"))
+}
+
 /// Panics when failpoint `name` is armed and `sql` carries its marker.
 pub fn panic_if(name: &str, sql: &str) {
-    let armed = armed_set();
-    if !armed.is_empty() && armed.iter().any(|a| a == name) && sql.contains(&format!("failpoint:{name}")) {
+    if fires(name, sql) {
         panic!("failpoint {name}");
+    }
+}
+
+/// Waits `delay` when failpoint `name` is armed and `sql` carries its marker.
+pub async fn delay_if(name: &str, sql: &str, delay: std::time::Duration) {
+    if fires(name, sql) {
+        tracing::warn!(failpoint = name, ?delay, "failpoint: delaying");
+        tokio::time::sleep(delay).await;
     }
 }

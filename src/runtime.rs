@@ -160,6 +160,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         info!(tablet = %t.alias, keyspace = %t.keyspace, shard = %t.shard, managed = t.is_managed(), "starting tablet");
         tablets.push(actor.start());
     }
+    let mut gateway = None;
     if let Some(g) = &config.gateway {
         let auth = g.auth()?;
         let listener = std::net::TcpListener::bind(&g.listen).map_err(|e| {
@@ -206,7 +207,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             info!(socket = %g.socket, "MySQL gateway listening on a unix socket");
             Some(l)
         };
-        crate::actors::gateway::GatewayActor::new(listener, socket, cfg, services).start();
+        let sessions = services.sessions.clone();
+        let addr = crate::actors::gateway::GatewayActor::new(listener, socket, cfg, services).start();
+        gateway = Some((addr, sessions, Duration::from_millis(g.drain_ms)));
     }
     crate::actors::vrepl_engine::VReplicationEngine::new(
         id.clone(),
@@ -227,6 +230,13 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
     let reason = wait_for_signal().await;
     info!(reason, "shutting down");
+    if let Some((addr, sessions, grace)) = gateway {
+        // Drain: no new clients; idle sessions close now (transactions rolled back on their
+        // tablets), running statements get `grace` to finish. Then the tablets stop.
+        let _ = addr.send(crate::actors::gateway::StopAccepting).await;
+        let left = sessions.drain(grace).await;
+        info!(left, "gateway sessions drained");
+    }
     futures::future::join_all(tablets.iter().map(|t| t.send(StopTablet))).await;
     if node.send(Leave { reason: reason.to_string() }).await.is_err() {
         warn!("node actor was gone before it could announce leaving");

@@ -11,7 +11,15 @@ use super::session::{Incoming, SessionActor};
 use crate::frontend::conn::ConnConfig;
 use crate::frontend::execute::Services;
 
+/// Stops accepting connections (the node is shutting down). Sessions are drained separately
+/// ([`crate::frontend::sessions::Sessions::drain`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAccepting;
+
 pub struct GatewayActor {
+    /// The accept streams, cancelled by [`StopAccepting`].
+    accepting: Vec<SpawnHandle>,
     listener: Option<std::net::TcpListener>,
     socket: Option<std::os::unix::net::UnixListener>,
     cfg: ConnConfig,
@@ -29,6 +37,7 @@ impl GatewayActor {
         services: Services,
     ) -> Self {
         GatewayActor {
+            accepting: Vec::new(),
             listener: Some(listener),
             socket,
             cfg,
@@ -57,7 +66,7 @@ impl Actor for GatewayActor {
             let r = l.accept().await.and_then(|(s, _)| s.into_std()).map(Incoming::Tcp);
             Some((r, l))
         });
-        ctx.add_stream(accepts);
+        self.accepting.push(ctx.add_stream(accepts));
         if let Some(sock) = self.socket.take() {
             match sock.set_nonblocking(true).and_then(|()| tokio::net::UnixListener::from_std(sock)) {
                 Ok(l) => {
@@ -65,11 +74,22 @@ impl Actor for GatewayActor {
                         let r = l.accept().await.and_then(|(s, _)| s.into_std()).map(Incoming::Unix);
                         Some((r, l))
                     });
-                    ctx.add_stream(accepts);
+                    self.accepting.push(ctx.add_stream(accepts));
                 }
                 Err(e) => warn!(error = %e, "unix socket listener unusable"),
             }
         }
+    }
+}
+
+impl Handler<StopAccepting> for GatewayActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopAccepting, ctx: &mut Self::Context) {
+        for h in self.accepting.drain(..) {
+            ctx.cancel_future(h);
+        }
+        info!("gateway stopped accepting connections");
     }
 }
 

@@ -168,11 +168,12 @@ pub async fn serve(mut stream: Stream, peer: String, local: bool, conn_id: u32, 
     let registered = svc.sessions.register(conn_id, &state.user);
     conn.signals = registered.signals.clone();
     let result = commands(&mut conn, &cfg, &svc, &mut state).await;
-    drop(registered);
     if state.in_transaction {
         exec::rollback(&svc.tablets, &mut state).await;
         info!(conn_id, "client left inside a transaction; rolled back");
     }
+    // Deregistered after the rollback: a draining gateway waits for it.
+    drop(registered);
     if let Err(e) = result {
         debug!(conn_id, error = %e, "connection closed");
     }

@@ -82,6 +82,39 @@ impl Sessions {
         Ok(())
     }
 
+    /// Shutting down: every session closes as soon as it is not running a statement (its open
+    /// transactions rolled back on their tablets); after `grace`, running statements are
+    /// interrupted too. Resolves when no session is left, or `grace` + 5 s have passed.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        let signals = |s: &Self| -> Vec<Arc<Signals>> {
+            s.by_id.lock().unwrap_or_else(|e| e.into_inner()).values().map(|e| e.signals.clone()).collect()
+        };
+        for sig in signals(self) {
+            sig.closing.store(true, Ordering::SeqCst);
+            sig.close.notify_waiters();
+        }
+        let start = std::time::Instant::now();
+        let mut interrupted = false;
+        loop {
+            let left = self.by_id.lock().unwrap_or_else(|e| e.into_inner()).len();
+            if left == 0 || start.elapsed() > grace + std::time::Duration::from_secs(5) {
+                return left;
+            }
+            if !interrupted && start.elapsed() > grace {
+                for sig in signals(self) {
+                    sig.interrupt.notify_waiters();
+                }
+                interrupted = true;
+            }
+            // Sessions that opened between the first pass and now close too.
+            for sig in signals(self) {
+                sig.closing.store(true, Ordering::SeqCst);
+                sig.close.notify_waiters();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Open sessions: (id, user).
     pub fn list(&self) -> Vec<(u32, String)> {
         let by_id = self.by_id.lock().unwrap_or_else(|e| e.into_inner());

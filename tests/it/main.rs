@@ -10,6 +10,7 @@ mod faults;
 mod gateway;
 mod gateway_lookup;
 mod gateway_security;
+mod lifecycle;
 mod limits;
 mod resharding;
 mod streaming;

@@ -225,7 +225,7 @@ impl QueryService {
         }
         let kind = classify(&sql);
         self.check_write(kind, &sql)?;
-        match tx {
+        let outcome = match tx {
             None => {
                 let mut conn = self.conn().await?;
                 self.run_statement(&mut conn, &sql, options, stream, first).await
@@ -236,7 +236,9 @@ impl QueryService {
                 let conn = guard.conn.as_mut().ok_or_else(|| self.tx_gone(id))?;
                 self.run_statement(conn, &sql, options, stream, first).await
             }
-        }
+        };
+        crate::failpoint::delay_if("tablet-slow-reply", &sql, std::time::Duration::from_secs(6)).await;
+        outcome
     }
 
     /// The response for a whole result.

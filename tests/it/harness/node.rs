@@ -126,15 +126,27 @@ impl NodeProc {
 
     /// SIGTERM and wait for a clean exit; returns the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
+        self.sigterm();
+        self.wait_exit(Duration::from_secs(15))
+    }
+
+    /// Sends SIGTERM, without waiting.
+    pub fn sigterm(&self) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+    }
+
+    /// Waits up to `timeout` for the node to exit (then kills it); returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let mut c = self.child.take()?;
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = c.try_wait() {
                 return status.code();
             }
-            if start.elapsed() > Duration::from_secs(15) {
+            if start.elapsed() > timeout {
                 let _ = c.kill();
                 let _ = c.wait();
                 return None;
