@@ -35,7 +35,8 @@ pub struct Services {
 pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<Answer, GatewayError> {
     use crate::sql::uservars;
     crate::failpoint::panic_if("session-panic", sql);
-    if crate::sql::first_keyword(sql) == "SET" {
+    let kw = crate::sql::first_keyword(sql);
+    if kw == "SET" {
         let rest = crate::sql::skip_noise(sql).trim()[3..].trim().trim_end_matches(';');
         if let Some(assignments) = uservars::parse_set(rest) {
             for (name, expr) in assignments.map_err(GatewayError::Syntax)? {
@@ -62,7 +63,7 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
     }
     let substituted;
     // `use ks@replica` names a tablet type, not a variable.
-    let sql = if crate::sql::first_keyword(sql) != "USE" && uservars::mentions(sql) {
+    let sql = if kw != "USE" && uservars::mentions(sql) {
         let literals = s.user_vars.iter().map(|(k, v)| (k.clone(), v.literal.clone())).collect();
         substituted = uservars::substitute(sql, &literals);
         substituted.as_str()

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+#[cfg(test)]
 use super::route::plan;
+use super::route::plan_keyword;
 use super::shape::{normalise, Template};
 use crate::plan::{GatewayError, Plan, Target};
 use crate::routing::RoutingView;
@@ -69,8 +71,8 @@ fn key(sql: &str, target: &Target) -> String {
 }
 
 /// Statements whose plans are kept (reads; writes carry values planned into them).
-fn cacheable(sql: &str) -> bool {
-    matches!(crate::sql::first_keyword(sql).as_str(), "SELECT" | "(")
+fn cacheable(kw: crate::sql::Keyword) -> bool {
+    kw == "SELECT"
 }
 
 impl PlanCache {
@@ -80,8 +82,9 @@ impl PlanCache {
 
     /// The plan of `sql`, from the cache when it is there.
     pub fn plan(&self, sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
-        if self.capacity == 0 || !cacheable(sql) {
-            return plan(sql, target, view);
+        let kw = crate::sql::first_keyword(sql);
+        if self.capacity == 0 || !cacheable(kw) {
+            return plan_keyword(sql, kw, target, view);
         }
         let view_id = view.topo.seq;
         let norm = normalise(sql);
@@ -114,7 +117,7 @@ impl PlanCache {
         if let Some(p) = exact {
             return Ok((*p).clone());
         }
-        let p = plan(sql, target, view)?;
+        let p = plan_keyword(sql, kw, target, view)?;
         let learned = norm.as_ref().and_then(|(_, lits)| Template::learn(sql, lits, &p, target, view));
         if let Ok(mut inner) = self.inner.lock() {
             if inner.view == view_id {

@@ -16,14 +16,18 @@ use super::system::{plan_set, plan_show, session_select};
 use crate::plan::{AutoIncrement, GatewayError, InsertPlan, InsertRow, Local, LookupPlan, Plan, Target};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
-use crate::sql::{first_keyword, next_values, skip_noise};
+use crate::sql::{first_keyword, next_values, skip_noise, Keyword};
 use crate::topo::state::Keyspace;
 use crate::vindex::{Configured, Value};
 
 /// Plans one statement (no `;`-separated lists).
 pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
+    plan_keyword(sql, first_keyword(sql), target, view)
+}
+
+/// [`plan`] for a statement whose first keyword is already known.
+pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
     let text = skip_noise(sql).trim().trim_end_matches(';').trim();
-    let kw = first_keyword(text);
     let rest = text.get(kw.len()..).unwrap_or("").trim();
     match kw.as_str() {
         "USE" => {
@@ -51,7 +55,7 @@ pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, Gate
         "ROLLBACK" => return Ok(Plan::Rollback),
         "SET" => return plan_set(rest),
         "EXPLAIN" | "VEXPLAIN" | "DESCRIBE" | "DESC" => {
-            if let Some(inner) = crate::planner::explain::vitess_explain(&kw, rest) {
+            if let Some(inner) = crate::planner::explain::vitess_explain(kw.as_str(), rest) {
                 let p = plan(inner, target, view)?;
                 return Ok(Plan::Local(Local::Explain(crate::planner::explain::render(&p))));
             }

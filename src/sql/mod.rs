@@ -38,9 +38,62 @@ impl StatementKind {
 }
 
 /// The first keyword of `sql`, upper-cased, skipping whitespace, comments and `(`.
-pub fn first_keyword(sql: &str) -> String {
-    let rest = skip_noise(sql);
-    rest.chars().take_while(|c| c.is_ascii_alphabetic() || *c == '_').collect::<String>().to_ascii_uppercase()
+pub fn first_keyword(sql: &str) -> Keyword {
+    let word = skip_noise(sql).bytes().take_while(|c| c.is_ascii_alphabetic() || *c == b'_');
+    let mut k = Keyword { buf: [0; KEYWORD_MAX], len: 0 };
+    for (i, c) in word.enumerate() {
+        if i == KEYWORD_MAX {
+            // Longer than any keyword: no keyword at all.
+            k.len = 0;
+            break;
+        }
+        k.buf[i] = c.to_ascii_uppercase();
+        k.len = i + 1;
+    }
+    k
+}
+
+const KEYWORD_MAX: usize = 16;
+
+/// A statement's first keyword, upper-cased, held inline (the statement path reads it for
+/// every statement; it allocates nothing). Empty when the statement starts with no word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Keyword {
+    buf: [u8; KEYWORD_MAX],
+    len: usize,
+}
+
+impl Keyword {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters and `_` are ever stored.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl PartialEq<&str> for Keyword {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Debug for Keyword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Keyword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Skips leading whitespace, `-- `/`#` line comments, `/* */` comments and opening parentheses.
@@ -191,6 +244,17 @@ pub fn quote_ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_keywords() {
+        assert_eq!(first_keyword(" /* x */ (sElEcT 1)"), "SELECT");
+        assert_eq!(first_keyword("drop_me_now"), "DROP_ME_NOW");
+        assert_eq!(first_keyword("select_from_a_very_long_name"), "", "longer than any keyword");
+        assert_eq!(first_keyword("1 + 1"), "");
+        assert_eq!(first_keyword("é"), "");
+        assert!(first_keyword("").is_empty());
+        assert_eq!(first_keyword("use ks@replica").len(), 3);
+    }
 
     #[test]
     fn classifies() {
