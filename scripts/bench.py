@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = os.environ.get("TESSERA_BIN", str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "release" / "tessera"))
 HOME = ROOT / "bench-data"
-NATS_PORT, GW_PORT, T1_PORT, T2_PORT, DIRECT_PORT = 14900, 15906, 18100, 18101, 18200
+NATS_PORT, GW_PORT, T1_PORT, T2_PORT, DIRECT_PORT, GW_B_PORT = 14900, 15906, 18100, 18101, 18200, 15907
 NATS = f"nats://127.0.0.1:{NATS_PORT}"
 CLK = os.sysconf("SC_CLK_TCK")
 procs = []
@@ -172,6 +172,9 @@ def main():
     ap.add_argument("--workloads", default="oltp_point_select,oltp_read_only,oltp_read_write,oltp_insert")
     ap.add_argument("--modes", default="disable,auto")
     ap.add_argument("--hold", action="store_true", help="set up and load, then keep the cluster up until interrupted")
+    ap.add_argument("--gateway-b", metavar="BIN",
+                    help="A/B: also run a gateway node from this binary (same NATS and tablets) and measure it "
+                         "in the same alternating rounds")
     args = ap.parse_args()
     if args.quick:
         args.time, args.rounds, args.table_size = 5, 1, 10000
@@ -225,6 +228,12 @@ buffer_pool_mb = {buffer_mb // 2}
                     "tablets-node.log", env={**os.environ, "RUST_LOG": "warn"})
     gateway = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway", "--http", "127.0.0.1:15902",
                      "--gateway", f"127.0.0.1:{GW_PORT}", "--auth", "none"], "gateway-node.log", env={**os.environ, "RUST_LOG": "warn"})
+
+    gateway_b = None
+    if args.gateway_b:
+        gateway_b = spawn([args.gateway_b, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
+                           "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log",
+                          env={**os.environ, "RUST_LOG": "warn"})
 
     def serving():
         r = subprocess.run([BIN, "ctl", "--nats", NATS, "--json", "GetTablets"], capture_output=True, text=True)
@@ -280,15 +289,22 @@ buffer_pool_mb = {buffer_mb // 2}
         "tablet mariadbd": mariadbd_pids(str(HOME / "tablets")),
         "direct mariadbd": mariadbd_pids(str(HOME / "direct")),
     }
+    targets = [("gateway", GW_PORT, "bench"), ("direct", DIRECT_PORT, "sbtest")]
+    if gateway_b:
+        pids["gateway b"] = [gateway_b.pid]
+        targets.insert(1, ("gateway-b", GW_B_PORT, "bench"))
+        wait("gateway b", lambda: subprocess.run(["mariadb", "-h127.0.0.1", f"-P{GW_B_PORT}", "-uroot", "-e", "select 1"],
+                                                 capture_output=True).returncode == 0)
     rows_out = []
     for workload in args.workloads.split(","):
         # Random explicit ids (the gateway routes by id); sysbench's random ids can collide.
         extra = ["--auto_inc=off", "--mysql-ignore-errors=1062"] if workload == "oltp_insert" else []
         for threads in [int(t) for t in args.threads.split(",")]:
             for mode in args.modes.split(","):
-                res = {"gateway": [], "direct": []}
+                res = {t[0]: [] for t in targets}
                 for rnd in range(args.rounds):
-                    for target, port, db in [("gateway", GW_PORT, "bench"), ("direct", DIRECT_PORT, "sbtest")]:
+                    # Every other round in reverse order, so neither side always runs first.
+                    for target, port, db in (targets if rnd % 2 == 0 else targets[::-1]):
                         spin = []
                         if threads == 1:
                             # Keep both CPUs awake so 1-thread latency is not wake-up latency.
@@ -310,6 +326,8 @@ buffer_pool_mb = {buffer_mb // 2}
                         log(f"{workload} t={threads} {mode} {target}: {qps:.0f} qps, p50 {p50} ms, p95 {p95} ms")
                 rows_out.append((workload, threads, mode, res))
     summary = render(rows_out, args)
+    if gateway_b:
+        summary += "\n" + render_ab(rows_out, args)
     (out_dir / "summary.md").write_text(summary)
     print(summary)
     log(f"raw results: {out_dir}")
@@ -347,6 +365,29 @@ def render(rows, args):
         lines.append(f"| {workload} | {threads} | {proto} | {gq:.0f} | {dq:.0f} | {ratio} | {p50s} | {gp:.2f} | {dp:.2f} | "
                      f"{c['gateway']:.1f} | {c['tablet node']:.1f} | {c['nats']:.1f} | {c['tablet mariadbd']:.1f} | {dc:.1f} |"
                      if dq else f"| {workload} | {threads} | {proto} | {gq:.0f} | - | - | {p50s} | {gp:.2f} | - | - | - | - | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+def render_ab(rows, args):
+    """Gateway A (TESSERA_BIN) against gateway B (--gateway-b), same tablets, same rounds."""
+    lines = [f"A/B: gateway A = {BIN}, gateway B = {args.gateway_b} (tablets from A)", "",
+             "| workload | threads | protocol | A QPS | B QPS | A/B | A p50 ms | B p50 ms | A p95 ms | B p95 ms | "
+             "A gateway CPU ms/1000q | B gateway CPU ms/1000q |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for workload, threads, mode, res in rows:
+        proto = "text" if mode == "disable" else "prepared"
+        a = [r for r in res.get("gateway", []) if "qps" in r]
+        b = [r for r in res.get("gateway-b", []) if "qps" in r]
+        if not a or not b:
+            lines.append(f"| {workload} | {threads} | {proto} | {'ok' if a else 'error'} | {'ok' if b else 'error'} |"
+                         " - | - | - | - | - | - | - |")
+            continue
+        aq, bq = avg([r["qps"] for r in a]), avg([r["qps"] for r in b])
+        a50 = avg([r["p50"] for r in a if r.get("p50") is not None]) or 0
+        b50 = avg([r["p50"] for r in b if r.get("p50") is not None]) or 0
+        ac, bc = avg([r["cpu"]["gateway"] for r in a]), avg([r["cpu"]["gateway b"] for r in b])
+        lines.append(f"| {workload} | {threads} | {proto} | {aq:.0f} | {bq:.0f} | {aq / bq:.3f} | {a50:.3f} | {b50:.3f} | "
+                     f"{avg([r['p95'] for r in a]):.2f} | {avg([r['p95'] for r in b]):.2f} | {ac:.1f} | {bc:.1f} |")
     return "\n".join(lines) + "\n"
 
 
