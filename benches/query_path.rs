@@ -15,7 +15,7 @@ fn point_select() -> QueryRequest {
         sql: "SELECT c FROM sbtest1 WHERE id = 4711".into(),
         binds: Default::default(),
         transaction_id: None,
-        options: tessera::protocol::tablet::ExecOptions { query_id: 12345, stream: true },
+        options: tessera::protocol::tablet::ExecOptions { query_id: 12345, stream: true, ..Default::default() },
     }
 }
 

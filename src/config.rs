@@ -96,6 +96,9 @@ pub struct GatewayConfig {
     /// On SIGTERM, how long (milliseconds) running statements may finish before they are
     /// interrupted. Idle sessions close at once, their transactions rolled back.
     pub drain_ms: u64,
+    /// The server version clients are told (handshake, `@@version`). Empty: the version the
+    /// tablets' MariaDB reports (managed tablets: `<version>-MariaDB-tessera`).
+    pub server_version: String,
 }
 
 impl Default for GatewayConfig {
@@ -118,6 +121,7 @@ impl Default for GatewayConfig {
             connect_timeout_ms: 10_000,
             query_timeout_ms: 30_000,
             drain_ms: 10_000,
+            server_version: String::new(),
         }
     }
 }

@@ -338,7 +338,7 @@ mod tests {
                 sql: "select 1".into(),
                 binds: Default::default(),
                 transaction_id: None,
-                options: ExecOptions { query_id: 7, stream: true },
+                options: ExecOptions { query_id: 7, stream: true, ..Default::default() },
             },
             Ok(QueryResponse::Done),
         );

@@ -136,7 +136,7 @@ impl TabletClient {
             sql: sql.to_string(),
             binds: Default::default(),
             transaction_id: None,
-            options: ExecOptions { query_id: 0, stream: true },
+            options: ExecOptions { query_id: 0, stream: true, ..Default::default() },
         };
         let (fields, mut rows, mut cursor) = match self.query(alias, &req).await? {
             QueryResponse::Result { result, cursor, .. } => (result.fields, result.rows, cursor),

@@ -140,6 +140,7 @@ async fn shard_call(
 pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayError> {
     let txs = std::mem::take(&mut s.shard_txs);
     s.in_transaction = false;
+    s.vars.transaction_ended();
     let mut committed = Vec::new();
     let mut iter = txs.into_iter();
     while let Some(((ks, shard), (alias, tx))) = iter.next() {
@@ -164,6 +165,7 @@ pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayE
 pub async fn rollback(tc: &ShardsRef, s: &mut SessionState) {
     let txs = std::mem::take(&mut s.shard_txs);
     s.in_transaction = false;
+    s.vars.transaction_ended();
     for (_, (alias, tx)) in txs {
         let _ = tc.tablet(&alias, QueryRequest::Rollback { transaction_id: tx }).await;
     }
@@ -194,19 +196,13 @@ pub async fn run_shards_with(
     tablet_type: TabletType,
     stream: bool,
 ) -> Result<Vec<(QueryResult, Option<super::stream::Cursor>)>, GatewayError> {
-    let options = ExecOptions { query_id: s.query_id, stream };
-    let with_mode;
-    let sql = match &s.sql_mode {
-        // The session's mode, for this statement only (pooled connections keep the tablet's).
-        // Literals reach tablets with backslash escapes whatever the session reads them by.
-        Some(mode) => {
-            let tablet_mode: Vec<&str> =
-                mode.split(',').filter(|m| !m.trim().eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES")).collect();
-            with_mode = format!(
-                "SET STATEMENT sql_mode = {} FOR {sql}",
-                crate::sql::quote_bytes(tablet_mode.join(",").as_bytes())
-            );
-            with_mode.as_str()
+    let options = ExecOptions { query_id: s.query_id, stream, begin: s.vars.begin() };
+    // The session's variables, for this statement only (pooled connections keep the tablet's).
+    let with_vars;
+    let sql = match s.statement_prefix() {
+        Some(prefix) => {
+            with_vars = prefix + sql;
+            with_vars.as_str()
         }
         None => sql,
     };

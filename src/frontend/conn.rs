@@ -16,7 +16,7 @@ use super::codec::{
 use super::handshake::{self, CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS, CLIENT_SSL, SERVER_CAPABILITIES};
 use crate::engine::exec::{self, Answer};
 use crate::engine::session::SessionState;
-use crate::frontend::execute::{Services, SERVER_VERSION};
+use crate::frontend::execute::Services;
 use crate::frontend::sessions::Signals;
 use crate::plan::{GatewayError, Target};
 
@@ -203,8 +203,8 @@ async fn handshake_and_auth(
     let salt = handshake::new_salt();
     let mut seq = 0u8;
     let caps = if cfg.tls.is_some() { SERVER_CAPABILITIES | CLIENT_SSL } else { SERVER_CAPABILITIES };
-    send_raw(&mut stream, &mut seq, &handshake::greeting(conn_id, &salt, SERVER_VERSION, caps, cfg.default_plugin))
-        .await?;
+    let version = svc.identity().await.handshake_version();
+    send_raw(&mut stream, &mut seq, &handshake::greeting(conn_id, &salt, &version, caps, cfg.default_plugin)).await?;
     let mut payload = recv_raw(&mut stream, &mut seq).await?;
     let mut secure = local;
     if handshake::is_ssl_request(&payload) {
@@ -459,11 +459,27 @@ async fn command(
     Ok(Flow::Next)
 }
 
+/// A client's statement as the gateway works with it: trailing NUL bytes and blanks dropped
+/// (some clients send them), literals re-quoted ([`crate::sql::parse::client_text`]), and
+/// executable comments (`/*!40101 ... */`) applied as MariaDB of the announced version would.
+pub(super) async fn client_statement<'a>(
+    svc: &Services,
+    state: &SessionState,
+    body: &'a [u8],
+) -> Result<std::borrow::Cow<'a, str>, String> {
+    let end = body.iter().rposition(|b| *b != 0 && !b.is_ascii_whitespace()).map_or(0, |p| p + 1);
+    let text = crate::sql::parse::client_text(&body[..end], state.escapes())?;
+    if !crate::sql::comments::has_executable(&text) {
+        return Ok(text);
+    }
+    let version = svc.identity().await.number();
+    Ok(std::borrow::Cow::Owned(crate::sql::comments::apply(&text, version).into_owned()))
+}
+
 async fn query(conn: &mut Conn, svc: &Services, state: &mut SessionState, body: &[u8]) -> io::Result<()> {
     // Literals are re-quoted for the tablets here, once: everything after reads backslash
     // escapes and UTF-8 whatever the session's sql_mode and the literals' bytes.
-    let body = body.strip_suffix(b"\0").unwrap_or(body);
-    let sql = match crate::sql::parse::client_text(body, state.escapes()) {
+    let sql = match client_statement(svc, state, body).await {
         Ok(s) => s,
         Err(e) => {
             return conn.send(&err_packet(1064, "42000", &format!("You have an error in your SQL syntax: {e}"))).await

@@ -12,10 +12,6 @@ use crate::plan::{Local, Plan, SessionItem};
 use crate::protocol::tablet::TabletHealth;
 use crate::routing::Router;
 
-/// The version string clients see.
-pub const SERVER_VERSION: &str = "8.0.31-tessera";
-pub const VERSION_COMMENT: &str = "tessera: a MySQL sharding runtime over NATS";
-
 /// What every session shares.
 #[derive(Clone)]
 pub struct Services {
@@ -29,6 +25,16 @@ pub struct Services {
     pub hold_writes: std::time::Duration,
     /// Every session of this gateway (KILL), and the ids of client statements.
     pub sessions: Arc<super::sessions::Sessions>,
+    /// What the gateway says it is (handshake, `@@version`).
+    pub identity: Arc<super::identity::IdentitySource>,
+}
+
+impl Services {
+    /// The server identity clients see.
+    pub async fn identity(&self) -> super::identity::Identity {
+        let health = if self.identity.learned() { Default::default() } else { (self.health)().await };
+        self.identity.get(&health)
+    }
 }
 
 /// Runs one statement.
@@ -36,13 +42,11 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
     use crate::sql::uservars;
     crate::failpoint::panic_if("session-panic", sql);
     let kw = crate::sql::first_keyword(sql);
+    // SET before user variables are substituted: its targets are names, not values.
     if kw == "SET" {
         let rest = crate::sql::skip_noise(sql).trim()[3..].trim().trim_end_matches(';');
-        if let Some(assignments) = uservars::parse_set(rest) {
-            for (name, expr) in assignments.map_err(GatewayError::Syntax)? {
-                let value = evaluate(svc, s, &expr).await?;
-                s.user_vars.insert(name, value);
-            }
+        if let Plan::Set(items) = crate::planner::system::plan_set(rest)? {
+            super::setvars::run(svc, s, items).await?;
             return Ok(Answer::ok());
         }
     }
@@ -124,30 +128,50 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             }
             Local::VitessShards => local::vitess_shards(&view.topo),
             Local::VitessTablets => local::vitess_tablets(&view.topo, &(svc.health)().await),
-            Local::SessionSelect(items) => {
+            Local::SessionSelect { items, tablet } => {
                 let sql_mode = if items.iter().any(|(_, i)| *i == SessionItem::SqlMode) {
                     Some(session_sql_mode(svc, s).await?)
                 } else {
                     None
                 };
-                local::single_row(
-                    items
-                        .into_iter()
-                        .map(|(name, item)| match item {
-                            SessionItem::Database => (name, s.target.display(), false),
-                            SessionItem::Version => (name, Some(SERVER_VERSION.into()), false),
-                            SessionItem::VersionComment => (name, Some(VERSION_COMMENT.into()), false),
-                            SessionItem::ConnectionId => (name, Some(s.connection_id.to_string()), true),
-                            SessionItem::LastInsertId => (name, Some(s.last_insert_id.to_string()), true),
-                            SessionItem::Autocommit => (name, Some(u8::from(s.autocommit).to_string()), true),
-                            SessionItem::SqlMode => (name, sql_mode.clone(), false),
-                            SessionItem::Literal(v) => {
-                                let int = v.parse::<i64>().is_ok();
-                                (name, Some(v), int)
-                            }
-                        })
-                        .collect(),
-                )
+                let asks: Vec<(String, String, bool)> = items
+                    .iter()
+                    .filter_map(|(label, i)| match i {
+                        SessionItem::Var { name, global } => Some((label.clone(), name.clone(), *global)),
+                        _ => None,
+                    })
+                    .collect();
+                let mut vars = super::setvars::select_vars(tc, s, tablet.as_ref(), &asks).await?.into_iter();
+                let identity = svc.identity().await;
+                let mut cells = Vec::with_capacity(items.len());
+                for (name, item) in items {
+                    let (value, int) = match item {
+                        SessionItem::Var { .. } => {
+                            cells.push(vars.next().unwrap_or_default());
+                            continue;
+                        }
+                        SessionItem::Database => (s.target.display(), false),
+                        SessionItem::Version => (Some(identity.version.clone()), false),
+                        SessionItem::VersionComment => (Some(identity.comment.clone()), false),
+                        SessionItem::ConnectionId => (Some(s.connection_id.to_string()), true),
+                        SessionItem::LastInsertId => (Some(s.last_insert_id.to_string()), true),
+                        SessionItem::Autocommit => (Some(u8::from(s.autocommit).to_string()), true),
+                        SessionItem::SqlMode => (sql_mode.clone(), false),
+                        SessionItem::Literal(v) => {
+                            let int = v.parse::<i64>().is_ok();
+                            (Some(v), int)
+                        }
+                    };
+                    cells.push((local::value_field(&name, int), value.map(String::into_bytes)));
+                }
+                local::row_of(cells)
+            }
+            Local::ShowVariables { keyspace, shard, sql, session } => {
+                let mut r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
+                if session {
+                    super::setvars::patch_show(s, &mut r);
+                }
+                r
             }
             Local::Explain(lines) => local::text_result(&["plan"], lines.into_iter().map(|l| vec![Some(l)]).collect()),
             Local::ShowTables { keyspace, shard, sql } => {
@@ -167,22 +191,14 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             s.target = t;
             Ok(Answer::ok())
         }
-        Plan::SetAutocommit(on) => {
-            if on && s.in_transaction {
-                exec::commit(tc, s).await?;
-            }
-            s.autocommit = on;
-            Ok(Answer::ok())
-        }
         Plan::Kill { id, connection } => {
             svc.sessions.kill(id, &s.user, connection)?;
             Ok(Answer::ok())
         }
-        Plan::SetSqlMode(expr) => {
-            set_sql_mode(svc, s, &expr).await?;
+        Plan::Set(items) => {
+            super::setvars::run(svc, s, items).await?;
             Ok(Answer::ok())
         }
-        Plan::Noop => Ok(Answer::ok()),
         Plan::Begin => {
             if s.in_transaction {
                 // MySQL commits the open transaction on BEGIN.
@@ -272,7 +288,7 @@ async fn session_sql_mode(svc: &Services, s: &mut SessionState) -> Result<String
 
 /// `SET sql_mode = <expr>`: the expression evaluated with the session's current mode, then
 /// checked and normalised by MariaDB itself (unknown modes are its error 1231; `ANSI` expands).
-async fn set_sql_mode(svc: &Services, s: &mut SessionState, expr: &str) -> Result<(), GatewayError> {
+pub(super) async fn set_sql_mode(svc: &Services, s: &mut SessionState, expr: &str) -> Result<(), GatewayError> {
     if expr.eq_ignore_ascii_case("default") {
         s.sql_mode = None;
         return Ok(());
@@ -317,7 +333,7 @@ const UNFOLLOWED_MODES: [&str; 7] = ["ANSI_QUOTES", "PIPES_AS_CONCAT", "ORACLE",
 
 /// Evaluates the value of a user variable assignment: literals directly, anything else by
 /// asking MySQL (`select <expr>`), with other user variables already substituted.
-async fn evaluate(
+pub(super) async fn evaluate(
     svc: &Services,
     s: &mut SessionState,
     expr: &str,

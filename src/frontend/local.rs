@@ -10,6 +10,15 @@ const LONGLONG: u8 = 8;
 const UTF8MB4: u16 = 45;
 const BINARY: u16 = 63;
 
+/// A column of a value the gateway answers: an integer or text.
+pub fn value_field(name: &str, integer: bool) -> Field {
+    if integer {
+        int_field(name)
+    } else {
+        text_field(name)
+    }
+}
+
 fn text_field(name: &str) -> Field {
     Field {
         name: name.into(),
@@ -41,6 +50,12 @@ pub fn text_result(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> QueryRes
         rows: rows.into_iter().map(|r| r.into_iter().map(|v| v.map(String::into_bytes)).collect()).collect(),
         ..Default::default()
     }
+}
+
+/// One row of columns and values.
+pub fn row_of(cells: Vec<(Field, Option<Vec<u8>>)>) -> QueryResult {
+    let (fields, row) = cells.into_iter().unzip();
+    QueryResult { fields, rows: vec![row], ..Default::default() }
 }
 
 /// One row of mixed values: `(name, value, is_integer)`.

@@ -13,9 +13,11 @@ pub mod codec;
 pub mod conn;
 pub mod execute;
 pub mod handshake;
+pub mod identity;
 pub mod local;
 mod results;
 pub mod sessions;
+mod setvars;
 mod stmt;
 #[cfg(test)]
 mod tests;

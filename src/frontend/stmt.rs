@@ -74,7 +74,7 @@ pub(super) async fn prepare(
     state: &mut SessionState,
     body: &[u8],
 ) -> io::Result<()> {
-    let sql = match crate::sql::parse::client_text(body, state.escapes()) {
+    let sql = match super::conn::client_statement(svc, state, body).await {
         Ok(s) => s.into_owned(),
         Err(e) => {
             return conn.send(&err_packet(1064, "42000", &format!("You have an error in your SQL syntax: {e}"))).await

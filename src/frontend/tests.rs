@@ -19,6 +19,7 @@ fn services(shards: &Arc<MemoryShards>) -> Services {
         health: Arc::new(|| Box::pin(async { Default::default() })),
         hold_writes: std::time::Duration::from_millis(10),
         sessions: super::sessions::Sessions::new(true),
+        identity: Arc::new(super::identity::IdentitySource::new("")),
     }
 }
 

@@ -11,6 +11,9 @@ pub struct CnfParams<'a> {
     pub buffer_pool_mb: u32,
     /// Run as this OS user (mysqld refuses root unless told so).
     pub user: Option<&'a str>,
+    /// The version string it reports (`10.11.19-MariaDB-tessera`), so `VERSION()` agrees with
+    /// what the gateway announces.
+    pub version: Option<&'a str>,
 }
 
 /// Renders `my.cnf`: binlog in ROW format with full images and metadata, GTID strict mode,
@@ -59,12 +62,35 @@ collation-server=utf8mb4_general_ci
     if let Some(user) = p.user {
         s.push_str(&format!("user={user}\n"));
     }
+    if let Some(v) = p.version {
+        s.push_str(&format!("version={v}\n"));
+    }
     s
+}
+
+/// `10.11.19-MariaDB-tessera` from `mariadbd --version` output (`mariadbd  Ver
+/// 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu ...`): the server's version and flavour,
+/// its packaging suffix replaced by ours.
+pub fn tessera_version(version_output: &str) -> Option<String> {
+    let v = version_output.split_whitespace().skip_while(|w| *w != "Ver").nth(1)?;
+    let base = match v.find("-MariaDB") {
+        Some(i) => &v[..i + "-MariaDB".len()],
+        None => v.split('-').next()?,
+    };
+    base.starts_with(|c: char| c.is_ascii_digit()).then(|| format!("{base}-tessera"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions() {
+        let out = "mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu on x86_64 (Debian 12)";
+        assert_eq!(tessera_version(out).as_deref(), Some("10.11.19-MariaDB-tessera"));
+        assert_eq!(tessera_version("mysqld  Ver 8.0.36 for Linux").as_deref(), Some("8.0.36-tessera"));
+        assert_eq!(tessera_version("garbage"), None);
+    }
 
     #[test]
     fn renders_replication_settings() {
@@ -73,6 +99,7 @@ mod tests {
             port: 17100,
             server_id: 100,
             buffer_pool_mb: 32,
+            version: Some("10.11.19-MariaDB-tessera"),
             user: Some("root"),
         });
         for line in [

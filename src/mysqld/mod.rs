@@ -31,6 +31,14 @@ impl MysqldError {
 }
 
 /// Finds an executable in PATH, /usr/sbin or /usr/bin.
+/// The version a managed server reports: its own, marked as tessera's (`None` when
+/// `mariadbd --version` says nothing usable; the server keeps its own string then).
+async fn server_version() -> Option<String> {
+    let bin = find_binary(&["mariadbd", "mysqld"])?;
+    let out = tokio::process::Command::new(bin).arg("--version").output().await.ok()?;
+    cnf::tessera_version(&String::from_utf8_lossy(&out.stdout))
+}
+
 pub fn find_binary(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     for name in names {
@@ -85,12 +93,14 @@ impl Mysqld {
             let p = self.dir.join(sub);
             tokio::fs::create_dir_all(&p).await.map_err(|e| MysqldError::io("creating", &p, e))?;
         }
+        let version = server_version().await;
         let cnf = render_cnf(&CnfParams {
             dir: &self.dir,
             port: self.port,
             server_id: self.server_id,
             buffer_pool_mb: self.buffer_pool_mb,
             user: is_root().then_some("root"),
+            version: version.as_deref(),
         });
         tokio::fs::write(self.cnf_path(), cnf).await.map_err(|e| MysqldError::io("writing", &self.cnf_path(), e))
     }

@@ -31,16 +31,14 @@ pub enum Plan {
     /// Answered by the gateway (`show databases`, `select @@version`, ...).
     Local(Local),
     Use(Target),
-    SetAutocommit(bool),
-    /// `SET sql_mode = <expr>`: the expression's text (`DEFAULT`: back to the tablets' own).
-    SetSqlMode(String),
+    /// `SET ...`: assignments the session applies in order (user and system variables, the
+    /// character set, transaction characteristics).
+    Set(Vec<crate::sql::set::SetItem>),
     /// `KILL [QUERY|CONNECTION] id`: a gateway session, never a tablet's thread.
     Kill {
         id: u32,
         connection: bool,
     },
-    /// Accepted with nothing to do (`set names utf8mb4`: the gateway always speaks utf8mb4).
-    Noop,
     Begin,
     Commit,
     Rollback,
@@ -139,8 +137,21 @@ pub enum Local {
     VitessKeyspaces,
     VitessShards,
     VitessTablets,
-    /// `select` of session functions only: each item's name and what it asks for.
-    SessionSelect(Vec<(String, SessionItem)>),
+    /// `select` of session functions and variables only: each item's name and what it asks
+    /// for; variables the gateway does not hold are read from `tablet` (any tablet, with the
+    /// session's variables).
+    SessionSelect {
+        items: Vec<(String, SessionItem)>,
+        tablet: Option<(String, String)>,
+    },
+    /// `show [session|global] variables [like ...]`: a tablet's answer with the session's
+    /// variables, the ones the gateway holds put in (`session` false: global values as they are).
+    ShowVariables {
+        keyspace: String,
+        shard: String,
+        sql: String,
+        session: bool,
+    },
     /// `show tables`: routed to one shard, column renamed to the keyspace.
     ShowTables {
         keyspace: String,
@@ -160,5 +171,10 @@ pub enum SessionItem {
     LastInsertId,
     Autocommit,
     SqlMode,
+    /// `@@name`, `@@session.name` (`global`: `@@global.name`), lower-case.
+    Var {
+        name: String,
+        global: bool,
+    },
     Literal(String),
 }

@@ -32,7 +32,7 @@ pub fn vitess_explain<'a>(kw: &str, rest: &'a str) -> Option<&'a str> {
 pub fn render(p: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     match p {
-        Plan::SetSqlMode(_) => out.push("SetSqlMode (session)".into()),
+        Plan::Set(items) => out.push(format!("Set (session): {}", describe_set(items))),
         Plan::Kill { id, connection } => out.push(format!("Kill gateway session {id} (connection: {connection})")),
         Plan::Route { keyspace, shards, sql, tablet_type } => {
             out.push(format!("Route {keyspace} {} on {}: {sql}", shard_list(shards), tablet_type));
@@ -104,8 +104,6 @@ pub fn render(p: &Plan) -> Vec<String> {
         }
         Plan::Local(l) => out.push(format!("Gateway answers: {}", local(l))),
         Plan::Use(t) => out.push(format!("Use {}", t.display().unwrap_or_else(|| "(no keyspace)".into()))),
-        Plan::SetAutocommit(on) => out.push(format!("SetAutocommit {on}")),
-        Plan::Noop => out.push("Noop".into()),
         Plan::Begin => out.push("Begin".into()),
         Plan::Commit => out.push("Commit".into()),
         Plan::Rollback => out.push("Rollback".into()),
@@ -120,13 +118,39 @@ fn local(l: &crate::plan::Local) -> String {
         Local::VitessKeyspaces => "keyspaces".into(),
         Local::VitessShards => "shards".into(),
         Local::VitessTablets => "tablets".into(),
-        Local::SessionSelect(items) => {
+        Local::SessionSelect { items, .. } => {
             let names: Vec<String> = items.iter().map(|(n, i)| format!("{n} ({i:?})")).collect();
             format!("session values [{}]", names.join(", "))
         }
         Local::ShowTables { keyspace, shard, sql } => format!("{sql} on {keyspace}/{shard}"),
+        Local::ShowVariables { keyspace, shard, sql, session } => {
+            format!("{sql} on {keyspace}/{shard}{}", if *session { ", with the session's values" } else { "" })
+        }
         Local::Explain(lines) => format!("an explain of {} line(s)", lines.len()),
     }
+}
+
+/// `SET` items as one line.
+fn describe_set(items: &[crate::sql::set::SetItem]) -> String {
+    use crate::sql::set::SetItem;
+    let parts: Vec<String> = items
+        .iter()
+        .map(|i| match i {
+            SetItem::User { name, expr } => format!("@{name} = {expr}"),
+            SetItem::System { name, scope, expr } => format!("{scope:?} {name} = {expr}"),
+            SetItem::Names { charset, collation } => format!(
+                "NAMES {}{}",
+                charset.as_deref().unwrap_or("DEFAULT"),
+                collation.as_ref().map(|c| format!(" COLLATE {c}")).unwrap_or_default()
+            ),
+            SetItem::Transaction { scope, isolation, read_only } => format!(
+                "{scope:?} TRANSACTION{}{}",
+                isolation.map(|i| format!(" ISOLATION LEVEL {}", i.as_sql())).unwrap_or_default(),
+                read_only.map(|r| if r { " READ ONLY" } else { " READ WRITE" }).unwrap_or_default()
+            ),
+        })
+        .collect();
+    parts.join(", ")
 }
 
 fn shard_list(shards: &[String]) -> String {

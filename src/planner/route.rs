@@ -89,7 +89,8 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
     let query = match &stmt {
         Statement::Query(q) => {
             if let Some(items) = session_select(q) {
-                return Ok(Plan::Local(Local::SessionSelect(items)));
+                let tablet = any_tablet(target, view).ok();
+                return Ok(Plan::Local(Local::SessionSelect { items, tablet }));
             }
             Some(q.clone())
         }
@@ -127,18 +128,8 @@ fn plan_statement(
     };
     let Some(ks_name) = ks_name else {
         // No table at all (`select 1 + 1`, `select now()`): any tablet answers it as MySQL would.
-        let ks = any_keyspace(target, view)?;
-        // The session's shard when it targets one (`use ks/-80`), else the first serving one.
-        let shard = match (&target.shard, target.keyspace.as_deref() == Some(ks.name.as_str())) {
-            (Some(s), true) => s.clone(),
-            _ => view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?,
-        };
-        return Ok(Plan::Route {
-            keyspace: ks.name.clone(),
-            shards: vec![shard],
-            sql: sent(&stmt),
-            tablet_type: target.tablet_type,
-        });
+        let (keyspace, shard) = any_tablet(target, view)?;
+        return Ok(Plan::Route { keyspace, shards: vec![shard], sql: sent(&stmt), tablet_type: target.tablet_type });
     };
     let ks = view.keyspace(&ks_name).ok_or_else(|| GatewayError::UnknownKeyspace(ks_name.clone()))?;
     let route = |shards: Vec<String>, stmt: &Statement| Plan::Route {
@@ -284,6 +275,17 @@ pub(super) fn no_shards(ks: &str) -> GatewayError {
 }
 
 /// The session's keyspace, or any keyspace with a serving shard.
+/// The keyspace and shard that answer a statement about no table: the session's shard when it
+/// targets one (`use ks/-80`), else the first serving shard of its keyspace (or of any).
+pub(super) fn any_tablet(target: &Target, view: &RoutingView) -> Result<(String, String), GatewayError> {
+    let ks = any_keyspace(target, view)?;
+    let shard = match (&target.shard, target.keyspace.as_deref() == Some(ks.name.as_str())) {
+        (Some(s), true) => s.clone(),
+        _ => view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?,
+    };
+    Ok((ks.name.clone(), shard))
+}
+
 fn any_keyspace<'a>(target: &Target, view: &'a RoutingView) -> Result<&'a Keyspace, GatewayError> {
     if let Some(ks) = &target.keyspace {
         return view.keyspace(ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()));

@@ -7,52 +7,25 @@ use super::route::no_shards;
 use crate::plan::{GatewayError, Local, Plan, SessionItem, Target};
 use crate::routing::RoutingView;
 
-pub(super) fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
-    let lower = rest.to_ascii_lowercase();
-    let lower = lower.trim();
-    if lower.starts_with("names") || lower.starts_with("character set") || lower.starts_with("charset") {
-        return Ok(Plan::Noop);
-    }
-    let assignment = lower
-        .trim_start_matches("session ")
-        .trim_start_matches("local ")
-        .trim_start_matches("@@session.")
-        .trim_start_matches("@@local.")
-        .trim_start_matches("@@");
-    if let Some(v) = assignment.strip_prefix("sql_mode") {
-        let v = v.trim_start();
-        let v = v.strip_prefix(":=").or_else(|| v.strip_prefix('=')).map(str::trim).unwrap_or("");
-        if v.is_empty() || crate::sql::code_offsets(v).any(|i| v.as_bytes()[i] == b',' && !in_parens(v, i)) {
+/// `SET ...`: the assignments, or a clear error for what is not a session assignment.
+pub fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
+    let (first, _) = rest.trim_start().split_once(char::is_whitespace).unwrap_or((rest.trim(), ""));
+    match first.to_ascii_uppercase().as_str() {
+        "PASSWORD" | "ROLE" | "DEFAULT" => {
             return Err(GatewayError::Unsupported(format!(
-                "SET {rest}: set sql_mode on its own (`SET sql_mode = '...'`)"
-            )));
+                "SET {}: gateway users and passwords live in the users file ([gateway] users_file)",
+                first.to_ascii_uppercase()
+            )))
         }
-        // The expression as written (its literals keep their case).
-        let at = rest.len() - v.len();
-        return Ok(Plan::SetSqlMode(rest[at..].trim().to_string()));
+        "STATEMENT" => {
+            return Err(GatewayError::Unsupported(
+                "SET STATEMENT ... FOR: set the variables for the session (SET name = value), then run the statement"
+                    .into(),
+            ))
+        }
+        _ => {}
     }
-    if let Some(v) = assignment.strip_prefix("autocommit") {
-        let v = v.trim().trim_start_matches('=').trim().trim_start_matches(":=").trim();
-        return match v {
-            "1" | "on" | "true" => Ok(Plan::SetAutocommit(true)),
-            "0" | "off" | "false" => Ok(Plan::SetAutocommit(false)),
-            other => Err(GatewayError::Syntax(format!("autocommit cannot be `{other}`"))),
-        };
-    }
-    Err(GatewayError::Unsupported(format!(
-        "SET {rest}: tessera keeps autocommit, sql_mode, the character set and user variables (@name) per session; \
-         other session variables cannot follow a session across pooled tablet connections"
-    )))
-}
-
-/// True when byte `at` of `s` is inside parentheses.
-fn in_parens(s: &str, at: usize) -> bool {
-    let b = s.as_bytes();
-    crate::sql::code_offsets(s).take_while(|i| *i < at).fold(0i32, |d, i| match b[i] {
-        b'(' => d + 1,
-        b')' => d - 1,
-        _ => d,
-    }) > 0
+    crate::sql::set::parse_set(rest).map(Plan::Set).map_err(GatewayError::Syntax)
 }
 
 pub(super) fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Result<Option<Plan>, GatewayError> {
@@ -63,6 +36,15 @@ pub(super) fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Resu
         ["vitess_keyspaces"] | ["keyspaces"] => Plan::Local(Local::VitessKeyspaces),
         ["vitess_shards"] => Plan::Local(Local::VitessShards),
         ["vitess_tablets"] => Plan::Local(Local::VitessTablets),
+        ["variables", ..] | ["session" | "local", "variables", ..] | ["global", "variables", ..] => {
+            let (keyspace, shard) = super::route::any_tablet(target, view)?;
+            Plan::Local(Local::ShowVariables {
+                keyspace,
+                shard,
+                sql: format!("SHOW {rest}"),
+                session: w[0] != "global",
+            })
+        }
         ["tables"] | ["full", "tables"] => {
             let ks_name = target.keyspace.clone().ok_or(GatewayError::NoDatabase)?;
             let ks = view.keyspace(&ks_name).ok_or_else(|| GatewayError::UnknownKeyspace(ks_name.clone()))?;
@@ -101,6 +83,19 @@ pub(super) fn session_select(q: &sqlparser::ast::Query) -> Option<Vec<(String, S
             "last_insert_id()" => SessionItem::LastInsertId,
             "@@autocommit" | "@@session.autocommit" => SessionItem::Autocommit,
             "@@sql_mode" | "@@session.sql_mode" | "@@local.sql_mode" => SessionItem::SqlMode,
+            v if v.starts_with("@@") => {
+                let name = v.trim_start_matches("@@");
+                let (global, name) = match name.split_once('.') {
+                    Some(("global", n)) => (true, n),
+                    Some(("session" | "local", n)) => (false, n),
+                    Some(_) => return None,
+                    None => (false, name),
+                };
+                if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                    return None;
+                }
+                SessionItem::Var { name: name.trim_matches('`').to_string(), global }
+            }
             _ => match expr {
                 Expr::Value(v) if matches!(v.value, SqlValue::Number(..) | SqlValue::SingleQuotedString(_)) => {
                     SessionItem::Literal(match &v.value {

@@ -148,19 +148,27 @@ fn session_and_system_statements() {
         matches!(plan("use customer/-80@rdonly", &t, &v).unwrap(), Plan::Use(t) if t.shard.as_deref() == Some("-80"))
     );
     assert!(matches!(plan("use nope", &t, &v), Err(GatewayError::UnknownKeyspace(_))));
-    assert!(matches!(plan("set autocommit = 0", &t, &v).unwrap(), Plan::SetAutocommit(false)));
-    assert!(matches!(plan("SET NAMES utf8mb4", &t, &v).unwrap(), Plan::Noop));
-    assert!(matches!(plan("set sql_mode = ''", &t, &v).unwrap(), Plan::SetSqlMode(e) if e == "''"));
+    use crate::sql::set::{Scope, SetItem};
+    let sys = |name: &str, expr: &str| SetItem::System { name: name.into(), scope: Scope::Session, expr: expr.into() };
+    assert!(matches!(plan("set autocommit = 0", &t, &v).unwrap(), Plan::Set(i) if i == vec![sys("autocommit", "0")]));
+    assert!(
+        matches!(plan("SET NAMES utf8mb4", &t, &v).unwrap(), Plan::Set(i) if matches!(i[0], SetItem::Names { .. }))
+    );
     assert!(matches!(plan("SET @@SESSION.sql_mode := concat(@@sql_mode, ',X')", &t, &v).unwrap(),
-        Plan::SetSqlMode(e) if e == "concat(@@sql_mode, ',X')"));
-    assert!(matches!(plan("set sql_mode = '', autocommit = 1", &t, &v), Err(GatewayError::Unsupported(_))));
-    assert!(matches!(plan("set time_zone = '+00:00'", &t, &v), Err(GatewayError::Unsupported(_))));
+        Plan::Set(i) if i == vec![sys("sql_mode", "concat(@@sql_mode, ',X')")]));
+    assert!(matches!(plan("set sql_mode = '', autocommit = 1", &t, &v).unwrap(), Plan::Set(i) if i.len() == 2));
+    assert!(matches!(plan("set password = 'x'", &t, &v), Err(GatewayError::Unsupported(_))));
+    assert!(matches!(
+        plan("set statement max_statement_time = 1 for select 1", &t, &v),
+        Err(GatewayError::Unsupported(_))
+    ));
+    assert!(matches!(plan("set x", &t, &v), Err(GatewayError::Syntax(_))));
     assert!(matches!(plan("show databases", &t, &v).unwrap(), Plan::Local(Local::Databases)));
     assert!(matches!(plan("show vitess_tablets", &t, &v).unwrap(), Plan::Local(Local::VitessTablets)));
     assert!(matches!(plan("select @@version_comment limit 1", &t, &v), Ok(Plan::Route { .. }) | Ok(Plan::Local(_))));
     assert!(matches!(
         plan("select database(), last_insert_id()", &t, &v).unwrap(),
-        Plan::Local(Local::SessionSelect(_))
+        Plan::Local(Local::SessionSelect { .. })
     ));
     assert!(matches!(plan("begin", &t, &v).unwrap(), Plan::Begin));
     assert!(matches!(plan("start transaction", &t, &v).unwrap(), Plan::Begin));

@@ -73,6 +73,63 @@ pub struct ExecOptions {
     /// [`QueryRequest::Fetch`] gets the rest, so no side holds the whole result.
     #[serde(default)]
     pub stream: bool,
+    /// How a transaction that [`QueryRequest::BeginExecute`] begins is started (the
+    /// session's `SET [SESSION] TRANSACTION ...`).
+    #[serde(default)]
+    pub begin: TxBegin,
+}
+
+/// Characteristics of a transaction a tablet begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TxBegin {
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// A transaction isolation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Isolation {
+    ReadUncommitted,
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl Isolation {
+    /// As `@@transaction_isolation` shows it.
+    pub fn as_var(self) -> &'static str {
+        match self {
+            Isolation::ReadUncommitted => "READ-UNCOMMITTED",
+            Isolation::ReadCommitted => "READ-COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE-READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+
+    /// As `SET TRANSACTION ISOLATION LEVEL` takes it.
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            Isolation::ReadUncommitted => "READ UNCOMMITTED",
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+
+    /// From either spelling (`READ-COMMITTED`, `read committed`), any case, quoted or not.
+    pub fn parse(s: &str) -> Option<Isolation> {
+        let words: Vec<&str> =
+            s.trim().trim_matches(['\'', '"']).split(['-', ' ', '_']).filter(|w| !w.is_empty()).collect();
+        match words.join(" ").to_ascii_uppercase().as_str() {
+            "READ UNCOMMITTED" => Some(Isolation::ReadUncommitted),
+            "READ COMMITTED" => Some(Isolation::ReadCommitted),
+            "REPEATABLE READ" => Some(Isolation::RepeatableRead),
+            "SERIALIZABLE" => Some(Isolation::Serializable),
+            _ => None,
+        }
+    }
 }
 
 /// Published on a shard's kill subject: stop these statements.
@@ -325,7 +382,7 @@ impl ManageRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ManageResponse {
-    Status { health: TabletHealth },
+    Status { health: Box<TabletHealth> },
     Done { message: String },
     Schema { schema: TabletSchema },
     Result { result: QueryResult },
@@ -367,6 +424,11 @@ pub struct TabletHealth {
     pub replication: Option<ReplicationStatus>,
     /// Why it is not serving, or the last error seen.
     pub last_error: Option<String>,
+    /// Its MySQL's `@@version` and `@@version_comment` (empty until seen).
+    #[serde(default)]
+    pub server_version: String,
+    #[serde(default)]
+    pub version_comment: String,
     pub time_ms: u64,
 }
 
@@ -427,7 +489,7 @@ mod tests {
                 sql: "select :id".into(),
                 binds: binds.clone(),
                 transaction_id: Some(4),
-                options: ExecOptions { query_id: 9, stream: true },
+                options: ExecOptions { query_id: 9, stream: true, ..Default::default() },
             },
             QueryRequest::BeginExecute { sql: "select 1".into(), binds, options: ExecOptions::default() },
             QueryRequest::Fetch { cursor: 3 },
@@ -440,7 +502,7 @@ mod tests {
         }
         let batch = QueryRequest::ExecuteBatch {
             statements: vec!["select 1".into(), "select 2".into()],
-            options: vec![ExecOptions { query_id: 1, stream: true }, ExecOptions::default()],
+            options: vec![ExecOptions { query_id: 1, stream: true, ..Default::default() }, ExecOptions::default()],
         };
         let mut bytes = encode_query_request(&batch).unwrap();
         assert_eq!(decode_query_request(&bytes).unwrap(), batch);

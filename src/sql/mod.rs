@@ -8,9 +8,12 @@
 //! - [`parse`]: the one way to parse SQL (bounded nesting, literals kept exact).
 
 pub mod binds;
+pub mod comments;
 pub mod literal;
 pub mod next_values;
 pub mod parse;
+pub mod set;
+pub mod sysvars;
 pub mod uservars;
 
 /// What a statement does, judged by its first keyword.

@@ -33,7 +33,7 @@ pub fn parse_set(rest: &str) -> Option<Result<Vec<(String, String)>, String>> {
 }
 
 /// Splits on commas outside quotes, comments and parentheses.
-fn split_top_level(s: &str) -> Vec<&str> {
+pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     let b = s.as_bytes();
     let (mut depth, mut start) = (0i32, 0);
     let mut out = Vec::new();

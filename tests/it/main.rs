@@ -13,6 +13,7 @@ mod gateway_security;
 mod lifecycle;
 mod limits;
 mod resharding;
+mod session_vars;
 mod streaming;
 mod tablets;
 mod up;

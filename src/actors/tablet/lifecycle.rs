@@ -320,11 +320,12 @@ impl TabletActor {
         let fut = async move {
             let mut conn = match service.dba_conn().await {
                 Ok(c) => c,
-                Err(e) => return Probed { mysql_ok: Err(e.to_string()), replication: None },
+                Err(e) => return Probed { mysql_ok: Err(e.to_string()), replication: None, server: None },
             };
+            let server = super::manage::server_version(&mut conn).await;
             match super::manage::replication_status(&mut conn).await {
-                Ok(r) => Probed { mysql_ok: Ok(()), replication: Some(r) },
-                Err(e) => Probed { mysql_ok: Err(e.to_string()), replication: None },
+                Ok(r) => Probed { mysql_ok: Ok(()), replication: Some(r), server },
+                Err(e) => Probed { mysql_ok: Err(e.to_string()), replication: None, server },
             }
         };
         ctx.spawn(fut.into_actor(self).map(|p, act, ctx| act.on_probed(ctx, p)));
@@ -334,6 +335,9 @@ impl TabletActor {
         match p.mysql_ok {
             Ok(()) => {
                 self.replication = p.replication;
+                if p.server.is_some() {
+                    self.server = p.server;
+                }
                 if !self.state.serving.load(std::sync::atomic::Ordering::SeqCst)
                     && !self.busy
                     && self.registered
@@ -372,6 +376,8 @@ impl TabletActor {
             mysqld_restarts: self.mysqld_restarts,
             replication: self.replication.clone(),
             last_error: self.last_error.clone(),
+            server_version: self.server.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+            version_comment: self.server.as_ref().map(|s| s.1.clone()).unwrap_or_default(),
             time_ms: now_ms(),
         }
     }

@@ -44,6 +44,13 @@ pub async fn replicate_from(
 }
 
 /// Positions and, on a replica, the replication threads and lag.
+/// `@@version` and `@@version_comment` (what the gateway tells its clients it is).
+pub async fn server_version(conn: &mut Conn) -> Option<(String, String)> {
+    let row = first_row(conn, "SELECT @@version AS v, @@version_comment AS c").await.ok()??;
+    let get = |name: &str| row.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.clone()).unwrap_or_default();
+    Some((get("v"), get("c")))
+}
+
 pub async fn replication_status(conn: &mut Conn) -> Result<ReplicationStatus, TabletError> {
     let pos = first_row(conn, "SELECT @@GLOBAL.gtid_current_pos AS cur, @@GLOBAL.gtid_binlog_pos AS bin")
         .await?

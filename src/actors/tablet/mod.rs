@@ -53,6 +53,8 @@ struct MysqldExited {
 struct Probed {
     mysql_ok: Result<(), String>,
     replication: Option<ReplicationStatus>,
+    /// `@@version` and `@@version_comment`.
+    server: Option<(String, String)>,
 }
 
 /// A tablet's NATS wiring: its own subscriptions (`tessera.tablet.<alias>.query` and
@@ -84,6 +86,8 @@ pub struct TabletActor {
     connected: bool,
     last_error: Option<String>,
     replication: Option<ReplicationStatus>,
+    /// `@@version` and `@@version_comment` of its MySQL, once seen.
+    server: Option<(String, String)>,
     /// The alias query subscription, until `started` hands it to its serving task.
     query_sub: Option<Subscriber>,
     kill_sub: Option<Subscriber>,
@@ -144,6 +148,7 @@ impl TabletActor {
             template,
             mysqld_up: false,
             mysqld_restarts: 0,
+            server: None,
             busy: false,
             stopping: false,
             registered: false,

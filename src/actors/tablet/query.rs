@@ -265,11 +265,16 @@ impl QueryService {
         self.txs.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned().ok_or_else(|| self.tx_gone(id))
     }
 
-    /// Reserves a connection and begins a transaction on it.
-    pub async fn begin(&self) -> Result<QueryResponse, TabletError> {
+    /// Reserves a connection and begins a transaction on it, with the session's isolation
+    /// level and access mode (`SET TRANSACTION` holds for the next transaction only, so the
+    /// pooled connection keeps the tablet's own afterwards).
+    pub async fn begin(&self, how: crate::protocol::tablet::TxBegin) -> Result<QueryResponse, TabletError> {
         self.state.check_serving()?;
         let mut conn = self.conn().await?;
-        exec(&mut conn, "BEGIN").await?;
+        if let Some(level) = how.isolation {
+            exec(&mut conn, &format!("SET TRANSACTION ISOLATION LEVEL {}", level.as_sql())).await?;
+        }
+        exec(&mut conn, if how.read_only { "START TRANSACTION READ ONLY" } else { "BEGIN" }).await?;
         let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
         let tx = Tx { conn: Some(conn), started: Instant::now() };
         self.txs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Arc::new(tokio::sync::Mutex::new(tx)));
@@ -285,7 +290,7 @@ impl QueryService {
         options: ExecOptions,
         stream: Option<&Streamer<'_>>,
     ) -> Result<QueryResponse, TabletError> {
-        let QueryResponse::Began { transaction_id, tablet } = self.begin().await? else {
+        let QueryResponse::Began { transaction_id, tablet } = self.begin(options.begin).await? else {
             return Err(TabletError::Internal("begin answered unexpectedly".into()));
         };
         let alias = tablet.clone();

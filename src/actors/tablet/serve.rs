@@ -139,7 +139,7 @@ async fn answer_query(
                 .collect();
             Some(Ok(QueryResponse::Batch { replies }))
         }
-        Ok(QueryRequest::Begin) => Some(service.begin().await),
+        Ok(QueryRequest::Begin) => Some(service.begin(Default::default()).await),
         Ok(QueryRequest::BeginExecute { sql, binds, options }) => {
             let stream = options.stream.then_some(&streamer);
             match service.begin_execute(&sql, &binds, options, stream).await {
@@ -201,7 +201,7 @@ impl Handler<Manage> for TabletActor {
                     if repl.is_some() {
                         act.replication = repl;
                     }
-                    Ok(ManageResponse::Status { health: act.health() })
+                    Ok(ManageResponse::Status { health: Box::new(act.health()) })
                 }))
             }
             ManageRequest::SetType { tablet_type } => {
