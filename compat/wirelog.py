@@ -141,7 +141,7 @@ class Conn:
         self.caps = 0
         self.server_caps = 0
         self.status = 0x0002
-        self.out = bytearray()
+        self.swallow = None
         self.cbuf = bytearray()
         self.sbuf = bytearray()
         self.phase = "greeting"  # greeting -> auth -> command; "opaque" when we gave up
@@ -204,6 +204,9 @@ class Conn:
             rec["sql"] = short(text(payload[1:]))
             if self.probe is not None and code == 0x03:
                 rec["_sql"] = text(payload[1:])
+                answer = self.probe.answers(rec["_sql"])
+                if answer is not None:
+                    rec["_replace"] = answer
         elif code in (0x02, 0x04):
             rec["arg"] = text(payload[1:].split(b"\0")[0])
         elif code == 0x0C:
@@ -265,8 +268,11 @@ class Conn:
             if replacement is None:
                 out += raw
             else:
+                start = seq
+                if isinstance(replacement, tuple):
+                    start, replacement = replacement
                 for i, p in enumerate(replacement):
-                    out += len(p).to_bytes(3, "little") + bytes([(seq + i) & 0xFF]) + p
+                    out += len(p).to_bytes(3, "little") + bytes([(start + i) & 0xFF]) + p
         if self.probe is not None and self.phase == "opaque":
             out += self.sbuf
             self.sbuf.clear()
@@ -304,10 +310,15 @@ class Conn:
                 self.emit({"cmd": "CONNECT", "result": "err", **self.err(payload)})
             return
         # command phase: the first reply packet of a command has sequence 1
+        if self.swallow is not None and seq != 1:
+            return self.swallowing(payload)
         if seq == 1 and self.pending:
             self.current = self.pending.pop(0)
             cur = self.current
             first = payload[:1]
+            if "_replace" in cur:
+                self.swallow = {"rec": cur, "phase": "count"}
+                return self.swallowing(payload)
             if first == b"\xff":
                 if self.probe is not None and cur["cmd"] == "QUERY":
                     replacement = self.probe.emulate(self, cur, self.err(payload))
@@ -338,6 +349,36 @@ class Conn:
             # a statement failing while its rows stream)
             cur = self.current or {"cmd": "?"}
             self.emit(cur, result="err", during="results", **self.err(payload))
+
+    def swallowing(self, payload):
+        """Drops the server's reply to a statement the probe answers itself; at its end,
+        returns the probe's answer."""
+        sw = self.swallow
+        first = payload[:1]
+        done = False
+        if sw["phase"] == "count":
+            if first in (b"\x00", b"\xff") or (first == b"\xfe" and len(payload) < 9):
+                done = True
+            else:
+                sw["cols"], _ = lenenc(payload, 0)
+                sw["phase"] = "cols"
+        elif sw["phase"] == "cols":
+            sw["cols"] -= 1
+            if sw["cols"] == 0:
+                sw["phase"] = "rows" if self.caps & self.server_caps & 0x01000000 else "coleof"
+        elif sw["phase"] == "coleof":
+            sw["phase"] = "rows"
+        elif first == b"\xff" or (first == b"\xfe" and len(payload) < 0xFFFFFF):
+            self.track_status(payload)
+            done = True
+        if not done:
+            return []
+        self.swallow = None
+        self.current = None
+        rec = sw["rec"]
+        self.emit(rec, result="rows", probe="answered by the probe: %s" % rec["_replace"][1][0][0])
+        fields, rows = rec["_replace"]
+        return (1, self.probe.result_of(self, fields, rows))
 
     def track_status(self, payload):
         try:
@@ -396,7 +437,7 @@ class Probe:
     def patterns(self):
         names = "|".join(re.escape(k) for k in self.tablets)
         return [
-            (re.compile(r"'(%s)'" % names), r"'vt_\1'"),
+            (re.compile(r"((?:SCHEMA|SCHEMA_NAME|DB|CATALOG)\s*(?:=|LIKE|IN\s*\()\s*)'(%s)'" % names, re.I), r"\1'vt_\2'"),
             (re.compile(r"\b(TABLES|STATUS|EVENTS|TRIGGERS)(\s+)(FROM|IN)(\s+)`?(%s)`?(?![\w`])" % names, re.I), r"\1\2\3\4`vt_\5`"),
             (re.compile(r"\b(FROM|IN)(\s+`?\w+`?\s+)(FROM|IN)(\s+)`?(%s)`?(?![\w`])" % names, re.I), r"\1\2\3\4`vt_\5`"),
             (re.compile(r"\b(DATABASE|SCHEMA)(\s+)`?(%s)`?(?![\w`])" % names, re.I), r"\1\2`vt_\3`"),
@@ -417,6 +458,30 @@ class Probe:
         for k in self.tablets:
             b = b.replace(b"vt_" + k.encode(), k.encode())
         return b
+
+    VERSION_QUERY = re.compile(r"^\s*SELECT\s+(VERSION\(\)|@@(?:global\.|session\.)?version)(\s+AS\s+`?(\w+)`?)?\s*;?\s*$", re.I)
+
+    def answers(self, sql):
+        """The answer to a statement the probe answers itself (the server identity), or None."""
+        m = self.VERSION_QUERY.match(sql)
+        if not m or not self.version:
+            return None
+        name = m.group(3) or m.group(1)
+        return ([name], [[self.version.replace("5.5.5-", "", 1)]])
+
+    def result_of(self, conn, names, rows):
+        """A text result set of string columns."""
+
+        class F:
+            pass
+
+        fields = []
+        for n in names:
+            f = F()
+            f.db, f.table_name, f.org_table, f.name, f.org_name = b"", "", "", n, ""
+            f.charsetnr, f.length, f.type_code, f.flags, f.scale = 45, 1024, 0xFD, 0, 39
+            fields.append(f)
+        return self.result(conn, fields, rows)
 
     def ok(self, conn):
         return [b"\x00\x00\x00" + struct.pack("<HH", conn.status, 0)]
@@ -449,12 +514,12 @@ class Probe:
     def emulate(self, conn, cur, err):
         sql = cur.get("_sql", cur.get("sql", ""))
         body = LEADING_COMMENTS.sub("", sql)
-        word = re.match(r"(?:/\*!\d*\s*)?(\w+)", body)
+        word = re.match(r"(?:/\*M?!\d*\s*)?(\w+)", body)
         word = word.group(1).upper() if word else ""
         if word == "SET":
             conn.emit(cur, result="emulated", how="answered OK", **err)
             return self.ok(conn)
-        if word in ("SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH"):
+        if word in ("SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH") and err["errno"] in (1044, 1049, 1064, 1142, 1235):
             tsql, named = self.to_tablet(sql)
             ks = conn.db if conn.db in self.tablets else named
             if named and named != conn.db and not re.search(r"\b(FROM|JOIN)\s+(?!`?vt_|`?information_schema)", re.split(r"(?i)\bWHERE\b", tsql)[0], re.I):

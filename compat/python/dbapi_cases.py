@@ -57,9 +57,11 @@ def crud(conn, table, base, tag, ph="%s"):
     got = cur.fetchall()
     assert [tuple(r) for r in got] == [rows[2]], got
 
-    # IN list and a filter on another column (a scatter in the sharded table), ordered
-    cur.execute("SELECT id FROM %s WHERE id IN (%s, %s) ORDER BY id" % (table, ph, ph), (base + 1, base + 5))
-    assert [r[0] for r in cur.fetchall()] == [base + 1, base + 5]
+    # IN lists (rows on both shards of the sharded table) and a filter on another column (a
+    # scatter), ordered
+    cur.execute("SELECT id FROM %s WHERE id IN (%s, %s, %s, %s, %s) ORDER BY id" % ((table,) + (ph,) * 5), tuple(base + i for i in range(1, 6)))
+    got = [r[0] for r in cur.fetchall()]
+    assert got == [base + i for i in range(1, 6)], "IN (...) ORDER BY id gave %r" % got
     cur.execute("SELECT id, val FROM %s WHERE client = %s ORDER BY id DESC" % (table, ph), (tag,))
     got = cur.fetchall()
     assert [r[0] for r in got] == [r[0] for r in reversed(rows)], got

@@ -15,8 +15,8 @@ async function crud(conn, table, base, tag, call) {
   }
   const [one] = await conn[call](`SELECT id, client, val, amount FROM ${table} WHERE id = ?`, [base + 2]);
   assert.deepEqual(one.map((r) => ({ ...r })), [{ id: base + 2, client: tag, val: "v2 'q' \\", amount: '2.25' }]);
-  const [two] = await conn[call](`SELECT id FROM ${table} WHERE id IN (?, ?) ORDER BY id`, [base + 1, base + 4]);
-  assert.deepEqual(two.map((r) => r.id), [base + 1, base + 4]);
+  const [four] = await conn[call](`SELECT id FROM ${table} WHERE id IN (?, ?, ?, ?) ORDER BY id`, [base + 1, base + 2, base + 3, base + 4]);
+  assert.deepEqual(four.map((r) => r.id), [base + 1, base + 2, base + 3, base + 4], 'IN (...) ORDER BY id');
   const [upd] = await conn[call](`UPDATE ${table} SET val = ? WHERE id = ?`, ['changed', base + 3]);
   assert.equal(upd.affectedRows, 1);
   const [del] = await conn[call](`DELETE FROM ${table} WHERE id = ?`, [base + 4]);
