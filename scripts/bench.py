@@ -272,7 +272,7 @@ buffer_pool_mb = {buffer_mb // 2}
 
     if args.hold:
         log(f"holding: gateway 127.0.0.1:{GW_PORT} (bench), direct 127.0.0.1:{DIRECT_PORT} (sbtest), "
-            f"tablets {T1_PORT}/{T2_PORT} (vt_bench), NATS {NATS}; pids gateway {gateway.pid} tablets {tablets.pid} "
+            f"tablets {T1_PORT}/{T2_PORT} (bench), NATS {NATS}; pids gateway {gateway.pid} tablets {tablets.pid} "
             f"nats {nats.pid}; Ctrl-C ends")
         def stop(*_):
             raise KeyboardInterrupt

@@ -64,13 +64,13 @@ for _ in $(seq 1 600); do
 done
 ctl InitShardPrimary bench/0 zone1-100 >/dev/null
 ctl InitShardPrimary benchcopy/0 zone1-200 >/dev/null
-src() { mariadb -h127.0.0.1 -P"$src_port" -uroot vt_bench "$@"; }
+src() { mariadb -h127.0.0.1 -P"$src_port" -uroot bench "$@"; }
 dst() { mariadb -h127.0.0.1 -P"$dst_port" -uroot "$@"; }
 
 echo "loading $rows rows into bench/0..."
 src -e "CREATE TABLE sbtest1 (id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_1 (k)) ENGINE=InnoDB"
 src -e "INSERT INTO sbtest1 (k, c, pad) SELECT seq * 7919 % $rows, CONCAT(MD5(seq), MD5(seq + 1), MD5(seq + 2), LEFT(MD5(seq + 3), 24)), CONCAT(MD5(seq * 3), LEFT(MD5(seq * 5), 28)) FROM seq_1_to_$rows"
-bytes=$(src -N -e "SELECT data_length FROM information_schema.tables WHERE table_schema = 'vt_bench' AND table_name = 'sbtest1'")
+bytes=$(src -N -e "SELECT data_length FROM information_schema.tables WHERE table_schema = 'bench' AND table_name = 'sbtest1'")
 mb=$(python3 -c "print(round($bytes / 1048576, 1))")
 echo "source table: $rows rows, $mb MB of InnoDB data"
 
@@ -80,7 +80,7 @@ for w in $writers_list; do
   ctl MoveTables --workflow copy --target-keyspace benchcopy create --source-keyspace bench --tables sbtest1 \
     --writers "$w" --readers 1 --wait >"$out_dir/movetables-writers$w.txt"
   t1=$(now)
-  copied=$(dst -N -e "SELECT COUNT(*) FROM vt_benchcopy.sbtest1")
+  copied=$(dst -N -e "SELECT COUNT(*) FROM benchcopy.sbtest1")
   [ "$copied" = "$rows" ] || { echo "error: copied $copied of $rows rows" >&2; exit 1; }
   secs=$(python3 -c "print(round($t1 - $t0, 2))")
   results+=("MoveTables copy, $w writers|$secs|$(python3 -c "print(round($rows / ($t1 - $t0)))")|$(python3 -c "print(round($mb / ($t1 - $t0), 1))")")
@@ -89,7 +89,7 @@ done
 
 dst -e "DROP DATABASE IF EXISTS dumptest; CREATE DATABASE dumptest"
 t0=$(now)
-mariadb-dump -h127.0.0.1 -P"$src_port" -uroot --single-transaction vt_bench sbtest1 | dst dumptest
+mariadb-dump -h127.0.0.1 -P"$src_port" -uroot --single-transaction bench sbtest1 | dst dumptest
 t1=$(now)
 copied=$(dst -N -e "SELECT COUNT(*) FROM dumptest.sbtest1")
 [ "$copied" = "$rows" ] || { echo "error: dump-and-load copied $copied of $rows rows" >&2; exit 1; }

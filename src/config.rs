@@ -319,9 +319,9 @@ impl TabletConfig {
         self.mysql_host.is_none()
     }
 
-    /// The MySQL database that holds the keyspace's tables on this tablet (as Vitess: `vt_<ks>`).
+    /// The MySQL database that holds the keyspace's tables on this tablet: the keyspace's name.
     pub fn database(&self) -> String {
-        format!("vt_{}", self.keyspace)
+        crate::protocol::names::keyspace_database(&self.keyspace)
     }
 }
 
@@ -439,7 +439,7 @@ mod tests {
         let t = TabletConfig::parse_flag("zone1-100:commerce/0:replica").unwrap();
         assert_eq!(
             (t.alias.as_str(), t.port(), t.is_managed(), t.database().as_str()),
-            ("zone1-0000000100", 17100, true, "vt_commerce")
+            ("zone1-0000000100", 17100, true, "commerce")
         );
         let e = TabletConfig::parse_flag("zone1-7:ks/-80:rdonly@10.0.0.1:3306").unwrap();
         assert_eq!((e.mysql_host.as_deref(), e.port(), e.tablet_type), (Some("10.0.0.1"), 3306, TabletType::Rdonly));

@@ -62,7 +62,7 @@ impl VReplicationEngine {
             port: t.mysql_port,
             user: self.creds.user.clone(),
             password: self.creds.password.clone(),
-            db: format!("vt_{keyspace}"),
+            db: crate::protocol::names::keyspace_database(keyspace),
         })
     }
 

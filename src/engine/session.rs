@@ -18,8 +18,9 @@ pub struct SessionState {
     /// The client statement running now (every tablet request of it carries this id, so it
     /// can be stopped wherever it runs; 0 outside statements).
     pub query_id: u64,
-    /// Who logged in.
+    /// Who logged in, and from where (the client's address, without port).
     pub user: String,
+    pub host: String,
     /// User variables by lower-case name.
     pub user_vars: BTreeMap<String, UserVar>,
     /// `sql_mode` the session set (`None`: the tablets' own). Literals are read by its

@@ -155,6 +155,8 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                         SessionItem::VersionComment => (Some(identity.comment.clone()), false),
                         SessionItem::ConnectionId => (Some(s.connection_id.to_string()), true),
                         SessionItem::LastInsertId => (Some(s.last_insert_id.to_string()), true),
+                        SessionItem::User => (Some(format!("{}@{}", s.user, s.host)), false),
+                        SessionItem::CurrentUser => (Some(format!("{}@%", s.user)), false),
                         SessionItem::Autocommit => (Some(u8::from(s.autocommit).to_string()), true),
                         SessionItem::SqlMode => (sql_mode.clone(), false),
                         SessionItem::Literal(v) => {
@@ -166,6 +168,28 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                 }
                 local::row_of(cells)
             }
+            Local::EachKeyspace { tablets, sql, order, limit } => {
+                let mut out: Option<crate::protocol::tablet::QueryResult> = None;
+                let mut seen = std::collections::HashSet::new();
+                for (keyspace, shard) in tablets {
+                    let r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
+                    let all = out.get_or_insert_with(|| crate::protocol::tablet::QueryResult {
+                        fields: r.fields.clone(),
+                        ..Default::default()
+                    });
+                    for row in r.rows {
+                        if seen.insert(row.clone()) {
+                            all.rows.push(row);
+                        }
+                    }
+                }
+                let mut r = out.unwrap_or_default();
+                local::sort_rows(&mut r, &order)?;
+                if let Some(n) = limit {
+                    r.rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+                }
+                r
+            }
             Local::ShowVariables { keyspace, shard, sql, session } => {
                 let mut r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
                 if session {
@@ -174,13 +198,6 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                 r
             }
             Local::Explain(lines) => local::text_result(&["plan"], lines.into_iter().map(|l| vec![Some(l)]).collect()),
-            Local::ShowTables { keyspace, shard, sql } => {
-                let mut r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
-                if let Some(f) = r.fields.first_mut() {
-                    f.name = format!("Tables_in_{keyspace}");
-                }
-                r
-            }
         })),
         Plan::Use(t) => {
             if s.in_transaction {
@@ -269,6 +286,15 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             }
             let q = pp.fill.fill(&results, &keyed)?;
             Box::pin(execute(svc, s, &q)).await
+        }
+        Plan::NeedColumns { keyspace, shard, table } => {
+            let probe = format!("select * from {} limit 0", crate::sql::quote_ident(&table));
+            let r =
+                exec::run_on_shard(tc, s, &keyspace, &shard, crate::protocol::topology::TabletType::Primary, &probe)
+                    .await?;
+            let columns: Vec<String> = r.fields.into_iter().map(|f| f.name).collect();
+            let named = crate::planner::route::with_columns(sql, &columns)?;
+            Box::pin(execute(svc, s, &named)).await
         }
         Plan::NextValues { keyspace, table, count } => {
             let first = exec::next_values(tc, &view, &keyspace, &table, count).await?;

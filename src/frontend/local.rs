@@ -67,6 +67,48 @@ pub fn single_row(items: Vec<(String, Option<String>, bool)>) -> QueryResult {
     }
 }
 
+/// Sorts rows by result columns (position or name; descending?): numbers by value, other
+/// values by their bytes without case (schema and table names compare so), NULLs first.
+pub fn sort_rows(r: &mut QueryResult, order: &[(crate::plan::SortKey, bool)]) -> Result<(), crate::plan::GatewayError> {
+    use crate::plan::SortKey;
+    let mut keys = Vec::with_capacity(order.len());
+    for (key, desc) in order {
+        let i = match key {
+            SortKey::Position(p) => p.checked_sub(1).filter(|i| *i < r.fields.len()),
+            SortKey::Name(n) => r.fields.iter().position(|f| f.name.eq_ignore_ascii_case(n)),
+        };
+        let i =
+            i.ok_or_else(|| crate::plan::GatewayError::Other(format!("ORDER BY {key:?}: no such result column")))?;
+        keys.push((i, *desc));
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let cmp = |a: &Option<Vec<u8>>, b: &Option<Vec<u8>>| -> std::cmp::Ordering {
+        let num = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|t| t.parse::<f64>().ok());
+        match (a, b) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, _) => std::cmp::Ordering::Less,
+            (_, None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => match (num(x), num(y)) {
+                (Some(p), Some(q)) => p.partial_cmp(&q).unwrap_or(std::cmp::Ordering::Equal),
+                _ => x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase()),
+            },
+        }
+    };
+    r.rows.sort_by(|a, b| {
+        for (i, desc) in &keys {
+            let o = cmp(&a[*i], &b[*i]);
+            let o = if *desc { o.reverse() } else { o };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    Ok(())
+}
+
 pub fn databases(topo: &Topology) -> QueryResult {
     text_result(&["Database"], topo.keyspaces.keys().map(|k| vec![Some(k.clone())]).collect())
 }

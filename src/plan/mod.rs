@@ -61,6 +61,13 @@ pub enum Plan {
     Lookup(Box<LookupPlan>),
     /// A SELECT the gateway finishes: merges, aggregates, joins across routes, unions.
     Select(Box<Pipeline>),
+    /// An INSERT without a column list into a sharded table: the table's columns (asked of
+    /// `shard`) are named, and the statement is planned again.
+    NeedColumns {
+        keyspace: String,
+        shard: String,
+        table: String,
+    },
     /// Subqueries to run first; their values substituted, the statement is planned again.
     Pullout(Box<PulloutPlan>),
 }
@@ -152,14 +159,24 @@ pub enum Local {
         sql: String,
         session: bool,
     },
-    /// `show tables`: routed to one shard, column renamed to the keyspace.
-    ShowTables {
-        keyspace: String,
-        shard: String,
+    /// The same statement on one tablet of each keyspace (`information_schema` about several
+    /// keyspaces): rows together, repeated rows once, ordered by `order` (column, descending?)
+    /// and cut at `limit`.
+    EachKeyspace {
+        tablets: Vec<(String, String)>,
         sql: String,
+        order: Vec<(SortKey, bool)>,
+        limit: Option<u64>,
     },
     /// `explain format=vitess` / `vexplain plan`: the plan, a line per row.
     Explain(Vec<String>),
+}
+
+/// A result column to sort by: its 1-based position or its name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    Position(usize),
+    Name(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +186,10 @@ pub enum SessionItem {
     VersionComment,
     ConnectionId,
     LastInsertId,
+    /// `USER()`, `SESSION_USER()`, `SYSTEM_USER()`: `user@client-host`.
+    User,
+    /// `CURRENT_USER()`: the account, `user@%`.
+    CurrentUser,
     Autocommit,
     SqlMode,
     /// `@@name`, `@@session.name` (`global`: `@@global.name`), lower-case.

@@ -104,6 +104,9 @@ pub fn render(p: &Plan) -> Vec<String> {
         }
         Plan::Local(l) => out.push(format!("Gateway answers: {}", local(l))),
         Plan::Use(t) => out.push(format!("Use {}", t.display().unwrap_or_else(|| "(no keyspace)".into()))),
+        Plan::NeedColumns { keyspace, shard, table } => out.push(format!(
+            "Insert without a column list: ask {keyspace}/{shard} for the columns of `{table}`, then plan it with them"
+        )),
         Plan::Begin => out.push("Begin".into()),
         Plan::Commit => out.push("Commit".into()),
         Plan::Rollback => out.push("Rollback".into()),
@@ -122,11 +125,14 @@ fn local(l: &crate::plan::Local) -> String {
             let names: Vec<String> = items.iter().map(|(n, i)| format!("{n} ({i:?})")).collect();
             format!("session values [{}]", names.join(", "))
         }
-        Local::ShowTables { keyspace, shard, sql } => format!("{sql} on {keyspace}/{shard}"),
         Local::ShowVariables { keyspace, shard, sql, session } => {
             format!("{sql} on {keyspace}/{shard}{}", if *session { ", with the session's values" } else { "" })
         }
         Local::Explain(lines) => format!("an explain of {} line(s)", lines.len()),
+        Local::EachKeyspace { tablets, sql, .. } => {
+            let at: Vec<String> = tablets.iter().map(|(k, s)| format!("{k}/{s}")).collect();
+            format!("{sql} on each of [{}], repeated rows once", at.join(", "))
+        }
     }
 }
 

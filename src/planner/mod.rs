@@ -12,14 +12,17 @@
 
 pub mod cache;
 pub mod compile;
+mod ddl;
 pub mod explain;
 #[cfg(test)]
 mod golden;
+mod infoschema;
 pub mod lookup;
 mod multi;
 pub mod route;
 mod scatter;
 pub mod shape;
+mod show;
 mod stages;
 mod subquery;
 pub mod system;

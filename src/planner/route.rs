@@ -12,7 +12,8 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::Location;
 
 use super::lookup;
-use super::system::{plan_set, plan_show, session_select};
+use super::show::plan_show;
+use super::system::{plan_set, session_select};
 use crate::plan::{AutoIncrement, GatewayError, InsertPlan, InsertRow, Local, LookupPlan, Plan, Target};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
@@ -54,10 +55,27 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
         "COMMIT" => return Ok(Plan::Commit),
         "ROLLBACK" => return Ok(Plan::Rollback),
         "SET" => return plan_set(rest),
+        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" => {
+            if let Some(p) = super::ddl::plan(kw.as_str(), rest, text, target, view)? {
+                return Ok(p);
+            }
+        }
+        "LOCK" | "UNLOCK" => {
+            // mariadb-dump's `LOCK TABLES t WRITE` around its inserts: a lock held by one pooled
+            // tablet connection would outlive the statement and block every other session, so
+            // the gateway takes none (documented: LOCK TABLES does not lock).
+            let second = rest.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            if matches!(second.as_str(), "TABLES" | "TABLE") {
+                return Ok(Plan::Set(Vec::new()));
+            }
+        }
         "EXPLAIN" | "VEXPLAIN" | "DESCRIBE" | "DESC" => {
             if let Some(inner) = crate::planner::explain::vitess_explain(kw.as_str(), rest) {
                 let p = plan(inner, target, view)?;
                 return Ok(Plan::Local(Local::Explain(crate::planner::explain::render(&p))));
+            }
+            if kw != "VEXPLAIN" {
+                return super::show::plan_describe(kw.as_str(), rest, target, view);
             }
         }
         "SHOW" => {
@@ -86,6 +104,17 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
         return Err(GatewayError::Syntax("expected one statement".into()));
     }
     let stmt = stmts.remove(0);
+    if text.len() > 18 && contains_ignore_case(text, "information_schema") {
+        match super::infoschema::tables(&stmt) {
+            (0, _) => {}
+            (_, 0) => return super::infoschema::plan(&stmt, source, target, view),
+            _ => {
+                return Err(GatewayError::Unsupported(
+                    "a statement over information_schema and keyspace tables together; query them apart".into(),
+                ))
+            }
+        }
+    }
     let query = match &stmt {
         Statement::Query(q) => {
             if let Some(items) = session_select(q) {
@@ -100,6 +129,20 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
         (Err(GatewayError::Unsupported(_)), Some(q)) => crate::planner::plan_query(&q, target, view),
         (other, _) => other,
     }
+}
+
+/// An `INSERT` without a column list with the table's `columns` named (in table order).
+pub fn with_columns(sql: &str, columns: &[String]) -> Result<String, GatewayError> {
+    let mut stmts = crate::sql::parse::parse(sql)?;
+    let Some(Statement::Insert(ins)) = stmts.first_mut() else {
+        return Err(GatewayError::Other("expected an INSERT".into()));
+    };
+    ins.columns = columns.iter().map(|c| ident_name(c)).collect();
+    Ok(stmts.remove(0).to_string())
+}
+
+pub(super) fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Plans a query: sent whole where one route answers it, else by the cross-shard planner.
@@ -525,9 +568,12 @@ fn is_column(e: &Expr, col: &str) -> bool {
 pub fn literal(e: &Expr) -> Option<Value> {
     match e {
         Expr::Value(v) => match &v.value {
-            SqlValue::Number(n, _) => {
-                n.parse::<i64>().map(Value::Int).or_else(|_| n.parse::<u64>().map(Value::UInt)).ok()
-            }
+            SqlValue::Number(n, _) => n
+                .parse::<i64>()
+                .map(Value::Int)
+                .or_else(|_| n.parse::<u64>().map(Value::UInt))
+                .ok()
+                .or_else(|| integral(n).map(Value::Int)),
             SqlValue::SingleQuotedString(s) => Some(Value::Bytes(crate::sql::literal::body_value(s))),
             _ => None,
         },
@@ -538,6 +584,17 @@ pub fn literal(e: &Expr) -> Option<Value> {
         Expr::Nested(inner) => literal(inner),
         _ => None,
     }
+}
+
+/// A number written with a fraction or an exponent whose value is an integer (`12.000`,
+/// `1.2e1`: what drivers send for a DOUBLE or DECIMAL bind), exactly; `None` otherwise.
+fn integral(n: &str) -> Option<i64> {
+    if let Some((int, frac)) = n.split_once('.').filter(|_| !n.contains(['e', 'E'])) {
+        return frac.bytes().all(|c| c == b'0').then(|| int.parse::<i64>().ok()).flatten();
+    }
+    let f: f64 = n.parse().ok()?;
+    // Doubles hold integers exactly up to 2^53.
+    (f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0).then_some(f as i64)
 }
 
 /// A SELECT that goes to several shards must not need the gateway to merge anything.
@@ -625,9 +682,11 @@ fn plan_insert(
 ) -> Result<Plan, GatewayError> {
     let (vcol, vindex) = primary_vindex(view, ks, table)?;
     if stmt.columns.is_empty() {
-        return Err(GatewayError::Unsupported(format!(
-            "INSERT into sharded table `{table}` without a column list; name the columns"
-        )));
+        // The table's columns decide which value is the vindex column's: ask a tablet for
+        // them, then plan the statement with them named.
+        let shard =
+            view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
+        return Ok(Plan::NeedColumns { keyspace: ks.name.clone(), shard, table: table.to_string() });
     }
     let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) else {
         return Err(GatewayError::Unsupported(format!("INSERT ... SELECT or SET into sharded table `{table}`")));

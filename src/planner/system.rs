@@ -3,9 +3,7 @@
 
 use sqlparser::ast::{Expr, SetExpr, Value as SqlValue};
 
-use super::route::no_shards;
-use crate::plan::{GatewayError, Local, Plan, SessionItem, Target};
-use crate::routing::RoutingView;
+use crate::plan::{GatewayError, Plan, SessionItem};
 
 /// `SET ...`: the assignments, or a clear error for what is not a session assignment.
 pub fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
@@ -26,38 +24,6 @@ pub fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
         _ => {}
     }
     crate::sql::set::parse_set(rest).map(Plan::Set).map_err(GatewayError::Syntax)
-}
-
-pub(super) fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Result<Option<Plan>, GatewayError> {
-    let words: Vec<String> = rest.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
-    Ok(Some(match w.as_slice() {
-        ["databases"] | ["schemas"] => Plan::Local(Local::Databases),
-        ["vitess_keyspaces"] | ["keyspaces"] => Plan::Local(Local::VitessKeyspaces),
-        ["vitess_shards"] => Plan::Local(Local::VitessShards),
-        ["vitess_tablets"] => Plan::Local(Local::VitessTablets),
-        ["variables", ..] | ["session" | "local", "variables", ..] | ["global", "variables", ..] => {
-            let (keyspace, shard) = super::route::any_tablet(target, view)?;
-            Plan::Local(Local::ShowVariables {
-                keyspace,
-                shard,
-                sql: format!("SHOW {rest}"),
-                session: w[0] != "global",
-            })
-        }
-        ["tables"] | ["full", "tables"] => {
-            let ks_name = target.keyspace.clone().ok_or(GatewayError::NoDatabase)?;
-            let ks = view.keyspace(&ks_name).ok_or_else(|| GatewayError::UnknownKeyspace(ks_name.clone()))?;
-            let shard = match &target.shard {
-                Some(s) => s.clone(),
-                None => {
-                    view.serving_shards(ks, target.tablet_type).into_iter().next().ok_or_else(|| no_shards(&ks_name))?
-                }
-            };
-            Plan::Local(Local::ShowTables { keyspace: ks_name, shard, sql: format!("SHOW {rest}") })
-        }
-        _ => return Ok(None),
-    }))
 }
 
 /// A `select` with no FROM whose items are all session functions the gateway answers.
@@ -81,6 +47,8 @@ pub(super) fn session_select(q: &sqlparser::ast::Query) -> Option<Vec<(String, S
             "@@version_comment" => SessionItem::VersionComment,
             "connection_id()" => SessionItem::ConnectionId,
             "last_insert_id()" => SessionItem::LastInsertId,
+            "user()" | "session_user()" | "system_user()" => SessionItem::User,
+            "current_user()" | "current_user" => SessionItem::CurrentUser,
             "@@autocommit" | "@@session.autocommit" => SessionItem::Autocommit,
             "@@sql_mode" | "@@session.sql_mode" | "@@local.sql_mode" => SessionItem::SqlMode,
             v if v.starts_with("@@") => {

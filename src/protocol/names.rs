@@ -14,6 +14,28 @@ pub fn validate(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A keyspace is one MySQL database of the same name on its tablets (what clients see as
+/// their database): it cannot be one of the server's own.
+pub fn validate_keyspace_database(name: &str) -> Result<(), String> {
+    const SYSTEM: [&str; 5] = ["mysql", "information_schema", "performance_schema", "sys", "_tessera"];
+    if SYSTEM.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        return Err(format!("keyspace name `{name}` is a database MariaDB or tessera uses itself; choose another"));
+    }
+    Ok(())
+}
+
+/// The MySQL database that holds a keyspace's tables on its tablets: the keyspace's name, so
+/// `DATABASE()`, `information_schema` and error messages say what clients call it.
+pub fn keyspace_database(keyspace: &str) -> String {
+    keyspace.to_string()
+}
+
+/// The database name earlier versions used (`vt_<keyspace>`, as Vitess); tablets move its
+/// tables into [`keyspace_database`] when they find it.
+pub fn legacy_keyspace_database(keyspace: &str) -> String {
+    format!("vt_{keyspace}")
+}
+
 /// Checks a tablet alias `<cell>-<uid>` with a uid of up to 10 digits, and returns it
 /// normalised to Vitess's form (uid zero-padded to 10 digits).
 pub fn normalize_tablet_alias(alias: &str) -> Result<String, String> {

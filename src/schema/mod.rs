@@ -85,7 +85,7 @@ fn table_name(o: &ObjectName, keyspace: &str) -> Result<String, String> {
     let parts: Vec<String> = o.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect();
     match parts.as_slice() {
         [t] => Ok(t.clone()),
-        [db, t] if db == keyspace || *db == format!("vt_{keyspace}") => Ok(t.clone()),
+        [db, t] if db == keyspace => Ok(t.clone()),
         _ => Err(format!("`{o}` names another database; ApplySchema works in keyspace `{keyspace}`")),
     }
 }

@@ -50,6 +50,7 @@ pub fn plan(req: &AdminRequest, topo: &Topology) -> Result<Vec<TopoEvent>, TopoE
         }
         AdminRequest::CreateKeyspace { name, durability_policy } => {
             names::validate("keyspace", name).map_err(TopoError::Invalid)?;
+            names::validate_keyspace_database(name).map_err(TopoError::Invalid)?;
             let policy = if durability_policy.is_empty() { "none" } else { durability_policy.as_str() };
             if !DURABILITY_POLICIES.contains(&policy) {
                 return Err(TopoError::Invalid(format!(

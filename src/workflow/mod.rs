@@ -184,7 +184,7 @@ impl WorkflowService {
                 port: t.mysql_port,
                 user: self.creds.user.clone(),
                 password: self.creds.password.clone(),
-                db: format!("vt_{keyspace}"),
+                db: crate::protocol::names::keyspace_database(keyspace),
             },
         ))
     }

@@ -12,6 +12,7 @@ mod gateway_lookup;
 mod gateway_security;
 mod lifecycle;
 mod limits;
+mod metadata;
 mod resharding;
 mod session_vars;
 mod streaming;

@@ -88,3 +88,61 @@ pub async fn first_row(conn: &mut Conn, sql: &str) -> Result<Option<Vec<(String,
             .collect()
     }))
 }
+
+/// Moves the tables of the database earlier versions used (`vt_<keyspace>`) into the
+/// keyspace's database, if the old one still has tables and the new one has none, without
+/// logging it (every tablet of the shard does the same on its own server). Views and other
+/// objects that cannot move stay, with a warning.
+pub async fn move_legacy_database(conn: &mut Conn, keyspace: &str) {
+    use crate::protocol::names::{keyspace_database, legacy_keyspace_database};
+    let (old, new) = (legacy_keyspace_database(keyspace), keyspace_database(keyspace));
+    let count = |db: &str| {
+        format!(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = {} AND table_type = 'BASE TABLE'",
+            crate::sql::quote_bytes(db.as_bytes())
+        )
+    };
+    let (Ok(old_tables), Ok(new_tables)) = (run(conn, &count(&old), 100_000).await, run(conn, &count(&new), 1).await)
+    else {
+        return;
+    };
+    if old_tables.rows.is_empty() || !new_tables.rows.is_empty() {
+        return;
+    }
+    let names: Vec<String> = old_tables
+        .rows
+        .iter()
+        .filter_map(|r| r.first().cloned().flatten())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect();
+    let renames: Vec<String> = names
+        .iter()
+        .map(|t| {
+            format!(
+                "{}.{} TO {}.{}",
+                crate::sql::quote_ident(&old),
+                crate::sql::quote_ident(t),
+                crate::sql::quote_ident(&new),
+                crate::sql::quote_ident(t)
+            )
+        })
+        .collect();
+    match exec(conn, &format!("RENAME TABLE {}", renames.join(", "))).await {
+        Ok(()) => {
+            tracing::info!(keyspace, from = %old, to = %new, tables = names.len(), "moved the keyspace's tables into its database");
+            // Nothing else left in it (no views, routines): the old name goes.
+            let left = format!(
+                "SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {0}) +                  (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = {0}) AS n",
+                crate::sql::quote_bytes(old.as_bytes())
+            );
+            if let Ok(Some(row)) = first_row(conn, &left).await {
+                if row.first().and_then(|(_, v)| v.as_deref()) == Some("0") {
+                    let _ = exec(conn, &format!("DROP DATABASE {}", crate::sql::quote_ident(&old))).await;
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(keyspace, from = %old, to = %new, error = %e, "could not move the keyspace's tables from the old database name")
+        }
+    }
+}

@@ -120,6 +120,7 @@ impl TabletActor {
             let db = crate::sql::quote_ident(&cfg.database());
             exec(&mut conn, "SET SESSION sql_log_bin = 0").await.map_err(|e| e.to_string())?;
             exec(&mut conn, &format!("CREATE DATABASE IF NOT EXISTS {db}")).await.map_err(|e| e.to_string())?;
+            super::dbconn::move_legacy_database(&mut conn, &cfg.keyspace).await;
             let app = match create_query_user(&mut conn, &cfg.database()).await {
                 Ok(password) => base.clone().user(Some(QUERY_USER)).pass(Some(password)),
                 Err(e) => {
@@ -498,6 +499,8 @@ async fn create_query_user(conn: &mut mysql_async::Conn, database: &str) -> Resu
         "SET SESSION sql_log_bin = 0".to_string(),
         format!("CREATE USER IF NOT EXISTS {user} IDENTIFIED BY {pw}"),
         format!("ALTER USER {user} IDENTIFIED BY {pw}"),
+        // Only the grants below: none left from another database name.
+        format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {user}"),
         format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, CREATE TEMPORARY TABLES, \
              LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER ON {}.* TO {user}",
