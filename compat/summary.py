@@ -62,16 +62,18 @@ def main():
     args = ap.parse_args()
 
     results = load(args.results)
-    wire = [w for w in load(args.wire) if w.get("result") in ("err", "closed", "emulated")]
+    everything = [w for w in load(args.wire) if w.get("cmd") not in ("CONNECT", "PARSER", "PROBE", "QUIT")]
+    wire = [w for w in everything if w.get("result") in ("err", "closed", "emulated")]
     probe = any(w.get("result") == "emulated" for w in wire)
 
     def case_of(t):
-        # the case whose run contains the moment the proxy saw the statement; a small margin
-        # only when none does (the proxy's clock is read a moment after the client's)
+        # the case whose run contains the moment the proxy saw the statement (of overlapping
+        # ones, the one that started last: a runner may report a case's end late); a small
+        # margin only when none does (the proxy's clock is read a moment after the client's)
         for margin in (0.0, 0.05):
-            for r in results:
-                if r["start"] - margin <= t <= r["end"] + margin:
-                    return r
+            hits = [r for r in results if r["start"] - margin <= t <= r["end"] + margin]
+            if hits:
+                return max(hits, key=lambda r: r["start"])
         return None
 
     per_case = {}
@@ -113,7 +115,11 @@ def main():
                 detail.append("    %s" % error_text(w))
                 detail.append("        <- %s" % describe(w)[:1500])
             if not seen:
-                detail.append("    (no statement refused by the gateway during this case: the client's own check failed)")
+                detail.append("    (no statement refused by the gateway during this case: the client's own check failed;")
+                detail.append("     the last statements it sent, with what the gateway answered:)")
+                mine = [w for w in everything if case_of(w.get("t", 0)) is r]
+                for w in mine[-4:]:
+                    detail.append("        %-5s <- %s" % (w.get("result", "?"), describe(w)[:600]))
 
     if wire:
         groups = {}

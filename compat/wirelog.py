@@ -421,6 +421,7 @@ class Probe:
         self.version = version
         self.tablets = tablets  # keyspace -> unix socket of its first primary
         self.conns = {}
+        self.prefix = "vt_"  # what the tablets' database names add to a keyspace's name
 
     def tablet(self, ks):
         import pymysql  # only the probe needs it
@@ -430,7 +431,11 @@ class Probe:
             return None
         conn = self.conns.get(ks)
         if conn is None or not conn.open:
-            conn = pymysql.connect(unix_socket=sock, user="root", conv={}, autocommit=True, database="vt_" + ks)
+            conn = pymysql.connect(unix_socket=sock, user="root", conv={}, autocommit=True)
+            with conn.cursor() as c:  # the tablets' database: vt_<keyspace>, or the keyspace's name
+                c.execute("SHOW DATABASES LIKE 'vt\\_%s'" % ks)
+                self.prefix = "vt_" if c.fetchall() else ""
+            conn.select_db(self.prefix + ks)
             self.conns[ks] = conn
         return conn
 
@@ -451,10 +456,12 @@ class Probe:
         named = []
         for pat, rep in self.patterns():
             named += [k for m in pat.finditer(sql) for k in m.groups() if k in self.tablets]
-            sql = pat.sub(rep, sql)
+            sql = pat.sub(rep.replace("vt_", self.prefix), sql)
         return sql, (named[0] if named else None)
 
     def from_tablet(self, b):
+        if not self.prefix:
+            return b
         for k in self.tablets:
             b = b.replace(b"vt_" + k.encode(), k.encode())
         return b
@@ -519,10 +526,15 @@ class Probe:
         if word == "SET":
             conn.emit(cur, result="emulated", how="answered OK", **err)
             return self.ok(conn)
-        if word in ("SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH") and err["errno"] in (1044, 1049, 1064, 1142, 1235):
+        if word in ("SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH") and err["errno"] in (1044, 1049, 1064, 1142, 1235, 1238):
+            try:
+                self.tablet(next(iter(self.tablets)))  # learns how tablets name their databases
+            except Exception as e:
+                conn.emit({"cmd": "PROBE", "result": "note", "msg": "no tablet: %r" % (e,)})
+                return None
             tsql, named = self.to_tablet(sql)
             ks = conn.db if conn.db in self.tablets else named
-            if named and named != conn.db and not re.search(r"\b(FROM|JOIN)\s+(?!`?vt_|`?information_schema)", re.split(r"(?i)\bWHERE\b", tsql)[0], re.I):
+            if named and named != conn.db and not re.search(r"\b(FROM|JOIN)\s+(?!`?%s|`?information_schema)" % (self.prefix or named), re.split(r"(?i)\bWHERE\b", tsql)[0], re.I):
                 ks = named
             if ks is None:
                 return None

@@ -119,6 +119,13 @@ EOF
 
 HOME_DIR=""
 PROXY_PID=""
+# pids of the processes whose command line names this cluster's directory
+cluster_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$HOME_DIR/" && echo "${p#/proc/}"
+  done | tr '\n' ' '
+}
 cleanup() {
   local rc=$?
   if [ -n "$PROXY_PID" ]; then kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; fi
@@ -128,7 +135,21 @@ cleanup() {
       log "cluster left running: $TESSERA_BIN down --home $HOME_DIR   (gateway 127.0.0.1:$GATEWAY_PORT)"
     else
       "$TESSERA_BIN" down --home "$HOME_DIR" >/dev/null 2>&1
-      rm -rf "$HOME_DIR"
+      # whatever still runs from this cluster's directory (a node `down` did not recognise,
+      # its MariaDB servers) is ours: stop it by pid before the directory goes
+      local pids i
+      for i in $(seq 60); do
+        pids="$(cluster_pids)"
+        [ -z "$pids" ] && break
+        [ "$i" = 1 ] && kill $pids 2>/dev/null
+        [ "$i" = 45 ] && kill -9 $pids 2>/dev/null
+        sleep 0.5
+      done
+      if [ -n "$(cluster_pids)" ]; then
+        log "processes of $HOME_DIR still run ($(cluster_pids)); left it in place"
+      else
+        rm -rf "$HOME_DIR"
+      fi
     fi
   fi
   exit $rc

@@ -33,13 +33,16 @@ export default async function* reporter(source) {
     } else if ((event.type === 'test:pass' || event.type === 'test:fail') && d.nesting === 0) {
       const status = event.type === 'test:pass' ? (d.skip || d.todo ? 'SKIP' : 'PASS') : 'FAIL';
       const error = status === 'FAIL' ? firstLine(d.details && d.details.error) : '';
+      // events may be reported after the fact: the test's own duration dates its start
+      const end = Date.now() / 1000;
+      const duration = d.details && typeof d.details.duration_ms === 'number' ? d.details.duration_ms / 1000 : null;
       const rec = {
-        client: clientOf(d.file),
+        client: clientOf(d.file || process.argv[1]),
         case: d.name,
         status,
         error,
-        start: starts.get(d.name) ?? Date.now() / 1000,
-        end: Date.now() / 1000,
+        start: duration === null ? (starts.get(d.name) ?? end) : Math.min(starts.get(d.name) ?? end, end - duration),
+        end,
         detail: status === 'FAIL' ? String((d.details && d.details.error && (d.details.error.cause || d.details.error).stack) || '').slice(0, 4000) : '',
       };
       if (out) appendFileSync(out, JSON.stringify(rec) + '\n');

@@ -114,6 +114,8 @@ def test_server_identity():
         cur.execute("SELECT @@version, VERSION(), @@version_comment")
         at_version, version, comment = cur.fetchone()
     handshake = conn.get_server_info()
+    if handshake.startswith("5.5.5-"):  # what MariaDB 10+ announces to old clients; they strip it
+        handshake = handshake[len("5.5.5-"):]
     assert handshake == at_version == version, (handshake, at_version, version)
     assert "MariaDB" in handshake, "clients pick their dialect from %r, but the tablets run MariaDB" % handshake
     conn.close()
@@ -133,8 +135,8 @@ STATEMENTS = [
     (SHARDED, "SHOW CREATE DATABASE %s" % SHARDED, r"CREATE DATABASE `%s`" % SHARDED),
     (SHARDED, "SHOW CREATE TABLE %s.product" % UNSHARDED, r"CREATE TABLE `product`"),
     (SHARDED, "SHOW CREATE TABLE customer", r"CREATE TABLE `customer`"),
-    (SHARDED, "EXPLAIN SELECT * FROM customer WHERE customer_id = 1", r"customer"),
-    (UNSHARDED, "EXPLAIN SELECT * FROM product", r"product"),
+    (SHARDED, "EXPLAIN SELECT * FROM customer WHERE customer_id = 1", r"select_type"),
+    (UNSHARDED, "EXPLAIN SELECT * FROM product", r"select_type"),
     (SHARDED, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name", r"corder\ncustomer\n"),
     (UNSHARDED, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name", r"%s\n%s\n" % (UNSHARDED, SHARDED)),
     (SHARDED, "SELECT column_name FROM information_schema.columns WHERE table_schema = '%s' AND table_name = 'customer' ORDER BY ordinal_position" % SHARDED, r"customer_id\nemail\n"),

@@ -40,6 +40,23 @@ test('execute with number binds, sharded', async () => {
   try { await crud(conn, 'compat_kv', 7_000_000, 'mysql2-execute', 'execute'); } finally { await conn.end(); }
 });
 
+test('execute select/update/delete by the vindex column with number binds, sharded (rows inserted by query)', async () => {
+  const conn = await connect(SHARDED);
+  const base = 7_500_000;
+  try {
+    await conn.query('DELETE FROM compat_kv WHERE client = ?', ['mysql2-exec2']);
+    await conn.query('INSERT INTO compat_kv (id, client, val) VALUES ?', [[1, 2, 3, 4].map((i) => [base + i, 'mysql2-exec2', `v${i}`])]);
+    const [one] = await conn.execute('SELECT id, val FROM compat_kv WHERE id = ?', [base + 2]);
+    assert.deepEqual(one.map((r) => [r.id, r.val]), [[base + 2, 'v2']]);
+    const [four] = await conn.execute('SELECT id FROM compat_kv WHERE id IN (?, ?, ?, ?) ORDER BY id', [base + 1, base + 2, base + 3, base + 4]);
+    assert.deepEqual(four.map((r) => r.id), [base + 1, base + 2, base + 3, base + 4]);
+    const [upd] = await conn.execute('UPDATE compat_kv SET val = ? WHERE id = ?', ['changed', base + 3]);
+    assert.equal(upd.affectedRows, 1);
+    const [del] = await conn.execute('DELETE FROM compat_kv WHERE id = ?', [base + 4]);
+    assert.equal(del.affectedRows, 1);
+  } finally { await conn.end(); }
+});
+
 test('query with number binds, unsharded', async () => {
   const conn = await connect(UNSHARDED);
   try {
