@@ -114,6 +114,11 @@ impl PlanCache {
                 return Ok(p);
             }
         }
+        // A template that does not fit these literals: the plan for this very text, if kept.
+        let exact = match (exact, &template) {
+            (None, Some(_)) => self.inner.lock().ok().and_then(|i| i.plans.get(k.insert(key(sql, target))).cloned()),
+            (e, _) => e,
+        };
         if let Some(p) = exact {
             return Ok((*p).clone());
         }
@@ -127,7 +132,10 @@ impl PlanCache {
                     inner.shapes.clear();
                 }
                 match (learned, shape_key) {
-                    (Some(t), Some(sk)) => {
+                    // A template learned over several shards serves one shard too, not the reverse.
+                    (Some(t), Some(sk))
+                        if inner.shapes.get(&sk).is_none_or(|old| t.concatenates() >= old.concatenates()) =>
+                    {
                         inner.shapes.insert(sk, Arc::new(t));
                     }
                     _ => {

@@ -164,6 +164,11 @@ pub struct Template {
     /// The planner's SQL split at its literals.
     pieces: Vec<String>,
     recipe: Recipe,
+    /// Whether the statement's rows from several shards may simply be concatenated. Learned from
+    /// a plan over one shard, it may not (`COUNT(*)`, `ORDER BY ... LIMIT`, `DISTINCT` of an IN
+    /// list whose values sat on one shard): new literals that reach several shards are planned
+    /// afresh.
+    concatenates: bool,
 }
 
 impl Template {
@@ -181,12 +186,18 @@ impl Template {
         }
         let pieces = split(planned)?;
         let recipe = recipe(sql, lits, keyspace, target, view)?;
-        let t = Template { keyspace: keyspace.clone(), tablet_type: *tablet_type, pieces, recipe };
+        let concatenates = shards.len() > 1;
+        let t = Template { keyspace: keyspace.clone(), tablet_type: *tablet_type, pieces, recipe, concatenates };
         // It must reproduce the plan it learned from.
         match t.instantiate(lits, view) {
             Some(Plan::Route { shards: s2, sql: q2, .. }) if s2 == *shards && q2 == *planned => Some(t),
             _ => None,
         }
+    }
+
+    /// Whether the plan it makes may spread over several shards.
+    pub fn concatenates(&self) -> bool {
+        self.concatenates
     }
 
     /// The plan for a statement of this shape with `lits`.
@@ -216,6 +227,9 @@ impl Template {
                 view.serving_shards(ks, self.tablet_type).into_iter().filter(|s| set.contains(s)).collect()
             }
         };
+        if shards.len() > 1 && !self.concatenates {
+            return None;
+        }
         Some(Plan::Route { keyspace: self.keyspace.clone(), shards, sql, tablet_type: self.tablet_type })
     }
 }
@@ -331,11 +345,33 @@ mod tests {
             let want = crate::planner::plan(&sql, &t, &view).unwrap();
             assert_eq!(format!("{got:?}"), format!("{want:?}"), "{sql}");
         }
-        let tpl = learn("select email from customer where customer_id in (1, 2, 3) and email = 'x'").expect("in list");
+        // 1 is on -80, 4 on 80-: learned over both shards, so any values fit.
+        let tpl = learn("select email from customer where customer_id in (1, 2, 4) and email = 'x'").expect("in list");
+        assert!(tpl.concatenates);
         let sql = "select email from customer where customer_id in (9, 10, 11) and email = 'y'";
         let (_, lits) = normalise(sql).unwrap();
         let want = crate::planner::plan(sql, &t, &view).unwrap();
         assert_eq!(format!("{:?}", tpl.instantiate(&lits, &view).unwrap()), format!("{want:?}"));
+        // An IN list learned on one shard is not reused for values on several: the shards'
+        // answers would need merging.
+        let one =
+            |ids: [u64; 2]| format!("select count(*) from customer where customer_id in ({}, {})", ids[0], ids[1]);
+        let shard_of = |id: u64| match crate::planner::plan(
+            &format!("select * from customer where customer_id = {id}"),
+            &t,
+            &view,
+        ) {
+            Ok(Plan::Route { shards, .. }) => shards,
+            other => panic!("{other:?}"),
+        };
+        let a = 1u64;
+        let same = (2..100).find(|&i| shard_of(i) == shard_of(a)).unwrap();
+        let other = (2..100).find(|&i| shard_of(i) != shard_of(a)).unwrap();
+        let tpl = learn(&one([a, same])).expect("one-shard IN list");
+        let (_, lits) = normalise(&one([a, other])).unwrap();
+        assert!(tpl.instantiate(&lits, &view).is_none(), "two shards from a one-shard template");
+        let (_, lits) = normalise(&one([same, a])).unwrap();
+        assert!(tpl.instantiate(&lits, &view).is_some());
         // Scatter, unsharded, no table: fixed shards.
         assert!(learn("select * from customer where email = 'x'").is_none_or(|t| matches!(t.recipe, Recipe::Fixed(_))));
         assert!(learn("select * from commerce.product where sku = 'a'").is_some());
