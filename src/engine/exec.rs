@@ -95,11 +95,11 @@ pub async fn run_on_shard(
 
 /// A shard's result, the transaction (tablet, id) the statement began there, and the cursor
 /// of the rest of its rows (streamed requests).
-type ShardAnswer = (QueryResult, Option<(String, u64)>, Option<super::stream::Cursor>);
+pub(super) type ShardAnswer = (QueryResult, Option<(String, u64)>, Option<super::stream::Cursor>);
 
 /// One shard's part of a statement: outside a transaction by target; inside, on the shard's
 /// transaction, or beginning it with the statement (`BeginExecute`, one round trip).
-async fn shard_call(
+pub(super) async fn shard_call(
     tc: &ShardsRef,
     ks: &str,
     shard: &str,
@@ -139,6 +139,7 @@ async fn shard_call(
 /// Commits every shard's transaction in turn; a failure names what committed and what did not.
 pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayError> {
     let txs = std::mem::take(&mut s.shard_txs);
+    s.savepoints.clear();
     s.in_transaction = false;
     s.vars.transaction_ended();
     let mut committed = Vec::new();
@@ -164,6 +165,7 @@ pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayE
 /// Rolls back every shard's transaction (errors ignored: the tablet's timeout reaps leftovers).
 pub async fn rollback(tc: &ShardsRef, s: &mut SessionState) {
     let txs = std::mem::take(&mut s.shard_txs);
+    s.savepoints.clear();
     s.in_transaction = false;
     s.vars.transaction_ended();
     for (_, (alias, tx)) in txs {
@@ -206,6 +208,9 @@ pub async fn run_shards_with(
         }
         None => sql,
     };
+    if s.in_transaction && !s.savepoints.is_empty() {
+        super::savepoint::join_shards(tc, s, keyspace, shards, tablet_type, options).await?;
+    }
     let tx_of =
         |shard: &String| s.in_transaction.then(|| s.shard_txs.get(&(keyspace.to_string(), shard.clone())).cloned());
     let results: Vec<Result<ShardAnswer, GatewayError>> = if shards.len() == 1 {

@@ -11,6 +11,7 @@ mod join;
 pub mod lookup;
 #[cfg(test)]
 pub mod memory;
+pub mod savepoint;
 pub mod session;
 pub mod shards;
 pub mod stream;

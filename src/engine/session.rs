@@ -13,6 +13,9 @@ pub struct SessionState {
     /// An open transaction (BEGIN, or autocommit off): per keyspace/shard, the tablet and id.
     pub in_transaction: bool,
     pub shard_txs: BTreeMap<(String, String), (String, u64)>,
+    /// Savepoints of the open transaction, oldest first. A shard that joins the transaction
+    /// later sets them all before its first statement, so `ROLLBACK TO` undoes its part too.
+    pub savepoints: Vec<String>,
     pub last_insert_id: u64,
     pub connection_id: u32,
     /// The client statement running now (every tablet request of it carries this id, so it

@@ -232,6 +232,10 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             exec::rollback(tc, s).await;
             Ok(Answer::ok())
         }
+        Plan::Savepoint { op, name } => {
+            crate::engine::savepoint::run(tc, s, op, name).await?;
+            Ok(Answer::ok())
+        }
         Plan::Route { keyspace, shards, sql, tablet_type } => {
             if tablet_type != crate::protocol::topology::TabletType::Primary && crate::sql::classify(&sql).is_write() {
                 return Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::ReadOnly {

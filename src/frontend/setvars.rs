@@ -90,6 +90,14 @@ fn is_word(e: &str) -> bool {
     !e.is_empty() && e.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') && !e.bytes().all(|c| c.is_ascii_digit())
 }
 
+/// A plain decimal number (`2`, `-1.5`, `0.000000`, `1e3`).
+fn is_number(e: &str) -> bool {
+    let digits = e.strip_prefix('-').unwrap_or(e);
+    digits.bytes().next().is_some_and(|c| c.is_ascii_digit())
+        && digits.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && digits.parse::<f64>().is_ok()
+}
+
 fn boolean(name: &str, v: &str) -> Result<bool, GatewayError> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "on" | "true" => Ok(true),
@@ -162,6 +170,9 @@ async fn system(svc: &Services, s: &mut SessionState, name: String, expr: &str) 
             }
             let literal = if is_word(expr.trim()) {
                 crate::sql::quote_bytes(expr.trim().as_bytes())
+            } else if is_number(expr.trim()) {
+                // As written: MariaDB takes `1.5` for a DOUBLE variable, not `'1.5'` (1232).
+                expr.trim().to_string()
             } else {
                 evaluate(svc, s, expr).await?.literal
             };
@@ -262,7 +273,9 @@ pub async fn select_vars(
             }
             None => {
                 out.push(None);
-                remote.push((i, format!("@@{}.{name}", if *global { "global" } else { "session" })));
+                // Unscoped, MariaDB answers the session's value, or the global one of a
+                // variable that has no session value (`@@lower_case_table_names`).
+                remote.push((i, if *global { format!("@@global.{name}") } else { format!("@@{name}") }));
             }
         }
     }

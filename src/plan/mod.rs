@@ -25,6 +25,14 @@ use crate::protocol::tablet::QueryResult;
 use crate::protocol::topology::TabletType;
 use crate::vindex::Value;
 
+/// What a savepoint statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavepointOp {
+    Set,
+    RollbackTo,
+    Release,
+}
+
 /// What to do with a statement.
 #[derive(Debug, Clone)]
 pub enum Plan {
@@ -42,6 +50,11 @@ pub enum Plan {
     Begin,
     Commit,
     Rollback,
+    /// `SAVEPOINT x`, `ROLLBACK TO x`, `RELEASE SAVEPOINT x`: on every shard of the transaction.
+    Savepoint {
+        op: SavepointOp,
+        name: String,
+    },
     /// Send `sql` to each shard; rows are concatenated, affected counts added.
     Route {
         keyspace: String,

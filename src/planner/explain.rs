@@ -110,6 +110,7 @@ pub fn render(p: &Plan) -> Vec<String> {
         Plan::Begin => out.push("Begin".into()),
         Plan::Commit => out.push("Commit".into()),
         Plan::Rollback => out.push("Rollback".into()),
+        Plan::Savepoint { op, name } => out.push(format!("Savepoint {op:?} {name} on every shard of the transaction")),
     }
     out
 }

@@ -29,6 +29,7 @@ pub mod system;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod transaction;
 
 pub use route::plan;
 

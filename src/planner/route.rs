@@ -50,10 +50,11 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
             let (id, connection) = super::system::parse_kill(rest)?;
             return Ok(Plan::Kill { id, connection });
         }
-        "BEGIN" => return Ok(Plan::Begin),
-        "START" if rest.to_ascii_uppercase().starts_with("TRANSACTION") => return Ok(Plan::Begin),
-        "COMMIT" => return Ok(Plan::Commit),
-        "ROLLBACK" => return Ok(Plan::Rollback),
+        "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
+            if let Some(p) = super::transaction::plan(kw.as_str(), rest) {
+                return p;
+            }
+        }
         "SET" => return plan_set(rest),
         "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" => {
             if let Some(p) = super::ddl::plan(kw.as_str(), rest, text, target, view)? {

@@ -13,6 +13,10 @@ async fn seen(conn: &mut mysql_async::Conn) -> String {
     conn.query_first("select email from customer where customer_id = 1").await.unwrap().unwrap()
 }
 
+async fn ids(conn: &mut mysql_async::Conn) -> Vec<i64> {
+    conn.query("select customer_id from customer where customer_id in (101, 102, 104) order by 1").await.unwrap()
+}
+
 fn server_error(e: mysql_async::Error) -> (u16, String) {
     match e {
         mysql_async::Error::Server(s) => (s.code, s.message),
@@ -77,6 +81,17 @@ async fn sessions_keep_their_variables_identity_and_isolation() {
     assert!(msg.contains("sql_log_bin"), "{msg}");
     let fk: i64 = a.query_first("select @@foreign_key_checks").await.unwrap().unwrap();
     assert_eq!(fk, 0);
+    // Variables with only a global value answer it when asked without a scope, as MariaDB does
+    // (SQLAlchemy asks `@@lower_case_table_names` at connect, Connector/J `@@system_time_zone`).
+    let (lctn, stz): (i64, String) =
+        a.query_first("select @@lower_case_table_names, @@system_time_zone").await.unwrap().unwrap();
+    assert_eq!(lctn, 0);
+    assert!(!stz.is_empty());
+    // Decimal values for DOUBLE variables (mariadb-dump's `SET @@MAX_STATEMENT_TIME=0.000000`).
+    a.query_drop("set max_statement_time = 1.5").await.unwrap();
+    let mst: String = a.query_first("select @@max_statement_time").await.unwrap().unwrap();
+    assert_eq!(mst, "1.500000");
+    a.query_drop("/*M!100100 SET @@MAX_STATEMENT_TIME=0.000000 */").await.unwrap();
     let (code, _) = server_error(a.query_drop("set nope_not_a_variable = 1").await.unwrap_err());
     assert_eq!(code, 1193, "MariaDB's unknown-variable error");
     let (code, msg) = server_error(a.query_drop("set global max_connections = 10").await.unwrap_err());
@@ -129,6 +144,27 @@ async fn sessions_keep_their_variables_identity_and_isolation() {
         server_error(b.query_drop("update customer set email = 'x' where customer_id = 1").await.unwrap_err());
     assert_eq!(code, 1792, "MariaDB's read-only transaction error");
     b.query_drop("rollback").await.unwrap();
+    b.query_drop("SET SESSION TRANSACTION READ WRITE").await.unwrap();
+
+    // Savepoints span the transaction's shards, including shards it reaches after them.
+    b.query_drop("begin").await.unwrap();
+    b.query_drop("insert into customer (customer_id, email) values (101, 'a')").await.unwrap();
+    b.query_drop("savepoint a").await.unwrap();
+    // 101 is on 80-, 102 and 104 on -80 (hash vindex): -80 joins the transaction after `a`.
+    b.query_drop("insert into customer (customer_id, email) values (104, 'd'), (102, 'b')").await.unwrap();
+    assert_eq!(ids(&mut b).await, [101, 102, 104]);
+    b.query_drop("rollback to savepoint a").await.unwrap();
+    assert_eq!(ids(&mut b).await, [101]);
+    b.query_drop("savepoint `b b`").await.unwrap();
+    b.query_drop("insert into customer (customer_id, email) values (102, 'b')").await.unwrap();
+    b.query_drop("release savepoint `b b`").await.unwrap();
+    let (code, _) = server_error(b.query_drop("rollback to `b b`").await.unwrap_err());
+    assert_eq!(code, 1305);
+    b.query_drop("commit").await.unwrap();
+    assert_eq!(ids(&mut a).await, [101, 102]);
+    let (code, _) = server_error(a.query_drop("rollback to savepoint a").await.unwrap_err());
+    assert_eq!(code, 1305, "no transaction, no savepoint");
+    a.query_drop("savepoint outside").await.unwrap();
 
     // Executable comments run as MariaDB runs them (mariadb-dump's preamble).
     let mut d = pool.get_conn().await.unwrap();
