@@ -344,8 +344,8 @@ pub async fn run_insert(
         }
     }
     let mut mapped: Vec<Mapping> = p.lookups.iter().map(|d| (d.clone(), Vec::new())).collect();
-    let mut by_shard: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for row in &p.rows {
+    let mut by_shard: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
+    for (index, row) in p.rows.iter().enumerate() {
         let v = row.vindex_value.as_ref().ok_or_else(|| {
             GatewayError::Other("a row's primary vindex value was to come from a sequence that gave none".into())
         })?;
@@ -359,7 +359,7 @@ pub async fn run_insert(
                 mapped[i].1.push((v.clone(), ksid.clone()));
             }
         }
-        by_shard.entry(shard).or_default().push(format!("({})", row.cells.join(", ")));
+        by_shard.entry(shard).or_default().push((index, format!("({})", row.cells.join(", "))));
     }
     let own = super::lookup::begin_own_if(s, !p.lookups.is_empty());
     let result = insert_rows(tc, s, &p, by_shard, &mapped).await;
@@ -373,6 +373,9 @@ pub async fn run_insert(
     })
 }
 
+/// Rows of the statement's order, by their index, each on the shard that holds it.
+type ShardRows = BTreeMap<String, Vec<(usize, String)>>;
+
 /// A lookup and the (value, keyspace id) pairs an insert adds to it.
 type Mapping = (crate::plan::LookupDef, Vec<(String, Vec<u8>)>);
 
@@ -381,17 +384,39 @@ async fn insert_rows(
     tc: &ShardsRef,
     s: &mut SessionState,
     p: &InsertPlan,
-    by_shard: BTreeMap<String, Vec<String>>,
+    by_shard: ShardRows,
     mapped: &[Mapping],
 ) -> Result<Answer, GatewayError> {
     for (def, pairs) in mapped {
         super::lookup::map(tc, s, def, pairs).await?;
     }
     let mut affected = 0;
+    let mut returned: Option<QueryResult> = None;
+    // (row index, returned row) of every shard, to put back in the statement's order.
+    let mut placed = Vec::new();
+    let mut in_order = true;
     for (shard, rows) in by_shard {
-        let sql = format!("{}{}{}", p.head, rows.join(", "), p.tail);
+        let sql =
+            format!("{}{}{}", p.head, rows.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join(", "), p.tail);
         let r = run_on_shard(tc, s, &p.keyspace, &shard, TabletType::Primary, &sql).await?;
         affected += r.rows_affected;
+        if r.fields.is_empty() {
+            continue;
+        }
+        // INSERT ... RETURNING: one row back per row inserted (unless IGNORE skipped some).
+        in_order &= r.rows.len() == rows.len();
+        let out = returned.get_or_insert_with(|| QueryResult { fields: r.fields.clone(), ..Default::default() });
+        out.rows_affected += r.rows_affected;
+        placed.extend(rows.iter().map(|(i, _)| *i).zip(r.rows));
     }
-    Ok(Answer::Ok { affected, last_insert_id: 0, info: String::new() })
+    match returned {
+        Some(mut out) => {
+            if in_order {
+                placed.sort_by_key(|(i, _)| *i);
+            }
+            out.rows = placed.into_iter().map(|(_, row)| row).collect();
+            Ok(Answer::Rows(out))
+        }
+        None => Ok(Answer::Ok { affected, last_insert_id: 0, info: String::new() }),
+    }
 }

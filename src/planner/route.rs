@@ -727,12 +727,8 @@ fn plan_insert(
                 columns.len() - 1
             }
         };
-        let missing = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(&r[column_index], Expr::Value(v) if matches!(v.value, SqlValue::Null)))
-            .map(|(i, _)| i)
-            .collect();
+        let missing =
+            rows.iter().enumerate().filter(|(_, r)| is_null_or_default(&r[column_index])).map(|(i, _)| i).collect();
         auto_increment = Some(AutoIncrement {
             column_index,
             missing,
@@ -796,4 +792,13 @@ fn plan_insert(
 /// A column name for an ObjectName built from one identifier.
 pub fn ident_name(name: &str) -> ObjectName {
     ObjectName(vec![ObjectNamePart::Identifier(sqlparser::ast::Ident::new(name))])
+}
+
+/// `NULL` or `DEFAULT` in a row of VALUES: the sequence fills the auto-increment column.
+fn is_null_or_default(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => matches!(v.value, SqlValue::Null),
+        Expr::Identifier(i) => i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"),
+        _ => false,
+    }
 }

@@ -124,6 +124,22 @@ async fn metadata_ddl_and_dumps_through_the_gateway() {
     conn.query_drop("insert into customer (customer_id, email) values (5.000, 'five'), (6e0, 'six')").await.unwrap();
     let n: u64 = conn.query_first("select count(*) from customer").await.unwrap().unwrap();
     assert_eq!(n, 5);
+    // INSERT ... RETURNING over both shards answers in the statement's row order (Django's
+    // bulk_create pairs ids with objects by it); DEFAULT takes the sequence as NULL does.
+    let back: Vec<(i64, String)> = conn
+        .query("insert into customer (customer_id, email) values (21, 'r1'), (22, 'r2'), (23, 'r3'), (24, 'r4') returning customer_id, email")
+        .await
+        .unwrap();
+    assert_eq!(back, (21..=24).map(|i| (i, format!("r{}", i - 20))).collect::<Vec<_>>());
+    let seq: Vec<(i64, String)> = conn
+        .exec(
+            "insert into customer (customer_id, email) values (DEFAULT, ?), (DEFAULT, ?) returning customer_id, email",
+            ("d1", "d2"),
+        )
+        .await
+        .unwrap();
+    assert!(seq.len() == 2 && seq[0].0 > 24 && seq[1].0 == seq[0].0 + 1, "{seq:?}");
+    conn.query_drop("delete from customer where customer_id > 20").await.unwrap();
     conn.query_drop(r"insert into customer values (7, 'back\\slash'), (8, 'it''s'), (9, NULL), (10, x'00ff0a27')")
         .await
         .unwrap();
