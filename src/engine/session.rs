@@ -17,6 +17,12 @@ pub struct SessionState {
     /// later sets them all before its first statement, so `ROLLBACK TO` undoes its part too.
     pub savepoints: Vec<String>,
     pub last_insert_id: u64,
+    /// `FOUND_ROWS()`: rows the last SELECT returned (or, with SQL_CALC_FOUND_ROWS, would
+    /// have returned without its LIMIT: `calc_found_rows` until its rows are written).
+    pub found_rows: u64,
+    pub calc_found_rows: Option<u64>,
+    /// `ROW_COUNT()`: rows the last statement changed; -1 after a SELECT.
+    pub row_count: i64,
     pub connection_id: u32,
     /// The client statement running now (every tablet request of it carries this id, so it
     /// can be stopped wherever it runs; 0 outside statements).

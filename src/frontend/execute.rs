@@ -155,6 +155,8 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                         SessionItem::VersionComment => (Some(identity.comment.clone()), false),
                         SessionItem::ConnectionId => (Some(s.connection_id.to_string()), true),
                         SessionItem::LastInsertId => (Some(s.last_insert_id.to_string()), true),
+                        SessionItem::FoundRows => (Some(s.found_rows.to_string()), true),
+                        SessionItem::RowCount => (Some(s.row_count.to_string()), true),
                         SessionItem::User => (Some(format!("{}@{}", s.user, s.host)), false),
                         SessionItem::CurrentUser => (Some(format!("{}@%", s.user)), false),
                         SessionItem::Autocommit => (Some(u8::from(s.autocommit).to_string()), true),
@@ -299,6 +301,17 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             let columns: Vec<String> = r.fields.into_iter().map(|f| f.name).collect();
             let named = crate::planner::route::with_columns(sql, &columns)?;
             Box::pin(execute(svc, s, &named)).await
+        }
+        Plan::FoundRows { query, count } => {
+            let counted = Box::pin(execute(svc, s, &count)).await?.rows(svc.max_rows).await?;
+            let n = counted
+                .and_then(|r| r.rows.into_iter().next())
+                .and_then(|row| row.into_iter().next().flatten())
+                .and_then(|b| std::str::from_utf8(&b).ok().and_then(|t| t.parse::<u64>().ok()))
+                .ok_or_else(|| GatewayError::Other(format!("`{count}` gave no count")))?;
+            let answer = Box::pin(execute(svc, s, &query)).await?;
+            s.calc_found_rows = Some(n);
+            Ok(answer)
         }
         Plan::NextValues { keyspace, table, count } => {
             let first = exec::next_values(tc, &view, &keyspace, &table, count).await?;

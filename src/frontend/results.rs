@@ -48,34 +48,44 @@ async fn client_gone(conn: &mut Conn) -> io::Error {
 
 /// Writes a statement's answer (an error, a count, or rows); `false` when it was an error,
 /// which ends a multi-statement batch. `binary`: rows in the prepared-statement format.
+/// Keeps what `FOUND_ROWS()` and `ROW_COUNT()` answer next.
 pub(super) async fn write_answer(
     conn: &mut Conn,
-    state: &SessionState,
+    state: &mut SessionState,
     answer: Result<Answer, GatewayError>,
     more: bool,
     binary: bool,
 ) -> io::Result<bool> {
-    match answer {
+    let calc = state.calc_found_rows.take();
+    let written = match answer {
         Err(e) => {
             let (code, st) = e.mysql_code();
             conn.send(&err_packet(code, st, &e.to_string())).await?;
-            Ok(false)
+            state.row_count = -1;
+            return Ok(false);
         }
         Ok(Answer::Ok { affected, last_insert_id, info }) => {
             conn.send(&ok_packet(0, affected, last_insert_id, status(state, more), 0, &info)).await?;
-            Ok(true)
+            state.row_count = i64::try_from(affected).unwrap_or(i64::MAX);
+            return Ok(true);
         }
-        Ok(Answer::Rows(r)) => write_rows(conn, state, &r.fields, r.rows, None, r.warnings, more, binary).await,
+        Ok(Answer::Rows(r)) => write_rows(conn, state, &r.fields, r.rows, None, r.warnings, more, binary).await?,
         Ok(Answer::Stream(mut s)) => {
             let fields = std::mem::take(&mut s.fields);
-            write_rows(conn, state, &fields, Vec::new(), Some(s), 0, more, binary).await
+            write_rows(conn, state, &fields, Vec::new(), Some(s), 0, more, binary).await?
         }
+    };
+    state.row_count = -1;
+    if let Some(rows) = written {
+        state.found_rows = calc.unwrap_or(rows);
     }
+    Ok(written.is_some())
 }
 
 /// A result set: column definitions, `rows`, then what `stream` yields, each part flushed to
 /// the client before the next is asked for. An error mid-stream ends the result with an ERR
-/// packet (clients read it as the statement's error).
+/// packet (clients read it as the statement's error). The number of rows written, `None` after
+/// such an error.
 #[allow(clippy::too_many_arguments)]
 async fn write_rows(
     conn: &mut Conn,
@@ -86,7 +96,8 @@ async fn write_rows(
     warnings: u16,
     more: bool,
     binary: bool,
-) -> io::Result<bool> {
+) -> io::Result<Option<u64>> {
+    let mut written = rows.len() as u64;
     let mut count = Vec::new();
     put_lenenc_int(&mut count, fields.len() as u64);
     conn.send(&count).await?;
@@ -104,6 +115,7 @@ async fn write_rows(
         loop {
             match s.next().await {
                 Ok(Some(part)) => {
+                    written += part.len() as u64;
                     for row in &part {
                         conn.send(&encode(row)).await?;
                     }
@@ -113,7 +125,7 @@ async fn write_rows(
                 Err(e) => {
                     let (code, st) = e.mysql_code();
                     conn.send(&err_packet(code, st, &e.to_string())).await?;
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
         }
@@ -123,5 +135,5 @@ async fn write_rows(
     } else {
         conn.send(&eof_packet(status(state, more), warnings)).await?;
     }
-    Ok(true)
+    Ok(Some(written))
 }

@@ -50,6 +50,12 @@ pub enum Plan {
     Begin,
     Commit,
     Rollback,
+    /// `SELECT SQL_CALC_FOUND_ROWS ...`: the statement `query` answers; `count` (one row, one
+    /// number) is what `FOUND_ROWS()` answers next. Both planned when they run.
+    FoundRows {
+        query: String,
+        count: String,
+    },
     /// `SAVEPOINT x`, `ROLLBACK TO x`, `RELEASE SAVEPOINT x`: on every shard of the transaction.
     Savepoint {
         op: SavepointOp,
@@ -199,6 +205,9 @@ pub enum SessionItem {
     VersionComment,
     ConnectionId,
     LastInsertId,
+    /// `FOUND_ROWS()`, `ROW_COUNT()`: of the session's last statement, kept by the gateway.
+    FoundRows,
+    RowCount,
     /// `USER()`, `SESSION_USER()`, `SYSTEM_USER()`: `user@client-host`.
     User,
     /// `CURRENT_USER()`: the account, `user@%`.

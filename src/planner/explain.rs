@@ -110,6 +110,9 @@ pub fn render(p: &Plan) -> Vec<String> {
         Plan::Begin => out.push("Begin".into()),
         Plan::Commit => out.push("Commit".into()),
         Plan::Rollback => out.push("Rollback".into()),
+        Plan::FoundRows { query, count } => {
+            out.push(format!("FoundRows: `{count}` (what FOUND_ROWS() answers next), then `{query}`"))
+        }
         Plan::Savepoint { op, name } => out.push(format!("Savepoint {op:?} {name} on every shard of the transaction")),
     }
     out

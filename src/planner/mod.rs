@@ -14,6 +14,7 @@ pub mod cache;
 pub mod compile;
 mod ddl;
 pub mod explain;
+mod found_rows;
 #[cfg(test)]
 mod golden;
 mod infoschema;

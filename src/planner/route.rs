@@ -94,6 +94,11 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
                     })?;
                 return Ok(Plan::NextValues { keyspace: ks, table: nv.table, count: nv.count });
             }
+            if contains_ignore_case(text, "SQL_CALC_FOUND_ROWS") {
+                if let Some(p) = super::found_rows::plan_found_rows(text, target, view)? {
+                    return Ok(p);
+                }
+            }
         }
         _ => {}
     }

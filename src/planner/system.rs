@@ -47,6 +47,8 @@ pub(super) fn session_select(q: &sqlparser::ast::Query) -> Option<Vec<(String, S
             "@@version_comment" => SessionItem::VersionComment,
             "connection_id()" => SessionItem::ConnectionId,
             "last_insert_id()" => SessionItem::LastInsertId,
+            "found_rows()" => SessionItem::FoundRows,
+            "row_count()" => SessionItem::RowCount,
             "user()" | "session_user()" | "system_user()" => SessionItem::User,
             "current_user()" | "current_user" => SessionItem::CurrentUser,
             "@@autocommit" | "@@session.autocommit" => SessionItem::Autocommit,

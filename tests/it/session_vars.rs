@@ -166,6 +166,23 @@ async fn sessions_keep_their_variables_identity_and_isolation() {
     assert_eq!(code, 1305, "no transaction, no savepoint");
     a.query_drop("savepoint outside").await.unwrap();
 
+    // FOUND_ROWS() and ROW_COUNT() are the session's, whichever tablet connections ran what.
+    let two: Vec<i64> = a
+        .query("select SQL_CALC_FOUND_ROWS customer_id from customer where customer_id > 100 order by customer_id desc limit 1")
+        .await
+        .unwrap();
+    assert_eq!(two, [102]);
+    let found: i64 = a.query_first("select found_rows()").await.unwrap().unwrap();
+    assert_eq!(found, 2, "rows without the LIMIT, over both shards");
+    let _: Vec<i64> = a.query("select customer_id from customer where customer_id in (101, 102)").await.unwrap();
+    let found: i64 = a.query_first("select found_rows()").await.unwrap().unwrap();
+    assert_eq!(found, 2);
+    a.query_drop("update customer set email = 'u' where customer_id > 100").await.unwrap();
+    let changed: i64 = a.query_first("select row_count()").await.unwrap().unwrap();
+    assert_eq!(changed, 2);
+    let after_select: i64 = a.query_first("select row_count()").await.unwrap().unwrap();
+    assert_eq!(after_select, -1);
+
     // Executable comments run as MariaDB runs them (mariadb-dump's preamble).
     let mut d = pool.get_conn().await.unwrap();
     d.query_drop("/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */").await.unwrap();
