@@ -26,6 +26,7 @@ const COM_QUERY: u8 = 0x03;
 const COM_FIELD_LIST: u8 = 0x04;
 const COM_PROCESS_KILL: u8 = 0x0c;
 const COM_PING: u8 = 0x0e;
+const COM_STATISTICS: u8 = 0x09;
 const COM_SET_OPTION: u8 = 0x1b;
 const COM_STMT_PREPARE: u8 = 0x16;
 const COM_STMT_EXECUTE: u8 = 0x17;
@@ -167,7 +168,7 @@ pub async fn serve(mut stream: Stream, peer: String, local: bool, conn_id: u32, 
         }
     };
     debug!(conn_id, peer = %peer, "session started");
-    let registered = svc.sessions.register(conn_id, &state.user);
+    let registered = svc.sessions.register(conn_id, &state.user, &state.host);
     conn.signals = registered.signals.clone();
     let result = commands(&mut conn, &cfg, &svc, &mut state).await;
     if state.in_transaction {
@@ -401,6 +402,8 @@ async fn command(
     match cmd {
         COM_QUIT => return Ok(Flow::Quit),
         COM_PING => conn.send(&ok_packet(0, 0, 0, status(state, false), 0, "")).await?,
+        // A bare string, as MariaDB answers it.
+        COM_STATISTICS => conn.send(svc.sessions.statistics().as_bytes()).await?,
         COM_INIT_DB => {
             let db = String::from_utf8_lossy(body).into_owned();
             match use_target(svc, &db) {

@@ -199,6 +199,12 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                 }
                 r
             }
+            Local::ProcessList { full } => local::processlist(&svc.sessions.processlist(&s.user, full)),
+            Local::ProcessListQuery { keyspace, shard, sql } => {
+                let rows = local::processlist_table(&svc.sessions.processlist(&s.user, true));
+                let sql = sql.replace(crate::planner::processlist::MARKER, &rows);
+                exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?
+            }
             Local::Explain(lines) => local::text_result(&["plan"], lines.into_iter().map(|l| vec![Some(l)]).collect()),
         })),
         Plan::Use(t) => {

@@ -150,3 +150,78 @@ pub fn vitess_tablets(topo: &Topology, health: &HashMap<String, TabletHealth>) -
         rows,
     )
 }
+
+/// SHOW PROCESSLIST's columns, as MariaDB names and types them.
+pub fn processlist(list: &[super::sessions::Process]) -> QueryResult {
+    let columns: [(&str, bool); 9] = [
+        ("Id", true),
+        ("User", false),
+        ("Host", false),
+        ("db", false),
+        ("Command", false),
+        ("Time", true),
+        ("State", false),
+        ("Info", false),
+        ("Progress", false),
+    ];
+    let rows = list
+        .iter()
+        .map(|p| {
+            let state = if p.command == "Query" { "executing" } else { "" };
+            [
+                Some(p.id.to_string()),
+                Some(p.user.clone()),
+                Some(p.host.clone()),
+                p.db.clone(),
+                Some(p.command.to_string()),
+                Some(p.seconds.to_string()),
+                Some(state.to_string()),
+                p.info.clone(),
+                Some("0.000".to_string()),
+            ]
+            .into_iter()
+            .map(|v| v.map(String::into_bytes))
+            .collect()
+        })
+        .collect();
+    QueryResult { fields: columns.iter().map(|(n, int)| value_field(n, *int)).collect(), rows, ..Default::default() }
+}
+
+/// The sessions as a derived table with `information_schema.PROCESSLIST`'s columns.
+pub fn processlist_table(list: &[super::sessions::Process]) -> String {
+    let q = |v: &str| crate::sql::quote_bytes(v.as_bytes());
+    let opt = |v: &Option<String>| v.as_deref().map_or("NULL".to_string(), q);
+    let mut parts = Vec::with_capacity(list.len());
+    for p in list {
+        let state = if p.command == "Query" { "executing" } else { "" };
+        parts.push(format!(
+            "SELECT {} AS ID, {} AS USER, {} AS HOST, {} AS DB, {} AS COMMAND, {} AS TIME, {} AS STATE, \
+             {} AS INFO, {} AS TIME_MS, 0 AS STAGE, 0 AS MAX_STAGE, 0.000 AS PROGRESS, 0 AS MEMORY_USED, \
+             0 AS MAX_MEMORY_USED, 0 AS EXAMINED_ROWS, 0 AS QUERY_ID, {} AS INFO_BINARY, 0 AS TID",
+            p.id,
+            q(&p.user),
+            q(&p.host),
+            opt(&p.db),
+            q(p.command),
+            p.seconds,
+            q(state),
+            opt(&p.info),
+            p.seconds * 1000,
+            opt(&p.info),
+        ));
+    }
+    if parts.is_empty() {
+        // The same columns, no row.
+        let none = super::sessions::Process {
+            id: 0,
+            user: String::new(),
+            host: String::new(),
+            db: None,
+            command: "Sleep",
+            seconds: 0,
+            info: None,
+        };
+        return format!("({} FROM DUAL WHERE 0)", processlist_table(&[none]).trim_matches(['(', ')']));
+    }
+    format!("({})", parts.join(" UNION ALL "))
+}

@@ -27,11 +27,13 @@ pub(super) async fn run_guarded(
 ) -> io::Result<Result<Answer, GatewayError>> {
     state.query_id = svc.sessions.next_query_id();
     let signals = conn.signals.clone();
+    signals.started(sql, state.target.keyspace.as_deref());
     let outcome = tokio::select! {
         r = execute(svc, state, sql) => Ok(r),
         gone = client_gone(conn) => Err(gone),
         _ = signals.interrupt.notified() => Ok(Err(GatewayError::Tablet(TabletError::Interrupted))),
     };
+    signals.finished();
     state.query_id = 0;
     outcome
 }

@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
 use crate::plan::GatewayError;
 use crate::protocol::tablet::TabletError;
 
-/// How a session is told to stop.
+/// How a session is told to stop, and what it is doing (for SHOW PROCESSLIST).
 #[derive(Default)]
 pub struct Signals {
     /// Stop the running statement.
@@ -20,11 +21,75 @@ pub struct Signals {
     /// Close the session (after stopping its statement).
     pub close: Notify,
     pub closing: AtomicBool,
+    activity: Mutex<Activity>,
+}
+
+/// A session's current command.
+struct Activity {
+    db: Option<String>,
+    /// Running a statement (else idle, "Sleep").
+    query: bool,
+    since: Instant,
+    /// The statement running, up to [`INFO_MAX`] bytes (the buffer is reused).
+    info: String,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity { db: None, query: false, since: Instant::now(), info: String::new() }
+    }
+}
+
+/// How much of a running statement SHOW FULL PROCESSLIST shows.
+const INFO_MAX: usize = 4096;
+
+impl Signals {
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session started running `sql` with `db` as its database.
+    pub fn started(&self, sql: &str, db: Option<&str>) {
+        let mut a = self.activity();
+        a.query = true;
+        a.since = Instant::now();
+        a.info.clear();
+        let mut end = sql.len().min(INFO_MAX);
+        while !sql.is_char_boundary(end) {
+            end -= 1;
+        }
+        a.info.push_str(&sql[..end]);
+        if a.db.as_deref() != db {
+            a.db = db.map(str::to_string);
+        }
+    }
+
+    /// The session's statement ended; it waits for the next.
+    pub fn finished(&self) {
+        let mut a = self.activity();
+        a.query = false;
+        a.since = Instant::now();
+        a.info.clear();
+    }
 }
 
 struct Entry {
     user: String,
+    host: String,
     signals: Arc<Signals>,
+}
+
+/// A row of SHOW PROCESSLIST.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Process {
+    pub id: u32,
+    pub user: String,
+    pub host: String,
+    pub db: Option<String>,
+    /// `Query` or `Sleep`.
+    pub command: &'static str,
+    pub seconds: u64,
+    pub info: Option<String>,
 }
 
 /// Every session of this gateway.
@@ -33,6 +98,9 @@ pub struct Sessions {
     /// Anyone may kill any session (the gateway checks no passwords).
     open: bool,
     query_ids: AtomicU64,
+    /// For COM_STATISTICS: since when, and how many statements.
+    started: Instant,
+    questions: AtomicU64,
 }
 
 /// A session's place in [`Sessions`]; removed when dropped.
@@ -47,20 +115,27 @@ impl Sessions {
         // Query ids start from a random point, so two gateways (or a restarted one) never send
         // tablets the same id.
         let seed = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or([1; 8]));
-        Arc::new(Sessions { by_id: Mutex::default(), open, query_ids: AtomicU64::new(seed | 1) })
+        Arc::new(Sessions {
+            by_id: Mutex::default(),
+            open,
+            query_ids: AtomicU64::new(seed | 1),
+            started: Instant::now(),
+            questions: AtomicU64::new(0),
+        })
     }
 
-    /// A fresh id for one client statement.
+    /// A fresh id for one client statement (which is counted).
     pub fn next_query_id(&self) -> u64 {
+        self.questions.fetch_add(1, Ordering::Relaxed);
         match self.query_ids.fetch_add(1, Ordering::Relaxed) {
             0 => self.query_ids.fetch_add(1, Ordering::Relaxed),
             q => q,
         }
     }
 
-    pub fn register(self: &Arc<Self>, id: u32, user: &str) -> Registered {
+    pub fn register(self: &Arc<Self>, id: u32, user: &str, host: &str) -> Registered {
         let signals = Arc::new(Signals::default());
-        let entry = Entry { user: user.to_string(), signals: signals.clone() };
+        let entry = Entry { user: user.to_string(), host: host.to_string(), signals: signals.clone() };
         self.by_id.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry);
         Registered { sessions: self.clone(), id, signals }
     }
@@ -122,6 +197,49 @@ impl Sessions {
         out.sort();
         out
     }
+
+    /// SHOW PROCESSLIST for a session of `user`: every session when the gateway checks no
+    /// passwords, else that user's own (MariaDB's rule without the PROCESS privilege).
+    pub fn processlist(&self, user: &str, full: bool) -> Vec<Process> {
+        let by_id = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<Process> = by_id
+            .iter()
+            .filter(|(_, e)| self.open || e.user == user)
+            .map(|(id, e)| {
+                let a = e.signals.activity();
+                let info = a.query.then(|| {
+                    let mut end = if full { a.info.len() } else { a.info.len().min(100) };
+                    while !a.info.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    a.info[..end].to_string()
+                });
+                Process {
+                    id: *id,
+                    user: e.user.clone(),
+                    host: e.host.clone(),
+                    db: a.db.clone(),
+                    command: if a.query { "Query" } else { "Sleep" },
+                    seconds: a.since.elapsed().as_secs(),
+                    info,
+                }
+            })
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out
+    }
+
+    /// COM_STATISTICS's line (what `mariadb-admin status` prints).
+    pub fn statistics(&self) -> String {
+        let uptime = self.started.elapsed().as_secs();
+        let questions = self.questions.load(Ordering::Relaxed);
+        let threads = self.by_id.lock().unwrap_or_else(|e| e.into_inner()).len();
+        format!(
+            "Uptime: {uptime}  Threads: {threads}  Questions: {questions}  Slow queries: 0  Opens: 0  \
+             Open tables: 0  Queries per second avg: {:.3}",
+            questions as f64 / uptime.max(1) as f64
+        )
+    }
 }
 
 fn mysql_error(code: u16, state: &str, message: String) -> GatewayError {
@@ -141,7 +259,7 @@ mod tests {
     #[test]
     fn kills_only_known_sessions_of_their_user() {
         let s = Sessions::new(false);
-        let a = s.register(7, "app");
+        let a = s.register(7, "app", "localhost");
         assert!(s.kill(7, "app", false).is_ok());
         assert!(!a.signals.closing.load(Ordering::SeqCst));
         assert!(s.kill(7, "app", true).is_ok());
@@ -149,8 +267,19 @@ mod tests {
         let e = s.kill(7, "other", false).unwrap_err();
         assert_eq!(e.mysql_code().0, 1095);
         assert_eq!(s.kill(8, "app", false).unwrap_err().mysql_code().0, 1094);
+        a.signals.started("select sleep(1)", Some("customer"));
+        let _b = s.register(9, "other", "10.0.0.1");
+        let p = s.processlist("app", false);
+        assert_eq!(p.len(), 1, "only the user's own sessions when passwords are checked");
+        assert_eq!(
+            (p[0].command, p[0].info.as_deref(), p[0].db.as_deref()),
+            ("Query", Some("select sleep(1)"), Some("customer"))
+        );
+        a.signals.finished();
+        assert_eq!(s.processlist("app", false)[0].info, None);
+        assert!(s.statistics().starts_with("Uptime: "));
         drop(a);
-        assert!(s.list().is_empty());
+        assert_eq!(s.list(), vec![(9, "other".to_string())]);
         assert_ne!(s.next_query_id(), s.next_query_id());
     }
 }

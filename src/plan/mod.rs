@@ -187,6 +187,18 @@ pub enum Local {
         order: Vec<(SortKey, bool)>,
         limit: Option<u64>,
     },
+    /// `SHOW [FULL] PROCESSLIST`: the gateway's sessions (statements cut at 100 characters
+    /// unless `full`).
+    ProcessList {
+        full: bool,
+    },
+    /// A query over `information_schema.PROCESSLIST`: `sql` runs on that tablet with the
+    /// marker (`planner::processlist::MARKER`) replaced by a derived table of the sessions.
+    ProcessListQuery {
+        keyspace: String,
+        shard: String,
+        sql: String,
+    },
     /// `explain format=vitess` / `vexplain plan`: the plan, a line per row.
     Explain(Vec<String>),
 }

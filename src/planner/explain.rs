@@ -133,6 +133,12 @@ fn local(l: &crate::plan::Local) -> String {
             format!("{sql} on {keyspace}/{shard}{}", if *session { ", with the session's values" } else { "" })
         }
         Local::Explain(lines) => format!("an explain of {} line(s)", lines.len()),
+        Local::ProcessListQuery { keyspace, shard, sql } => {
+            format!("{sql} on {keyspace}/{shard}, the gateway's sessions as information_schema.PROCESSLIST")
+        }
+        Local::ProcessList { full } => {
+            format!("the gateway's sessions{}", if *full { ", statements whole" } else { "" })
+        }
         Local::EachKeyspace { tablets, sql, .. } => {
             let at: Vec<String> = tablets.iter().map(|(k, s)| format!("{k}/{s}")).collect();
             format!("{sql} on each of [{}], repeated rows once", at.join(", "))

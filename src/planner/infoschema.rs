@@ -88,6 +88,9 @@ fn schemas(stmt: &Statement) -> Vec<Named> {
 
 /// Plans a statement over `information_schema` tables only; `source` is its text, sent as it is.
 pub(super) fn plan(stmt: &Statement, source: &str, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
+    if let Some(p) = super::processlist::plan(stmt, target, view)? {
+        return Ok(p);
+    }
     let mut keyspaces = BTreeSet::new();
     let mut named_any = false;
     for n in schemas(stmt) {
@@ -140,12 +143,12 @@ pub(super) fn plan(stmt: &Statement, source: &str, target: &Target, view: &Routi
     }
 }
 
-/// The ORDER BY (result column by position or name, descending?) and LIMIT of a query the
-/// gateway answers from several keyspaces: each returns its rows ordered and limited, the
-/// gateway orders and limits them together.
 /// The gateway's ORDER BY (key, descending) and LIMIT of a statement answered from every keyspace.
 type OrderLimit = (Vec<(SortKey, bool)>, Option<u64>);
 
+/// The ORDER BY (result column by position or name, descending?) and LIMIT of a query the
+/// gateway answers from several keyspaces: each returns its rows ordered and limited, the
+/// gateway orders and limits them together.
 fn order_and_limit(stmt: &Statement) -> Result<OrderLimit, GatewayError> {
     use sqlparser::ast::{LimitClause, OrderByKind, OrderBySort};
     let Statement::Query(q) = stmt else { return Ok((Vec::new(), None)) };

@@ -20,6 +20,7 @@ mod golden;
 mod infoschema;
 pub mod lookup;
 mod multi;
+pub mod processlist;
 pub mod route;
 mod scatter;
 pub mod shape;

@@ -131,6 +131,9 @@ pub(super) fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Resu
         ["vitess_keyspaces"] | ["keyspaces"] => Plan::Local(Local::VitessKeyspaces),
         ["vitess_shards"] => Plan::Local(Local::VitessShards),
         ["vitess_tablets"] => Plan::Local(Local::VitessTablets),
+        // The gateway's sessions, not the tablets' connections.
+        ["processlist"] => Plan::Local(Local::ProcessList { full: false }),
+        ["full", "processlist"] => Plan::Local(Local::ProcessList { full: true }),
         ["variables", ..] | ["session" | "local", "variables", ..] | ["global", "variables", ..] => {
             let (keyspace, shard) = super::route::any_tablet(target, view)?;
             Plan::Local(Local::ShowVariables { keyspace, shard, sql: text.clone(), session: l[0] != "global" })

@@ -13,6 +13,9 @@ async fn seen(conn: &mut mysql_async::Conn) -> String {
     conn.query_first("select email from customer where customer_id = 1").await.unwrap().unwrap()
 }
 
+/// A SHOW PROCESSLIST row: id, user, db, command, info.
+type Process = (u64, String, Option<String>, String, Option<String>);
+
 async fn ids(conn: &mut mysql_async::Conn) -> Vec<i64> {
     conn.query("select customer_id from customer where customer_id in (101, 102, 104) order by 1").await.unwrap()
 }
@@ -182,6 +185,48 @@ async fn sessions_keep_their_variables_identity_and_isolation() {
     assert_eq!(changed, 2);
     let after_select: i64 = a.query_first("select row_count()").await.unwrap().unwrap();
     assert_eq!(after_select, -1);
+
+    // SHOW PROCESSLIST, information_schema.PROCESSLIST and COM_STATISTICS describe the
+    // gateway's sessions, not the tablets' connections.
+    let mut sleeper = pool.get_conn().await.unwrap();
+    let sleeper_id = sleeper.id();
+    let sleeping = tokio::spawn(async move {
+        sleeper.query_drop("select sleep(1.5)").await.unwrap();
+        sleeper
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let list: Vec<Process> = a
+        .query("show processlist")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r: mysql_async::Row| {
+            mysql_async::from_row::<(u64, String, String, Option<String>, String, u64, String, Option<String>, String)>(
+                r,
+            )
+        })
+        .map(|(id, user, _, db, cmd, _, _, info, _)| (id, user, db, cmd, info))
+        .collect();
+    let me = list.iter().find(|p| p.0 == u64::from(sleeper_id)).unwrap_or_else(|| panic!("{list:?}"));
+    assert_eq!(
+        (me.1.as_str(), me.2.as_deref(), me.3.as_str(), me.4.as_deref()),
+        ("app", Some("customer"), "Query", Some("select sleep(1.5)"))
+    );
+    assert!(list.iter().all(|p| p.1 == "app"), "only this gateway's sessions: {list:?}");
+    let info: Option<String> = a
+        .query_first(format!(
+            "select info from information_schema.processlist where id = {sleeper_id} and command = 'Query'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(info.as_deref(), Some("select sleep(1.5)"));
+    drop(sleeping.await.unwrap());
+    let out = std::process::Command::new("mariadb-admin")
+        .args(["-h127.0.0.1", &format!("-P{}", c.gateway.port()), "-uapp", "-psecret", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.starts_with("Uptime: ") && text.contains("Threads: "), "{text}");
 
     // Executable comments run as MariaDB runs them (mariadb-dump's preamble).
     let mut d = pool.get_conn().await.unwrap();
