@@ -9,6 +9,7 @@
 
 pub mod binds;
 pub mod comments;
+pub mod dialect;
 pub mod literal;
 pub mod next_values;
 pub mod parse;

@@ -16,7 +16,6 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Statement, Value, ValueWithSpan, VisitMut, VisitorMut};
-use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::{Parser, ParserError, ParserOptions};
 
 use super::literal::{self, Escapes};
@@ -67,7 +66,7 @@ pub fn parse_expr(sql: &str) -> Result<Expr, ParseError> {
 }
 
 fn parser(sql: &str) -> Result<Parser<'static>, ParserError> {
-    static DIALECT: MySqlDialect = MySqlDialect {};
+    static DIALECT: super::dialect::MariaDb = super::dialect::MariaDb;
     Parser::new(&DIALECT).with_options(ParserOptions { unescape: false, ..Default::default() }).try_with_sql(sql)
 }
 

@@ -23,6 +23,10 @@ pub fn queries() -> Vec<String> {
         "select review_id from review where created >= '2026-06-01'",
         "select review_id, rating from review where rating between 1 and 2.5",
         "select customer_id, email from customer where email like '%example%' and customer_id > 30",
+        // BINARY binds to its operand only (Django's `LIKE BINARY %s AND ...`), also where the
+        // gateway prints the query itself (merge-sorted by position).
+        "select customer_id from customer where (email like binary 'user1%' and customer_id >= 5) order by 1 desc",
+        "select customer_id from customer where binary email = 'user12@example.com' or customer_id < 3 order by customer_id",
         "select * from commerce.product",
         "select sku, price from commerce.product where price > 300",
     ] {
