@@ -224,6 +224,15 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             super::setvars::run(svc, s, items).await?;
             Ok(Answer::ok())
         }
+        Plan::SetStatement { items, statement } => {
+            // The session's variables as they were, whatever the statement does.
+            let saved = (s.vars.statement.clone(), s.vars.local.clone(), s.sql_mode.clone());
+            super::setvars::run(svc, s, items).await?;
+            // A streamed answer's statement already runs on its tablets with the variables.
+            let answer = Box::pin(execute(svc, s, &statement)).await;
+            (s.vars.statement, s.vars.local, s.sql_mode) = saved;
+            answer
+        }
         Plan::Begin => {
             if s.in_transaction {
                 // MySQL commits the open transaction on BEGIN.

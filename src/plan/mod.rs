@@ -42,6 +42,11 @@ pub enum Plan {
     /// `SET ...`: assignments the session applies in order (user and system variables, the
     /// character set, transaction characteristics).
     Set(Vec<crate::sql::set::SetItem>),
+    /// `SET STATEMENT a = .. FOR <statement>`: the session's variables with these for one statement.
+    SetStatement {
+        items: Vec<crate::sql::set::SetItem>,
+        statement: String,
+    },
     /// `KILL [QUERY|CONNECTION] id`: a gateway session, never a tablet's thread.
     Kill {
         id: u32,

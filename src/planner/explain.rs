@@ -113,6 +113,9 @@ pub fn render(p: &Plan) -> Vec<String> {
         Plan::FoundRows { query, count } => {
             out.push(format!("FoundRows: `{count}` (what FOUND_ROWS() answers next), then `{query}`"))
         }
+        Plan::SetStatement { items, statement } => {
+            out.push(format!("SetStatement: {} variable(s) for `{statement}`", items.len()))
+        }
         Plan::Savepoint { op, name } => out.push(format!("Savepoint {op:?} {name} on every shard of the transaction")),
     }
     out

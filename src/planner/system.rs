@@ -16,10 +16,9 @@ pub fn plan_set(rest: &str) -> Result<Plan, GatewayError> {
             )))
         }
         "STATEMENT" => {
-            return Err(GatewayError::Unsupported(
-                "SET STATEMENT ... FOR: set the variables for the session (SET name = value), then run the statement"
-                    .into(),
-            ))
+            let after = rest.trim_start()["STATEMENT".len()..].trim_start();
+            let (items, statement) = crate::sql::set::parse_set_statement(after).map_err(GatewayError::Syntax)?;
+            return Ok(Plan::SetStatement { items, statement: statement.to_string() });
         }
         _ => {}
     }

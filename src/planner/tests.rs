@@ -159,9 +159,10 @@ fn session_and_system_statements() {
     assert!(matches!(plan("set sql_mode = '', autocommit = 1", &t, &v).unwrap(), Plan::Set(i) if i.len() == 2));
     assert!(matches!(plan("set password = 'x'", &t, &v), Err(GatewayError::Unsupported(_))));
     assert!(matches!(
-        plan("set statement max_statement_time = 1 for select 1", &t, &v),
-        Err(GatewayError::Unsupported(_))
+        plan("set statement max_statement_time = 1 for select 1", &t, &v).unwrap(),
+        Plan::SetStatement { items, statement } if items.len() == 1 && statement == "select 1"
     ));
+    assert!(matches!(plan("set statement @u = 1 for select 1", &t, &v), Err(GatewayError::Syntax(_))));
     assert!(matches!(plan("set x", &t, &v), Err(GatewayError::Syntax(_))));
     assert!(matches!(plan("show databases", &t, &v).unwrap(), Plan::Local(Local::Databases)));
     assert!(matches!(plan("show vitess_tablets", &t, &v).unwrap(), Plan::Local(Local::VitessTablets)));

@@ -281,3 +281,57 @@ mod tests {
         assert_eq!(Isolation::parse("REPEATABLE_READ"), Some(Isolation::RepeatableRead));
     }
 }
+
+/// `SET STATEMENT a = 1, b = 2 FOR <statement>` (the text after `STATEMENT`): the assignments,
+/// system variables of the session only, and the statement.
+pub fn parse_set_statement(rest: &str) -> Result<(Vec<SetItem>, &str), String> {
+    let b = rest.as_bytes();
+    let (mut i, mut depth, mut quote) = (0, 0i32, None::<u8>);
+    let word_at = |i: usize| {
+        b.len() >= i + 3
+            && b[i..i + 3].eq_ignore_ascii_case(b"FOR")
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'@'))
+            && b.get(i + 3).is_none_or(|c| c.is_ascii_whitespace() || *c == b'(')
+    };
+    let at = loop {
+        let Some(&c) = b.get(i) else { return Err("SET STATEMENT ... FOR <statement>: no FOR".into()) };
+        match (quote, c) {
+            (Some(q), b'\\') if q != b'`' => i += 1,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"' | b'`') => quote = Some(c),
+            (None, b'(') => depth += 1,
+            (None, b')') => depth -= 1,
+            (None, _) if depth == 0 && word_at(i) => break i,
+            _ => {}
+        }
+        i += 1;
+    };
+    let items = parse_set(&rest[..at])?;
+    for item in &items {
+        if !matches!(item, SetItem::System { scope: Scope::Session, .. }) {
+            return Err("SET STATEMENT sets session system variables only".into());
+        }
+    }
+    let statement = rest[at + 3..].trim();
+    if statement.is_empty() {
+        return Err("SET STATEMENT ... FOR: which statement?".into());
+    }
+    Ok((items, statement))
+}
+
+#[cfg(test)]
+mod statement_tests {
+    use super::*;
+
+    #[test]
+    fn set_statement_splits_at_its_for() {
+        let (items, stmt) =
+            parse_set_statement("max_statement_time = 2, sql_mode = 'FOR,x' FOR select 'for' from t").unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(stmt, "select 'for' from t");
+        assert!(parse_set_statement("@u = 1 for select 1").is_err());
+        assert!(parse_set_statement("x = 1").is_err());
+        assert!(parse_set_statement("fortune = 1 for select 1").is_ok_and(|(_, s)| s == "select 1"));
+    }
+}

@@ -95,6 +95,18 @@ async fn sessions_keep_their_variables_identity_and_isolation() {
     let mst: String = a.query_first("select @@max_statement_time").await.unwrap().unwrap();
     assert_eq!(mst, "1.500000");
     a.query_drop("/*M!100100 SET @@MAX_STATEMENT_TIME=0.000000 */").await.unwrap();
+    // SET STATEMENT ... FOR: for that statement only.
+    let during: String =
+        a.query_first("SET STATEMENT max_statement_time = 3 FOR select @@max_statement_time").await.unwrap().unwrap();
+    assert_eq!(during, "3.000000");
+    let mode: String = a
+        .query_first("set statement sql_mode = 'NO_ZERO_DATE' for select @@sql_mode from customer limit 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mode, "NO_ZERO_DATE");
+    let after: String = a.query_first("select @@max_statement_time").await.unwrap().unwrap();
+    assert_eq!(after, "0.000000");
     let (code, _) = server_error(a.query_drop("set nope_not_a_variable = 1").await.unwrap_err());
     assert_eq!(code, 1193, "MariaDB's unknown-variable error");
     let (code, msg) = server_error(a.query_drop("set global max_connections = 10").await.unwrap_err());
