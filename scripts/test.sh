@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, unit tests and the integration tests
-# (which start real nats-server and tessera processes). Installs what is missing first.
+# (which start real nats-server and tessera processes), then the application-compatibility
+# suite (real ORMs, drivers and MariaDB tools against a cluster of its own: compat/README.md).
+# Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -10,8 +12,12 @@ cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --quiet --all-targets -- -D warnings
 echo "== tests"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast
+  cargo nextest run --no-fail-fast || status=$?
 else
-  cargo test --no-fail-fast
+  cargo test --no-fail-fast || status=$?
 fi
+echo "== application compatibility (scripts/compat.sh)"
+bash scripts/compat.sh || status=$?
+exit "$status"
