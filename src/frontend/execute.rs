@@ -170,22 +170,13 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                 }
                 local::row_of(cells)
             }
-            Local::EachKeyspace { tablets, sql, order, limit } => {
-                let mut out: Option<crate::protocol::tablet::QueryResult> = None;
-                let mut seen = std::collections::HashSet::new();
+            Local::EachKeyspace { tablets, sql, order, limit, sum_tables } => {
+                let mut parts = Vec::with_capacity(tablets.len());
                 for (keyspace, shard) in tablets {
                     let r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
-                    let all = out.get_or_insert_with(|| crate::protocol::tablet::QueryResult {
-                        fields: r.fields.clone(),
-                        ..Default::default()
-                    });
-                    for row in r.rows {
-                        if seen.insert(row.clone()) {
-                            all.rows.push(row);
-                        }
-                    }
+                    parts.push((keyspace, r));
                 }
-                let mut r = out.unwrap_or_default();
+                let mut r = if sum_tables { local::sum_tables(parts) } else { local::distinct_rows(parts) };
                 local::sort_rows(&mut r, &order)?;
                 if let Some(n) = limit {
                     r.rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));

@@ -225,3 +225,125 @@ pub fn processlist_table(list: &[super::sessions::Process]) -> String {
     }
     format!("({})", parts.join(" UNION ALL "))
 }
+
+/// Rows of several tablets' answers together, a row repeated by several once.
+pub fn distinct_rows(parts: Vec<(String, QueryResult)>) -> QueryResult {
+    let mut out: Option<QueryResult> = None;
+    let mut seen = std::collections::HashSet::new();
+    for (_, r) in parts {
+        let all = out.get_or_insert_with(|| QueryResult { fields: r.fields.clone(), ..Default::default() });
+        for row in r.rows {
+            if seen.insert(row.clone()) {
+                all.rows.push(row);
+            }
+        }
+    }
+    out.unwrap_or_default()
+}
+
+/// `information_schema.TABLES` / `SHOW TABLE STATUS` answered by every shard of a keyspace: a
+/// table's rows from its shards (same keyspace and table name) become its first shard's row
+/// with the row and byte counts summed and the average row length recomputed. Without a table
+/// name column the rows cannot be matched: the first shard's answer of each keyspace stands.
+pub fn sum_tables(parts: Vec<(String, QueryResult)>) -> QueryResult {
+    const SUMMED: [&str; 5] = ["table_rows", "rows", "data_length", "index_length", "data_free"];
+    let Some(mut fields) = parts.first().map(|(_, r)| r.fields.clone()) else { return QueryResult::default() };
+    // The schema and name columns the planner added, taken off the answer again.
+    let [schema_key, table_key] = crate::planner::infoschema::KEY_COLUMNS;
+    let added =
+        fields.len() >= 2 && fields[fields.len() - 2].name == schema_key && fields[fields.len() - 1].name == table_key;
+    if added {
+        fields.truncate(fields.len() - 2);
+    }
+    let col = |names: &[&str]| fields.iter().position(|f| names.iter().any(|n| f.name.eq_ignore_ascii_case(n)));
+    let name = if added { Some(fields.len() + 1) } else { col(&["table_name", "name"]) };
+    let Some(name) = name else {
+        let mut first = std::collections::HashSet::new();
+        return distinct_rows(parts.into_iter().filter(|(ks, _)| first.insert(ks.clone())).collect());
+    };
+    let summed: Vec<usize> =
+        (0..fields.len()).filter(|&i| SUMMED.iter().any(|n| fields[i].name.eq_ignore_ascii_case(n))).collect();
+    let (rows_col, data_col, avg_col) = (col(&["table_rows", "rows"]), col(&["data_length"]), col(&["avg_row_length"]));
+    let number = |c: &Option<Vec<u8>>| c.as_deref().and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok());
+    let mut out = QueryResult { fields: fields.clone(), ..Default::default() };
+    let mut at: HashMap<(String, Option<Vec<u8>>), usize> = HashMap::new();
+    for (ks, r) in parts {
+        for mut row in r.rows {
+            let key = if added {
+                let table = row.pop().flatten();
+                let schema = row.pop().flatten();
+                (String::from_utf8_lossy(schema.as_deref().unwrap_or_default()).into_owned(), table)
+            } else {
+                (ks.clone(), row.get(name).cloned().flatten())
+            };
+            match at.get(&key) {
+                None => {
+                    at.insert(key, out.rows.len());
+                    out.rows.push(row);
+                }
+                Some(&i) => {
+                    let kept = &mut out.rows[i];
+                    for &c in &summed {
+                        if let (Some(a), Some(b)) = (number(&kept[c]), number(&row[c])) {
+                            kept[c] = Some((a + b).to_string().into_bytes());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(rc), Some(dc), Some(ac)) = (rows_col, data_col, avg_col) {
+        for row in &mut out.rows {
+            if let (Some(n), Some(d)) = (number(&row[rc]), number(&row[dc])) {
+                row[ac] = Some(d.checked_div(n).unwrap_or(0).to_string().into_bytes());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(ks: &str, rows: &[(&str, Option<u64>, u64)]) -> (String, QueryResult) {
+        let mut r = text_result(&["TABLE_NAME", "TABLE_ROWS", "DATA_LENGTH", "AVG_ROW_LENGTH"], Vec::new());
+        r.rows = rows
+            .iter()
+            .map(|(n, rows, data)| {
+                vec![
+                    Some(n.as_bytes().to_vec()),
+                    rows.map(|v| v.to_string().into_bytes()),
+                    Some(data.to_string().into_bytes()),
+                    Some(b"1".to_vec()),
+                ]
+            })
+            .collect();
+        (ks.to_string(), r)
+    }
+
+    #[test]
+    fn a_tables_shards_are_one_row_with_counts_summed() {
+        let r = sum_tables(vec![
+            part("customer", &[("corder", Some(10), 1600), ("customer", Some(3), 300)]),
+            part("customer", &[("corder", Some(6), 800), ("customer", Some(1), 100)]),
+            part("commerce", &[("customer", Some(7), 70), ("v", None, 0)]),
+        ]);
+        let text: Vec<Vec<String>> = r
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter().map(|c| c.as_deref().map_or("NULL".into(), |b| String::from_utf8_lossy(b).into())).collect()
+            })
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                vec!["corder", "16", "2400", "150"],
+                vec!["customer", "4", "400", "100"],
+                vec!["customer", "7", "70", "10"],
+                vec!["v", "NULL", "0", "1"],
+            ]
+        );
+    }
+}

@@ -185,12 +185,14 @@ pub enum Local {
     },
     /// The same statement on one tablet of each keyspace (`information_schema` about several
     /// keyspaces): rows together, repeated rows once, ordered by `order` (column, descending?)
-    /// and cut at `limit`.
+    /// and cut at `limit`. `sum_tables`: `tablets` has every shard of a sharded keyspace, and a
+    /// table's rows from its shards are one row with TABLE_ROWS, DATA_LENGTH, ... summed.
     EachKeyspace {
         tablets: Vec<(String, String)>,
         sql: String,
         order: Vec<(SortKey, bool)>,
         limit: Option<u64>,
+        sum_tables: bool,
     },
     /// `SHOW [FULL] PROCESSLIST`: the gateway's sessions (statements cut at 100 characters
     /// unless `full`).

@@ -142,9 +142,10 @@ fn local(l: &crate::plan::Local) -> String {
         Local::ProcessList { full } => {
             format!("the gateway's sessions{}", if *full { ", statements whole" } else { "" })
         }
-        Local::EachKeyspace { tablets, sql, .. } => {
+        Local::EachKeyspace { tablets, sql, sum_tables, .. } => {
             let at: Vec<String> = tablets.iter().map(|(k, s)| format!("{k}/{s}")).collect();
-            format!("{sql} on each of [{}], repeated rows once", at.join(", "))
+            let how = if *sum_tables { "a table's shards as one row, counts summed" } else { "repeated rows once" };
+            format!("{sql} on each of [{}], {how}", at.join(", "))
         }
     }
 }

@@ -118,7 +118,7 @@ pub(super) fn plan(stmt: &Statement, source: &str, target: &Target, view: &Routi
             keyspaces.extend(view.topo.keyspaces.keys().cloned());
         }
     }
-    let mut tablets = Vec::new();
+    let mut tablets: Vec<(String, String)> = Vec::new();
     for ks in &keyspaces {
         let k = view.keyspace(ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
         match view.serving_shards(k, target.tablet_type).into_iter().next() {
@@ -128,6 +128,18 @@ pub(super) fn plan(stmt: &Statement, source: &str, target: &Target, view: &Routi
             None => return Err(super::route::no_shards(ks)),
         }
     }
+    let one_each = tablets.clone();
+    // TABLES counts rows and bytes per shard: a sharded keyspace's are summed over its shards,
+    // a table's rows matched by its schema and name (asked for as two more columns).
+    let sum_tables = reads_tables(stmt) && sharded_shards(&mut tablets, target, view);
+    let keyed;
+    let source = match sum_tables.then(|| with_table_key(stmt)).flatten() {
+        Some(k) => {
+            keyed = k;
+            keyed.as_str()
+        }
+        None => source,
+    };
     match tablets.as_slice() {
         [] => Err(GatewayError::Other("no keyspace has a serving shard to answer information_schema".into())),
         [(keyspace, shard)] => Ok(Plan::Route {
@@ -136,11 +148,106 @@ pub(super) fn plan(stmt: &Statement, source: &str, target: &Target, view: &Routi
             sql: source.to_string(),
             tablet_type: target.tablet_type,
         }),
-        _ => {
-            let (order, limit) = order_and_limit(stmt)?;
-            Ok(Plan::Local(Local::EachKeyspace { tablets, sql: source.to_string(), order, limit }))
+        _ => match order_and_limit(stmt) {
+            Ok((order, limit)) => {
+                Ok(Plan::Local(Local::EachKeyspace { tablets, sql: source.to_string(), order, limit, sum_tables }))
+            }
+            // One keyspace's TABLES with an ORDER BY the gateway cannot apply: its first
+            // shard answers (counts of that shard, as before summing).
+            Err(_) if one_each.len() == 1 => Ok(Plan::Route {
+                keyspace: one_each[0].0.clone(),
+                shards: vec![one_each[0].1.clone()],
+                sql: source.to_string(),
+                tablet_type: target.tablet_type,
+            }),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// The two columns [`with_table_key`] adds.
+pub const KEY_COLUMNS: [&str; 2] = ["__tessera_schema", "__tessera_table"];
+
+/// A plain projection over `information_schema.TABLES` alone (no grouping, aggregate or
+/// DISTINCT) with `TABLE_SCHEMA` and `TABLE_NAME` added as [`KEY_COLUMNS`], so the rows of one
+/// table from several shards can be matched whatever the query selects.
+fn with_table_key(stmt: &Statement) -> Option<String> {
+    use sqlparser::ast::{GroupByExpr, Ident, SelectItem, SetExpr, TableFactor};
+    let Statement::Query(q) = stmt else { return None };
+    let SetExpr::Select(sel) = q.body.as_ref() else { return None };
+    let [from] = sel.from.as_slice() else { return None };
+    let plain = from.joins.is_empty()
+        && matches!(&from.relation, TableFactor::Table { .. })
+        && sel.distinct.is_none()
+        && sel.having.is_none()
+        && matches!(&sel.group_by, GroupByExpr::Expressions(g, _) if g.is_empty());
+    if !plain {
+        return None;
+    }
+    let mut aggregate = false;
+    let _ = visit_expressions(&sel.projection, |e: &Expr| {
+        if let Expr::Function(f) = e {
+            let n = f.name.to_string().to_ascii_lowercase();
+            aggregate |= matches!(
+                n.as_str(),
+                "count"
+                    | "sum"
+                    | "avg"
+                    | "min"
+                    | "max"
+                    | "group_concat"
+                    | "std"
+                    | "stddev"
+                    | "variance"
+                    | "bit_and"
+                    | "bit_or"
+            );
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if aggregate {
+        return None;
+    }
+    let mut q = q.clone();
+    let SetExpr::Select(sel) = q.body.as_mut() else { return None };
+    for (column, alias) in ["TABLE_SCHEMA", "TABLE_NAME"].into_iter().zip(KEY_COLUMNS) {
+        sel.projection
+            .push(SelectItem::ExprWithAlias { expr: Expr::Identifier(Ident::new(column)), alias: Ident::new(alias) });
+    }
+    Some(q.to_string())
+}
+
+/// Whether the statement reads `information_schema.TABLES`.
+fn reads_tables(stmt: &Statement) -> bool {
+    let mut found = false;
+    let _ = visit_relations(stmt, |name: &ObjectName| {
+        let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('`').to_ascii_lowercase()).collect();
+        found |= matches!(parts.as_slice(), [db, t] if db == "information_schema" && t == "tables");
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// Replaces each sharded keyspace's one tablet by all its serving shards; true if any was.
+pub(super) fn sharded_shards(tablets: &mut Vec<(String, String)>, target: &Target, view: &RoutingView) -> bool {
+    let mut any = false;
+    let mut out = Vec::with_capacity(tablets.len());
+    for (ks, shard) in tablets.drain(..) {
+        let shards = view
+            .keyspace(&ks)
+            .filter(|k| k.vschema.as_ref().is_some_and(|v| v.sharded))
+            .map(|k| view.serving_shards(k, target.tablet_type))
+            .filter(|s| s.len() > 1);
+        match shards {
+            Some(all) => {
+                any = true;
+                out.extend(all.into_iter().map(|s| (ks.clone(), s)));
+            }
+            None => out.push((ks, shard)),
         }
     }
+    *tablets = out;
+    any
 }
 
 /// The gateway's ORDER BY (key, descending) and LIMIT of a statement answered from every keyspace.

@@ -17,7 +17,7 @@ pub mod explain;
 mod found_rows;
 #[cfg(test)]
 mod golden;
-mod infoschema;
+pub mod infoschema;
 pub mod lookup;
 mod multi;
 pub mod processlist;

@@ -292,6 +292,10 @@ fn plan_statement(
             Ok(route(shards, &stmt))
         }
         Statement::Insert(ins) => plan_insert(view, ks, &table, ins),
+        // Table maintenance runs on every shard; each shard's report is a row of the answer.
+        Statement::Analyze(_) | Statement::OptimizeTable { .. } => {
+            Ok(route(view.serving_shards(ks, target.tablet_type), &stmt))
+        }
         other => Err(GatewayError::Unsupported(format!(
             "`{}` in sharded keyspace `{ks_name}`; target one shard (`use {ks_name}/<shard>`) to run it there",
             other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")

@@ -140,12 +140,26 @@ pub(super) fn plan_show(rest: &str, target: &Target, view: &RoutingView) -> Resu
         }
         // Statements about a keyspace's tables: SHOW [FULL] TABLES, TABLE STATUS, TRIGGERS,
         // EVENTS, OPEN TABLES [FROM ks].
-        ["tables", ..]
-        | ["full", "tables", ..]
-        | ["table", "status", ..]
-        | ["triggers", ..]
-        | ["events", ..]
-        | ["open", "tables", ..] => {
+        // A sharded keyspace's TABLE STATUS: rows and bytes summed over its shards.
+        ["table", "status", ..] => {
+            let from = (1..w.len()).find_map(|i| from_keyspace(&w, &lower, i));
+            let ks = keyspace_or_session(from)?;
+            let one = on_keyspace(&ks, text.clone(), target, view)?;
+            let Plan::Route { keyspace, shards, .. } = &one else { return Ok(Some(one)) };
+            let mut tablets = vec![(keyspace.clone(), shards[0].clone())];
+            if target.shard.is_none() && super::infoschema::sharded_shards(&mut tablets, target, view) {
+                Plan::Local(Local::EachKeyspace {
+                    tablets,
+                    sql: text.clone(),
+                    order: Vec::new(),
+                    limit: None,
+                    sum_tables: true,
+                })
+            } else {
+                one
+            }
+        }
+        ["tables", ..] | ["full", "tables", ..] | ["triggers", ..] | ["events", ..] | ["open", "tables", ..] => {
             let from = (1..w.len()).find_map(|i| from_keyspace(&w, &lower, i));
             let ks = keyspace_or_session(from)?;
             on_keyspace(&ks, text.clone(), target, view)?

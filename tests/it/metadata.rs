@@ -140,6 +140,18 @@ async fn metadata_ddl_and_dumps_through_the_gateway() {
         .unwrap();
     assert!(seq.len() == 2 && seq[0].0 > 24 && seq[1].0 == seq[0].0 + 1, "{seq:?}");
     conn.query_drop("delete from customer where customer_id > 20").await.unwrap();
+    // A sharded table's TABLE_ROWS and SHOW TABLE STATUS count its rows on every shard (exact
+    // after ANALYZE TABLE, which runs on every shard).
+    let analyzed: Vec<(String, String, String, String)> = conn.query("analyze table customer").await.unwrap();
+    assert_eq!(analyzed.len(), 2, "one report per shard: {analyzed:?}");
+    let rows: u64 = conn
+        .query_first("select table_rows from information_schema.tables where table_schema = 'customer' and table_name = 'customer'")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows, 5);
+    let status: mysql_async::Row = conn.query_first("show table status like 'customer'").await.unwrap().unwrap();
+    assert_eq!(status.get::<u64, _>("Rows"), Some(5));
     conn.query_drop(r"insert into customer values (7, 'back\\slash'), (8, 'it''s'), (9, NULL), (10, x'00ff0a27')")
         .await
         .unwrap();
