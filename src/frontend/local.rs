@@ -75,7 +75,17 @@ pub fn sort_rows(r: &mut QueryResult, order: &[(crate::plan::SortKey, bool)]) ->
     for (key, desc) in order {
         let i = match key {
             SortKey::Position(p) => p.checked_sub(1).filter(|i| *i < r.fields.len()),
-            SortKey::Name(n) => r.fields.iter().position(|f| f.name.eq_ignore_ascii_case(n)),
+            SortKey::Name(n) => r.fields.iter().position(|f| f.name.eq_ignore_ascii_case(n)).or_else(|| {
+                // A schema or table name the statement does not show under that name: the key
+                // columns the planner added for TABLES.
+                let [schema, table] = crate::planner::infoschema::KEY_COLUMNS;
+                let key = match n.to_ascii_lowercase().as_str() {
+                    "table_schema" => schema,
+                    "table_name" => table,
+                    _ => return None,
+                };
+                r.fields.iter().position(|f| f.name == key)
+            }),
         };
         let i =
             i.ok_or_else(|| crate::plan::GatewayError::Other(format!("ORDER BY {key:?}: no such result column")))?;
@@ -241,22 +251,34 @@ pub fn distinct_rows(parts: Vec<(String, QueryResult)>) -> QueryResult {
     out.unwrap_or_default()
 }
 
+fn has_keys(fields: &[Field]) -> bool {
+    let [schema, table] = crate::planner::infoschema::KEY_COLUMNS;
+    fields.len() >= 2 && fields[fields.len() - 2].name == schema && fields[fields.len() - 1].name == table
+}
+
+/// Drops the key columns [`sum_tables`] kept.
+pub fn strip_keys(r: &mut QueryResult) {
+    if has_keys(&r.fields) {
+        let n = r.fields.len() - 2;
+        r.fields.truncate(n);
+        for row in &mut r.rows {
+            row.truncate(n);
+        }
+    }
+}
+
 /// `information_schema.TABLES` / `SHOW TABLE STATUS` answered by every shard of a keyspace: a
 /// table's rows from its shards (same keyspace and table name) become its first shard's row
 /// with the row and byte counts summed and the average row length recomputed. Without a table
 /// name column the rows cannot be matched: the first shard's answer of each keyspace stands.
+/// The key columns the planner added stay at the end (for sorting): [`strip_keys`] drops them.
 pub fn sum_tables(parts: Vec<(String, QueryResult)>) -> QueryResult {
     const SUMMED: [&str; 5] = ["table_rows", "rows", "data_length", "index_length", "data_free"];
-    let Some(mut fields) = parts.first().map(|(_, r)| r.fields.clone()) else { return QueryResult::default() };
-    // The schema and name columns the planner added, taken off the answer again.
-    let [schema_key, table_key] = crate::planner::infoschema::KEY_COLUMNS;
-    let added =
-        fields.len() >= 2 && fields[fields.len() - 2].name == schema_key && fields[fields.len() - 1].name == table_key;
-    if added {
-        fields.truncate(fields.len() - 2);
-    }
+    let Some(fields) = parts.first().map(|(_, r)| r.fields.clone()) else { return QueryResult::default() };
+    // The schema and name columns the planner added.
+    let added = has_keys(&fields);
     let col = |names: &[&str]| fields.iter().position(|f| names.iter().any(|n| f.name.eq_ignore_ascii_case(n)));
-    let name = if added { Some(fields.len() + 1) } else { col(&["table_name", "name"]) };
+    let name = if added { Some(fields.len() - 1) } else { col(&["table_name", "name"]) };
     let Some(name) = name else {
         let mut first = std::collections::HashSet::new();
         return distinct_rows(parts.into_iter().filter(|(ks, _)| first.insert(ks.clone())).collect());
@@ -268,10 +290,10 @@ pub fn sum_tables(parts: Vec<(String, QueryResult)>) -> QueryResult {
     let mut out = QueryResult { fields: fields.clone(), ..Default::default() };
     let mut at: HashMap<(String, Option<Vec<u8>>), usize> = HashMap::new();
     for (ks, r) in parts {
-        for mut row in r.rows {
+        for row in r.rows {
             let key = if added {
-                let table = row.pop().flatten();
-                let schema = row.pop().flatten();
+                let schema = row.get(fields.len() - 2).cloned().flatten();
+                let table = row.get(fields.len() - 1).cloned().flatten();
                 (String::from_utf8_lossy(schema.as_deref().unwrap_or_default()).into_owned(), table)
             } else {
                 (ks.clone(), row.get(name).cloned().flatten())

@@ -150,6 +150,22 @@ async fn metadata_ddl_and_dumps_through_the_gateway() {
         .unwrap()
         .unwrap();
     assert_eq!(rows, 5);
+    // Ordered by columns shown under other names (Connector/J's getTables).
+    let tables: Vec<(String, String, u64)> = conn
+        .query(
+            "SELECT TABLE_SCHEMA TABLE_CAT, TABLE_NAME, TABLE_ROWS FROM INFORMATION_SCHEMA.TABLES \
+             WHERE TABLE_SCHEMA='customer' AND TABLE_TYPE IN ('BASE TABLE') ORDER BY TABLE_TYPE, TABLE_SCHEMA, TABLE_NAME",
+        )
+        .await
+        .unwrap();
+    assert_eq!(tables.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(), ["corder", "customer"]);
+    assert_eq!(tables[1].2, 5);
+    let both: Vec<(String, String)> = conn
+        .query("select table_schema s, table_name n from information_schema.tables where table_schema in ('customer', 'commerce') order by table_schema desc, table_name")
+        .await
+        .unwrap();
+    assert_eq!(both.first().map(|t| t.0.as_str()), Some("customer"));
+    assert_eq!(both.last().map(|t| t.0.as_str()), Some("commerce"));
     let status: mysql_async::Row = conn.query_first("show table status like 'customer'").await.unwrap().unwrap();
     assert_eq!(status.get::<u64, _>("Rows"), Some(5));
     conn.query_drop(r"insert into customer values (7, 'back\\slash'), (8, 'it''s'), (9, NULL), (10, x'00ff0a27')")
