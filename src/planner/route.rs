@@ -105,7 +105,15 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
     // The statement as the client wrote it (after literals were re-quoted for the tablets):
     // what a route sends whole.
     let source = sql.trim().trim_end_matches(';').trim_end();
-    let mut stmts = crate::sql::parse::parse(source)?;
+    let mut stmts = match crate::sql::parse::parse(source) {
+        Ok(stmts) => stmts,
+        // What the parser does not know, MariaDB may: where the statement needs no routing
+        // (one shard named, or an unsharded keyspace), it goes as written and MariaDB decides.
+        Err(crate::sql::parse::ParseError::Syntax(e)) => {
+            return unparsed_to_one_shard(source, target, view).ok_or(GatewayError::Syntax(e))
+        }
+        Err(deep) => return Err(deep.into()),
+    };
     if stmts.len() != 1 {
         return Err(GatewayError::Syntax("expected one statement".into()));
     }
@@ -135,6 +143,28 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
         (Err(GatewayError::Unsupported(_)), Some(q)) => crate::planner::plan_query(&q, target, view),
         (other, _) => other,
     }
+}
+
+/// A statement the parser refused, for the session's single shard: an explicit shard target,
+/// or an unsharded keyspace's one serving shard. `None` when the target needs routing.
+fn unparsed_to_one_shard(source: &str, target: &Target, view: &RoutingView) -> Option<Plan> {
+    let ks_name = target.keyspace.as_ref()?;
+    let ks = view.keyspace(ks_name)?;
+    let shard = match &target.shard {
+        Some(s) => s.clone(),
+        None if !ks.vschema.as_ref().is_some_and(|v| v.sharded) => {
+            let shards = view.serving_shards(ks, target.tablet_type);
+            let [one] = shards.as_slice() else { return None };
+            one.clone()
+        }
+        None => return None,
+    };
+    Some(Plan::Route {
+        keyspace: ks_name.clone(),
+        shards: vec![shard],
+        sql: source.to_string(),
+        tablet_type: target.tablet_type,
+    })
 }
 
 /// An `INSERT` without a column list with the table's `columns` named (in table order).

@@ -65,6 +65,16 @@ fn unsharded_and_explicit_shards_pass_through() {
         Plan::Route { tablet_type, .. } => assert_eq!(tablet_type, TabletType::Replica),
         other => panic!("{other:?}"),
     }
+    // What the parser refuses goes as written where no routing is needed, and MariaDB decides.
+    match plan("optimize table product", &target("commerce"), &v).unwrap() {
+        Plan::Route { shards, sql, .. } => {
+            assert_eq!((shards, sql.as_str()), (vec!["0".to_string()], "optimize table product"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(shards(plan("optimize table customer", &target("customer/80-"), &v).unwrap()), vec!["80-"]);
+    assert!(matches!(plan("optimize table customer", &target("customer"), &v), Err(GatewayError::Syntax(_))));
+    assert!(matches!(plan("selec 1", &target("customer"), &v), Err(GatewayError::Syntax(_))));
 }
 
 #[test]
