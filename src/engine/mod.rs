@@ -17,6 +17,7 @@ pub mod shards;
 pub mod stream;
 #[cfg(test)]
 mod tests;
+mod union_types;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -80,26 +81,34 @@ pub fn source<'a>(
                 Ok((r.fields, r.rows))
             }
             Source::Union(parts, distinct) => {
-                let mut fields = None;
-                let mut rows = Vec::new();
+                let mut results = Vec::with_capacity(parts.len());
+                let mut total = 0;
                 for part in parts {
                     let r = run(part, cx, s).await?;
-                    if let Some(f) = &fields {
-                        let f: &Vec<Field> = f;
-                        if f.len() != r.fields.len() {
-                            return Err(GatewayError::Other(
-                                "The used SELECT statements have a different number of columns".into(),
-                            ));
-                        }
-                    } else {
-                        fields = Some(r.fields);
+                    if results.first().is_some_and(|f: &QueryResult| f.fields.len() != r.fields.len()) {
+                        return Err(GatewayError::Other(
+                            "The used SELECT statements have a different number of columns".into(),
+                        ));
                     }
-                    rows.extend(r.rows);
-                    if rows.len() > cx.max_rows {
+                    total += r.rows.len();
+                    if total > cx.max_rows {
                         return Err(too_many(cx.max_rows));
                     }
+                    results.push(r);
                 }
-                let fields = fields.unwrap_or_default();
+                // The column types of all parts together, each part's values written in them.
+                let field_lists: Vec<&[Field]> = results.iter().map(|r| r.fields.as_slice()).collect();
+                let (fields, convert) = union_types::unify(&field_lists);
+                let mut rows = Vec::with_capacity(total);
+                for (r, how) in results.into_iter().zip(convert) {
+                    let keep = how.iter().all(|c| *c == union_types::Convert::Keep);
+                    for mut row in r.rows {
+                        if !keep {
+                            union_types::convert_row(&mut row, &how);
+                        }
+                        rows.push(row);
+                    }
+                }
                 if *distinct {
                     rows = dedup(&fields, rows);
                 }

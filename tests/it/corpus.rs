@@ -416,3 +416,17 @@ pub fn refused() -> Vec<(&'static str, &'static str)> {
         ("select order_id from corder o join commerce.product p on o.sku = p.sku where price > 1", "unqualified"),
     ]
 }
+
+/// UNIONs across shards whose parts have different types: compared with MariaDB by column
+/// type, decimals and exact text (the column takes MariaDB's combined type, and an integer in
+/// a DECIMAL(_, 1) column is `5.0`).
+pub fn typed() -> Vec<&'static str> {
+    vec![
+        "select customer_id from customer union all select rating from review",
+        "select rating from review where review_id < 20 union select customer_id from customer where customer_id < 10",
+        "select created from review union all select customer_id from customer",
+        "select null from customer union all select rating from review",
+        "select customer_id from customer union all select customer_id from corder",
+        "select score from review union all select rating from review",
+    ]
+}
