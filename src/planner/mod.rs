@@ -21,6 +21,7 @@ pub mod infoschema;
 pub mod lookup;
 mod multi;
 pub mod processlist;
+mod right_join;
 pub mod route;
 mod scatter;
 pub mod shape;

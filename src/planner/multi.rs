@@ -27,7 +27,10 @@ fn unsupported(m: impl Into<String>) -> GatewayError {
 pub fn plan(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
     match q.body.as_ref() {
         SetExpr::SetOperation { .. } => union(q, target, view),
-        SetExpr::Select(sel) => select(q, sel, target, view),
+        SetExpr::Select(sel) => match super::right_join::as_left_join(q) {
+            Some(left) => plan(&left, target, view),
+            None => select(q, sel, target, view),
+        },
         SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
             crate::planner::route::plan_query_stmt(inner, target, view)
         }

@@ -121,7 +121,7 @@ fn refuses_by_name() {
             "select o.order_id from corder o where o.sku in (select x.sku from corder x where x.price > o.price)",
             "correlated",
         ),
-        ("select * from customer c right join corder o on c.customer_id = o.customer_id", "RIGHT JOIN"),
+        ("select * from customer c right join corder o using (customer_id)", "RIGHT JOIN"),
         ("select email from customer c join commerce.product p on c.email = p.sku", "unqualified"),
     ] {
         let e = plan(sql, &t, &v).expect_err(sql);

@@ -160,6 +160,11 @@ pub fn queries() -> Vec<String> {
     for s in [
         "select o.order_id, p.description from corder o join commerce.product p on o.sku = p.sku",
         "select o.order_id, p.description from corder o left join commerce.product p on o.sku = p.sku",
+        // RIGHT JOIN across shards: the same rows as the LEFT JOIN the other way round.
+        "select o.order_id, c.customer_id from corder o right join customer c on o.customer_id = c.customer_id",
+        "select * from corder o right join customer c on o.customer_id = c.customer_id and o.price > 300",
+        "select p.sku, o.order_id from corder o right join commerce.product p on o.sku = p.sku order by p.sku, o.order_id",
+        "select c.customer_id, count(o.order_id) from corder o right join customer c on c.customer_id = o.customer_id group by c.customer_id",
         "select o.order_id, p.price, o.price from corder o join commerce.product p on o.sku = p.sku where p.price > 300 and o.price < 200",
         "select o.order_id, o.price + p.price as total from corder o join commerce.product p on o.sku = p.sku order by total desc, o.order_id limit 5",
         "select p.description, count(*), sum(o.price) from corder o join commerce.product p on o.sku = p.sku group by p.description order by p.description",
@@ -409,7 +414,7 @@ pub fn refused() -> Vec<(&'static str, &'static str)> {
         ("select group_concat(sku) from corder", "group_concat"),
         ("select std(price) from corder", "std"),
         ("select o.order_id from corder o where o.sku in (select p.sku from commerce.product p where p.price > o.price)", "correlated"),
-        ("select o.order_id from corder o right join customer c on o.customer_id = c.customer_id", "right join"),
+        ("select o.order_id from corder o right join customer c using (customer_id)", "right join"),
         ("select c.email from customer c join corder o using (customer_id)", "using"),
         ("select sku from corder except select sku from commerce.product", "except"),
         ("with t as (select sku from corder) select * from t", "with"),

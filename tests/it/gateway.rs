@@ -168,7 +168,7 @@ async fn clients_insert_route_read_and_transact() {
     for (sql, want) in [
         ("update customer set customer_id = 7 where customer_id = 1000", 1235),
         ("select group_concat(email) from customer", 1235),
-        ("select * from customer c right join corder o on c.customer_id = o.customer_id", 1235),
+        ("select * from customer c right join corder o using (customer_id)", 1235),
         ("use nope", 1049),
         ("select * from nope_table", 1146),
         ("select nope_column from customer where customer_id = 1000", 1054),
