@@ -721,6 +721,9 @@ fn plan_insert(
     mut stmt: sqlparser::ast::Insert,
 ) -> Result<Plan, GatewayError> {
     let (vcol, vindex) = primary_vindex(view, ks, table)?;
+    if stmt.columns.is_empty() && !stmt.assignments.is_empty() {
+        set_as_values(&mut stmt)?;
+    }
     if stmt.columns.is_empty() {
         // The table's columns decide which value is the vindex column's: ask a tablet for
         // them, then plan the statement with them named.
@@ -729,7 +732,7 @@ fn plan_insert(
         return Ok(Plan::NeedColumns { keyspace: ks.name.clone(), shard, table: table.to_string() });
     }
     let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) else {
-        return Err(GatewayError::Unsupported(format!("INSERT ... SELECT or SET into sharded table `{table}`")));
+        return Err(GatewayError::Unsupported(format!("INSERT ... SELECT into sharded table `{table}`")));
     };
     let mut rows = std::mem::take(&mut values.rows);
     let mut columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
@@ -826,6 +829,31 @@ fn plan_insert(
         auto_increment,
         lookups: owned.into_iter().map(|(_, l)| l).collect(),
     })))
+}
+
+/// `INSERT INTO t SET a = 1, b = 2` as `INSERT INTO t (a, b) VALUES (1, 2)`.
+fn set_as_values(stmt: &mut sqlparser::ast::Insert) -> Result<(), GatewayError> {
+    use sqlparser::ast::AssignmentTarget;
+    let mut row = Vec::with_capacity(stmt.assignments.len());
+    for a in std::mem::take(&mut stmt.assignments) {
+        let AssignmentTarget::ColumnName(name) = a.target else {
+            return Err(GatewayError::Unsupported("INSERT ... SET (a, b) = ... into a sharded table".into()));
+        };
+        let column = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+        stmt.columns.push(ident_name(column.trim_matches('`')));
+        row.push(a.value);
+    }
+    // A VALUES source to put the row in, as the parser makes one.
+    let mut shape = crate::sql::parse::parse("insert into t (a) values (1)")?;
+    let Some(Statement::Insert(template)) = shape.pop() else {
+        return Err(GatewayError::Other("INSERT template did not parse".into()));
+    };
+    let mut source = template.source.ok_or_else(|| GatewayError::Other("INSERT template has no VALUES".into()))?;
+    if let SetExpr::Values(values) = source.body.as_mut() {
+        values.rows = vec![Parens::with_empty_span(row)];
+    }
+    stmt.source = Some(source);
+    Ok(())
 }
 
 /// A column name for an ObjectName built from one identifier.

@@ -139,6 +139,9 @@ async fn metadata_ddl_and_dumps_through_the_gateway() {
         .await
         .unwrap();
     assert!(seq.len() == 2 && seq[0].0 > 24 && seq[1].0 == seq[0].0 + 1, "{seq:?}");
+    conn.query_drop("insert into customer set customer_id = 31, email = 'by set'").await.unwrap();
+    let by_set: Option<String> = conn.query_first("select email from customer where customer_id = 31").await.unwrap();
+    assert_eq!(by_set.as_deref(), Some("by set"));
     conn.query_drop("delete from customer where customer_id > 20").await.unwrap();
     // A sharded table's TABLE_ROWS and SHOW TABLE STATUS count its rows on every shard (exact
     // after ANALYZE TABLE, which runs on every shard).
