@@ -787,6 +787,25 @@ fn plan_insert(
         });
     };
     let owned = lookup::owned(view, ks, table)?;
+    // What a duplicate-key update or REPLACE changes must not be what routes the row.
+    if let Some(sqlparser::ast::OnInsert::DuplicateKeyUpdate(set)) = &stmt.on {
+        for a in set {
+            let column = a.target.to_string();
+            let column = column.rsplit('.').next().unwrap_or_default().trim_matches('`');
+            if column.eq_ignore_ascii_case(&vcol) || owned.iter().any(|(c, _)| c.eq_ignore_ascii_case(column)) {
+                return Err(GatewayError::Unsupported(format!(
+                    "ON DUPLICATE KEY UPDATE of `{column}` in sharded table `{table}`: it decides where the row \
+                     lives; delete the row and insert it anew"
+                )));
+            }
+        }
+    }
+    if stmt.replace_into && !owned.is_empty() {
+        return Err(GatewayError::Unsupported(format!(
+            "REPLACE INTO `{table}`, which owns lookup vindexes: the rows it deletes would leave their lookup rows \
+             behind; use INSERT ... ON DUPLICATE KEY UPDATE or DELETE then INSERT"
+        )));
+    }
     let lookup_cols: Vec<Option<usize>> =
         owned.iter().map(|(c, _)| columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect();
     if let Some(ai) = auto_increment.as_mut() {

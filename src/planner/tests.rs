@@ -122,6 +122,10 @@ fn refuses_by_name() {
             "correlated",
         ),
         ("select * from customer c right join corder o using (customer_id)", "RIGHT JOIN"),
+        (
+            "insert into customer (customer_id, email) values (1, 'x') on duplicate key update customer_id = 9",
+            "ON DUPLICATE KEY UPDATE of `customer_id`",
+        ),
         ("select email from customer c join commerce.product p on c.email = p.sku", "unqualified"),
     ] {
         let e = plan(sql, &t, &v).expect_err(sql);

@@ -100,4 +100,16 @@ async fn owned_lookup_vindex_is_maintained_and_routes() {
     // Changing an owned lookup column is refused.
     let e = conn.query_drop("update corder set sku = 'banana' where customer_id = 1000").await.unwrap_err();
     assert_eq!(code(e), 1235);
+    // ... and so are a duplicate-key update of it and a REPLACE (which would delete rows
+    // without their lookup rows).
+    let e = conn
+        .query_drop("insert into corder (order_id, customer_id, sku, price) values (1, 1000, 'a', 1) on duplicate key update sku = 'b'")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), 1235);
+    let e = conn
+        .query_drop("replace into corder (order_id, customer_id, sku, price) values (1, 1000, 'a', 1)")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), 1235);
 }

@@ -142,6 +142,21 @@ async fn metadata_ddl_and_dumps_through_the_gateway() {
     conn.query_drop("insert into customer set customer_id = 31, email = 'by set'").await.unwrap();
     let by_set: Option<String> = conn.query_first("select email from customer where customer_id = 31").await.unwrap();
     assert_eq!(by_set.as_deref(), Some("by set"));
+    conn.query_drop(
+        "insert into customer (customer_id, email) values (31, 'x') on duplicate key update email = 'updated'",
+    )
+    .await
+    .unwrap();
+    let updated: Option<String> = conn.query_first("select email from customer where customer_id = 31").await.unwrap();
+    assert_eq!(updated.as_deref(), Some("updated"));
+    let (code_, msg) = code(
+        conn.query_drop(
+            "insert into customer (customer_id, email) values (31, 'x') on duplicate key update customer_id = 32",
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert!(code_ == 1235 && msg.contains("customer_id"), "{msg}");
     conn.query_drop("delete from customer where customer_id > 20").await.unwrap();
     // A sharded table's TABLE_ROWS and SHOW TABLE STATUS count its rows on every shard (exact
     // after ANALYZE TABLE, which runs on every shard).
