@@ -311,7 +311,7 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                 exec::run_on_shard(tc, s, &keyspace, &shard, crate::protocol::topology::TabletType::Primary, &probe)
                     .await?;
             let columns: Vec<String> = r.fields.into_iter().map(|f| f.name).collect();
-            let named = crate::planner::route::with_columns(sql, &columns)?;
+            let named = crate::planner::insert::with_columns(sql, &columns)?;
             Box::pin(execute(svc, s, &named)).await
         }
         Plan::FoundRows { query, count } => {

@@ -18,6 +18,7 @@ mod found_rows;
 #[cfg(test)]
 mod golden;
 pub mod infoschema;
+pub mod insert;
 pub mod lookup;
 mod multi;
 pub mod processlist;

@@ -1,0 +1,198 @@
+//! INSERT into a sharded table: each row routed by its primary vindex value, auto-increment
+//! columns filled from their sequence, owned lookup values collected, and the statement cut
+//! around its rows so each shard gets its own. `INSERT ... SET` and rows without a column list
+//! become the `INSERT (cols) VALUES` they stand for.
+
+use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Parens, SetExpr, Statement, Value as SqlValue};
+
+use super::lookup;
+use super::route::{literal, no_shards, primary_vindex};
+use crate::plan::{AutoIncrement, GatewayError, InsertPlan, InsertRow, Plan};
+use crate::protocol::topology::TabletType;
+use crate::routing::RoutingView;
+use crate::topo::state::Keyspace;
+
+/// An `INSERT` without a column list with the table's `columns` named (in table order).
+pub fn with_columns(sql: &str, columns: &[String]) -> Result<String, GatewayError> {
+    let mut stmts = crate::sql::parse::parse(sql)?;
+    let Some(Statement::Insert(ins)) = stmts.first_mut() else {
+        return Err(GatewayError::Other("expected an INSERT".into()));
+    };
+    ins.columns = columns.iter().map(|c| ident_name(c)).collect();
+    Ok(stmts.remove(0).to_string())
+}
+
+pub(super) fn plan_insert(
+    view: &RoutingView,
+    ks: &Keyspace,
+    table: &str,
+    mut stmt: sqlparser::ast::Insert,
+) -> Result<Plan, GatewayError> {
+    let (vcol, vindex) = primary_vindex(view, ks, table)?;
+    if stmt.columns.is_empty() && !stmt.assignments.is_empty() {
+        set_as_values(&mut stmt)?;
+    }
+    if stmt.columns.is_empty() {
+        // The table's columns decide which value is the vindex column's: ask a tablet for
+        // them, then plan the statement with them named.
+        let shard =
+            view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
+        return Ok(Plan::NeedColumns { keyspace: ks.name.clone(), shard, table: table.to_string() });
+    }
+    let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) else {
+        return Err(GatewayError::Unsupported(format!("INSERT ... SELECT into sharded table `{table}`")));
+    };
+    let mut rows = std::mem::take(&mut values.rows);
+    let mut columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != columns.len() {
+            return Err(GatewayError::Syntax(format!(
+                "row {} has {} values for {} columns",
+                i + 1,
+                row.len(),
+                columns.len()
+            )));
+        }
+    }
+    let ai = ks.vschema.as_ref().and_then(|v| v.tables.get(table)).and_then(|t| t.auto_increment.as_ref());
+    let mut auto_increment = None;
+    if let Some(ai) = ai {
+        let (seq_ks, seq_table) = match ai.sequence.split_once('.') {
+            Some((k, t)) => (Some(k), t),
+            None => (None, ai.sequence.as_str()),
+        };
+        let seq_keyspace = view.sequence_keyspace(seq_ks, seq_table).ok_or_else(|| GatewayError::Routing {
+            keyspace: ks.name.clone(),
+            message: format!("sequence `{}` of `{table}` is not a sequence table in any VSchema", ai.sequence),
+        })?;
+        let column_index = match columns.iter().position(|c| c.eq_ignore_ascii_case(&ai.column)) {
+            Some(i) => i,
+            None => {
+                // Left out: added to the column list, to be filled for every row.
+                stmt.columns.push(ident_name(&ai.column));
+                columns.push(ai.column.clone());
+                for row in rows.iter_mut() {
+                    row.push(Expr::Value(SqlValue::Null.into()));
+                }
+                columns.len() - 1
+            }
+        };
+        let missing =
+            rows.iter().enumerate().filter(|(_, r)| is_null_or_default(&r[column_index])).map(|(i, _)| i).collect();
+        auto_increment = Some(AutoIncrement {
+            column_index,
+            missing,
+            is_vindex: ai.column.eq_ignore_ascii_case(&vcol),
+            lookups: Vec::new(),
+            seq_keyspace,
+            seq_table: seq_table.to_string(),
+        });
+    }
+    let Some(vindex_column) = columns.iter().position(|c| c.eq_ignore_ascii_case(&vcol)) else {
+        return Err(GatewayError::Routing {
+            keyspace: ks.name.clone(),
+            message: format!("INSERT into `{table}` must give its primary vindex column `{vcol}`"),
+        });
+    };
+    let owned = lookup::owned(view, ks, table)?;
+    // What a duplicate-key update or REPLACE changes must not be what routes the row.
+    if let Some(sqlparser::ast::OnInsert::DuplicateKeyUpdate(set)) = &stmt.on {
+        for a in set {
+            let column = a.target.to_string();
+            let column = column.rsplit('.').next().unwrap_or_default().trim_matches('`');
+            if column.eq_ignore_ascii_case(&vcol) || owned.iter().any(|(c, _)| c.eq_ignore_ascii_case(column)) {
+                return Err(GatewayError::Unsupported(format!(
+                    "ON DUPLICATE KEY UPDATE of `{column}` in sharded table `{table}`: it decides where the row \
+                     lives; delete the row and insert it anew"
+                )));
+            }
+        }
+    }
+    if stmt.replace_into && !owned.is_empty() {
+        return Err(GatewayError::Unsupported(format!(
+            "REPLACE INTO `{table}`, which owns lookup vindexes: the rows it deletes would leave their lookup rows \
+             behind; use INSERT ... ON DUPLICATE KEY UPDATE or DELETE then INSERT"
+        )));
+    }
+    let lookup_cols: Vec<Option<usize>> =
+        owned.iter().map(|(c, _)| columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect();
+    if let Some(ai) = auto_increment.as_mut() {
+        ai.lookups =
+            lookup_cols.iter().enumerate().filter(|(_, c)| **c == Some(ai.column_index)).map(|(i, _)| i).collect();
+    }
+    let filled = |r: usize| auto_increment.as_ref().is_some_and(|a| a.missing.contains(&r));
+    let mut plan_rows = Vec::with_capacity(rows.len());
+    for (r, row) in rows.iter().enumerate() {
+        let vindex_value = match literal(&row[vindex_column]) {
+            Some(v) => Some(v),
+            None if filled(r) && auto_increment.as_ref().is_some_and(|a| a.is_vindex) => None,
+            None => {
+                return Err(GatewayError::Unsupported(format!(
+                    "the primary vindex column `{vcol}` must be a literal (or NULL/omitted when a sequence fills it)"
+                )))
+            }
+        };
+        plan_rows.push(InsertRow {
+            cells: row.iter().map(|e| e.to_string()).collect(),
+            vindex_value,
+            lookup_values: lookup_cols.iter().map(|c| c.and_then(|c| lookup::insert_value(&row[c]))).collect(),
+        });
+    }
+    // The text around the rows: the statement printed with one marker row, cut at it.
+    let marker = "__tessera_rows__";
+    if let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) {
+        values.rows = vec![Parens::with_empty_span(vec![Expr::Value(SqlValue::Placeholder(marker.into()).into())])];
+    }
+    let printed = Statement::Insert(stmt).to_string();
+    let (head, tail) = printed
+        .split_once(&format!("({marker})"))
+        .ok_or_else(|| GatewayError::Other(format!("INSERT into `{table}` could not be split at its rows")))?;
+    Ok(Plan::Insert(Box::new(InsertPlan {
+        keyspace: ks.name.clone(),
+        head: head.to_string(),
+        rows: plan_rows,
+        tail: tail.to_string(),
+        vindex,
+        auto_increment,
+        lookups: owned.into_iter().map(|(_, l)| l).collect(),
+    })))
+}
+
+/// `INSERT INTO t SET a = 1, b = 2` as `INSERT INTO t (a, b) VALUES (1, 2)`.
+fn set_as_values(stmt: &mut sqlparser::ast::Insert) -> Result<(), GatewayError> {
+    use sqlparser::ast::AssignmentTarget;
+    let mut row = Vec::with_capacity(stmt.assignments.len());
+    for a in std::mem::take(&mut stmt.assignments) {
+        let AssignmentTarget::ColumnName(name) = a.target else {
+            return Err(GatewayError::Unsupported("INSERT ... SET (a, b) = ... into a sharded table".into()));
+        };
+        let column = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+        stmt.columns.push(ident_name(column.trim_matches('`')));
+        row.push(a.value);
+    }
+    // A VALUES source to put the row in, as the parser makes one.
+    let mut shape = crate::sql::parse::parse("insert into t (a) values (1)")?;
+    let Some(Statement::Insert(template)) = shape.pop() else {
+        return Err(GatewayError::Other("INSERT template did not parse".into()));
+    };
+    let mut source = template.source.ok_or_else(|| GatewayError::Other("INSERT template has no VALUES".into()))?;
+    if let SetExpr::Values(values) = source.body.as_mut() {
+        values.rows = vec![Parens::with_empty_span(row)];
+    }
+    stmt.source = Some(source);
+    Ok(())
+}
+
+/// A column name for an ObjectName built from one identifier.
+pub fn ident_name(name: &str) -> ObjectName {
+    ObjectName(vec![ObjectNamePart::Identifier(sqlparser::ast::Ident::new(name))])
+}
+
+/// `NULL` or `DEFAULT` in a row of VALUES: the sequence fills the auto-increment column.
+fn is_null_or_default(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => matches!(v.value, SqlValue::Null),
+        Expr::Identifier(i) => i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"),
+        _ => false,
+    }
+}
