@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod compile;
+mod cte;
 mod ddl;
 pub mod explain;
 mod found_rows;
@@ -49,8 +50,8 @@ pub use tables::{resolve as resolve_table, Tab, Tables};
 
 /// Plans a query the simple router refused.
 pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
-    if q.with.is_some() {
-        return Err(GatewayError::Unsupported("WITH (common table expressions) across shards".into()));
+    if let Some(inlined) = cte::inline(q)? {
+        return crate::planner::route::plan_query_stmt(&inlined, target, view);
     }
     let (q, keyed) = subquery::decorrelate(q, target, view);
     let q = &q;

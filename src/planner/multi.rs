@@ -173,7 +173,10 @@ fn derived(
     let filter = sel.selection.as_ref().map(|w| compile_pre(w, &mut pre)).transpose()?;
     let st = stages::build(q, sel, &mut pre)?;
     let source = Source::Derived(Box::new(inner), alias.to_string());
-    Ok(Plan::Select(Box::new(st.over(source, filter, q, names.len())?)))
+    // Every column of a derived table is known, and `*` over it is all of them (with
+    // `names.len()` leading explicit columns, `SELECT *` projected none: a result with no
+    // columns, which clients read as a malformed packet).
+    Ok(Plan::Select(Box::new(st.over(source, filter, q, 0)?)))
 }
 
 /// A table of the FROM clause and how it joins the tables before it.

@@ -160,6 +160,13 @@ pub fn queries() -> Vec<String> {
     for s in [
         "select o.order_id, p.description from corder o join commerce.product p on o.sku = p.sku",
         "select o.order_id, p.description from corder o left join commerce.product p on o.sku = p.sku",
+        "select * from (select sku, price from corder where price > 100) as t",
+        "select t.* from (select customer_id, email from customer) t where customer_id > 30",
+        // WITH across shards: each CTE is the derived table it names.
+        "with t as (select sku from corder) select * from t",
+        "with big as (select customer_id, price from corder where price > 200) select customer_id, count(*), sum(price) from big group by customer_id",
+        "with c as (select customer_id from customer where customer_id < 20), o as (select customer_id from c where customer_id > 5) select count(*) from o",
+        "with t as (select sku, price from corder) select sku, max(price) from t group by sku order by sku",
         // RIGHT JOIN across shards: the same rows as the LEFT JOIN the other way round.
         "select o.order_id, c.customer_id from corder o right join customer c on o.customer_id = c.customer_id",
         "select * from corder o right join customer c on o.customer_id = c.customer_id and o.price > 300",
@@ -417,7 +424,7 @@ pub fn refused() -> Vec<(&'static str, &'static str)> {
         ("select o.order_id from corder o right join customer c using (customer_id)", "right join"),
         ("select c.email from customer c join corder o using (customer_id)", "using"),
         ("select sku from corder except select sku from commerce.product", "except"),
-        ("with t as (select sku from corder) select * from t", "with"),
+        ("with t(s) as (select sku from corder) select s from t", "with"),
         ("select order_id from corder o join commerce.product p on o.sku = p.sku where price > 1", "unqualified"),
     ]
 }
