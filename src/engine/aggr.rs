@@ -15,7 +15,11 @@ enum Acc {
     Best(Option<(Val, Option<Vec<u8>>)>),
     Avg(Option<Val>, i128),
     Any(Option<Val>),
+    Concat(Option<Vec<u8>>),
 }
+
+/// MariaDB's default `group_concat_max_len`: a longer list is cut there.
+const GROUP_CONCAT_MAX_LEN: usize = 1 << 20;
 
 fn add(acc: &mut Option<Val>, v: Val) -> Result<(), EngineError> {
     let v = match v {
@@ -58,6 +62,7 @@ pub fn aggregate(g: &Grouping, fields: &[Field], rows: Vec<Row>) -> Result<(Vec<
                 AggKind::Min | AggKind::Max => Acc::Best(None),
                 AggKind::Avg => Acc::Avg(None, 0),
                 AggKind::AnyValue => Acc::Any(None),
+                AggKind::GroupConcat => Acc::Concat(None),
             })
             .collect(),
         seen: g.aggs.iter().map(|_| HashSet::new()).collect(),
@@ -132,6 +137,17 @@ pub fn aggregate(g: &Grouping, fields: &[Field], rows: Vec<Row>) -> Result<(Vec<
                     }
                 }
                 (Acc::Any(x), _) if x.is_none() => *x = Some(v),
+                (Acc::Concat(list), _) if !v.is_null() => {
+                    let bytes = v.to_cell().unwrap_or_default();
+                    match list {
+                        Some(l) if l.len() < GROUP_CONCAT_MAX_LEN => {
+                            l.extend_from_slice(&a.separator);
+                            l.extend_from_slice(&bytes);
+                        }
+                        Some(_) => {}
+                        None => *list = Some(bytes),
+                    }
+                }
                 _ => {}
             }
         }
@@ -166,6 +182,14 @@ pub fn aggregate(g: &Grouping, fields: &[Field], rows: Vec<Row>) -> Result<(Vec<
             AggKind::Min | AggKind::Max | AggKind::AnyValue => {
                 input.clone().unwrap_or_else(|| field_for(&a.name, Kind::Text { binary: true }, 0))
             }
+            AggKind::GroupConcat => {
+                // TEXT (BLOB of a text character set), as MariaDB describes it.
+                let binary = input.as_ref().is_some_and(|f| f.charset == 63 && Kind::of(f) != Kind::Int);
+                let mut f = field_for(&a.name, Kind::Text { binary }, 0);
+                f.column_type = 252;
+                f.column_length = GROUP_CONCAT_MAX_LEN as u32;
+                f
+            }
         };
         f.name = a.name.clone();
         out_fields.push(f);
@@ -179,6 +203,13 @@ pub fn aggregate(g: &Grouping, fields: &[Field], rows: Vec<Row>) -> Result<(Vec<
                 Acc::Sum(s) => s.unwrap_or(Val::Null),
                 Acc::Best(b) => b.map(|(v, _)| v).unwrap_or(Val::Null),
                 Acc::Any(x) => x.unwrap_or(Val::Null),
+                Acc::Concat(list) => match list {
+                    Some(mut l) => {
+                        l.truncate(GROUP_CONCAT_MAX_LEN);
+                        Val::Str(l, false)
+                    }
+                    None => Val::Null,
+                },
                 Acc::Avg(None, _) | Acc::Avg(_, 0) => Val::Null,
                 Acc::Avg(Some(Val::Dec(s)), n) => {
                     let input = fields.get(col_of(&a.arg));

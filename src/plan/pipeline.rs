@@ -101,6 +101,8 @@ pub enum AggKind {
     Min,
     Max,
     Avg,
+    /// `GROUP_CONCAT(x [SEPARATOR s])`: values (or the shards' partial lists) joined.
+    GroupConcat,
     /// A column neither grouped nor aggregated (MySQL returns some row's value).
     AnyValue,
 }
@@ -119,6 +121,8 @@ pub struct AggSpec {
     /// The input is the shards' partial aggregates (COUNT is summed, AVG is SUM/COUNT).
     pub merge: bool,
     pub distinct: bool,
+    /// GROUP_CONCAT's separator.
+    pub separator: Vec<u8>,
 }
 
 /// GROUP BY keys (with optional weight-string columns) and aggregates.

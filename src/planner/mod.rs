@@ -89,10 +89,26 @@ impl crate::plan::PulloutFill for Fill {
 }
 
 /// Aggregate function names the engine merges.
-pub const AGGREGATES: [&str; 5] = ["count", "sum", "min", "max", "avg"];
+pub const AGGREGATES: [&str; 6] = ["count", "sum", "min", "max", "avg", "group_concat"];
 /// Aggregates it refuses across shards.
-pub const OTHER_AGGREGATES: [&str; 8] =
-    ["group_concat", "std", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp"];
+pub const OTHER_AGGREGATES: [&str; 7] =
+    ["std", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp"];
+
+/// GROUP_CONCAT's separator (`,` unless a SEPARATOR clause says otherwise), as bytes.
+pub(crate) fn separator(f: &Function) -> Vec<u8> {
+    if let FunctionArguments::List(l) = &f.args {
+        for c in &l.clauses {
+            if let sqlparser::ast::FunctionArgumentClause::Separator(v) = c {
+                if let sqlparser::ast::Value::SingleQuotedString(s) | sqlparser::ast::Value::DoubleQuotedString(s) =
+                    &v.value
+                {
+                    return crate::sql::literal::body_value(s);
+                }
+            }
+        }
+    }
+    b",".to_vec()
+}
 
 pub(crate) fn is_aggregate(f: &Function) -> bool {
     let n = f.name.to_string().to_ascii_lowercase();
@@ -170,7 +186,12 @@ pub(crate) fn func_args(f: &Function) -> Result<(Vec<Option<Expr>>, bool), Gatew
                     other => return Err(GatewayError::Unsupported(format!("argument `{other}` of {}", f.name))),
                 }
             }
-            if !l.clauses.is_empty() {
+            // GROUP_CONCAT's SEPARATOR is read by `separator`; other clauses are refused.
+            let group_concat = f.name.to_string().eq_ignore_ascii_case("group_concat");
+            if l.clauses
+                .iter()
+                .any(|c| !(group_concat && matches!(c, sqlparser::ast::FunctionArgumentClause::Separator(_))))
+            {
                 return Err(GatewayError::Unsupported(format!("`{f}` across shards")));
             }
             Ok((out, distinct))

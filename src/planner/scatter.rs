@@ -253,20 +253,36 @@ fn aggregate_plan(
             ("sum", _) => AggKind::Sum,
             ("min", _) => AggKind::Min,
             ("max", _) => AggKind::Max,
+            ("group_concat", _) => AggKind::GroupConcat,
             _ => AggKind::Avg,
         };
         let a = arg_text.clone().unwrap_or_default();
-        let mut spec =
-            AggSpec { kind, name: f.to_string(), arg: None, count_arg: None, weight: None, merge: !raw, distinct: *d };
+        let separator = if kind == AggKind::GroupConcat { super::separator(f) } else { Vec::new() };
+        let mut spec = AggSpec {
+            kind,
+            name: f.to_string(),
+            arg: None,
+            count_arg: None,
+            weight: None,
+            merge: !raw,
+            distinct: *d,
+            separator,
+        };
         if raw {
             if kind != AggKind::CountStar {
                 spec.arg = Some(Ev::Col(pushed.push(a.clone())));
-                if matches!(kind, AggKind::Min | AggKind::Max | AggKind::Count) {
+                if matches!(kind, AggKind::Min | AggKind::Max | AggKind::Count) || (kind == AggKind::GroupConcat && *d)
+                {
                     spec.weight = Some(pushed.push(ws(&a)));
                 }
             }
         } else {
             match kind {
+                // Each shard's list, joined by the gateway with the same separator.
+                AggKind::GroupConcat => {
+                    let sep = crate::sql::quote_bytes(&spec.separator);
+                    spec.arg = Some(Ev::Col(pushed.push(format!("group_concat({a} SEPARATOR {sep})"))));
+                }
                 AggKind::CountStar => spec.arg = Some(Ev::Col(pushed.push("count(*)".into()))),
                 AggKind::Count => spec.arg = Some(Ev::Col(pushed.push(format!("count({a})")))),
                 AggKind::Sum => spec.arg = Some(Ev::Col(pushed.push(format!("sum({a})")))),

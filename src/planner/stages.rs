@@ -126,7 +126,7 @@ pub fn build(q: &Query, sel: &Select, pre: &mut Pre<'_>) -> Result<Stages, Gatew
     let mut agg_index: HashMap<String, usize> = HashMap::new();
     for f in aggregate_calls(sel, &order) {
         let name = f.name.to_string().to_ascii_lowercase();
-        if !AGGREGATES.contains(&name.as_str()) {
+        if !AGGREGATES.contains(&name.as_str()) || name == "group_concat" {
             return Err(GatewayError::Unsupported(format!("aggregate {}() across shards", name.to_ascii_uppercase())));
         }
         let (args, distinct) = func_args(&f)?;
@@ -153,7 +153,16 @@ pub fn build(q: &Query, sel: &Select, pre: &mut Pre<'_>) -> Result<Stages, Gatew
             None => (None, None),
         };
         agg_index.insert(f.to_string(), aggs.len());
-        aggs.push(AggSpec { kind, name: f.to_string(), arg: arg_ev, count_arg: None, weight, merge: false, distinct });
+        aggs.push(AggSpec {
+            kind,
+            name: f.to_string(),
+            arg: arg_ev,
+            count_arg: None,
+            weight,
+            merge: false,
+            distinct,
+            separator: Vec::new(),
+        });
     }
     let mut post_agg = PostAgg::new(&groups, agg_index);
     let mut post = |e: &Expr, aggs: &mut Vec<AggSpec>, pre: &mut Pre<'_>| -> Result<Ev, GatewayError> {
@@ -264,6 +273,7 @@ impl PostAgg {
                 weight: None,
                 merge,
                 distinct: false,
+                separator: Vec::new(),
             });
             self.any_value.push((t, aggs.len() - 1));
             Ok(Some(k + aggs.len() - 1))

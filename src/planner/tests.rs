@@ -116,7 +116,7 @@ fn refuses_by_name() {
     for (sql, what) in [
         ("update customer set customer_id = 1 where customer_id = 2", "primary vindex"),
         ("insert into customer (customer_id, email) select customer_id, email from customer", "INSERT ... SELECT"),
-        ("select group_concat(email) from customer", "GROUP_CONCAT"),
+        ("select GROUP_CONCAT(email ORDER BY email) from customer", "GROUP_CONCAT"),
         (
             "select o.order_id from corder o where o.sku in (select x.sku from corder x where x.price > o.price)",
             "correlated",

@@ -418,7 +418,7 @@ fn join_query(r: &mut Lcg) -> String {
 /// Shapes the gateway refuses across shards, and a word its error must contain.
 pub fn refused() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("select group_concat(sku) from corder", "group_concat"),
+        ("select group_concat(sku order by sku) from corder", "group_concat"),
         ("select std(price) from corder", "std"),
         ("select o.order_id from corder o where o.sku in (select p.sku from commerce.product p where p.price > o.price)", "correlated"),
         ("select o.order_id from corder o right join customer c using (customer_id)", "right join"),
@@ -440,5 +440,17 @@ pub fn typed() -> Vec<&'static str> {
         "select null from customer union all select rating from review",
         "select customer_id from customer union all select customer_id from corder",
         "select score from review union all select rating from review",
+    ]
+}
+
+/// GROUP_CONCAT across shards (separator `|`): the order inside a list is not defined without
+/// ORDER BY, so each list is compared as the set of its items.
+pub fn concatenated() -> Vec<&'static str> {
+    vec![
+        "select group_concat(sku separator '|') from corder",
+        "select group_concat(distinct sku separator '|') from corder",
+        "select sku, group_concat(customer_id separator '|') from corder group by sku",
+        "select price > 200, count(*), group_concat(distinct sku separator '|') from corder group by price > 200",
+        "select group_concat(email separator '|') from customer where customer_id < 0",
     ]
 }
