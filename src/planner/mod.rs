@@ -14,6 +14,7 @@ pub mod cache;
 pub mod compile;
 mod cte;
 mod ddl;
+mod dml_subquery;
 pub mod explain;
 mod found_rows;
 #[cfg(test)]

@@ -139,8 +139,11 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
         }
         _ => None,
     };
+    let dml = matches!(stmt, Statement::Update(_) | Statement::Delete(_)).then(|| stmt.clone());
     match (plan_statement(stmt, target, view, Some(source)), query) {
         (Err(GatewayError::Unsupported(_)), Some(q)) => crate::planner::plan_query(&q, target, view),
+        // Subqueries the shards cannot answer with the statement: run them first.
+        (Err(e @ GatewayError::Unsupported(_)), None) => dml.as_ref().and_then(super::dml_subquery::plan).ok_or(e),
         (other, _) => other,
     }
 }

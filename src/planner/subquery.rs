@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     visit_expressions, visit_expressions_mut, visit_relations, Expr, ObjectName, Query, SelectItem, SetExpr,
-    TableFactor, Value as SqlValue,
+    TableFactor, Value as SqlValue, VisitMut,
 };
 
 use super::tables::{self, conjuncts, qualifiers, Tab};
@@ -363,7 +363,11 @@ fn literal(cell: &Option<Vec<u8>>, kind: Kind) -> Expr {
 }
 
 /// The statement with each pulled-out subquery replaced by its values.
-pub fn substitute(q: &Query, results: &HashMap<String, QueryResult>, keyed: &[Expr]) -> Result<Query, GatewayError> {
+pub fn substitute<T: VisitMut + Clone>(
+    q: &T,
+    results: &HashMap<String, QueryResult>,
+    keyed: &[Expr],
+) -> Result<T, GatewayError> {
     let mut q = q.clone();
     let mut err = None;
     let one_column = |r: &QueryResult| -> Result<Kind, GatewayError> {

@@ -252,4 +252,23 @@ async fn metadata_ddl_and_dumps_through_the_gateway() {
         .filter_map(|l| l.trim().parse::<usize>().ok())
         .sum();
     assert_eq!(n80 + m80, before_c.len());
+
+    // UPDATE and DELETE with subqueries across shards: the subqueries run first, as MariaDB
+    // evaluates them before changing rows (also over the table being changed).
+    conn.query_drop("update customer set email = 'ordered' where customer_id in (select customer_id from corder)")
+        .await
+        .unwrap();
+    let ordered: Vec<i64> =
+        conn.query("select customer_id from customer where email = 'ordered' order by customer_id").await.unwrap();
+    assert_eq!(ordered, [1, 4]);
+    conn.query_drop(
+        "delete from customer where customer_id in (select customer_id from customer where email = 'ordered')",
+    )
+    .await
+    .unwrap();
+    let left: i64 = conn.query_first("select count(*) from customer where email = 'ordered'").await.unwrap().unwrap();
+    assert_eq!(left, 0);
+    conn.query_drop("update customer set email = (select max(sku) from corder) where customer_id = 7").await.unwrap();
+    let max_sku: Option<String> = conn.query_first("select email from customer where customer_id = 7").await.unwrap();
+    assert_eq!(max_sku.as_deref(), Some("sku2"));
 }
