@@ -314,6 +314,7 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             let named = crate::planner::insert::with_columns(sql, &columns)?;
             Box::pin(execute(svc, s, &named)).await
         }
+        Plan::InsertSelect { head, select, tail } => super::insert_select::run(svc, s, &head, &select, &tail).await,
         Plan::FoundRows { query, count } => {
             let counted = Box::pin(execute(svc, s, &count)).await?.rows(svc.max_rows).await?;
             let n = counted

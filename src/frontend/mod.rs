@@ -14,6 +14,7 @@ pub mod conn;
 pub mod execute;
 pub mod handshake;
 pub mod identity;
+mod insert_select;
 pub mod local;
 mod results;
 pub mod sessions;

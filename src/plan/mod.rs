@@ -92,6 +92,14 @@ pub enum Plan {
         shard: String,
         table: String,
     },
+    /// `INSERT ... SELECT` into a sharded table: `select` runs, then `head`, its rows as VALUES
+    /// and `tail` (ON DUPLICATE KEY UPDATE ...) are planned as inserts, in batches, in one
+    /// transaction.
+    InsertSelect {
+        head: String,
+        select: String,
+        tail: String,
+    },
     /// Subqueries to run first; their values substituted, the statement is planned again.
     Pullout(Box<PulloutPlan>),
 }

@@ -110,6 +110,9 @@ pub fn render(p: &Plan) -> Vec<String> {
         Plan::Begin => out.push("Begin".into()),
         Plan::Commit => out.push("Commit".into()),
         Plan::Rollback => out.push("Rollback".into()),
+        Plan::InsertSelect { head, select, tail } => {
+            out.push(format!("InsertSelect: `{select}`, then its rows as `{head}(...){tail}`, routed row by row"))
+        }
         Plan::FoundRows { query, count } => {
             out.push(format!("FoundRows: `{count}` (what FOUND_ROWS() answers next), then `{query}`"))
         }

@@ -39,8 +39,11 @@ pub(super) fn plan_insert(
             view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
         return Ok(Plan::NeedColumns { keyspace: ks.name.clone(), shard, table: table.to_string() });
     }
+    if !matches!(stmt.source.as_deref().map(|q| q.body.as_ref()), Some(SetExpr::Values(_))) {
+        return insert_select(stmt, table);
+    }
     let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) else {
-        return Err(GatewayError::Unsupported(format!("INSERT ... SELECT into sharded table `{table}`")));
+        return Err(GatewayError::Unsupported(format!("INSERT into sharded table `{table}` without VALUES")));
     };
     let mut rows = std::mem::take(&mut values.rows);
     let mut columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
@@ -158,6 +161,64 @@ pub(super) fn plan_insert(
     })))
 }
 
+/// `INSERT INTO sharded (cols) SELECT ... FROM <tables anywhere>`, which the router refused
+/// (it names tables of several shards or keyspaces): `None` when it is not that.
+pub(super) fn plan_cross_insert_select(
+    stmt: &Statement,
+    target: &crate::plan::Target,
+    view: &RoutingView,
+) -> Option<Result<Plan, GatewayError>> {
+    let Statement::Insert(ins) = stmt else { return None };
+    if matches!(ins.source.as_deref().map(|q| q.body.as_ref()), None | Some(SetExpr::Values(_))) {
+        return None;
+    }
+    let sqlparser::ast::TableObject::TableName(name) = &ins.table else { return None };
+    let tab = super::tables::resolve(name, None, target, view).ok()?;
+    if !tab.sharded {
+        return None;
+    }
+    if ins.columns.is_empty() {
+        let ks = view.keyspace(&tab.keyspace)?;
+        let shard = view.serving_shards(ks, TabletType::Primary).into_iter().next();
+        return Some(match shard {
+            Some(shard) => Ok(Plan::NeedColumns { keyspace: tab.keyspace.clone(), shard, table: tab.name.clone() }),
+            None => Err(no_shards(&tab.keyspace)),
+        });
+    }
+    Some(insert_select(ins.clone(), &tab.name))
+}
+
+/// `INSERT INTO t (cols) SELECT ...`: the SELECT runs first (planned like any query), then its
+/// rows are inserted as VALUES, each routed by its vindex value.
+fn insert_select(mut stmt: sqlparser::ast::Insert, table: &str) -> Result<Plan, GatewayError> {
+    let Some(source) = stmt.source.take() else {
+        return Err(GatewayError::Unsupported(format!("INSERT into sharded table `{table}` without rows")));
+    };
+    let select = source.to_string();
+    // The statement around its rows, cut at a marker row.
+    let marker = "__tessera_rows__";
+    set_as_values_source(&mut stmt, vec![Expr::Value(SqlValue::Placeholder(marker.into()).into())])?;
+    let printed = Statement::Insert(stmt).to_string();
+    let (head, tail) = printed
+        .split_once(&format!("({marker})"))
+        .ok_or_else(|| GatewayError::Other(format!("INSERT into `{table}` could not be split at its rows")))?;
+    Ok(Plan::InsertSelect { head: head.to_string(), select, tail: tail.to_string() })
+}
+
+/// Gives the statement a VALUES source of one row, as the parser makes one.
+fn set_as_values_source(stmt: &mut sqlparser::ast::Insert, row: Vec<Expr>) -> Result<(), GatewayError> {
+    let mut shape = crate::sql::parse::parse("insert into t (a) values (1)")?;
+    let Some(Statement::Insert(template)) = shape.pop() else {
+        return Err(GatewayError::Other("INSERT template did not parse".into()));
+    };
+    let mut source = template.source.ok_or_else(|| GatewayError::Other("INSERT template has no VALUES".into()))?;
+    if let SetExpr::Values(values) = source.body.as_mut() {
+        values.rows = vec![Parens::with_empty_span(row)];
+    }
+    stmt.source = Some(source);
+    Ok(())
+}
+
 /// `INSERT INTO t SET a = 1, b = 2` as `INSERT INTO t (a, b) VALUES (1, 2)`.
 fn set_as_values(stmt: &mut sqlparser::ast::Insert) -> Result<(), GatewayError> {
     use sqlparser::ast::AssignmentTarget;
@@ -170,17 +231,7 @@ fn set_as_values(stmt: &mut sqlparser::ast::Insert) -> Result<(), GatewayError> 
         stmt.columns.push(ident_name(column.trim_matches('`')));
         row.push(a.value);
     }
-    // A VALUES source to put the row in, as the parser makes one.
-    let mut shape = crate::sql::parse::parse("insert into t (a) values (1)")?;
-    let Some(Statement::Insert(template)) = shape.pop() else {
-        return Err(GatewayError::Other("INSERT template did not parse".into()));
-    };
-    let mut source = template.source.ok_or_else(|| GatewayError::Other("INSERT template has no VALUES".into()))?;
-    if let SetExpr::Values(values) = source.body.as_mut() {
-        values.rows = vec![Parens::with_empty_span(row)];
-    }
-    stmt.source = Some(source);
-    Ok(())
+    set_as_values_source(stmt, row)
 }
 
 /// A column name for an ObjectName built from one identifier.

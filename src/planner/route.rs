@@ -139,11 +139,18 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
         }
         _ => None,
     };
-    let dml = matches!(stmt, Statement::Update(_) | Statement::Delete(_)).then(|| stmt.clone());
+    let dml = matches!(stmt, Statement::Update(_) | Statement::Delete(_) | Statement::Insert(_)).then(|| stmt.clone());
     match (plan_statement(stmt, target, view, Some(source)), query) {
         (Err(GatewayError::Unsupported(_)), Some(q)) => crate::planner::plan_query(&q, target, view),
-        // Subqueries the shards cannot answer with the statement: run them first.
-        (Err(e @ GatewayError::Unsupported(_)), None) => dml.as_ref().and_then(super::dml_subquery::plan).ok_or(e),
+        // INSERT ... SELECT over other shards or keyspaces: the SELECT first, then its rows.
+        // UPDATE/DELETE with subqueries the shards cannot answer with them: those first.
+        (Err(e @ GatewayError::Unsupported(_)), None) => match dml.as_ref() {
+            Some(stmt @ Statement::Insert(_)) => {
+                super::insert::plan_cross_insert_select(stmt, target, view).unwrap_or(Err(e))
+            }
+            Some(stmt) => super::dml_subquery::plan(stmt).ok_or(e),
+            None => Err(e),
+        },
         (other, _) => other,
     }
 }

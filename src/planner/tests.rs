@@ -75,6 +75,17 @@ fn unsharded_and_explicit_shards_pass_through() {
     assert_eq!(shards(plan("optimize table customer", &target("customer/80-"), &v).unwrap()), vec!["80-"]);
     assert!(matches!(plan("optimize table customer", &target("customer"), &v), Err(GatewayError::Syntax(_))));
     assert!(matches!(plan("selec 1", &target("customer"), &v), Err(GatewayError::Syntax(_))));
+    // INSERT ... SELECT into a sharded table: the SELECT (from anywhere), then its rows routed.
+    for sql in [
+        "insert into customer (customer_id, email) select customer_id + 1, email from customer",
+        "insert into corder (order_id, customer_id, sku, price) select customer_id, customer_id, sku, price from customer join commerce.product",
+    ] {
+        assert!(matches!(plan(sql, &target("customer"), &v).unwrap(), Plan::InsertSelect { .. }), "{sql}");
+    }
+    assert!(matches!(
+        plan("insert into customer select * from customer", &target("customer"), &v).unwrap(),
+        Plan::NeedColumns { .. }
+    ));
 }
 
 #[test]
@@ -115,7 +126,6 @@ fn refuses_by_name() {
     let t = target("customer");
     for (sql, what) in [
         ("update customer set customer_id = 1 where customer_id = 2", "primary vindex"),
-        ("insert into customer (customer_id, email) select customer_id, email from customer", "INSERT ... SELECT"),
         ("select GROUP_CONCAT(email ORDER BY email) from customer", "GROUP_CONCAT"),
         (
             "select o.order_id from corder o where o.sku in (select x.sku from corder x where x.price > o.price)",

@@ -271,4 +271,33 @@ async fn metadata_ddl_and_dumps_through_the_gateway() {
     conn.query_drop("update customer set email = (select max(sku) from corder) where customer_id = 7").await.unwrap();
     let max_sku: Option<String> = conn.query_first("select email from customer where customer_id = 7").await.unwrap();
     assert_eq!(max_sku.as_deref(), Some("sku2"));
+    // INSERT ... SELECT into a sharded table from another keyspace and from itself: each row
+    // on the shard its vindex value names, in one transaction.
+    conn.query_drop("delete from corder").await.unwrap();
+    conn.query_drop(
+        "insert into corder (order_id, customer_id, sku, price) select customer_id + 100, customer_id, email, 1 from customer",
+    )
+    .await
+    .unwrap();
+    let copied: i64 = conn.query_first("select count(*) from corder").await.unwrap().unwrap();
+    let customers: i64 = conn.query_first("select count(*) from customer").await.unwrap().unwrap();
+    assert_eq!(copied, customers);
+    let misplaced: i64 =
+        conn.query_first("select count(*) from corder where order_id <> customer_id + 100").await.unwrap().unwrap();
+    assert_eq!(misplaced, 0);
+    for (tablet, shard) in [("zone1-200", "-80"), ("zone1-300", "80-")] {
+        let here =
+            c.on_tablet(tablet, "select count(*) from corder o join customer c on c.customer_id = o.customer_id");
+        let orders = c.on_tablet(tablet, "select count(*) from corder");
+        assert_eq!(here.lines().nth(1), orders.lines().nth(1), "{shard}: every order beside its customer");
+    }
+    let e = conn
+        .query_drop(
+            "insert into corder (order_id, customer_id, sku, price) select order_id, customer_id, sku, 1 from corder",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(e).0, 1062, "duplicate keys: MariaDB's error, and nothing inserted");
+    let still: i64 = conn.query_first("select count(*) from corder").await.unwrap().unwrap();
+    assert_eq!(still, copied);
 }
