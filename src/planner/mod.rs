@@ -27,6 +27,7 @@ pub mod processlist;
 mod right_join;
 pub mod route;
 mod scatter;
+mod scatter_check;
 pub mod shape;
 mod show;
 mod stages;
@@ -36,6 +37,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 mod transaction;
+mod values;
 
 pub use route::plan;
 

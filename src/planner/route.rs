@@ -5,15 +5,14 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    visit_expressions, visit_relations_mut, BinaryOperator, Expr, GroupByExpr, ObjectName, ObjectNamePart, SetExpr,
-    Statement, UnaryOperator, Value as SqlValue,
-};
+use sqlparser::ast::{visit_relations_mut, Expr, ObjectName, ObjectNamePart, SetExpr, Statement};
 use sqlparser::tokenizer::Location;
 
 use super::lookup;
+use super::scatter_check::check_scatter_select;
 use super::show::plan_show;
 use super::system::{plan_set, session_select};
+pub use super::values::{literal, vindex_values};
 use crate::plan::{GatewayError, Local, LookupPlan, Plan, Target};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
@@ -553,163 +552,4 @@ fn shards_for_where(
     }
     // Keep key-range order.
     Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
-}
-
-/// Values the WHERE pins the column to, if a top-level conjunct does (`col = v`, `col IN (..)`).
-pub(super) fn vindex_values(e: &Expr, col: &str) -> Option<Vec<Value>> {
-    match e {
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-            vindex_values(left, col).or_else(|| vindex_values(right, col))
-        }
-        Expr::Nested(inner) => vindex_values(inner, col),
-        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
-            if is_column(left, col) {
-                literal(right).map(|v| vec![v])
-            } else if is_column(right, col) {
-                literal(left).map(|v| vec![v])
-            } else {
-                None
-            }
-        }
-        Expr::InList { expr, list, negated: false } if is_column(expr, col) => list.iter().map(literal).collect(),
-        Expr::BinaryOp { op: BinaryOperator::Or, .. } => {
-            // `col = 1 OR col = 2 OR ...` (an ORM's IN): every disjunct must pin the column.
-            // Walked with a stack of its own: the chain may be thousands of terms deep.
-            let mut values = Vec::new();
-            let mut todo = vec![e];
-            while let Some(x) = todo.pop() {
-                match x {
-                    Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
-                        todo.push(right);
-                        todo.push(left);
-                    }
-                    Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: BinaryOperator::Or, .. }) => {
-                        todo.push(inner)
-                    }
-                    other => values.extend(vindex_values(other, col)?),
-                }
-            }
-            Some(values)
-        }
-        _ => None,
-    }
-}
-
-fn is_column(e: &Expr, col: &str) -> bool {
-    match e {
-        Expr::Identifier(i) => i.value.eq_ignore_ascii_case(col),
-        Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|i| i.value.eq_ignore_ascii_case(col)),
-        Expr::Nested(inner) => is_column(inner, col),
-        _ => false,
-    }
-}
-
-/// A literal as a vindex value; `None` for anything else (including NULL).
-pub fn literal(e: &Expr) -> Option<Value> {
-    match e {
-        Expr::Value(v) => match &v.value {
-            SqlValue::Number(n, _) => n
-                .parse::<i64>()
-                .map(Value::Int)
-                .or_else(|_| n.parse::<u64>().map(Value::UInt))
-                .ok()
-                .or_else(|| integral(n).map(Value::Int)),
-            SqlValue::SingleQuotedString(s) => Some(Value::Bytes(crate::sql::literal::body_value(s))),
-            _ => None,
-        },
-        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match literal(expr)? {
-            Value::Int(i) => Some(Value::Int(-i)),
-            _ => None,
-        },
-        Expr::Nested(inner) => literal(inner),
-        _ => None,
-    }
-}
-
-/// A number written with a fraction or an exponent whose value is an integer (`12.000`,
-/// `1.2e1`: what drivers send for a DOUBLE or DECIMAL bind), exactly; `None` otherwise.
-fn integral(n: &str) -> Option<i64> {
-    if let Some((int, frac)) = n.split_once('.').filter(|_| !n.contains(['e', 'E'])) {
-        return frac.bytes().all(|c| c == b'0').then(|| int.parse::<i64>().ok()).flatten();
-    }
-    let f: f64 = n.parse().ok()?;
-    // Doubles hold integers exactly up to 2^53.
-    (f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0).then_some(f as i64)
-}
-
-/// A SELECT that goes to several shards must not need the gateway to merge anything.
-fn check_scatter_select(q: &sqlparser::ast::Query) -> Result<(), GatewayError> {
-    let unsupported = |what: &str| {
-        Err(GatewayError::Unsupported(format!("{what} across shards; it arrives with the cross-shard planner (route by the primary vindex to use one shard)")))
-    };
-    if q.order_by.is_some() {
-        return unsupported("ORDER BY");
-    }
-    if q.limit_clause.is_some() {
-        return unsupported("LIMIT");
-    }
-    let SetExpr::Select(s) = q.body.as_ref() else { return unsupported("UNION") };
-    let plain = |f: &sqlparser::ast::TableFactor| matches!(f, sqlparser::ast::TableFactor::Table { .. });
-    if !s.from.iter().all(|t| plain(&t.relation) && t.joins.iter().all(|j| plain(&j.relation))) {
-        return unsupported("a derived table");
-    }
-    if s.distinct.is_some() {
-        return unsupported("DISTINCT");
-    }
-    if !matches!(&s.group_by, GroupByExpr::Expressions(v, _) if v.is_empty()) {
-        return unsupported("GROUP BY");
-    }
-    if s.having.is_some() {
-        return unsupported("HAVING");
-    }
-    let mut found = None;
-    let _ = visit_expressions(&s.projection, |e: &Expr| {
-        match e {
-            Expr::Function(f) => {
-                let name = f.name.to_string().to_ascii_lowercase();
-                if [
-                    "count",
-                    "sum",
-                    "min",
-                    "max",
-                    "avg",
-                    "group_concat",
-                    "std",
-                    "stddev",
-                    "variance",
-                    "bit_and",
-                    "bit_or",
-                    "bit_xor",
-                ]
-                .contains(&name.as_str())
-                {
-                    found = Some(format!("aggregate {}()", name.to_ascii_uppercase()));
-                    return ControlFlow::Break(());
-                }
-            }
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
-                found = Some("a subquery".to_string());
-                return ControlFlow::Break(());
-            }
-            _ => {}
-        }
-        ControlFlow::Continue(())
-    });
-    if let Some(what) = found {
-        return unsupported(&what);
-    }
-    if let Some(sel) = &s.selection {
-        let mut sub = false;
-        let _ = visit_expressions(sel, |e: &Expr| {
-            if matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }) {
-                sub = true;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        });
-        if sub {
-            return unsupported("a subquery");
-        }
-    }
-    Ok(())
 }
