@@ -31,11 +31,11 @@ impl MemoryShards {
 
     /// The requests so far, as `where: what` lines.
     pub fn lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().iter().map(|(w, s)| format!("{w}: {s}")).collect()
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(w, s)| format!("{w}: {s}")).collect()
     }
 
     fn run(&self, at: &str, sql: &str) -> Result<QueryResult, TabletError> {
-        self.log.lock().unwrap().push((at.to_string(), sql.to_string()));
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push((at.to_string(), sql.to_string()));
         (self.answer)(at, sql)
     }
 
@@ -47,7 +47,10 @@ impl MemoryShards {
             }
             QueryRequest::BeginExecute { sql, .. } => {
                 let transaction_id = self.next_tx.fetch_add(1, Ordering::Relaxed);
-                self.log.lock().unwrap().push((at.to_string(), format!("begin {transaction_id}")));
+                self.log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((at.to_string(), format!("begin {transaction_id}")));
                 let result = self.run(at, &sql)?;
                 Ok(QueryResponse::BeganResult { transaction_id, tablet, result, cursor: None })
             }
@@ -93,7 +96,10 @@ impl Shards for MemoryShards {
 
     fn kill<'a>(&'a self, keyspace: &'a str, shard: &'a str, query_ids: Vec<u64>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            self.log.lock().unwrap().push((format!("{keyspace}/{shard}"), format!("kill {query_ids:?}")));
+            self.log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((format!("{keyspace}/{shard}"), format!("kill {query_ids:?}")));
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The gateway's execution engine for what the shards cannot do alone: merge-sorting the
 //! shards' ordered results, limits, aggregation, nested-loop joins across routes, derived
-//! tables and unions. The planner ([`crate::planner`]) builds a [`Pipeline`]; [`run`] executes
+//! tables and unions. The planner (`src/planner/`) builds a [`Pipeline`]; [`run`] executes
 //! it over the tablets. Rows held in the gateway are bounded by a row limit (a clear error past
 //! it).
 

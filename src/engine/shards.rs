@@ -1,5 +1,5 @@
 //! How the engine reaches the tablets: one query-service request at a time. The backend
-//! ([`crate::backend`]) implements it over NATS; the engine's tests implement it in memory.
+//! (`src/backend/`) implements it over NATS; the engine's tests implement it in memory.
 
 use std::sync::Arc;
 

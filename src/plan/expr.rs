@@ -1,5 +1,5 @@
 //! Expressions the gateway evaluates itself (over merged or joined rows), compiled from SQL by
-//! the planner ([`crate::planner::compile`]) and evaluated by the engine with MySQL's rules.
+//! the planner (`planner/compile.rs`) and evaluated by the engine with MySQL's rules.
 
 use super::value::Val;
 
