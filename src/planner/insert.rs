@@ -141,20 +141,12 @@ pub(super) fn plan_insert(
             lookup_values: lookup_cols.iter().map(|c| c.and_then(|c| lookup::insert_value(&row[c]))).collect(),
         });
     }
-    // The text around the rows: the statement printed with one marker row, cut at it.
-    let marker = "__tessera_rows__";
-    if let Some(SetExpr::Values(values)) = stmt.source.as_deref_mut().map(|q| q.body.as_mut()) {
-        values.rows = vec![Parens::with_empty_span(vec![Expr::Value(SqlValue::Placeholder(marker.into()).into())])];
-    }
-    let printed = Statement::Insert(stmt).to_string();
-    let (head, tail) = printed
-        .split_once(&format!("({marker})"))
-        .ok_or_else(|| GatewayError::Other(format!("INSERT into `{table}` could not be split at its rows")))?;
+    let (head, tail) = around_rows(stmt, table)?;
     Ok(Plan::Insert(Box::new(InsertPlan {
         keyspace: ks.name.clone(),
-        head: head.to_string(),
+        head,
         rows: plan_rows,
-        tail: tail.to_string(),
+        tail,
         vindex,
         auto_increment,
         lookups: owned.into_iter().map(|(_, l)| l).collect(),
@@ -195,14 +187,20 @@ fn insert_select(mut stmt: sqlparser::ast::Insert, table: &str) -> Result<Plan, 
         return Err(GatewayError::Unsupported(format!("INSERT into sharded table `{table}` without rows")));
     };
     let select = source.to_string();
-    // The statement around its rows, cut at a marker row.
+    let (head, tail) = around_rows(stmt, table)?;
+    Ok(Plan::InsertSelect { head, select, tail })
+}
+
+/// The text of an INSERT before and after its rows: printed with one marker row as its VALUES,
+/// cut at it (`INSERT INTO t (a, b) VALUES `, ` ON DUPLICATE KEY UPDATE ...`).
+fn around_rows(mut stmt: sqlparser::ast::Insert, table: &str) -> Result<(String, String), GatewayError> {
     let marker = "__tessera_rows__";
     set_as_values_source(&mut stmt, vec![Expr::Value(SqlValue::Placeholder(marker.into()).into())])?;
     let printed = Statement::Insert(stmt).to_string();
     let (head, tail) = printed
         .split_once(&format!("({marker})"))
         .ok_or_else(|| GatewayError::Other(format!("INSERT into `{table}` could not be split at its rows")))?;
-    Ok(Plan::InsertSelect { head: head.to_string(), select, tail: tail.to_string() })
+    Ok((head.to_string(), tail.to_string()))
 }
 
 /// Gives the statement a VALUES source of one row, as the parser makes one.

@@ -71,6 +71,25 @@ fn on_keyspace(ks: &str, sql: String, target: &Target, view: &RoutingView) -> Re
     Ok(Plan::Route { keyspace: ks.to_string(), shards: vec![shard], sql, tablet_type: target.tablet_type })
 }
 
+/// The keyspace of `table` (qualified, the session's, or the one keyspace that has it).
+fn keyspace_of(
+    qualifier: Option<&str>,
+    table: &str,
+    target: &Target,
+    view: &RoutingView,
+) -> Result<String, GatewayError> {
+    view.table_keyspace(qualifier, target.keyspace.as_deref(), table, target.tablet_type).map_err(|many| {
+        if many.is_empty() {
+            GatewayError::NoDatabase
+        } else {
+            GatewayError::Routing {
+                keyspace: many.join(","),
+                message: format!("table `{table}` is in several keyspaces; qualify it or `use` one"),
+            }
+        }
+    })
+}
+
 /// The keyspace a table belongs to, and the statement text with its qualifier made the
 /// keyspace's database when a routing rule sends it elsewhere.
 fn table_route(
@@ -82,18 +101,7 @@ fn table_route(
 ) -> Result<Plan, GatewayError> {
     let (qualifier, table) = table_name(word.text);
     let qualifier = qualifier.or(from_ks);
-    let ks = view
-        .table_keyspace(qualifier.as_deref(), target.keyspace.as_deref(), &table, target.tablet_type)
-        .map_err(|many| {
-            if many.is_empty() {
-                GatewayError::NoDatabase
-            } else {
-                GatewayError::Routing {
-                    keyspace: many.join(","),
-                    message: format!("table `{table}` is in several keyspaces; qualify it or `use` one"),
-                }
-            }
-        })?;
+    let ks = keyspace_of(qualifier.as_deref(), &table, target, view)?;
     let sql = match qualifier {
         // The keyspace's database is the keyspace's name: only a rule that moved the table
         // changes it.
@@ -229,18 +237,7 @@ pub(super) fn plan_describe(kw: &str, rest: &str, target: &Target, view: &Routin
         });
     }
     let ks = match first {
-        Some((qualifier, table)) => view
-            .table_keyspace(qualifier.as_deref(), target.keyspace.as_deref(), &table, target.tablet_type)
-            .map_err(|many| {
-                if many.is_empty() {
-                    GatewayError::NoDatabase
-                } else {
-                    GatewayError::Routing {
-                        keyspace: many.join(","),
-                        message: format!("table `{table}` is in several keyspaces; qualify it or `use` one"),
-                    }
-                }
-            })?,
+        Some((qualifier, table)) => keyspace_of(qualifier.as_deref(), &table, target, view)?,
         None => super::route::any_tablet(target, view)?.0,
     };
     on_keyspace(&ks, text.clone(), target, view)
