@@ -315,6 +315,7 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             Box::pin(execute(svc, s, &named)).await
         }
         Plan::InsertSelect { head, select, tail } => super::insert_select::run(svc, s, &head, &select, &tail).await,
+        Plan::DmlInput(d) => super::dml_input::run(svc, s, &d).await,
         Plan::FoundRows { query, count } => {
             let counted = Box::pin(execute(svc, s, &count)).await?.rows(svc.max_rows).await?;
             let n = counted
@@ -408,23 +409,7 @@ pub(super) async fn evaluate(
     Ok(crate::engine::session::UserVar { literal, value, field })
 }
 
-/// The literal that stands for a value MySQL returned in a column like `field`: numbers as
-/// written (doubles in exponent form, so they stay doubles), binary strings as hex, other
-/// strings quoted.
+/// A value of a result as a literal of the same type (see `planner::values::cell_literal`).
 pub fn value_literal(field: &crate::protocol::tablet::Field, bytes: &[u8]) -> String {
-    let text = std::str::from_utf8(bytes).ok().filter(|t| {
-        !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
-    });
-    match (field.column_type, text) {
-        // Integers and decimals.
-        (0 | 1 | 2 | 3 | 8 | 9 | 13 | 246, Some(t)) => t.to_string(),
-        // FLOAT, DOUBLE.
-        (4 | 5, Some(t)) if t.contains(['e', 'E']) => t.to_string(),
-        (4 | 5, Some(t)) => format!("{t}e0"),
-        // Dates and times (their columns say `binary`, but they are not binary strings).
-        (7 | 10 | 11 | 12 | 14, _) => crate::sql::quote_bytes(bytes),
-        // Strings of the binary character set.
-        _ if field.charset == 63 => crate::sql::literal::hex_literal(bytes),
-        _ => crate::sql::quote_bytes(bytes),
-    }
+    crate::planner::values::cell_literal(field, bytes)
 }

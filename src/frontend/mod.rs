@@ -11,6 +11,7 @@
 pub mod binary;
 pub mod codec;
 pub mod conn;
+mod dml_input;
 pub mod execute;
 pub mod handshake;
 pub mod identity;

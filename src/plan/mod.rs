@@ -102,6 +102,44 @@ pub enum Plan {
     },
     /// Subqueries to run first; their values substituted, the statement is planned again.
     Pullout(Box<PulloutPlan>),
+    /// An UPDATE or DELETE the shards cannot run as written (across shards with ORDER BY and
+    /// LIMIT, over several tables or keyspaces, correlated subqueries, a vindex column changed):
+    /// a SELECT finds the rows, then statements change exactly those rows by primary key.
+    DmlInput(Box<DmlInputPlan>),
+}
+
+/// A table whose primary key a [`DmlInputPlan`] needs, asked of one of its shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProbe {
+    pub keyspace: String,
+    pub shard: String,
+    pub table: String,
+}
+
+/// "DML with input" (Vitess's name): the primary keys of `keys` are looked up, `input` (a
+/// SELECT, planned like any query) finds the rows, and the statements the action writes for
+/// them run in one transaction (the session's, or one of their own).
+#[derive(Debug, Clone)]
+pub struct DmlInputPlan {
+    pub keys: Vec<KeyProbe>,
+    pub action: Arc<dyn DmlInput>,
+}
+
+/// One statement of a [`DmlInputPlan`]; `counted` statements make up the affected-row count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmlStep {
+    pub sql: String,
+    pub counted: bool,
+}
+
+/// Writes the input SELECT of a DML with input, and the statements that apply it to its rows.
+pub trait DmlInput: std::fmt::Debug + Send + Sync {
+    /// The SELECT finding the rows, given each probed table's primary key columns.
+    fn input(&self, keys: &[Vec<String>]) -> Result<String, GatewayError>;
+    /// The statements that change exactly the rows `input` returned.
+    fn steps(&self, keys: &[Vec<String>], rows: &QueryResult) -> Result<Vec<DmlStep>, GatewayError>;
+    /// The statement, for EXPLAIN.
+    fn describe(&self) -> String;
 }
 
 /// A statement with subqueries to run first: their results are put back into the statement

@@ -120,6 +120,12 @@ pub fn render(p: &Plan) -> Vec<String> {
             out.push(format!("SetStatement: {} variable(s) for `{statement}`", items.len()))
         }
         Plan::Savepoint { op, name } => out.push(format!("Savepoint {op:?} {name} on every shard of the transaction")),
+        Plan::DmlInput(d) => {
+            out.push(format!("DmlWithInput: {}", d.action.describe()));
+            for k in &d.keys {
+                out.push(format!("  primary key of {}.{} (asked of shard {})", k.keyspace, k.table, k.shard));
+            }
+        }
     }
     out
 }

@@ -135,11 +135,29 @@ pub(super) fn plan_insert(
                 )))
             }
         };
-        plan_rows.push(InsertRow {
-            cells: row.iter().map(|e| e.to_string()).collect(),
-            vindex_value,
-            lookup_values: lookup_cols.iter().map(|c| c.and_then(|c| lookup::insert_value(&row[c]))).collect(),
-        });
+        // A lookup value the gateway cannot read would leave the row without its mapping.
+        let mut lookup_values = Vec::with_capacity(lookup_cols.len());
+        for (i, c) in lookup_cols.iter().enumerate() {
+            let Some(c) = *c else {
+                lookup_values.push(None);
+                continue;
+            };
+            let e = &row[c];
+            let sequenced = filled(r) && auto_increment.as_ref().is_some_and(|a| a.lookups.contains(&i));
+            match lookup::insert_value(e) {
+                Some(v) => lookup_values.push(Some(v)),
+                None if sequenced || matches!(e, Expr::Value(v) if v.value == sqlparser::ast::Value::Null) => {
+                    lookup_values.push(None)
+                }
+                None => {
+                    return Err(GatewayError::Unsupported(format!(
+                        "the value `{e}` of lookup vindex column `{}`: insert the value itself",
+                        owned[i].0
+                    )))
+                }
+            }
+        }
+        plan_rows.push(InsertRow { cells: row.iter().map(|e| e.to_string()).collect(), vindex_value, lookup_values });
     }
     let (head, tail) = around_rows(stmt, table)?;
     Ok(Plan::Insert(Box::new(InsertPlan {

@@ -82,6 +82,11 @@ pub fn filter(
 }
 
 /// Literal text of a lookup column value in an insert row, `None` for NULL or non-literals.
+/// A hex literal (what the gateway writes for binary strings) stays as written: MariaDB reads
+/// it in the lookup table as it does in the row (a string, or a number in a numeric column).
 pub fn insert_value(e: &Expr) -> Option<String> {
-    literal(e).map(|v| v.to_sql())
+    match e {
+        Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::HexStringLiteral(_)) => Some(e.to_string()),
+        _ => literal(e).map(|v| v.to_sql()),
+    }
 }

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod compile;
 mod cte;
 mod ddl;
+mod dml_input;
 mod dml_subquery;
 pub mod explain;
 mod found_rows;
@@ -37,7 +38,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 mod transaction;
-mod values;
+pub mod values;
 
 pub use route::plan;
 

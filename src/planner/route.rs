@@ -147,7 +147,10 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
             Some(stmt @ Statement::Insert(_)) => {
                 super::insert::plan_cross_insert_select(stmt, target, view).unwrap_or(Err(e))
             }
-            Some(stmt) => super::dml_subquery::plan(stmt).ok_or(e),
+            // Multi-table, cross-keyspace, correlated: a SELECT finds the rows, then by key.
+            Some(stmt) => {
+                super::dml_subquery::plan(stmt).map_or_else(|| super::dml_input::plan(stmt, target, view), Ok)
+            }
             None => Err(e),
         },
         (other, _) => other,
@@ -258,43 +261,36 @@ fn plan_statement(
         }
         Statement::Update(ref u) => {
             let vcol = primary_vindex(view, ks, &table)?.0;
-            if u.assignments.iter().any(|a| {
-                a.target.to_string().rsplit('.').next().is_some_and(|c| c.trim_matches('`').eq_ignore_ascii_case(&vcol))
-            }) {
-                return Err(GatewayError::Unsupported(format!(
-                    "changing the primary vindex column `{vcol}` of `{table}`; delete the row and insert it again"
-                )));
-            }
-            for (col, _) in lookup::owned(view, ks, &table)? {
-                if u.assignments.iter().any(|a| {
+            let sets = |col: &str| {
+                u.assignments.iter().any(|a| {
                     a.target
                         .to_string()
                         .rsplit('.')
                         .next()
-                        .is_some_and(|c| c.trim_matches('`').eq_ignore_ascii_case(&col))
-                }) {
-                    return Err(GatewayError::Unsupported(format!(
-                        "changing `{col}` of `{table}`, which has an owned lookup vindex; delete the row and insert it again"
-                    )));
-                }
+                        .is_some_and(|c| c.trim_matches('`').eq_ignore_ascii_case(col))
+                })
+            };
+            // A row whose vindex or owned lookup column changes moves: delete, insert again.
+            if sets(&vcol) || lookup::owned(view, ks, &table)?.iter().any(|(col, _)| sets(col)) {
+                return with_input(source, target, view);
             }
             let shards = shards_for_where(view, ks, &table, u.selection.as_ref(), target.tablet_type)?;
-            let limited = (u.limit.is_some() || !u.order_by.is_empty())
-                .then(|| GatewayError::Unsupported("UPDATE with ORDER BY or LIMIT across shards".into()));
+            let limited = u.limit.is_some() || !u.order_by.is_empty();
             if shards.len() > 1 {
-                if let Some(f) = lookup::filter(view, ks, &table, u.selection.as_ref())? {
-                    return Ok(lookup_plan(&ks_name, sent(&stmt), target, Some(f), shards, limited, None));
+                if limited {
+                    return with_input(source, target, view);
                 }
-                if let Some(e) = limited {
-                    return Err(e);
+                if let Some(f) = lookup::filter(view, ks, &table, u.selection.as_ref())? {
+                    return Ok(lookup_plan(&ks_name, sent(&stmt), target, Some(f), shards, None, None));
                 }
             }
             Ok(route(shards, &stmt))
         }
         Statement::Delete(ref d) => {
             let shards = shards_for_where(view, ks, &table, d.selection.as_ref(), target.tablet_type)?;
-            let limited = (d.limit.is_some() || !d.order_by.is_empty())
-                .then(|| GatewayError::Unsupported("DELETE with ORDER BY or LIMIT across shards".into()));
+            if shards.len() > 1 && (d.limit.is_some() || !d.order_by.is_empty()) {
+                return with_input(source, target, view);
+            }
             let filter = if shards.len() > 1 { lookup::filter(view, ks, &table, d.selection.as_ref())? } else { None };
             let owned = lookup::owned(view, ks, &table)?;
             let cleanup = if owned.is_empty() {
@@ -311,12 +307,7 @@ fn plan_statement(
                 Some((select, vindex, owned.into_iter().map(|(_, l)| l).collect()))
             };
             if filter.is_some() || cleanup.is_some() {
-                return Ok(lookup_plan(&ks_name, sent(&stmt), target, filter, shards, limited, cleanup));
-            }
-            if shards.len() > 1 {
-                if let Some(e) = limited {
-                    return Err(e);
-                }
+                return Ok(lookup_plan(&ks_name, sent(&stmt), target, filter, shards, None, cleanup));
             }
             Ok(route(shards, &stmt))
         }
@@ -330,6 +321,14 @@ fn plan_statement(
             other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
         ))),
     }
+}
+
+/// The statement (as the client wrote it: `source`) as a DML with input.
+fn with_input(source: Option<&str>, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
+    let src = source.ok_or_else(|| GatewayError::Unsupported("an UPDATE or DELETE without its text".into()))?;
+    let stmts = crate::sql::parse::parse(src).map_err(GatewayError::from)?;
+    let [stmt] = stmts.as_slice() else { return Err(GatewayError::Syntax("expected one statement".into())) };
+    super::dml_input::plan(stmt, target, view)
 }
 
 fn lookup_plan(

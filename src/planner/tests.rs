@@ -125,7 +125,8 @@ fn refuses_by_name() {
     let v = view();
     let t = target("customer");
     for (sql, what) in [
-        ("update customer set customer_id = 1 where customer_id = 2", "primary vindex"),
+        ("update customer c join corder o on o.customer_id = c.customer_id set customer_id = 1", "unqualified"),
+        ("update customer c join corder o using (customer_id) set c.customer_id = 1", "vindex column in a multi-table"),
         ("select GROUP_CONCAT(email ORDER BY email) from customer", "GROUP_CONCAT"),
         (
             "select o.order_id from corder o where o.sku in (select x.sku from corder x where x.price > o.price)",
@@ -142,6 +143,75 @@ fn refuses_by_name() {
         assert!(matches!(e, GatewayError::Unsupported(_)), "{sql}: {e}");
         assert!(e.to_string().contains(what), "{sql}: {e}");
     }
+}
+
+/// The keys, input SELECT and follow-up statements of a DML with input, for rows `rows` (all
+/// BIGINT columns).
+fn dml_input(sql: &str, keys: &[&[&str]], rows: &[&[&str]]) -> (String, Vec<String>) {
+    use crate::protocol::tablet::{Field, QueryResult};
+    let p = plan(sql, &target("customer"), &view()).expect(sql);
+    let Plan::DmlInput(d) = p else { panic!("{sql}: {p:?}") };
+    assert_eq!(d.keys.len(), keys.len(), "{sql}");
+    let keys: Vec<Vec<String>> = keys.iter().map(|k| k.iter().map(|c| c.to_string()).collect()).collect();
+    let input = d.action.input(&keys).unwrap();
+    let width = rows.first().map_or(0, |r| r.len());
+    let fields =
+        (0..width).map(|i| Field { name: format!("c{i}"), column_type: 8, ..Field::default() }).collect::<Vec<_>>();
+    let result = QueryResult {
+        fields,
+        rows: rows.iter().map(|r| r.iter().map(|c| Some(c.as_bytes().to_vec())).collect()).collect(),
+        ..QueryResult::default()
+    };
+    let steps = d.action.steps(&keys, &result).unwrap().into_iter().map(|s| s.sql).collect();
+    (input, steps)
+}
+
+#[test]
+fn dml_across_shards_finds_rows_first() {
+    // ORDER BY ... LIMIT over the whole table: the first rows, then by key and vindex value.
+    let (input, steps) =
+        dml_input("delete from corder order by price desc limit 2", &[&["order_id"]], &[&["7", "1"], &["9", "2"]]);
+    assert_eq!(
+        input,
+        "select `corder`.`order_id`, `corder`.`customer_id` from corder order by price DESC limit 2 for update"
+    );
+    assert_eq!(
+        steps,
+        vec!["delete from `customer`.`corder` where `customer_id` in (1, 2) and `order_id` in (7, 9)".to_string()]
+    );
+    // Several tables: each changed table by its own key; values from other tables computed by
+    // the input and grouped.
+    let (input, steps) = dml_input(
+        "update corder o join commerce.product p on o.sku = p.sku set o.price = p.price, o.sku = upper(o.sku)",
+        &[&["order_id"]],
+        &[&["1", "5", "100"], &["2", "6", "100"], &["3", "5", "200"]],
+    );
+    assert_eq!(
+        input,
+        "select `o`.`order_id`, `o`.`customer_id`, p.price from corder o JOIN commerce.product p ON o.sku = p.sku for update"
+    );
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(
+        steps[0].starts_with(
+            "update `customer`.`corder` set `price` = 100, `sku` = upper(`sku`) where `customer_id` in (5, 6)"
+        ),
+        "{steps:?}"
+    );
+    // A vindex column changed: delete and insert again with what MariaDB computed.
+    let p = plan("update customer set customer_id = customer_id + 1 where email = 'x'", &target("customer"), &view());
+    assert!(matches!(p, Ok(Plan::DmlInput(_))), "{p:?}");
+    // Two keyspaces.
+    let p = plan(
+        "delete o from corder o join commerce.product p on p.sku = o.sku where p.price > 5",
+        &target("customer"),
+        &view(),
+    );
+    assert!(matches!(p, Ok(Plan::DmlInput(_))), "{p:?}");
+    // One shard, or a join both sides of which one shard answers: sent whole as before.
+    assert!(matches!(
+        plan("delete from corder where customer_id = 5 order by price limit 1", &target("customer"), &view()),
+        Ok(Plan::Route { .. })
+    ));
 }
 
 #[test]

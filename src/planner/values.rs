@@ -86,3 +86,29 @@ fn integral(n: &str) -> Option<i64> {
     // Doubles hold integers exactly up to 2^53.
     (f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0).then_some(f as i64)
 }
+
+/// The literal that stands for a value MySQL returned in a column like `field`: numbers as
+/// written (doubles in exponent form, so they stay doubles), binary strings as hex, other
+/// strings quoted.
+pub fn cell_literal(field: &crate::protocol::tablet::Field, bytes: &[u8]) -> String {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+    });
+    match (field.column_type, text) {
+        // Integers and decimals.
+        (0 | 1 | 2 | 3 | 8 | 9 | 13 | 246, Some(t)) => t.to_string(),
+        // FLOAT, DOUBLE.
+        (4 | 5, Some(t)) if t.contains(['e', 'E']) => t.to_string(),
+        (4 | 5, Some(t)) => format!("{t}e0"),
+        // Dates and times (their columns say `binary`, but they are not binary strings).
+        (7 | 10 | 11 | 12 | 14, _) => crate::sql::quote_bytes(bytes),
+        // Strings of the binary character set.
+        _ if field.charset == 63 => crate::sql::literal::hex_literal(bytes),
+        _ => crate::sql::quote_bytes(bytes),
+    }
+}
+
+/// A cell as a literal: NULL, or [`cell_literal`].
+pub fn cell_or_null(field: &crate::protocol::tablet::Field, cell: Option<&[u8]>) -> String {
+    cell.map_or_else(|| "NULL".to_string(), |b| cell_literal(field, b))
+}

@@ -309,10 +309,15 @@ async fn corpus_matches_a_single_mariadb() {
                 && rows.iter().any(|r| r[0].contains("Route commerce shard 0")) => {}
         other => t.mismatched.push(format!("explain: {other:?}")),
     }
+    // Writes last: they change the rows the queries above read.
+    let (dml_matched, dml_mismatched) = crate::differential_dml::compare(&mut g, &mut d).await;
+    t.matched += dml_matched;
+    t.mismatched.extend(dml_mismatched);
     println!(
-        "differential: {} written + {} generated queries; {} match a single MariaDB; {} refused by the gateway; {} failed on both; {} known-unsupported shapes refused by name",
+        "differential: {} written + {} generated queries + {} writes; {} match a single MariaDB; {} refused by the gateway; {} failed on both; {} known-unsupported shapes refused by name",
         written.len(),
         generated.len(),
+        crate::differential_dml::statements().len(),
         t.matched,
         t.refused.len(),
         t.both_failed.len(),

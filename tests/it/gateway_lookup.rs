@@ -97,9 +97,26 @@ async fn owned_lookup_vindex_is_maintained_and_routes() {
     assert_eq!(code(e), 1062, "duplicate order_id");
     let map = c.on_tablet("zone1-100", "select count(*) from corder_sku_lookup where sku = 'plum'");
     assert!(map.lines().nth(1).is_some_and(|l| l.trim() == "0"), "{map}");
-    // Changing an owned lookup column is refused.
-    let e = conn.query_drop("update corder set sku = 'banana' where customer_id = 1000").await.unwrap_err();
-    assert_eq!(code(e), 1235);
+    // Changing an owned lookup column moves its mapping: the row is deleted and inserted again.
+    conn.query_drop("update corder set sku = 'banana' where customer_id = 1000").await.unwrap();
+    assert_eq!(conn.affected_rows(), 1);
+    let map = c.on_tablet("zone1-100", "select sku, hex(keyspace_id) from corder_sku_lookup order by sku");
+    assert!(map.contains("banana") && map.contains(&hex::encode_upper(hash_u64(1000))), "{map}");
+    let bananas: Vec<u64> = conn.query("select customer_id from corder where sku = 'banana'").await.unwrap();
+    assert_eq!(bananas, vec![1000]);
+    // So does a change of the primary vindex column: the row moves to its new shard, its
+    // mapping names the new keyspace id.
+    let other = (1003..1100u64).find(|c| shard_of(*c) != shard_of(1000)).unwrap();
+    conn.query_drop(format!("update corder set customer_id = {other} where sku = 'banana'")).await.unwrap();
+    let map = c.on_tablet("zone1-100", "select hex(keyspace_id) from corder_sku_lookup where sku = 'banana'");
+    assert!(map.contains(&hex::encode_upper(hash_u64(other))), "{map}");
+    let shard_rows = c.on_tablet(
+        if shard_of(other) == "-80" { "zone1-200" } else { "zone1-300" },
+        "select count(*) from corder where sku = 'banana'",
+    );
+    assert!(shard_rows.lines().nth(1).is_some_and(|l| l.trim() == "1"), "{shard_rows}");
+    let bananas: Vec<u64> = conn.query("select customer_id from corder where sku = 'banana'").await.unwrap();
+    assert_eq!(bananas, vec![other]);
     // ... and so are a duplicate-key update of it and a REPLACE (which would delete rows
     // without their lookup rows).
     let e = conn

@@ -6,6 +6,7 @@ mod admin;
 mod concurrency;
 mod corpus;
 mod differential;
+mod differential_dml;
 mod faults;
 mod gateway;
 mod gateway_lookup;
