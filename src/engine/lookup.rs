@@ -28,7 +28,11 @@ async fn keyspace_ids(
         list.join(", ")
     );
     let r = exec::run_on_shard(tc, s, &d.keyspace, &d.shard, TabletType::Primary, &sql).await?;
-    Ok(r.rows.into_iter().filter_map(|row| row.into_iter().next().flatten()).collect())
+    Ok(r.rows
+        .into_iter()
+        .filter_map(|row| row.into_iter().next().flatten())
+        .filter_map(|k| d.keyspace_id(&k))
+        .collect())
 }
 
 /// Adds mappings `(value, keyspace id)` to a lookup table.
@@ -41,7 +45,7 @@ pub async fn map(
     if pairs.is_empty() {
         return Ok(());
     }
-    let rows: Vec<String> = pairs.iter().map(|(v, k)| format!("({v}, X'{}')", hex::encode(k))).collect();
+    let rows: Vec<String> = pairs.iter().map(|(v, k)| format!("({v}, {})", d.to_literal(k))).collect();
     let sql = format!(
         "insert into {} ({}, {}) values {}",
         crate::sql::quote_ident(&d.table),
@@ -105,12 +109,12 @@ async fn unmap_and_delete(
             for (i, d) in lookups.iter().enumerate() {
                 let Some(Some(v)) = row.get(i + 1) else { continue };
                 let sql = format!(
-                    "delete from {} where {} = {} and {} = X'{}'",
+                    "delete from {} where {} = {} and {} = {}",
                     crate::sql::quote_ident(&d.table),
                     crate::sql::quote_ident(&d.from),
                     crate::sql::quote_bytes(v),
                     crate::sql::quote_ident(&d.to),
-                    hex::encode(&ksid)
+                    d.to_literal(&ksid)
                 );
                 exec::run_on_shard(tc, s, &d.keyspace, &d.shard, TabletType::Primary, &sql).await?;
             }

@@ -12,6 +12,29 @@ pub struct LookupDef {
     pub table: String,
     pub from: String,
     pub to: String,
+    /// `lookup_hash*`: `to` holds the uint64 whose `hash` is the keyspace id.
+    pub hashed: bool,
+}
+
+impl LookupDef {
+    /// The `to` value stored for keyspace id `ksid`, as SQL.
+    pub fn to_literal(&self, ksid: &[u8]) -> String {
+        match self.hashed {
+            true => crate::vindex::functional::unhash_u64(ksid).map_or_else(|| "NULL".into(), |v| v.to_string()),
+            false => format!("X'{}'", hex::encode(ksid)),
+        }
+    }
+
+    /// The keyspace id a stored `to` value (as MySQL returned it) names.
+    pub fn keyspace_id(&self, stored: &[u8]) -> Option<Vec<u8>> {
+        match self.hashed {
+            true => {
+                let n: u64 = std::str::from_utf8(stored).ok()?.trim().parse().ok()?;
+                Some(crate::vindex::functional::hash_u64(n).to_vec())
+            }
+            false => Some(stored.to_vec()),
+        }
+    }
 }
 
 /// A statement routed by a lookup vindex, or a delete that must unmap owned lookups first.

@@ -12,7 +12,8 @@ use crate::vindex::{Configured, Value};
 
 /// The lookup vindex `name` of keyspace `ks`, resolved to its table's keyspace and shard.
 pub fn def(view: &RoutingView, ks: &Keyspace, name: &str) -> Result<Option<(LookupDef, String)>, GatewayError> {
-    let Some(Configured::Lookup { table, from, to, owner, .. }) = view.vindexes.get(&ks.name).and_then(|m| m.get(name))
+    let Some(Configured::Lookup { table, from, to, owner, hashed, .. }) =
+        view.vindexes.get(&ks.name).and_then(|m| m.get(name))
     else {
         return Ok(None);
     };
@@ -36,7 +37,15 @@ pub fn def(view: &RoutingView, ks: &Keyspace, name: &str) -> Result<Option<(Look
         GatewayError::Routing { keyspace: lks.clone(), message: "has no serving shard for lookup tables".into() }
     })?;
     Ok(Some((
-        LookupDef { name: name.into(), keyspace: lks, shard, table: ltable, from: from.clone(), to: to.clone() },
+        LookupDef {
+            name: name.into(),
+            keyspace: lks,
+            shard,
+            table: ltable,
+            from: from.clone(),
+            to: to.clone(),
+            hashed: *hashed,
+        },
         owner.clone(),
     )))
 }
@@ -72,6 +81,14 @@ pub fn filter(
     for cv in t.column_vindexes.iter().skip(1) {
         let cols = cv.column_list();
         let [col] = cols.as_slice() else { continue };
+        // A write-only lookup is still being backfilled: it may miss rows.
+        let write_only = matches!(
+            view.vindexes.get(&ks.name).and_then(|m| m.get(&cv.name)),
+            Some(Configured::Lookup { write_only: true, .. })
+        );
+        if write_only {
+            continue;
+        }
         if let Some(values) = super::route::vindex_values(sel, col) {
             if let Some((d, _)) = def(view, ks, &cv.name)? {
                 return Ok(Some((d, values)));

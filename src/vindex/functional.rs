@@ -1,6 +1,6 @@
 //! The functional vindexes, byte-identical to Vitess's.
 
-use des::cipher::{BlockEncrypt, KeyInit};
+use des::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use md5::{Digest, Md5};
 
 use super::{Value, Vindex, VindexError};
@@ -27,6 +27,17 @@ pub fn hash_u64(v: u64) -> [u8; 8] {
     let mut block = v.to_be_bytes().into();
     cipher.encrypt_block(&mut block);
     block.into()
+}
+
+/// The inverse of [`hash_u64`] (Vitess's `vunhash`): the uint64 whose hash is `ksid`; `None`
+/// unless `ksid` is 8 bytes. `lookup_hash` vindexes store keyspace ids this way.
+pub fn unhash_u64(ksid: &[u8]) -> Option<u64> {
+    static CIPHER: std::sync::OnceLock<des::Des> = std::sync::OnceLock::new();
+    let cipher = CIPHER.get_or_init(|| des::Des::new(&[0u8; 8].into()));
+    let bytes: [u8; 8] = ksid.try_into().ok()?;
+    let mut block = bytes.into();
+    cipher.decrypt_block(&mut block);
+    Some(u64::from_be_bytes(block.into()))
 }
 
 /// `xxhash`: xxHash64 (seed 0) of the value's bytes, little-endian.
@@ -137,6 +148,12 @@ mod tests {
             assert_eq!(hex_of(&Hash, Value::Int(input)), want, "hash({input})");
         }
         assert_eq!(hex_of(&Hash, Value::Bytes(b"1".to_vec())), "166b40b44aba4bd6");
+        // lookup_hash stores keyspace ids unhashed: Vitess's vunhash.
+        assert_eq!(unhash_u64(&hex::decode("166b40b44aba4bd6").unwrap()), Some(1));
+        for v in [0u64, 2, 1 << 40, u64::MAX] {
+            assert_eq!(unhash_u64(&hash_u64(v)), Some(v));
+        }
+        assert_eq!(unhash_u64(b"short"), None);
         assert!(Hash.map(&Value::Bytes(b"x".to_vec())).is_err());
         assert!(Hash.map(&Value::Null).is_err());
     }

@@ -2,8 +2,9 @@
 //!
 //! The functional vindexes here are byte-identical to Vitess's (its test vectors are in the
 //! tests): `hash`, `xxhash`, `numeric`, `binary`, `binary_md5`, `reverse_bits`, `null`.
-//! Lookup vindexes (`lookup`, `lookup_unique`) keep their mapping in a table; [`build`] checks
-//! their parameters, and the gateway reads and writes the table.
+//! Lookup vindexes (`lookup`, `lookup_unique`, `lookup_hash`, `lookup_hash_unique`,
+//! `consistent_lookup`, `consistent_lookup_unique`) keep their mapping in a table; [`build`]
+//! checks their parameters, and the gateway reads and writes the table.
 
 pub mod functional;
 pub mod keyrange;
@@ -92,6 +93,10 @@ pub enum Configured {
         from: Vec<String>,
         to: String,
         owner: String,
+        /// `lookup_hash*`: `to` holds the uint64 whose `hash` is the keyspace id.
+        hashed: bool,
+        /// `write_only` (a lookup being backfilled): kept current, never used to route.
+        write_only: bool,
     },
 }
 
@@ -106,7 +111,12 @@ pub fn build(name: &str, def: &crate::vschema::VindexDef) -> Result<Configured, 
         "binary_md5" => Configured::Functional(Box::new(BinaryMd5)),
         "reverse_bits" => Configured::Functional(Box::new(ReverseBits)),
         "null" => Configured::Functional(Box::new(Null)),
-        t @ ("lookup" | "lookup_unique") => {
+        t @ ("lookup"
+        | "lookup_unique"
+        | "lookup_hash"
+        | "lookup_hash_unique"
+        | "consistent_lookup"
+        | "consistent_lookup_unique") => {
             let param = |p: &str| {
                 def.params
                     .get(p)
@@ -114,12 +124,15 @@ pub fn build(name: &str, def: &crate::vschema::VindexDef) -> Result<Configured, 
                     .cloned()
                     .ok_or_else(|| config(&format!("needs param `{p}`")))
             };
+            let flag = |p: &str| def.params.get(p).is_some_and(|v| v.eq_ignore_ascii_case("true"));
             Configured::Lookup {
-                unique: t == "lookup_unique",
+                unique: t.ends_with("_unique"),
                 table: param("table")?,
                 from: param("from")?.split(',').map(|c| c.trim().to_string()).collect(),
                 to: param("to")?,
                 owner: def.owner.clone(),
+                hashed: t.starts_with("lookup_hash"),
+                write_only: flag("write_only"),
             }
         }
         other => return Err(config(&format!("type `{other}` is not supported"))),

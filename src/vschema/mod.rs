@@ -125,6 +125,10 @@ pub const SUPPORTED_VINDEXES: &[VindexKind] = &[
     VindexKind { name: "null", unique: true, lookup: false },
     VindexKind { name: "lookup", unique: false, lookup: true },
     VindexKind { name: "lookup_unique", unique: true, lookup: true },
+    VindexKind { name: "lookup_hash", unique: false, lookup: true },
+    VindexKind { name: "lookup_hash_unique", unique: true, lookup: true },
+    VindexKind { name: "consistent_lookup", unique: false, lookup: true },
+    VindexKind { name: "consistent_lookup_unique", unique: true, lookup: true },
 ];
 
 /// Vitess vindex types that tessera recognises but does not implement.
@@ -136,10 +140,6 @@ pub const UNSUPPORTED_VITESS_VINDEXES: &[&str] = &[
     "region_json",
     "cfc",
     "multicol",
-    "lookup_hash",
-    "lookup_hash_unique",
-    "consistent_lookup",
-    "consistent_lookup_unique",
     "lookup_unicodeloosemd5_hash",
     "lookup_unicodeloosemd5_hash_unique",
 ];

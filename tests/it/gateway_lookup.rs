@@ -130,3 +130,84 @@ async fn owned_lookup_vindex_is_maintained_and_routes() {
         .unwrap_err();
     assert_eq!(code(e), 1235);
 }
+
+/// Applies the example VSchemas with one more lookup vindex on `corder.sku`, its table created
+/// in the commerce keyspace by `ddl`.
+fn with_sku_lookup(c: &GatewayCluster, table: &str, ddl: &str, vindex: serde_json::Value) {
+    let url = &c.nats.url;
+    ctl_ok(url, &["ApplySchema", "commerce", "--sql", ddl]);
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/examples/commerce/{f}")).unwrap()).unwrap()
+    };
+    let mut commerce = read("vschema_commerce.json");
+    commerce["tables"][table] = serde_json::json!({});
+    ctl_ok(url, &["ApplyVSchema", "commerce", "--vschema", &commerce.to_string()]);
+    let mut customer = read("vschema_customer.json");
+    customer["vindexes"]["sku_vdx"] = vindex;
+    customer["tables"]["corder"]["column_vindexes"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"column": "sku", "name": "sku_vdx"}));
+    ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lookup_hash_stores_ids_unhashed_and_consistent_lookups_route() {
+    let c = GatewayCluster::start().await;
+    // lookup_hash_unique: `to` holds the number whose hash is the keyspace id (with a `hash`
+    // primary vindex, that is the row's customer_id).
+    with_sku_lookup(
+        &c,
+        "sku_hash_lookup",
+        "create table sku_hash_lookup (sku varbinary(128), cid bigint unsigned, primary key (sku))",
+        serde_json::json!({"type": "lookup_hash_unique",
+            "params": {"table": "commerce.sku_hash_lookup", "from": "sku", "to": "cid"}, "owner": "corder"}),
+    );
+    let pool = c.pool("root", "", Some("customer"));
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop("insert into corder (customer_id, sku, price) values (2001, 'kiwi', 1), (2002, 'lime', 2)")
+        .await
+        .unwrap();
+    let map = c.on_tablet("zone1-100", "select sku, cid from sku_hash_lookup order by sku");
+    assert!(map.contains("kiwi") && map.contains("2001") && map.contains("2002"), "{map}");
+    let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'lime'").await.unwrap();
+    assert_eq!(who, vec![2002]);
+    let plan: Vec<String> =
+        conn.query("explain format=vitess select customer_id from corder where sku = 'lime'").await.unwrap();
+    assert!(plan.iter().any(|l| l.contains("Lookup") && l.contains("sku_hash_lookup")), "{plan:?}");
+    // A move re-maps it; a delete unmaps it.
+    conn.query_drop("update corder set customer_id = 2003 where sku = 'kiwi'").await.unwrap();
+    let map = c.on_tablet("zone1-100", "select cid from sku_hash_lookup where sku = 'kiwi'");
+    assert!(map.contains("2003"), "{map}");
+    conn.query_drop("delete from corder where sku = 'lime'").await.unwrap();
+    let map = c.on_tablet("zone1-100", "select count(*) from sku_hash_lookup where sku = 'lime'");
+    assert!(map.lines().nth(1).is_some_and(|l| l.trim() == "0"), "{map}");
+
+    // consistent_lookup_unique, write-only (being backfilled): kept current, never routes.
+    with_sku_lookup(
+        &c,
+        "sku_consistent_lookup",
+        "create table sku_consistent_lookup (sku varbinary(128), keyspace_id varbinary(10), primary key (sku))",
+        serde_json::json!({"type": "consistent_lookup_unique",
+            "params": {"table": "commerce.sku_consistent_lookup", "from": "sku", "to": "keyspace_id", "write_only": "true"},
+            "owner": "corder"}),
+    );
+    // Write-only lookups do not route: once the gateway has the new VSchema, no Lookup step.
+    crate::harness::eventually(std::time::Duration::from_secs(20), "the new VSchema in the gateway", || {
+        let p = pool.clone();
+        async move {
+            let mut c = p.get_conn().await.ok()?;
+            let plan: Vec<String> =
+                c.query("explain format=vitess select customer_id from corder where sku = 'plum'").await.ok()?;
+            plan.iter().all(|l| !l.contains("Lookup")).then_some(())
+        }
+    })
+    .await;
+    conn.query_drop("insert into corder (customer_id, sku, price) values (2004, 'plum', 4)").await.unwrap();
+    let map = c.on_tablet("zone1-100", "select hex(keyspace_id) from sku_consistent_lookup where sku = 'plum'");
+    assert!(map.contains(&hex::encode_upper(hash_u64(2004))), "{map}");
+    // kiwi was inserted before this lookup existed: routing by it would miss the row.
+    let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'kiwi'").await.unwrap();
+    assert_eq!(who, vec![2003]);
+}
