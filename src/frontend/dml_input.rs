@@ -55,6 +55,43 @@ async fn apply(
     Ok(Answer::Ok { affected, last_insert_id: 0, info: String::new() })
 }
 
+/// A write to a reference table's source and copies, one shard at a time, in one transaction
+/// (the session's, or one of its own); the first target's answer is the client's.
+pub async fn fanout(
+    svc: &Services,
+    s: &mut SessionState,
+    sql: &str,
+    targets: &[(String, String)],
+) -> Result<Answer, GatewayError> {
+    let own = !s.in_transaction && s.autocommit;
+    s.in_transaction = true;
+    let mut first = None;
+    let mut result = Ok(());
+    for (ks, shard) in targets {
+        match exec::run_route(&svc.tablets, s, ks, std::slice::from_ref(shard), sql, TabletType::Primary).await {
+            Ok(answer) => {
+                if first.is_none() {
+                    first = Some(answer);
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    match (result, own) {
+        (Ok(()), true) => exec::commit(&svc.tablets, s).await?,
+        (Err(e), true) => {
+            exec::rollback(&svc.tablets, s).await;
+            return Err(e);
+        }
+        (Err(e), false) => return Err(e),
+        (Ok(()), false) => {}
+    }
+    first.ok_or_else(|| GatewayError::Other("a reference table write with no serving shard".into()))
+}
+
 /// The primary key columns of a table, in key order (empty when it has none).
 async fn primary_key(svc: &Services, s: &mut SessionState, k: &KeyProbe) -> Result<Vec<String>, GatewayError> {
     let sql = format!("show keys from {} where key_name = 'PRIMARY'", crate::sql::quote_ident(&k.table));

@@ -316,6 +316,7 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
         }
         Plan::InsertSelect { head, select, tail } => super::insert_select::run(svc, s, &head, &select, &tail).await,
         Plan::DmlInput(d) => super::dml_input::run(svc, s, &d).await,
+        Plan::Fanout { sql, targets } => super::dml_input::fanout(svc, s, &sql, &targets).await,
         Plan::FoundRows { query, count } => {
             let counted = Box::pin(execute(svc, s, &count)).await?.rows(svc.max_rows).await?;
             let n = counted

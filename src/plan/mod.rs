@@ -106,6 +106,13 @@ pub enum Plan {
     /// LIMIT, over several tables or keyspaces, correlated subqueries, a vindex column changed):
     /// a SELECT finds the rows, then statements change exactly those rows by primary key.
     DmlInput(Box<DmlInputPlan>),
+    /// A write to a reference table: `sql` on its source (if any) and on every copy, one shard
+    /// at a time, in one transaction; the first target's answer is the client's.
+    Fanout {
+        sql: String,
+        /// (keyspace, shard), the source first.
+        targets: Vec<(String, String)>,
+    },
 }
 
 /// A table whose primary key a [`DmlInputPlan`] needs, asked of one of its shards.

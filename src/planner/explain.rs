@@ -120,6 +120,10 @@ pub fn render(p: &Plan) -> Vec<String> {
             out.push(format!("SetStatement: {} variable(s) for `{statement}`", items.len()))
         }
         Plan::Savepoint { op, name } => out.push(format!("Savepoint {op:?} {name} on every shard of the transaction")),
+        Plan::Fanout { sql, targets } => {
+            let list: Vec<String> = targets.iter().map(|(k, s)| format!("{k}/{s}")).collect();
+            out.push(format!("Fanout to the reference table's source and copies [{}]: {sql}", list.join(", ")));
+        }
         Plan::DmlInput(d) => {
             out.push(format!("DmlWithInput: {}", d.action.describe()));
             for k in &d.keys {

@@ -16,7 +16,8 @@ fn example() -> RoutingView {
 
 /// `main` (unsharded: sequences and the lookup table) and `music` over four shards: `user`
 /// and `user_extra` by hash on the user id, `music` by hash on user_id with an owned lookup
-/// on `music_id`, `tracks` by xxhash on `track_id`, `events` by numeric on `id`.
+/// on `music_id`, `tracks` by xxhash on `track_id`, `events` by numeric on `id`; `genres` a
+/// reference table copied from `main`, `countries` one without a source.
 fn music() -> RoutingView {
     const MAIN: &str = r#"{"tables": {"user_seq": {"type": "sequence"}, "music_seq": {"type": "sequence"},
         "music_lookup": {}, "genres": {}}}"#;
@@ -34,7 +35,9 @@ fn music() -> RoutingView {
         "music": {"column_vindexes": [{"column": "user_id", "name": "hash"}, {"column": "music_id", "name": "music_lookup"}],
                   "auto_increment": {"column": "music_id", "sequence": "main.music_seq"}},
         "tracks": {"column_vindexes": [{"column": "track_id", "name": "xxhash"}]},
-        "events": {"column_vindexes": [{"column": "id", "name": "numeric"}]}
+        "events": {"column_vindexes": [{"column": "id", "name": "numeric"}]},
+        "genres": {"type": "reference", "source": "main.genres"},
+        "countries": {"type": "reference"}
       }
     }"#;
     view_of(&[("main", &["0"], MAIN), ("music", &["-40", "40-80", "80-c0", "c0-"], MUSIC)])

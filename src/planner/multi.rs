@@ -192,6 +192,8 @@ struct Item {
 struct Comp {
     items: Vec<usize>,
     shards: Vec<String>,
+    /// Only reference tables so far: any one shard answers; a table joined to them decides.
+    reference_only: bool,
 }
 
 fn select(q: &Query, sel: &Select, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
@@ -221,19 +223,26 @@ fn select(q: &Query, sel: &Select, target: &Target, view: &RoutingView) -> Resul
         if let Some(c) = comps.last_mut() {
             let first = &items[c.items[0]];
             let same_ks = first.tab.keyspace == it.tab.keyspace;
+            // Reference tables are on every shard: each shard joins its rows with its copy.
+            // (Not as the outer side of a LEFT JOIN: every shard would add the unmatched rows.)
             let joinable = same_ks
                 && (!it.tab.sharded
+                    || it.tab.reference
+                    || (c.reference_only && it.kind == JoinKind::Inner)
                     || c.items.iter().any(|&j| vindex_joined(&items[j].tab, it, &where_conj))
                     || (c.shards.len() == 1 && own == c.shards));
             if joinable {
-                if it.tab.sharded && own.len() < c.shards.len() {
+                if c.reference_only && !it.tab.reference {
+                    c.shards = own;
+                    c.reference_only = false;
+                } else if it.tab.sharded && !it.tab.reference && own.len() < c.shards.len() {
                     c.shards = own;
                 }
                 c.items.push(i);
                 continue;
             }
         }
-        comps.push(Comp { items: vec![i], shards: own });
+        comps.push(Comp { items: vec![i], shards: own, reference_only: it.tab.reference });
     }
     if comps.len() == 1 {
         let c = &comps[0];
@@ -310,6 +319,10 @@ fn shards_of(t: &Tab, conj: &[Expr], view: &RoutingView, target: &Target) -> Res
     let all = view.serving_shards(ks, target.tablet_type);
     if let (Some(s), true) = (&target.shard, target.keyspace.as_deref() == Some(t.keyspace.as_str())) {
         return Ok(vec![s.clone()]);
+    }
+    if t.reference {
+        // Any one copy answers.
+        return Ok(all.into_iter().take(1).collect());
     }
     if !t.sharded {
         if all.len() != 1 {

@@ -226,6 +226,32 @@ fn plan_statement(
         }
     }
     let sharded = ks.vschema.as_ref().is_some_and(|v| v.sharded);
+    if !sharded && !matches!(stmt, Statement::Query(_)) {
+        // A write to the source of reference tables reaches their copies too.
+        let distinct: BTreeSet<&String> = tables.iter().collect();
+        let copied: Vec<&&String> = distinct.iter().filter(|t| !view.copies_of(&ks_name, t).is_empty()).collect();
+        match (copied.as_slice(), distinct.len()) {
+            ([], _) => {}
+            ([t], 1) => {
+                let mut targets = Vec::new();
+                for k in std::iter::once(ks_name.clone()).chain(view.copies_of(&ks_name, t)) {
+                    let kk = view.keyspace(&k).ok_or_else(|| GatewayError::UnknownKeyspace(k.clone()))?;
+                    let shards = view.serving_shards(kk, TabletType::Primary);
+                    if k == ks_name && shards.len() != 1 {
+                        return Err(no_shards(&k));
+                    }
+                    targets.extend(shards.into_iter().map(|s| (k.clone(), s)));
+                }
+                return Ok(Plan::Fanout { sql: sent(&stmt), targets });
+            }
+            (t, _) => {
+                return Err(GatewayError::Unsupported(format!(
+                    "a write over `{}` (copied to reference tables) together with other tables; write it alone",
+                    t[0]
+                )))
+            }
+        }
+    }
     if !sharded {
         let shards = view.serving_shards(ks, target.tablet_type);
         let [shard] = shards.as_slice() else {
@@ -240,6 +266,9 @@ fn plan_statement(
         return Ok(route(vec![shard.clone()], &stmt));
     }
     let table = single_table(&ks_name, &tables)?;
+    if let Some(source) = view.reference(&ks_name, &table) {
+        return reference(view, ks, &table, source, target, sent(&stmt), matches!(stmt, Statement::Query(_)));
+    }
     match stmt {
         Statement::Query(ref q) => {
             let shards = shards_for_where(view, ks, &table, select_where(q), target.tablet_type)?;
@@ -321,6 +350,46 @@ fn plan_statement(
             other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
         ))),
     }
+}
+
+/// A statement over one reference table: a read goes to any one copy; a write to the source
+/// (when the VSchema names one) and every copy.
+fn reference(
+    view: &RoutingView,
+    ks: &Keyspace,
+    table: &str,
+    source: &str,
+    target: &Target,
+    sql: String,
+    read: bool,
+) -> Result<Plan, GatewayError> {
+    let copies = view.serving_shards(ks, if read { target.tablet_type } else { TabletType::Primary });
+    if read {
+        let shard = copies.into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
+        return Ok(Plan::Route {
+            keyspace: ks.name.clone(),
+            shards: vec![shard],
+            sql,
+            tablet_type: target.tablet_type,
+        });
+    }
+    let mut targets = Vec::new();
+    if !source.is_empty() {
+        let (sks, stable) = source.split_once('.').ok_or_else(|| GatewayError::Routing {
+            keyspace: ks.name.clone(),
+            message: format!("reference table `{table}` has source `{source}`; write it as `keyspace.table`"),
+        })?;
+        if !stable.eq_ignore_ascii_case(table) {
+            return Err(GatewayError::Unsupported(format!(
+                "writing reference table `{table}` whose source `{source}` has another name; write to `{source}` and to the copies apart"
+            )));
+        }
+        let sk = view.keyspace(sks).ok_or_else(|| GatewayError::UnknownKeyspace(sks.to_string()))?;
+        let shard = view.serving_shards(sk, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(sks))?;
+        targets.push((sks.to_string(), shard));
+    }
+    targets.extend(copies.into_iter().map(|s| (ks.name.clone(), s)));
+    Ok(Plan::Fanout { sql, targets })
 }
 
 /// The statement (as the client wrote it: `source`) as a DML with input.

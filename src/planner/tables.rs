@@ -23,6 +23,8 @@ pub struct Tab {
     pub sharded: bool,
     /// Primary vindex column and vindex, for a sharded table.
     pub vindex: Option<(String, String)>,
+    /// A reference table of a sharded keyspace: a copy on every shard (no vindex).
+    pub reference: bool,
 }
 
 /// The tables in scope.
@@ -61,6 +63,16 @@ pub fn resolve(
             .tables
             .get(&table)
             .ok_or_else(|| GatewayError::UnknownTable { keyspace: ks.clone(), table: table.clone() })?;
+        if t.table_type == "reference" {
+            return Ok(Tab {
+                alias: alias.map(|a| a.name.value.clone()).unwrap_or_else(|| table.clone()),
+                name: table,
+                keyspace: ks,
+                sharded,
+                vindex: None,
+                reference: true,
+            });
+        }
         if let Some(cv) = t.column_vindexes.first() {
             let cols = cv.column_list();
             if let ([col], Some(Configured::Functional(_))) =
@@ -81,6 +93,7 @@ pub fn resolve(
         keyspace: ks,
         sharded,
         vindex,
+        reference: false,
     })
 }
 

@@ -116,10 +116,21 @@ impl RoutingView {
         if let Some(ks) = self.rule(table, tablet_type) {
             return Ok(ks.to_string());
         }
-        match self.keyspaces_with_table(table).as_slice() {
-            [only] => Ok(only.clone()),
-            many => Err(many.to_vec()),
+        let many = self.keyspaces_with_table(table);
+        if let [only] = many.as_slice() {
+            return Ok(only.clone());
         }
+        // Reference tables copied from a source: an unqualified name means the source.
+        let owners: Vec<&String> = many.iter().filter(|ks| self.reference(ks, table).is_none()).collect();
+        if let [source] = owners.as_slice() {
+            let copies_of_it = many.iter().filter(|ks| ks != source).all(|ks| {
+                self.reference(ks, table).and_then(|src| src.split_once('.')).is_some_and(|(k, _)| k == source.as_str())
+            });
+            if copies_of_it {
+                return Ok((*source).clone());
+            }
+        }
+        Err(many)
     }
 
     /// Keyspaces whose VSchema has `table`.
@@ -128,6 +139,24 @@ impl RoutingView {
             .keyspaces
             .values()
             .filter(|k| k.vschema.as_ref().is_some_and(|v| v.tables.contains_key(table)))
+            .map(|k| k.name.clone())
+            .collect()
+    }
+
+    /// Whether `table` of sharded keyspace `ks` is a reference table (a copy on every shard),
+    /// and its source (`keyspace.table`, possibly empty) if it is.
+    pub fn reference(&self, ks: &str, table: &str) -> Option<&str> {
+        let vs = self.keyspace(ks)?.vschema.as_ref().filter(|v| v.sharded)?;
+        vs.tables.get(table).filter(|t| t.table_type == "reference").map(|t| t.source.as_str())
+    }
+
+    /// Sharded keyspaces holding a reference copy of `ks.table`.
+    pub fn copies_of(&self, ks: &str, table: &str) -> Vec<String> {
+        let source = format!("{ks}.{table}");
+        self.topo
+            .keyspaces
+            .values()
+            .filter(|k| self.reference(&k.name, table).is_some_and(|s| s.eq_ignore_ascii_case(&source)))
             .map(|k| k.name.clone())
             .collect()
     }

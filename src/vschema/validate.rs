@@ -63,7 +63,23 @@ pub fn parse_and_validate(json: &str, resolver: &dyn SequenceResolver) -> Result
 
     for (table, def) in &vs.tables {
         match def.table_type.as_str() {
-            "" | "reference" => {}
+            "" => {}
+            "reference" => {
+                if !def.column_vindexes.is_empty() {
+                    return Err(err(
+                        &["tables", table, "column_vindexes"],
+                        format!(
+                            "table `{table}` is a reference table (a copy on every shard); it takes no column_vindexes"
+                        ),
+                    ));
+                }
+                if !def.source.is_empty() && def.source.split('.').filter(|p| !p.is_empty()).count() != 2 {
+                    return Err(err(
+                        &["tables", table, "source"],
+                        format!("table `{table}`: source `{}` must be `keyspace.table`", def.source),
+                    ));
+                }
+            }
             "sequence" => {
                 if vs.sharded {
                     return Err(err(
@@ -251,6 +267,11 @@ mod tests {
         assert!(check(&missing_seq).unwrap_err().message.contains("`nope_seq`"));
         let lookup_no_params = r#"{"sharded": true, "vindexes": {"l": {"type": "lookup_unique"}}}"#;
         assert!(check(lookup_no_params).unwrap_err().message.contains("needs the param `table`"));
+        let reference_vindex = r#"{"sharded": true, "vindexes": {"h": {"type": "hash"}},
+            "tables": {"r": {"type": "reference", "column_vindexes": [{"column": "a", "name": "h"}]}}}"#;
+        assert!(check(reference_vindex).unwrap_err().message.contains("reference table"));
+        let bad_source = r#"{"sharded": true, "tables": {"r": {"type": "reference", "source": "nodot"}}}"#;
+        assert!(check(bad_source).unwrap_err().message.contains("keyspace.table"));
         let vindex_unsharded = r#"{"vindexes": {"h": {"type": "hash"}}}"#;
         assert!(check(vindex_unsharded).unwrap_err().message.contains("unsharded"));
     }

@@ -29,6 +29,16 @@ pub fn queries() -> Vec<String> {
         "select customer_id from customer where binary email = 'user12@example.com' or customer_id < 3 order by customer_id",
         "select * from commerce.product",
         "select sku, price from commerce.product where price > 300",
+        // A reference table: a copy on every shard, joined where the other table's rows are.
+        "select * from rating_label order by floor_rating",
+        "select count(*), max(label) from rating_label",
+        "select r.review_id, l.label from review r join rating_label l on l.floor_rating = floor(r.rating) order by r.review_id",
+        "select l.label, count(*) from review r join rating_label l on l.floor_rating = floor(r.rating) group by l.label order by l.label",
+        "select l.label, count(r.review_id) from rating_label l left join review r on l.floor_rating = floor(r.rating) group by l.label order by l.label",
+        "select l.label, r.review_id from rating_label l join review r on l.floor_rating = floor(r.rating) where r.customer_id = 7 order by 2",
+        "select c.customer_id, l.label from customer c join review r on r.customer_id = c.customer_id join rating_label l on l.floor_rating = floor(r.rating) where c.customer_id between 3 and 9 order by 1, 2",
+        "select label from rating_label where floor_rating in (select floor(rating) from review where review_id < 10) order by label",
+        "select r.review_id, l.label from review r left join rating_label l on l.floor_rating = r.rating order by r.review_id",
     ] {
         q.push(s.to_string());
     }

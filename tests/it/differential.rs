@@ -18,6 +18,10 @@ const REVIEW_SCHEMA: &str =
     body VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, rating DECIMAL(4,1), score DOUBLE, \
     created DATETIME, PRIMARY KEY (review_id)) ENGINE=InnoDB";
 
+/// A reference table: a copy on every shard of the customer keyspace.
+const RATING_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rating_label (floor_rating INT NOT NULL, \
+    label VARCHAR(16), PRIMARY KEY (floor_rating)) ENGINE=InnoDB";
+
 const VSCHEMA: &str = r#"{
   "sharded": true,
   "vindexes": { "hash": { "type": "hash" } },
@@ -26,7 +30,8 @@ const VSCHEMA: &str = r#"{
                   "auto_increment": { "column": "customer_id", "sequence": "customer_seq" } },
     "corder": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }],
                 "auto_increment": { "column": "order_id", "sequence": "order_seq" } },
-    "review": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }] }
+    "review": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }] },
+    "rating_label": { "type": "reference" }
   }
 }"#;
 
@@ -88,6 +93,11 @@ fn data() -> Vec<(&'static str, String)> {
             format!("'2026-{:02}-{:02} {:02}:{:02}:00'", 1 + r.below(12), 1 + r.below(28), r.below(24), r.below(60));
         reviews.push(format!("({id}, {cid}, {body}, {rating}, {score}, {created})"));
     }
+    out.push((
+        "customer",
+        "insert into rating_label (floor_rating, label) values (0, 'awful'), (1, 'poor'), (2, 'fair'), (3, 'good'), (5, 'great')"
+            .to_string(),
+    ));
     out.push((
         "customer",
         format!(
@@ -202,6 +212,7 @@ async fn corpus_matches_a_single_mariadb() {
     // The review table, on both sides.
     let url = cluster.nats.url.clone();
     ctl_ok(&url, &["ApplySchema", "customer", "--sql", REVIEW_SCHEMA]);
+    ctl_ok(&url, &["ApplySchema", "customer", "--sql", RATING_SCHEMA]);
     let vs = PathBuf::from(cluster.dir.path()).join("vschema.json");
     std::fs::write(&vs, VSCHEMA).unwrap();
     ctl_ok(&url, &["ApplyVSchema", "customer", "--vschema-file", &vs.display().to_string()]);
@@ -217,6 +228,7 @@ async fn corpus_matches_a_single_mariadb() {
         }
     }
     d.query_drop(REVIEW_SCHEMA).await.unwrap();
+    d.query_drop(RATING_SCHEMA).await.unwrap();
     let gpool = cluster.pool("app", "secret", Some("customer"));
     let mut g = gpool.get_conn().await.unwrap();
     // The VSchema change reaches the gateway's view shortly.

@@ -36,6 +36,11 @@ pub fn statements() -> Vec<&'static str> {
         "update review set rating = 9.5 where customer_id in (select customer_id from corder where price < 0)",
         "delete from corder where order_id in (select order_id from corder where price > 400)",
         "update corder set price = 0 where not exists (select 1 from review r where r.customer_id = corder.customer_id)",
+        // A reference table: every copy changes.
+        "update rating_label set label = 'mediocre' where floor_rating = 2",
+        "insert into rating_label (floor_rating, label) values (4, 'fine')",
+        "delete from rating_label where floor_rating = 0",
+        "update review r join rating_label l on l.floor_rating = floor(r.rating) set r.body = l.label where r.review_id < 60",
     ]
 }
 
@@ -44,6 +49,7 @@ const CHECKS: &[&str] = &[
     "select order_id, customer_id, sku, price from corder order by order_id",
     "select review_id, customer_id, body, rating, score, created from review order by review_id",
     "select customer_id, email from customer order by customer_id",
+    "select floor_rating, label from rating_label order by floor_rating",
 ];
 
 async fn rows(c: &mut mysql_async::Conn, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
