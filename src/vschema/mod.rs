@@ -27,6 +27,8 @@ pub struct KeyspaceVSchema {
     pub require_explicit_routing: bool,
     #[serde(default, skip_serializing_if = "String::is_empty", alias = "foreignKeyMode")]
     pub foreign_key_mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "multiTenantSpec")]
+    pub multi_tenant_spec: Option<MultiTenantSpec>,
 }
 
 /// A named vindex: its type, parameters and (for lookup vindexes) owner table.
@@ -93,13 +95,39 @@ pub struct AutoIncrement {
     pub sequence: String,
 }
 
-/// A declared column (name and type), used when the column list is authoritative.
+/// A declared column, as Vitess's VSchema describes it (used when the column list is
+/// authoritative; kept and shown as given).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnDef {
     pub name: String,
     #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
     pub column_type: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub invisible: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub default: String,
+    #[serde(default, skip_serializing_if = "String::is_empty", alias = "collationName")]
+    pub collation_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nullable: Option<bool>,
+    /// The values of an ENUM or SET column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// Vitess's multi-tenant keyspace description (accepted and kept).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiTenantSpec {
+    #[serde(default, alias = "tenantIdColumnName")]
+    pub tenant_id_column_name: String,
+    #[serde(default, alias = "tenantIdColumnType")]
+    pub tenant_id_column_type: String,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -220,6 +220,40 @@ mod tests {
     }
 
     #[test]
+    fn accepts_every_field_of_vitess_vschema() {
+        let full = r#"{
+  "sharded": true,
+  "require_explicit_routing": true,
+  "foreign_key_mode": "unmanaged",
+  "multi_tenant_spec": {"tenant_id_column_name": "tenant", "tenant_id_column_type": "INT64"},
+  "vindexes": {
+    "hash": {"type": "hash"},
+    "lu": {"type": "consistent_lookup_unique", "params": {"table": "lkp", "from": "a,b", "to": "keyspace_id", "ignore_nulls": "true"}, "owner": "t"}
+  },
+  "tables": {
+    "t": {
+      "column_vindexes": [{"column": "id", "name": "hash"}, {"columns": ["a", "b"], "name": "lu"}],
+      "auto_increment": {"column": "id", "sequence": "customer_seq"},
+      "columns": [
+        {"name": "id", "type": "INT64", "nullable": false},
+        {"name": "a", "type": "VARCHAR", "size": 64, "collation_name": "utf8mb4_general_ci", "default": "x"},
+        {"name": "b", "type": "ENUM", "values": ["'x'", "'y'"], "invisible": true},
+        {"name": "c", "type": "DECIMAL", "size": 10, "scale": 2}
+      ],
+      "column_list_authoritative": true
+    },
+    "r": {"type": "reference", "source": "commerce.r"}
+  }
+}"#;
+        let vs = check(full).unwrap();
+        assert!(vs.tables["t"].columns[2].invisible);
+        assert_eq!(vs.tables["t"].columns[2].values.len(), 2);
+        assert_eq!(vs.tables["t"].column_vindexes[1].column_list(), vec!["a", "b"]);
+        let typo = check(&full.replace("\"invisible\"", "\"invisibel\"")).unwrap_err();
+        assert!(typo.message.contains("invisibel"), "{typo}");
+    }
+
+    #[test]
     fn accepts_camel_case_and_unsharded() {
         let vs = check(r#"{"tables": {"customer_seq": {"type": "sequence"}, "product": {}}}"#).unwrap();
         assert!(!vs.sharded);
