@@ -16,6 +16,8 @@ enum Acc {
     Avg(Option<Val>, i128),
     Any(Option<Val>),
     Concat(Option<Vec<u8>>),
+    /// GROUP_CONCAT with ORDER BY: each value with its sort keys, joined when the group ends.
+    Ordered(Vec<(Vec<(Val, Option<Vec<u8>>)>, Vec<u8>)>),
 }
 
 /// MariaDB's default `group_concat_max_len`: a longer list is cut there.
@@ -62,6 +64,7 @@ pub fn aggregate(g: &Grouping, fields: &[Field], rows: Vec<Row>) -> Result<(Vec<
                 AggKind::Min | AggKind::Max => Acc::Best(None),
                 AggKind::Avg => Acc::Avg(None, 0),
                 AggKind::AnyValue => Acc::Any(None),
+                AggKind::GroupConcat if !a.order.is_empty() => Acc::Ordered(Vec::new()),
                 AggKind::GroupConcat => Acc::Concat(None),
             })
             .collect(),
@@ -137,6 +140,14 @@ pub fn aggregate(g: &Grouping, fields: &[Field], rows: Vec<Row>) -> Result<(Vec<
                     }
                 }
                 (Acc::Any(x), _) if x.is_none() => *x = Some(v),
+                (Acc::Ordered(items), _) if !v.is_null() => {
+                    let mut keys = Vec::with_capacity(a.order.len());
+                    for (col, w, _) in &a.order {
+                        let k = Ev::Col(*col).eval(row, &kinds)?;
+                        keys.push((k, w.and_then(|w| row.get(w).cloned().flatten())));
+                    }
+                    items.push((keys, v.to_cell().unwrap_or_default()));
+                }
                 (Acc::Concat(list), _) if !v.is_null() => {
                     let bytes = v.to_cell().unwrap_or_default();
                     match list {
@@ -210,6 +221,36 @@ pub fn aggregate(g: &Grouping, fields: &[Field], rows: Vec<Row>) -> Result<(Vec<
                     }
                     None => Val::Null,
                 },
+                Acc::Ordered(mut items) if !items.is_empty() => {
+                    items.sort_by(|(x, _), (y, _)| {
+                        x.iter()
+                            .zip(y)
+                            .zip(&a.order)
+                            .map(|(((vx, wx), (vy, wy)), (_, _, desc))| {
+                                let o = compare(vx, vy, wx.as_deref(), wy.as_deref());
+                                if *desc {
+                                    o.reverse()
+                                } else {
+                                    o
+                                }
+                            })
+                            .find(|o| o.is_ne())
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    });
+                    let mut l: Vec<u8> = Vec::new();
+                    for (i, (_, bytes)) in items.into_iter().enumerate() {
+                        if l.len() >= GROUP_CONCAT_MAX_LEN {
+                            break;
+                        }
+                        if i > 0 {
+                            l.extend_from_slice(&a.separator);
+                        }
+                        l.extend_from_slice(&bytes);
+                    }
+                    l.truncate(GROUP_CONCAT_MAX_LEN);
+                    Val::Str(l, false)
+                }
+                Acc::Ordered(_) => Val::Null,
                 Acc::Avg(None, _) | Acc::Avg(_, 0) => Val::Null,
                 Acc::Avg(Some(Val::Dec(s)), n) => {
                     let input = fields.get(col_of(&a.arg));

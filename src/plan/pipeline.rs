@@ -123,6 +123,8 @@ pub struct AggSpec {
     pub distinct: bool,
     /// GROUP_CONCAT's separator.
     pub separator: Vec<u8>,
+    /// GROUP_CONCAT's ORDER BY (raw mode): (value column, weight-string column, descending).
+    pub order: Vec<(usize, Option<usize>, bool)>,
 }
 
 /// GROUP BY keys (with optional weight-string columns) and aggregates.

@@ -114,6 +114,24 @@ pub(crate) fn separator(f: &Function) -> Vec<u8> {
     b",".to_vec()
 }
 
+/// GROUP_CONCAT's ORDER BY: (expression, descending); empty without one.
+pub(crate) fn concat_order(f: &Function) -> Result<Vec<(Expr, bool)>, GatewayError> {
+    let mut out = Vec::new();
+    if let FunctionArguments::List(l) = &f.args {
+        for c in &l.clauses {
+            if let sqlparser::ast::FunctionArgumentClause::OrderBy(obs) = c {
+                for o in obs {
+                    if o.options.nulls_first.is_some() {
+                        return Err(GatewayError::Syntax(format!("NULLS FIRST/LAST in `{f}`")));
+                    }
+                    out.push((o.expr.clone(), matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc))));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn is_aggregate(f: &Function) -> bool {
     let n = f.name.to_string().to_ascii_lowercase();
     AGGREGATES.contains(&n.as_str())
@@ -190,12 +208,17 @@ pub(crate) fn func_args(f: &Function) -> Result<(Vec<Option<Expr>>, bool), Gatew
                     other => return Err(GatewayError::Unsupported(format!("argument `{other}` of {}", f.name))),
                 }
             }
-            // GROUP_CONCAT's SEPARATOR is read by `separator`; other clauses are refused.
+            // GROUP_CONCAT's SEPARATOR and ORDER BY are read by `separator` and
+            // `concat_order`; other clauses are refused.
             let group_concat = f.name.to_string().eq_ignore_ascii_case("group_concat");
-            if l.clauses
-                .iter()
-                .any(|c| !(group_concat && matches!(c, sqlparser::ast::FunctionArgumentClause::Separator(_))))
-            {
+            if l.clauses.iter().any(|c| {
+                !(group_concat
+                    && matches!(
+                        c,
+                        sqlparser::ast::FunctionArgumentClause::Separator(_)
+                            | sqlparser::ast::FunctionArgumentClause::OrderBy(_)
+                    ))
+            }) {
                 return Err(GatewayError::Unsupported(format!("`{f}` across shards")));
             }
             Ok((out, distinct))

@@ -234,7 +234,12 @@ fn aggregate_plan(
         }
         parsed.push((name, args.into_iter().next().flatten(), d));
     }
-    let raw = parsed.iter().any(|(_, _, d)| *d);
+    // DISTINCT aggregates and ordered GROUP_CONCAT need every value: raw rows, not partials.
+    let mut orders = Vec::with_capacity(calls.len());
+    for f in &calls {
+        orders.push(super::concat_order(f)?);
+    }
+    let raw = parsed.iter().any(|(_, _, d)| *d) || orders.iter().any(|o| !o.is_empty());
     let mut pushed = Pushed::default();
     let mut keys = Vec::new();
     for g in &groups {
@@ -245,7 +250,7 @@ fn aggregate_plan(
     }
     let mut aggs: Vec<AggSpec> = Vec::new();
     let mut agg_index: HashMap<String, usize> = HashMap::new();
-    for (f, (name, arg, d)) in calls.iter().zip(&parsed) {
+    for ((f, (name, arg, d)), order) in calls.iter().zip(&parsed).zip(&orders) {
         let arg_text = arg.as_ref().map(|a| a.to_string());
         let kind = match (name.as_str(), &arg_text) {
             ("count", None) => AggKind::CountStar,
@@ -267,8 +272,14 @@ fn aggregate_plan(
             merge: !raw,
             distinct: *d,
             separator,
+            order: Vec::new(),
         };
         if raw {
+            for (e, desc) in order {
+                let t = e.to_string();
+                let col = pushed.push(t.clone());
+                spec.order.push((col, Some(pushed.push(ws(&t))), *desc));
+            }
             if kind != AggKind::CountStar {
                 spec.arg = Some(Ev::Col(pushed.push(a.clone())));
                 if matches!(kind, AggKind::Min | AggKind::Max | AggKind::Count) || (kind == AggKind::GroupConcat && *d)

@@ -162,6 +162,7 @@ pub fn build(q: &Query, sel: &Select, pre: &mut Pre<'_>) -> Result<Stages, Gatew
             merge: false,
             distinct,
             separator: Vec::new(),
+            order: Vec::new(),
         });
     }
     let mut post_agg = PostAgg::new(&groups, agg_index);
@@ -274,6 +275,7 @@ impl PostAgg {
                 merge,
                 distinct: false,
                 separator: Vec::new(),
+                order: Vec::new(),
             });
             self.any_value.push((t, aggs.len() - 1));
             Ok(Some(k + aggs.len() - 1))

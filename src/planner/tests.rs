@@ -127,7 +127,7 @@ fn refuses_by_name() {
     for (sql, what) in [
         ("update customer c join corder o on o.customer_id = c.customer_id set customer_id = 1", "unqualified"),
         ("update customer c join corder o using (customer_id) set c.customer_id = 1", "vindex column in a multi-table"),
-        ("select GROUP_CONCAT(email ORDER BY email) from customer", "GROUP_CONCAT"),
+        ("select GROUP_CONCAT(email ORDER BY email) from customer c join corder o on o.sku = c.email", "GROUP_CONCAT"),
         (
             "select o.order_id from corder o where o.sku in (select x.sku from corder x where x.price > o.price)",
             "correlated",

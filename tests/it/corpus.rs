@@ -29,6 +29,14 @@ pub fn queries() -> Vec<String> {
         "select customer_id from customer where binary email = 'user12@example.com' or customer_id < 3 order by customer_id",
         "select * from commerce.product",
         "select sku, price from commerce.product where price > 300",
+        // GROUP_CONCAT with ORDER BY: every value to the gateway, sorted there.
+        "select group_concat(sku order by sku) from corder",
+        "select customer_id, group_concat(order_id order by price desc, order_id separator ';') from corder group by customer_id order by customer_id",
+        "select group_concat(distinct sku order by sku desc) from corder",
+        "select customer_id, group_concat(body order by body, review_id) from review group by customer_id order by customer_id",
+        "select group_concat(price order by price, order_id) from corder where price < 100",
+        "select group_concat(email order by email desc separator ' | ') from customer",
+        "select sku, group_concat(distinct customer_id order by customer_id) as who from corder group by sku order by sku",
         // A reference table: a copy on every shard, joined where the other table's rows are.
         "select * from rating_label order by floor_rating",
         "select count(*), max(label) from rating_label",
@@ -428,7 +436,7 @@ fn join_query(r: &mut Lcg) -> String {
 /// Shapes the gateway refuses across shards, and a word its error must contain.
 pub fn refused() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("select group_concat(sku order by sku) from corder", "group_concat"),
+        ("select group_concat(p.description order by p.sku) from corder o join commerce.product p on o.sku = p.sku", "group_concat"),
         ("select std(price) from corder", "std"),
         ("select o.order_id from corder o where o.sku in (select p.sku from commerce.product p where p.price > o.price)", "correlated"),
         ("select o.order_id from corder o right join customer c using (customer_id)", "right join"),
