@@ -17,8 +17,11 @@ enum Acc {
     Any(Option<Val>),
     Concat(Option<Vec<u8>>),
     /// GROUP_CONCAT with ORDER BY: each value with its sort keys, joined when the group ends.
-    Ordered(Vec<(Vec<(Val, Option<Vec<u8>>)>, Vec<u8>)>),
+    Ordered(Vec<(SortKeys, Vec<u8>)>),
 }
+
+/// A value's GROUP_CONCAT sort keys, each with its weight string.
+type SortKeys = Vec<(Val, Option<Vec<u8>>)>;
 
 /// MariaDB's default `group_concat_max_len`: a longer list is cut there.
 const GROUP_CONCAT_MAX_LEN: usize = 1 << 20;
