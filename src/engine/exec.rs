@@ -349,7 +349,11 @@ pub async fn run_insert(
         let v = row.vindex_value.as_ref().ok_or_else(|| {
             GatewayError::Other("a row's primary vindex value was to come from a sequence that gave none".into())
         })?;
-        let ksid = view.keyspace_id(&p.keyspace, &p.vindex, v)?;
+        let ksid = if row.more.is_empty() {
+            view.keyspace_id(&p.keyspace, &p.vindex, v)?
+        } else {
+            view.keyspace_id_of(&p.keyspace, &p.vindex, &[std::slice::from_ref(v), &row.more].concat())?
+        };
         let shard = view.shard_for(&ks, &ksid, TabletType::Primary).ok_or_else(|| GatewayError::Routing {
             keyspace: p.keyspace.clone(),
             message: format!("no serving shard covers keyspace id {}", hex::encode(&ksid)),

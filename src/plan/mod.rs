@@ -195,6 +195,8 @@ pub struct InsertRow {
     pub cells: Vec<String>,
     /// The primary vindex column's value; `None` when the sequence fills it.
     pub vindex_value: Option<Value>,
+    /// The values of a multi-column primary vindex's other columns.
+    pub more: Vec<Value>,
     /// The value (SQL literal text) for each owned lookup; `None` for NULL.
     pub lookup_values: Vec<Option<String>>,
 }

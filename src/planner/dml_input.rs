@@ -21,7 +21,7 @@ use sqlparser::ast::{
 };
 
 use super::lookup;
-use super::route::{no_shards, primary_vindex};
+use super::route::{no_shards, primary};
 use super::values::cell_or_null;
 use crate::plan::{DmlInput, DmlInputPlan, DmlStep, GatewayError, KeyProbe, Plan, Target};
 use crate::protocol::tablet::QueryResult;
@@ -39,8 +39,9 @@ struct Changed {
     table: String,
     /// How the statement names it: its alias, else its name.
     name: String,
-    /// Its primary vindex column; `None` in an unsharded keyspace.
-    vindex: Option<String>,
+    /// Its primary vindex columns (several for `multicol`/`region_*`); none in an unsharded
+    /// keyspace.
+    vindex: Vec<String>,
 }
 
 impl Changed {
@@ -219,7 +220,7 @@ fn build(
 fn moves(view: &RoutingView, targets: &[Changed], sets: &[Set]) -> Result<bool, GatewayError> {
     for s in sets {
         let t = &targets[s.target];
-        if t.vindex.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(&s.column)) {
+        if t.vindex.iter().any(|v| v.eq_ignore_ascii_case(&s.column)) {
             return Ok(true);
         }
         if let Some(ks) = view.keyspace(&t.keyspace) {
@@ -295,8 +296,8 @@ fn changed(
         })?;
     let ks = view.keyspace(&keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(keyspace.clone()))?;
     let vindex = match ks.vschema.as_ref().is_some_and(|v| v.sharded) {
-        true => Some(primary_vindex(view, ks, &table)?.0),
-        false => None,
+        true => primary(view, ks, &table)?.0,
+        false => Vec::new(),
     };
     Ok(Changed { keyspace, table, name: refer, vindex })
 }
@@ -337,45 +338,53 @@ fn strip_qualifiers(e: &Expr) -> String {
     e.to_string()
 }
 
-/// Where a changed table's row identity sits in the input's columns.
+/// A changed table's row identity in the input's columns: its key, then the vindex columns
+/// the key lacks (a key is unique on one shard only, not across them).
 struct RowIdentity {
-    /// The input's columns: the key, then the vindex column when the key lacks it.
-    width: usize,
-    /// The vindex column's place among them.
-    vindex: Option<usize>,
+    cols: Vec<String>,
+    /// Where the vindex column is among them, when the vindex reads one column (it routes the
+    /// statement).
+    hint: Option<usize>,
 }
 
-fn layout(t: &Changed, key: &[String]) -> RowIdentity {
-    match &t.vindex {
-        None => RowIdentity { width: key.len(), vindex: None },
-        Some(v) => match key.iter().position(|k| k.eq_ignore_ascii_case(v)) {
-            Some(p) => RowIdentity { width: key.len(), vindex: Some(p) },
-            None => RowIdentity { width: key.len() + 1, vindex: Some(key.len()) },
-        },
+impl RowIdentity {
+    fn width(&self) -> usize {
+        self.cols.len()
     }
 }
 
-/// `vcol in (...) and (k1, k2) in ((...), ...)` for rows given as key literals (and the
-/// vindex value, when it is not part of the key).
-fn where_rows(t: &Changed, key: &[String], id: &RowIdentity, rows: &[Vec<String>]) -> String {
-    let key_cols: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
-    let tuples: Vec<String> = rows
-        .iter()
-        .map(|r| if key.len() == 1 { r[0].clone() } else { format!("({})", r[..key.len()].join(", ")) })
-        .collect();
-    let keyed = if key.len() == 1 {
-        format!("{} in ({})", key_cols[0], tuples.join(", "))
-    } else {
-        format!("({}) in ({})", key_cols.join(", "), tuples.join(", "))
+fn layout(t: &Changed, key: &[String]) -> RowIdentity {
+    let mut cols = key.to_vec();
+    for v in &t.vindex {
+        if !cols.iter().any(|c| c.eq_ignore_ascii_case(v)) {
+            cols.push(v.clone());
+        }
+    }
+    let hint = match t.vindex.as_slice() {
+        [v] => cols.iter().position(|c| c.eq_ignore_ascii_case(v)),
+        _ => None,
     };
-    match (&t.vindex, id.vindex) {
-        (Some(v), Some(p)) => {
+    RowIdentity { cols, hint }
+}
+
+/// `vcol in (...) and (k1, .., vcol) in ((...), ...)`: exactly the rows given (as literals of
+/// their identity columns), routed by their vindex values.
+fn where_rows(id: &RowIdentity, rows: &[Vec<String>]) -> String {
+    let cols: Vec<String> = id.cols.iter().map(|k| quote_ident(k)).collect();
+    let exact = if cols.len() == 1 {
+        format!("{} in ({})", cols[0], rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>().join(", "))
+    } else {
+        let tuples: Vec<String> = rows.iter().map(|r| format!("({})", r.join(", "))).collect();
+        format!("({}) in ({})", cols.join(", "), tuples.join(", "))
+    };
+    match id.hint {
+        Some(p) if cols.len() > 1 => {
             let mut values: Vec<&str> = rows.iter().map(|r| r[p].as_str()).collect();
             values.sort_unstable();
             values.dedup();
-            format!("{} in ({}) and {keyed}", quote_ident(v), values.join(", "))
+            format!("{} in ({}) and {exact}", cols[p], values.join(", "))
         }
-        _ => keyed,
+        _ => exact,
     }
 }
 
@@ -383,12 +392,8 @@ impl Action {
     fn identity_columns(&self, keys: &[Vec<String>]) -> Vec<String> {
         let mut cols = Vec::new();
         for (t, key) in self.targets.iter().zip(keys) {
-            let id = layout(t, key);
-            for k in key {
-                cols.push(format!("{}.{}", quote_ident(&t.name), quote_ident(k)));
-            }
-            if let (Some(v), true) = (&t.vindex, id.width > key.len()) {
-                cols.push(format!("{}.{}", quote_ident(&t.name), quote_ident(v)));
+            for c in layout(t, key).cols {
+                cols.push(format!("{}.{}", quote_ident(&t.name), quote_ident(&c)));
             }
         }
         cols
@@ -410,18 +415,9 @@ impl Action {
                 .position(|n| n.eq_ignore_ascii_case(c))
                 .ok_or_else(|| GatewayError::Other(format!("Unknown column '{c}' in '{}'", t.table)))
         };
-        let mut id_pos: Vec<usize> = key.iter().map(|k| position(k)).collect::<Result<_, _>>()?;
-        let vindex = match &t.vindex {
-            Some(v) => Some(position(v)?),
-            None => None,
-        };
-        let set_pos: Vec<usize> = assigns.iter().map(|(c, _)| position(c)).collect::<Result<_, _>>()?;
-        if let Some(v) = vindex {
-            if !id_pos.contains(&v) {
-                id_pos.push(v);
-            }
-        }
         let id = layout(t, key);
+        let id_pos: Vec<usize> = id.cols.iter().map(|k| position(k)).collect::<Result<_, _>>()?;
+        let set_pos: Vec<usize> = assigns.iter().map(|(c, _)| position(c)).collect::<Result<_, _>>()?;
         let (mut doomed, mut born) = (Vec::new(), Vec::new());
         let mut seen = HashSet::new();
         for row in &rows.rows {
@@ -440,7 +436,7 @@ impl Action {
         }
         let mut steps = Vec::new();
         for chunk in doomed.chunks(BATCH) {
-            let sql = format!("delete from {} where {}", t.qualified(), where_rows(t, key, &id, chunk));
+            let sql = format!("delete from {} where {}", t.qualified(), where_rows(&id, chunk));
             steps.push(DmlStep { sql, counted: true });
         }
         let cols: Vec<String> = names.iter().map(|c| quote_ident(c)).collect();
@@ -477,6 +473,18 @@ impl DmlInput for Action {
     }
 
     fn steps(&self, keys: &[Vec<String>], rows: &QueryResult) -> Result<Vec<DmlStep>, GatewayError> {
+        // The input's rows are read by position: they must have the columns it asked for.
+        let width = match &self.kind {
+            Kind::Move(assigns) => rows.fields.len().max(assigns.len() + 1),
+            _ => self.identity_columns(keys).len() + self.computed.len(),
+        };
+        if rows.fields.len() != width || rows.rows.iter().any(|r| r.len() != width) || keys.len() != self.targets.len()
+        {
+            return Err(GatewayError::Other(format!(
+                "the rows found for `{}` do not have the {width} columns asked for",
+                self.statement
+            )));
+        }
         if let Kind::Move(assigns) = &self.kind {
             return self.move_steps(assigns, &keys[0], rows);
         }
@@ -493,11 +501,11 @@ impl DmlInput for Action {
             let mut groups: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
             let mut seen = HashSet::new();
             for row in &rows.rows {
-                let cells = &row[offset..offset + id.width];
+                let cells = &row[offset..offset + id.width()];
                 if cells.iter().any(Option::is_none) {
                     continue; // an outer join without a row of this table
                 }
-                let ident: Vec<String> = rows.fields[offset..offset + id.width]
+                let ident: Vec<String> = rows.fields[offset..offset + id.width()]
                     .iter()
                     .zip(cells)
                     .map(|(f, c)| cell_or_null(f, c.as_deref()))
@@ -517,7 +525,7 @@ impl DmlInput for Action {
                 }
                 groups.entry(values).or_default().push(ident);
             }
-            offset += id.width;
+            offset += id.width();
             let mine: Vec<&Set> = sets.iter().filter(|s| s.target == ti).collect();
             if matches!(self.kind, Kind::Update(_)) && mine.is_empty() {
                 continue;
@@ -526,7 +534,7 @@ impl DmlInput for Action {
                 for chunk in members.chunks(BATCH) {
                     let sql = match &self.kind {
                         Kind::Delete => {
-                            format!("delete from {} where {}", t.qualified(), where_rows(t, key, &id, chunk))
+                            format!("delete from {} where {}", t.qualified(), where_rows(&id, chunk))
                         }
                         _ => {
                             let mut computed = values.iter();
@@ -544,7 +552,7 @@ impl DmlInput for Action {
                                 "update {} set {} where {}",
                                 t.qualified(),
                                 assigns.join(", "),
-                                where_rows(t, key, &id, chunk)
+                                where_rows(&id, chunk)
                             )
                         }
                     };

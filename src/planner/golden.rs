@@ -17,7 +17,8 @@ fn example() -> RoutingView {
 /// `main` (unsharded: sequences and the lookup table) and `music` over four shards: `user`
 /// and `user_extra` by hash on the user id, `music` by hash on user_id with an owned lookup
 /// on `music_id`, `tracks` by xxhash on `track_id`, `events` by numeric on `id`; `genres` a
-/// reference table copied from `main`, `countries` one without a source.
+/// reference table copied from `main`, `countries` one without a source; `visits` by
+/// region_experimental on (region, visitor_id), `docs` by multicol on (tenant_id, doc_id).
 fn music() -> RoutingView {
     const MAIN: &str = r#"{"tables": {"user_seq": {"type": "sequence"}, "music_seq": {"type": "sequence"},
         "music_lookup": {}, "genres": {}}}"#;
@@ -27,6 +28,8 @@ fn music() -> RoutingView {
         "hash": {"type": "hash"},
         "xxhash": {"type": "xxhash"},
         "numeric": {"type": "numeric"},
+        "region_vdx": {"type": "region_experimental", "params": {"region_bytes": "1"}},
+        "tenant_vdx": {"type": "multicol", "params": {"column_count": "2", "column_bytes": "1,7"}},
         "music_lookup": {"type": "lookup", "params": {"table": "main.music_lookup", "from": "music_id", "to": "keyspace_id"}, "owner": "music"}
       },
       "tables": {
@@ -37,6 +40,8 @@ fn music() -> RoutingView {
         "tracks": {"column_vindexes": [{"column": "track_id", "name": "xxhash"}]},
         "events": {"column_vindexes": [{"column": "id", "name": "numeric"}]},
         "genres": {"type": "reference", "source": "main.genres"},
+        "visits": {"column_vindexes": [{"columns": ["region", "visitor_id"], "name": "region_vdx"}]},
+        "docs": {"column_vindexes": [{"columns": ["tenant_id", "doc_id"], "name": "tenant_vdx"}]},
         "countries": {"type": "reference"}
       }
     }"#;

@@ -6,7 +6,7 @@
 use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Parens, SetExpr, Statement, Value as SqlValue};
 
 use super::lookup;
-use super::route::{literal, no_shards, primary_vindex};
+use super::route::{literal, no_shards, primary};
 use crate::plan::{AutoIncrement, GatewayError, InsertPlan, InsertRow, Plan};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
@@ -28,7 +28,8 @@ pub(super) fn plan_insert(
     table: &str,
     mut stmt: sqlparser::ast::Insert,
 ) -> Result<Plan, GatewayError> {
-    let (vcol, vindex) = primary_vindex(view, ks, table)?;
+    let (vcols, vindex) = primary(view, ks, table)?;
+    let vcol = vcols[0].clone();
     if stmt.columns.is_empty() && !stmt.assignments.is_empty() {
         set_as_values(&mut stmt)?;
     }
@@ -97,13 +98,25 @@ pub(super) fn plan_insert(
             message: format!("INSERT into `{table}` must give its primary vindex column `{vcol}`"),
         });
     };
+    // The other columns of a multi-column primary vindex.
+    let mut more_columns = Vec::new();
+    for c in &vcols[1..] {
+        more_columns.push(columns.iter().position(|x| x.eq_ignore_ascii_case(c)).ok_or_else(|| {
+            GatewayError::Routing {
+                keyspace: ks.name.clone(),
+                message: format!("INSERT into `{table}` must give its primary vindex column `{c}`"),
+            }
+        })?);
+    }
     let owned = lookup::owned(view, ks, table)?;
     // What a duplicate-key update or REPLACE changes must not be what routes the row.
     if let Some(sqlparser::ast::OnInsert::DuplicateKeyUpdate(set)) = &stmt.on {
         for a in set {
             let column = a.target.to_string();
             let column = column.rsplit('.').next().unwrap_or_default().trim_matches('`');
-            if column.eq_ignore_ascii_case(&vcol) || owned.iter().any(|(c, _)| c.eq_ignore_ascii_case(column)) {
+            if vcols.iter().any(|v| v.eq_ignore_ascii_case(column))
+                || owned.iter().any(|(c, _)| c.eq_ignore_ascii_case(column))
+            {
                 return Err(GatewayError::Unsupported(format!(
                     "ON DUPLICATE KEY UPDATE of `{column}` in sharded table `{table}`: it decides where the row \
                      lives; delete the row and insert it anew"
@@ -135,6 +148,12 @@ pub(super) fn plan_insert(
                 )))
             }
         };
+        let mut more = Vec::with_capacity(more_columns.len());
+        for (c, name) in more_columns.iter().zip(&vcols[1..]) {
+            more.push(literal(&row[*c]).ok_or_else(|| {
+                GatewayError::Unsupported(format!("the primary vindex column `{name}` must be a literal"))
+            })?);
+        }
         // A lookup value the gateway cannot read would leave the row without its mapping.
         let mut lookup_values = Vec::with_capacity(lookup_cols.len());
         for (i, c) in lookup_cols.iter().enumerate() {
@@ -157,7 +176,12 @@ pub(super) fn plan_insert(
                 }
             }
         }
-        plan_rows.push(InsertRow { cells: row.iter().map(|e| e.to_string()).collect(), vindex_value, lookup_values });
+        plan_rows.push(InsertRow {
+            cells: row.iter().map(|e| e.to_string()).collect(),
+            vindex_value,
+            more,
+            lookup_values,
+        });
     }
     let (head, tail) = around_rows(stmt, table)?;
     Ok(Plan::Insert(Box::new(InsertPlan {

@@ -289,7 +289,7 @@ fn plan_statement(
             Ok(route(shards, &stmt))
         }
         Statement::Update(ref u) => {
-            let vcol = primary_vindex(view, ks, &table)?.0;
+            let vcols = primary(view, ks, &table)?.0;
             let sets = |col: &str| {
                 u.assignments.iter().any(|a| {
                     a.target
@@ -300,7 +300,7 @@ fn plan_statement(
                 })
             };
             // A row whose vindex or owned lookup column changes moves: delete, insert again.
-            if sets(&vcol) || lookup::owned(view, ks, &table)?.iter().any(|(col, _)| sets(col)) {
+            if vcols.iter().any(|c| sets(c)) || lookup::owned(view, ks, &table)?.iter().any(|(col, _)| sets(col)) {
                 return with_input(source, target, view);
             }
             let shards = shards_for_where(view, ks, &table, u.selection.as_ref(), target.tablet_type)?;
@@ -563,8 +563,9 @@ fn single_table(ks: &str, tables: &[String]) -> Result<String, GatewayError> {
     }
 }
 
-/// The primary vindex of a table: (column, vindex name).
-pub(super) fn primary_vindex(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<(String, String), GatewayError> {
+/// The primary vindex of a table: its columns (one, or several for `multicol`/`region_*`) and
+/// its name. A lookup vindex as the primary vindex is refused.
+pub(super) fn primary(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<(Vec<String>, String), GatewayError> {
     let vs = ks
         .vschema
         .as_ref()
@@ -577,17 +578,25 @@ pub(super) fn primary_vindex(view: &RoutingView, ks: &Keyspace, table: &str) -> 
         keyspace: ks.name.clone(),
         message: format!("table `{table}` has no primary vindex"),
     })?;
-    let cols = cv.column_list();
-    let [col] = cols.as_slice() else {
-        return Err(GatewayError::Unsupported(format!("multi-column vindex `{}` on `{table}`", cv.name)));
-    };
-    if !matches!(view.vindexes.get(&ks.name).and_then(|v| v.get(&cv.name)), Some(Configured::Functional(_))) {
-        return Err(GatewayError::Unsupported(format!(
-            "lookup vindex `{}` as the primary vindex of `{table}`",
-            cv.name
-        )));
+    let cols: Vec<String> = cv.column_list().into_iter().map(str::to_string).collect();
+    match view.vindexes.get(&ks.name).and_then(|v| v.get(&cv.name)) {
+        Some(Configured::Functional(_)) if cols.len() == 1 => Ok((cols, cv.name.clone())),
+        Some(Configured::Multi(m)) if m.column_count() == cols.len() => Ok((cols, cv.name.clone())),
+        Some(Configured::Functional(_) | Configured::Multi(_)) => Err(GatewayError::Routing {
+            keyspace: ks.name.clone(),
+            message: format!("vindex `{}` of `{table}` does not read {} column(s)", cv.name, cols.len()),
+        }),
+        _ => Err(GatewayError::Unsupported(format!("lookup vindex `{}` as the primary vindex of `{table}`", cv.name))),
     }
-    Ok((col.to_string(), cv.name.clone()))
+}
+
+/// The primary vindex of a table whose vindex reads one column: (column, vindex name).
+pub(super) fn primary_vindex(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<(String, String), GatewayError> {
+    let (cols, vindex) = primary(view, ks, table)?;
+    match cols.as_slice() {
+        [col] => Ok((col.clone(), vindex)),
+        _ => Err(GatewayError::Unsupported(format!("multi-column vindex `{vindex}` on `{table}` here"))),
+    }
 }
 
 fn select_where(q: &sqlparser::ast::Query) -> Option<&Expr> {
@@ -606,18 +615,42 @@ fn shards_for_where(
     selection: Option<&Expr>,
     tablet_type: TabletType,
 ) -> Result<Vec<String>, GatewayError> {
-    let (col, vindex) = primary_vindex(view, ks, table)?;
+    let (cols, vindex) = primary(view, ks, table)?;
     let all = view.serving_shards(ks, tablet_type);
-    let Some(values) = selection.and_then(|e| vindex_values(e, &col)) else {
-        return Ok(all);
-    };
-    let mut shards = BTreeSet::new();
-    for v in values {
-        let ksid = view.keyspace_id(&ks.name, &vindex, &v)?;
-        if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
-            shards.insert(s);
+    let Some(sel) = selection else { return Ok(all) };
+    // The values of the longest prefix of the vindex columns the WHERE pins.
+    let mut lists = Vec::new();
+    for c in &cols {
+        match vindex_values(sel, c) {
+            Some(v) => lists.push(v),
+            None => break,
         }
+    }
+    let Some(combos) = combinations(&lists, 256) else { return Ok(all) };
+    let mut shards = BTreeSet::new();
+    for combo in combos {
+        let d = view.destination(&ks.name, &vindex, &combo)?;
+        shards.extend(view.dest_shards(ks, &d, tablet_type));
     }
     // Keep key-range order.
     Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
+}
+
+/// Every combination of one value per list (in order); `None` for no lists or more than
+/// `max` combinations.
+pub(crate) fn combinations(lists: &[Vec<Value>], max: usize) -> Option<Vec<Vec<Value>>> {
+    if lists.is_empty() {
+        return None;
+    }
+    let mut out: Vec<Vec<Value>> = vec![Vec::new()];
+    for list in lists {
+        if out.len().saturating_mul(list.len()) > max {
+            return None;
+        }
+        out = out
+            .iter()
+            .flat_map(|prefix| list.iter().map(move |v| [prefix.clone(), vec![v.clone()]].concat()))
+            .collect();
+    }
+    Some(out)
 }

@@ -25,6 +25,8 @@ pub struct Tab {
     pub vindex: Option<(String, String)>,
     /// A reference table of a sharded keyspace: a copy on every shard (no vindex).
     pub reference: bool,
+    /// A multi-column primary vindex (`multicol`, `region_*`): its columns and name.
+    pub multi: Option<(Vec<String>, String)>,
 }
 
 /// The tables in scope.
@@ -57,6 +59,7 @@ pub fn resolve(
     let k = view.keyspace(&ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
     let sharded = k.vschema.as_ref().is_some_and(|v| v.sharded);
     let mut vindex = None;
+    let mut multi = None;
     if sharded {
         let vs = k.vschema.as_ref().ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
         let t = vs
@@ -71,6 +74,7 @@ pub fn resolve(
                 sharded,
                 vindex: None,
                 reference: true,
+                multi: None,
             });
         }
         if let Some(cv) = t.column_vindexes.first() {
@@ -81,7 +85,13 @@ pub fn resolve(
                 vindex = Some((col.to_string(), cv.name.clone()));
             }
         }
-        if vindex.is_none() {
+        if let (Some(cv), None) = (t.column_vindexes.first(), &vindex) {
+            if let Some(Configured::Multi(_)) = view.vindexes.get(&ks).and_then(|v| v.get(&cv.name)) {
+                let cols = cv.column_list().into_iter().map(str::to_string).collect();
+                multi = Some((cols, cv.name.clone()));
+            }
+        }
+        if vindex.is_none() && multi.is_none() {
             return Err(GatewayError::Unsupported(format!(
                 "table `{table}` without a single-column functional primary vindex in a query across shards"
             )));
@@ -94,6 +104,7 @@ pub fn resolve(
         sharded,
         vindex,
         reference: false,
+        multi,
     })
 }
 
@@ -166,36 +177,54 @@ pub fn pinned(
     view: &RoutingView,
     tablet_type: TabletType,
 ) -> Result<Option<Vec<String>>, GatewayError> {
-    let Some((_, vindex)) = &t.vindex else { return Ok(None) };
-    for c in conj {
-        let values = match c {
-            Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
-                if is_vindex_col(left, t, only) {
-                    literal(right).map(|v| vec![v])
-                } else if is_vindex_col(right, t, only) {
-                    literal(left).map(|v| vec![v])
-                } else {
-                    None
+    let (cols, vindex): (Vec<&str>, &str) = match (&t.vindex, &t.multi) {
+        (Some((c, v)), _) => (vec![c.as_str()], v.as_str()),
+        (None, Some((cs, v))) => (cs.iter().map(String::as_str).collect(), v.as_str()),
+        _ => return Ok(None),
+    };
+    // The values of the longest prefix of the vindex columns the conjuncts pin.
+    let mut lists = Vec::new();
+    for col in cols {
+        match conj.iter().find_map(|c| column_values(c, t, col, only)) {
+            Some(values) => lists.push(values),
+            None => break,
+        }
+    }
+    let Some(combos) = crate::planner::route::combinations(&lists, 256) else { return Ok(None) };
+    let ks = view.keyspace(&t.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(t.keyspace.clone()))?;
+    let mut set = BTreeSet::new();
+    for combo in combos {
+        let d = view.destination(&t.keyspace, vindex, &combo)?;
+        set.extend(view.dest_shards(ks, &d, tablet_type));
+    }
+    let all = view.serving_shards(ks, tablet_type);
+    Ok(Some(all.into_iter().filter(|s| set.contains(s)).collect()))
+}
+
+/// The literal values `c` (`col = v`, `col IN (...)`) pins column `col` of `t` to.
+fn column_values(c: &Expr, t: &Tab, col: &str, only: bool) -> Option<Vec<crate::vindex::Value>> {
+    let is_col = |e: &Expr| {
+        column_ref(e).is_some_and(|(q, name)| {
+            name.eq_ignore_ascii_case(col)
+                && match q {
+                    Some(q) => q.eq_ignore_ascii_case(&t.alias),
+                    None => only,
                 }
-            }
-            Expr::InList { expr, list, negated: false } if is_vindex_col(expr, t, only) => {
-                list.iter().map(literal).collect()
-            }
-            _ => None,
-        };
-        let Some(values) = values else { continue };
-        let ks = view.keyspace(&t.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(t.keyspace.clone()))?;
-        let mut set = BTreeSet::new();
-        for v in values {
-            let ksid = view.keyspace_id(&t.keyspace, vindex, &v)?;
-            if let Some(s) = view.shard_for(ks, &ksid, tablet_type) {
-                set.insert(s);
+        })
+    };
+    match c {
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
+            if is_col(left) {
+                literal(right).map(|v| vec![v])
+            } else if is_col(right) {
+                literal(left).map(|v| vec![v])
+            } else {
+                None
             }
         }
-        let all = view.serving_shards(ks, tablet_type);
-        return Ok(Some(all.into_iter().filter(|s| set.contains(s)).collect()));
+        Expr::InList { expr, list, negated: false } if is_col(expr) => list.iter().map(literal).collect(),
+        _ => None,
     }
-    Ok(None)
 }
 
 /// Table qualifiers an expression uses (including correlated references inside subqueries).

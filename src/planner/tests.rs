@@ -177,7 +177,8 @@ fn dml_across_shards_finds_rows_first() {
     );
     assert_eq!(
         steps,
-        vec!["delete from `customer`.`corder` where `customer_id` in (1, 2) and `order_id` in (7, 9)".to_string()]
+        vec!["delete from `customer`.`corder` where `customer_id` in (1, 2) and (`order_id`, `customer_id`) in ((7, 1), (9, 2))"
+            .to_string()]
     );
     // Several tables: each changed table by its own key; values from other tables computed by
     // the input and grouped.

@@ -7,6 +7,7 @@ use crate::plan::GatewayError;
 use crate::protocol::topology::TabletType;
 use crate::topo::state::{Keyspace, Topology};
 use crate::topo::view::TopoView;
+use crate::vindex::multi::Dest;
 use crate::vindex::{build_all, Configured, Value};
 
 /// Everything routing needs, consistent as of one topology sequence.
@@ -40,11 +41,43 @@ impl RoutingView {
 
     /// The keyspace id of a value under a keyspace's (functional) vindex.
     pub fn keyspace_id(&self, ks: &str, vindex: &str, v: &Value) -> Result<Vec<u8>, GatewayError> {
-        match self.vindexes.get(ks).and_then(|m| m.get(vindex)) {
-            Some(Configured::Functional(f)) => {
-                f.map(v).map_err(|e| GatewayError::Routing { keyspace: ks.into(), message: e.to_string() })
-            }
+        self.keyspace_id_of(ks, vindex, std::slice::from_ref(v))
+    }
+
+    /// The keyspace id of a row whose vindex columns hold `values` (one for most vindexes).
+    pub fn keyspace_id_of(&self, ks: &str, vindex: &str, values: &[Value]) -> Result<Vec<u8>, GatewayError> {
+        match self.destination(ks, vindex, values)? {
+            Dest::KeyspaceId(k) => Ok(k),
+            Dest::Prefix(_) => Err(GatewayError::Routing {
+                keyspace: ks.into(),
+                message: format!("vindex `{vindex}` needs a value for each of its columns"),
+            }),
+        }
+    }
+
+    /// Where the first `values.len()` columns of a vindex put a row: a keyspace id, or (a
+    /// prefix of a multi-column vindex's columns) a key-range prefix.
+    pub fn destination(&self, ks: &str, vindex: &str, values: &[Value]) -> Result<Dest, GatewayError> {
+        let routing =
+            |e: crate::vindex::VindexError| GatewayError::Routing { keyspace: ks.into(), message: e.to_string() };
+        match (self.vindexes.get(ks).and_then(|m| m.get(vindex)), values) {
+            (Some(Configured::Functional(f)), [v]) => f.map(v).map(Dest::KeyspaceId).map_err(routing),
+            (Some(Configured::Multi(m)), _) => m.map(values).map_err(routing),
             _ => Err(GatewayError::Unsupported(format!("vindex `{vindex}` is not a functional vindex"))),
+        }
+    }
+
+    /// The serving shards a destination meets, in key-range order.
+    pub fn dest_shards(&self, ks: &Keyspace, d: &Dest, tablet_type: TabletType) -> Vec<String> {
+        match d {
+            Dest::KeyspaceId(k) => self.shard_for(ks, k, tablet_type).into_iter().collect(),
+            Dest::Prefix(p) => {
+                let range = crate::vindex::keyrange::KeyRange::from_prefix(p);
+                self.serving_shards(ks, tablet_type)
+                    .into_iter()
+                    .filter(|s| ks.shards.get(s).is_some_and(|sh| sh.key_range.intersects(&range)))
+                    .collect()
+            }
         }
     }
 

@@ -57,6 +57,30 @@ impl KeyRange {
         Ok(KeyRange { start, end })
     }
 
+    /// The keyspace ids that start with `prefix`: `[prefix, prefix + 1)` (unbounded above
+    /// when the prefix is all `ff`; the full range for an empty prefix), as Vitess's
+    /// `NewKeyRangeFromPrefix`.
+    pub fn from_prefix(prefix: &[u8]) -> Self {
+        if prefix.is_empty() {
+            return KeyRange::full();
+        }
+        // Big-endian increment with carry; all `ff` overflows to "unbounded".
+        let mut end = prefix.to_vec();
+        let mut carried = true;
+        for b in end.iter_mut().rev() {
+            let (next, overflow) = b.overflowing_add(1);
+            *b = next;
+            if !overflow {
+                carried = false;
+                break;
+            }
+        }
+        if carried {
+            end.clear();
+        }
+        KeyRange { start: prefix.to_vec(), end }
+    }
+
     /// The canonical shard name of this range (`-` for the full range).
     pub fn shard_name(&self) -> String {
         format!("{}-{}", hex::encode(&self.start), hex::encode(&self.end))

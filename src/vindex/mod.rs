@@ -1,13 +1,15 @@
 //! Vindexes map column values to keyspace ids; key ranges say which shard holds an id.
 //!
 //! The functional vindexes here are byte-identical to Vitess's (its test vectors are in the
-//! tests): `hash`, `xxhash`, `numeric`, `binary`, `binary_md5`, `reverse_bits`, `null`.
+//! tests): `hash`, `xxhash`, `numeric`, `binary`, `binary_md5`, `reverse_bits`, `null`, and over
+//! several columns `multicol`, `region_experimental`, `region_json` ([`multi`]).
 //! Lookup vindexes (`lookup`, `lookup_unique`, `lookup_hash`, `lookup_hash_unique`,
 //! `consistent_lookup`, `consistent_lookup_unique`) keep their mapping in a table; [`build`]
 //! checks their parameters, and the gateway reads and writes the table.
 
 pub mod functional;
 pub mod keyrange;
+pub mod multi;
 
 use std::collections::BTreeMap;
 
@@ -86,6 +88,8 @@ pub trait Vindex: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub enum Configured {
     Functional(Box<dyn Vindex>),
+    /// A functional vindex over several columns (`multicol`, `region_*`).
+    Multi(Box<dyn multi::MultiVindex>),
     /// A lookup vindex: `table` maps `from` column values to `to` (the keyspace id).
     Lookup {
         unique: bool,
@@ -111,6 +115,9 @@ pub fn build(name: &str, def: &crate::vschema::VindexDef) -> Result<Configured, 
         "binary_md5" => Configured::Functional(Box::new(BinaryMd5)),
         "reverse_bits" => Configured::Functional(Box::new(ReverseBits)),
         "null" => Configured::Functional(Box::new(Null)),
+        "multicol" => Configured::Multi(Box::new(multi::MultiCol::new(name, &def.params)?)),
+        "region_experimental" => Configured::Multi(Box::new(multi::RegionExperimental::new(name, &def.params)?)),
+        "region_json" => Configured::Multi(Box::new(multi::RegionJson::new(name, &def.params)?)),
         t @ ("lookup"
         | "lookup_unique"
         | "lookup_hash"

@@ -64,6 +64,11 @@ impl TableInfo {
                 })?;
                 match crate::vindex::build(col, def) {
                     Ok(Configured::Functional(f)) => Some((i, std::sync::Arc::from(f))),
+                    Ok(Configured::Multi(_)) => {
+                        return Err(VReplError::Schema(format!(
+                            "table {name}: its primary vindex reads several columns; resharding needs a single-column functional one"
+                        )))
+                    }
                     Ok(Configured::Lookup { .. }) => {
                         return Err(VReplError::Schema(format!(
                             "table {name}: its primary vindex is a lookup vindex; resharding needs a functional one"

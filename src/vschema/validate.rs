@@ -114,6 +114,23 @@ pub fn parse_and_validate(json: &str, resolver: &dyn SequenceResolver) -> Result
                     format!("table `{table}`, vindex `{}`: give exactly one of `column` or `columns`", cv.name),
                 ));
             }
+            // Multi-column vindexes read exactly their columns.
+            let wanted = match vdef.vindex_type.as_str() {
+                "multicol" => vdef.params.get("column_count").and_then(|c| c.trim().parse::<usize>().ok()),
+                "region_experimental" | "region_json" => Some(2),
+                _ => None,
+            };
+            if let Some(n) = wanted {
+                if cv.column_list().len() != n {
+                    return Err(err(
+                        &["tables", table, &cv.name],
+                        format!(
+                            "table `{table}`, vindex `{}` of type `{}` reads {n} columns; list them in `columns`",
+                            cv.name, vdef.vindex_type
+                        ),
+                    ));
+                }
+            }
             if i == 0 {
                 let unique = vindex_kind(&vdef.vindex_type).is_some_and(|k| k.unique);
                 if !unique {
@@ -267,7 +284,7 @@ mod tests {
         let e = check(&bad).unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
         assert!(e.message.contains("`hsh` is not a known vindex type"), "{e}");
-        let vitess_only = CUSTOMER.replace(r#""type": "hash""#, r#""type": "region_json""#);
+        let vitess_only = CUSTOMER.replace(r#""type": "hash""#, r#""type": "numeric_static_map""#);
         assert!(check(&vitess_only).unwrap_err().message.contains("does not implement"));
     }
 

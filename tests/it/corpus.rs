@@ -37,6 +37,17 @@ pub fn queries() -> Vec<String> {
         "select group_concat(price order by price, order_id) from corder where price < 100",
         "select group_concat(email order by email desc separator ' | ') from customer",
         "select sku, group_concat(distinct customer_id order by customer_id) as who from corder group by sku order by sku",
+        // Multi-column vindexes: a prefix of the columns routes to a key range.
+        "select * from visit where region = 1 order by visitor_id",
+        "select * from visit where region = 200 and visitor_id = 4",
+        "select region, count(*), sum(hits) from visit group by region order by region",
+        "select * from visit where region in (2, 250) and visitor_id in (3, 5, 17) order by region, visitor_id",
+        "select visitor_id, max(hits) from visit where visitor_id < 6 group by visitor_id order by visitor_id",
+        "select v.page, d.title from visit v join doc d on d.doc_id = v.visitor_id + 99 where v.region = 3 order by 1, 2",
+        "select tenant_id, count(*) from doc group by tenant_id order by tenant_id",
+        "select * from doc where tenant_id = 3 order by doc_id",
+        "select * from doc where tenant_id = 2 and doc_id in (101, 106, 111) order by doc_id",
+        "select title from doc where doc_id = 120",
         // A reference table: a copy on every shard, joined where the other table's rows are.
         "select * from rating_label order by floor_rating",
         "select count(*), max(label) from rating_label",

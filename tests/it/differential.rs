@@ -22,16 +22,28 @@ const REVIEW_SCHEMA: &str =
 const RATING_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rating_label (floor_rating INT NOT NULL, \
     label VARCHAR(16), PRIMARY KEY (floor_rating)) ENGINE=InnoDB";
 
+/// Tables with multi-column primary vindexes.
+const MULTI_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS visit (region INT NOT NULL, visitor_id BIGINT NOT NULL, \
+    page VARCHAR(32), hits INT, PRIMARY KEY (region, visitor_id)) ENGINE=InnoDB; \
+    CREATE TABLE IF NOT EXISTS doc (tenant_id BIGINT NOT NULL, doc_id BIGINT NOT NULL, title VARCHAR(32), \
+    PRIMARY KEY (tenant_id, doc_id)) ENGINE=InnoDB";
+
 const VSCHEMA: &str = r#"{
   "sharded": true,
-  "vindexes": { "hash": { "type": "hash" } },
+  "vindexes": {
+    "hash": { "type": "hash" },
+    "region_vdx": { "type": "region_experimental", "params": { "region_bytes": "1" } },
+    "tenant_vdx": { "type": "multicol", "params": { "column_count": "2", "column_bytes": "1,7" } }
+  },
   "tables": {
     "customer": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }],
                   "auto_increment": { "column": "customer_id", "sequence": "customer_seq" } },
     "corder": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }],
                 "auto_increment": { "column": "order_id", "sequence": "order_seq" } },
     "review": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }] },
-    "rating_label": { "type": "reference" }
+    "rating_label": { "type": "reference" },
+    "visit": { "column_vindexes": [{ "columns": ["region", "visitor_id"], "name": "region_vdx" }] },
+    "doc": { "column_vindexes": [{ "columns": ["tenant_id", "doc_id"], "name": "tenant_vdx" }] }
   }
 }"#;
 
@@ -93,6 +105,17 @@ fn data() -> Vec<(&'static str, String)> {
             format!("'2026-{:02}-{:02} {:02}:{:02}:00'", 1 + r.below(12), 1 + r.below(28), r.below(24), r.below(60));
         reviews.push(format!("({id}, {cid}, {body}, {rating}, {score}, {created})"));
     }
+    let mut visits = Vec::new();
+    for i in 0..60 {
+        let region = [1, 2, 3, 130, 200, 250][i % 6];
+        visits.push(format!("({region}, {}, 'page{}', {})", 1 + i / 3, i % 7, r.below(100)));
+    }
+    out.push(("customer", format!("insert into visit (region, visitor_id, page, hits) values {}", visits.join(", "))));
+    let mut docs = Vec::new();
+    for i in 0..40 {
+        docs.push(format!("({}, {}, 'Doc {}')", 1 + i % 5, 100 + i, r.below(30)));
+    }
+    out.push(("customer", format!("insert into doc (tenant_id, doc_id, title) values {}", docs.join(", "))));
     out.push((
         "customer",
         "insert into rating_label (floor_rating, label) values (0, 'awful'), (1, 'poor'), (2, 'fair'), (3, 'good'), (5, 'great')"
@@ -213,6 +236,7 @@ async fn corpus_matches_a_single_mariadb() {
     let url = cluster.nats.url.clone();
     ctl_ok(&url, &["ApplySchema", "customer", "--sql", REVIEW_SCHEMA]);
     ctl_ok(&url, &["ApplySchema", "customer", "--sql", RATING_SCHEMA]);
+    ctl_ok(&url, &["ApplySchema", "customer", "--sql", MULTI_SCHEMA]);
     let vs = PathBuf::from(cluster.dir.path()).join("vschema.json");
     std::fs::write(&vs, VSCHEMA).unwrap();
     ctl_ok(&url, &["ApplyVSchema", "customer", "--vschema-file", &vs.display().to_string()]);
@@ -229,6 +253,9 @@ async fn corpus_matches_a_single_mariadb() {
     }
     d.query_drop(REVIEW_SCHEMA).await.unwrap();
     d.query_drop(RATING_SCHEMA).await.unwrap();
+    for stmt in tessera::schema::split_statements(MULTI_SCHEMA) {
+        d.query_drop(stmt).await.unwrap();
+    }
     let gpool = cluster.pool("app", "secret", Some("customer"));
     let mut g = gpool.get_conn().await.unwrap();
     // The VSchema change reaches the gateway's view shortly.

@@ -36,6 +36,14 @@ pub fn statements() -> Vec<&'static str> {
         "update review set rating = 9.5 where customer_id in (select customer_id from corder where price < 0)",
         "delete from corder where order_id in (select order_id from corder where price > 400)",
         "update corder set price = 0 where not exists (select 1 from review r where r.customer_id = corder.customer_id)",
+        // Multi-column vindexes: rows found by prefix, moved when a vindex column changes.
+        "update visit set hits = hits + 1 where region = 1",
+        "update visit set region = 130 where region = 2 and visitor_id < 5",
+        "update visit set visitor_id = visitor_id + 1000 where region = 250 and visitor_id = 9",
+        "delete from visit where region = 3 order by visitor_id desc limit 2",
+        "update doc set tenant_id = 9 where doc_id in (100, 105)",
+        "delete from doc where tenant_id = 4 and doc_id > 120",
+        "update visit set page = 'capped' order by hits desc, region, visitor_id limit 3",
         // A reference table: every copy changes.
         "update rating_label set label = 'mediocre' where floor_rating = 2",
         "insert into rating_label (floor_rating, label) values (4, 'fine')",
@@ -50,6 +58,8 @@ const CHECKS: &[&str] = &[
     "select review_id, customer_id, body, rating, score, created from review order by review_id",
     "select customer_id, email from customer order by customer_id",
     "select floor_rating, label from rating_label order by floor_rating",
+    "select region, visitor_id, page, hits from visit order by region, visitor_id",
+    "select tenant_id, doc_id, title from doc order by tenant_id, doc_id",
 ];
 
 async fn rows(c: &mut mysql_async::Conn, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
