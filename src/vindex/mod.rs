@@ -1,7 +1,8 @@
 //! Vindexes map column values to keyspace ids; key ranges say which shard holds an id.
 //!
 //! The functional vindexes here are byte-identical to Vitess's (its test vectors are in the
-//! tests): `hash`, `xxhash`, `numeric`, `binary`, `binary_md5`, `reverse_bits`, `null`, and over
+//! tests): `hash`, `xxhash`, `numeric`, `binary`, `binary_md5`, `reverse_bits`, `null`,
+//! `unicode_loose_md5`, `unicode_loose_xxhash` ([`unicode`]), and over
 //! several columns `multicol`, `region_experimental`, `region_json` ([`multi`]).
 //! Lookup vindexes (`lookup`, `lookup_unique`, `lookup_hash`, `lookup_hash_unique`,
 //! `consistent_lookup`, `consistent_lookup_unique`) keep their mapping in a table; [`build`]
@@ -10,6 +11,7 @@
 pub mod functional;
 pub mod keyrange;
 pub mod multi;
+pub mod unicode;
 
 use std::collections::BTreeMap;
 
@@ -115,6 +117,8 @@ pub fn build(name: &str, def: &crate::vschema::VindexDef) -> Result<Configured, 
         "binary_md5" => Configured::Functional(Box::new(BinaryMd5)),
         "reverse_bits" => Configured::Functional(Box::new(ReverseBits)),
         "null" => Configured::Functional(Box::new(Null)),
+        "unicode_loose_md5" => Configured::Functional(Box::new(unicode::UnicodeLooseMd5)),
+        "unicode_loose_xxhash" => Configured::Functional(Box::new(unicode::UnicodeLooseXxHash)),
         "multicol" => Configured::Multi(Box::new(multi::MultiCol::new(name, &def.params)?)),
         "region_experimental" => Configured::Multi(Box::new(multi::RegionExperimental::new(name, &def.params)?)),
         "region_json" => Configured::Multi(Box::new(multi::RegionJson::new(name, &def.params)?)),

@@ -101,10 +101,12 @@ impl MultiCol {
                 "binary" => Box::new(Binary),
                 "binary_md5" => Box::new(BinaryMd5),
                 "reverse_bits" => Box::new(ReverseBits),
+                "unicode_loose_md5" => Box::new(super::unicode::UnicodeLooseMd5),
+                "unicode_loose_xxhash" => Box::new(super::unicode::UnicodeLooseXxHash),
                 other => {
                     return Err(bad(
                         name,
-                        format!("multicol takes unique functional hashing vindexes (hash, xxhash, numeric, binary, binary_md5, reverse_bits); `{other}` is not one"),
+                        format!("multicol takes unique functional hashing vindexes (hash, xxhash, numeric, binary, binary_md5, reverse_bits, unicode_loose_md5, unicode_loose_xxhash); `{other}` is not one"),
                     ))
                 }
             });

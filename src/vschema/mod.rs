@@ -151,6 +151,8 @@ pub const SUPPORTED_VINDEXES: &[VindexKind] = &[
     VindexKind { name: "binary_md5", unique: true, lookup: false },
     VindexKind { name: "reverse_bits", unique: true, lookup: false },
     VindexKind { name: "null", unique: true, lookup: false },
+    VindexKind { name: "unicode_loose_md5", unique: true, lookup: false },
+    VindexKind { name: "unicode_loose_xxhash", unique: true, lookup: false },
     VindexKind { name: "multicol", unique: true, lookup: false },
     VindexKind { name: "region_experimental", unique: true, lookup: false },
     VindexKind { name: "region_json", unique: true, lookup: false },
@@ -163,14 +165,8 @@ pub const SUPPORTED_VINDEXES: &[VindexKind] = &[
 ];
 
 /// Vitess vindex types that tessera recognises but does not implement.
-pub const UNSUPPORTED_VITESS_VINDEXES: &[&str] = &[
-    "numeric_static_map",
-    "unicode_loose_md5",
-    "unicode_loose_xxhash",
-    "cfc",
-    "lookup_unicodeloosemd5_hash",
-    "lookup_unicodeloosemd5_hash_unique",
-];
+pub const UNSUPPORTED_VITESS_VINDEXES: &[&str] =
+    &["numeric_static_map", "cfc", "lookup_unicodeloosemd5_hash", "lookup_unicodeloosemd5_hash_unique"];
 
 /// Looks up a supported vindex type by name.
 pub fn vindex_kind(name: &str) -> Option<VindexKind> {

@@ -48,6 +48,13 @@ pub fn queries() -> Vec<String> {
         "select * from doc where tenant_id = 3 order by doc_id",
         "select * from doc where tenant_id = 2 and doc_id in (101, 106, 111) order by doc_id",
         "select title from doc where doc_id = 120",
+        // unicode_loose_xxhash: a name routes where its case- and accent-insensitive twins do.
+        "select * from person where name = 'JOSE'",
+        "select * from person where name = 'zoe'",
+        "select * from person where name = 'ANGSTROM '",
+        "select * from person where name in ('nunez', 'ANNE', 'bjork')",
+        "select * from person order by name",
+        "select count(*) from person where name = 'José'",
         // A reference table: a copy on every shard, joined where the other table's rows are.
         "select * from rating_label order by floor_rating",
         "select count(*), max(label) from rating_label",

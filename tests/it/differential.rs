@@ -26,14 +26,17 @@ const RATING_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rating_label (floor_rati
 const MULTI_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS visit (region INT NOT NULL, visitor_id BIGINT NOT NULL, \
     page VARCHAR(32), hits INT, PRIMARY KEY (region, visitor_id)) ENGINE=InnoDB; \
     CREATE TABLE IF NOT EXISTS doc (tenant_id BIGINT NOT NULL, doc_id BIGINT NOT NULL, title VARCHAR(32), \
-    PRIMARY KEY (tenant_id, doc_id)) ENGINE=InnoDB";
+    PRIMARY KEY (tenant_id, doc_id)) ENGINE=InnoDB; \
+    CREATE TABLE IF NOT EXISTS person (name VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL, \
+    city VARCHAR(32), PRIMARY KEY (name)) ENGINE=InnoDB";
 
 const VSCHEMA: &str = r#"{
   "sharded": true,
   "vindexes": {
     "hash": { "type": "hash" },
     "region_vdx": { "type": "region_experimental", "params": { "region_bytes": "1" } },
-    "tenant_vdx": { "type": "multicol", "params": { "column_count": "2", "column_bytes": "1,7" } }
+    "tenant_vdx": { "type": "multicol", "params": { "column_count": "2", "column_bytes": "1,7" } },
+    "loose": { "type": "unicode_loose_xxhash" }
   },
   "tables": {
     "customer": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }],
@@ -43,7 +46,8 @@ const VSCHEMA: &str = r#"{
     "review": { "column_vindexes": [{ "column": "customer_id", "name": "hash" }] },
     "rating_label": { "type": "reference" },
     "visit": { "column_vindexes": [{ "columns": ["region", "visitor_id"], "name": "region_vdx" }] },
-    "doc": { "column_vindexes": [{ "columns": ["tenant_id", "doc_id"], "name": "tenant_vdx" }] }
+    "doc": { "column_vindexes": [{ "columns": ["tenant_id", "doc_id"], "name": "tenant_vdx" }] },
+    "person": { "column_vindexes": [{ "column": "name", "name": "loose" }] }
   }
 }"#;
 
@@ -116,6 +120,12 @@ fn data() -> Vec<(&'static str, String)> {
         docs.push(format!("({}, {}, 'Doc {}')", 1 + i % 5, 100 + i, r.below(30)));
     }
     out.push(("customer", format!("insert into doc (tenant_id, doc_id, title) values {}", docs.join(", "))));
+    out.push((
+        "customer",
+        "insert into person (name, city) values ('José', 'Lima'), ('Zoë', 'Oslo'), ('Ångström', 'Uppsala'), \
+         ('Nuñez', 'Quito'), ('anne', 'Paris'), ('Björk', 'Reykjavík'), ('Łukasz', 'Kraków'), ('Ｗｉｄｅ', 'Tokyo')"
+            .to_string(),
+    ));
     out.push((
         "customer",
         "insert into rating_label (floor_rating, label) values (0, 'awful'), (1, 'poor'), (2, 'fair'), (3, 'good'), (5, 'great')"
