@@ -361,12 +361,36 @@ pub fn generated(n: usize) -> Vec<String> {
                 "customer_id in (2, 4, 8, 16, 32)",
             ],
         },
+        T {
+            name: "visit",
+            key: "region, visitor_id",
+            nums: &["hits", "visitor_id", "region"],
+            groups: &["region", "page", "hits > 50"],
+            preds: &[
+                "region = 1",
+                "region in (2, 250)",
+                "hits > 40",
+                "visitor_id < 8",
+                "page = 'page3'",
+                "region = 130 and visitor_id = 4",
+            ],
+        },
+        T {
+            name: "doc",
+            key: "tenant_id, doc_id",
+            nums: &["doc_id", "tenant_id"],
+            groups: &["tenant_id", "title"],
+            preds: &["tenant_id = 3", "doc_id > 120", "title like 'Doc 1%'", "tenant_id in (1, 5)"],
+        },
     ];
     let aggs = ["count(*)", "count(C)", "sum(C)", "min(C)", "max(C)", "avg(C)", "count(distinct C)"];
     let mut r = Lcg(7);
     let mut out = Vec::new();
-    while out.len() < n {
-        let t = &tables[r.below(3) as usize];
+    let mut seen = std::collections::HashSet::new();
+    let mut attempts = 0;
+    while out.len() < n && attempts < n * 20 {
+        attempts += 1;
+        let t = &tables[r.below(tables.len() as u64) as usize];
         let pred = if r.below(3) == 0 { String::new() } else { format!(" where {}", r.pick(t.preds)) };
         let limit = match r.below(4) {
             0 => " limit 4".to_string(),
@@ -417,7 +441,9 @@ pub fn generated(n: usize) -> Vec<String> {
                 format!("select {a1}, {a2} from {}{pred}", t.name)
             }
         };
-        out.push(q);
+        if seen.insert(q.clone()) {
+            out.push(q);
+        }
     }
     out
 }
