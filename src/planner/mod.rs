@@ -39,6 +39,7 @@ mod tables;
 mod tests;
 mod transaction;
 pub mod values;
+mod window;
 
 pub use route::plan;
 
@@ -133,6 +134,10 @@ pub(crate) fn concat_order(f: &Function) -> Result<Vec<(Expr, bool)>, GatewayErr
 }
 
 pub(crate) fn is_aggregate(f: &Function) -> bool {
+    if f.over.is_some() {
+        // A window function, not a grouping aggregate.
+        return false;
+    }
     let n = f.name.to_string().to_ascii_lowercase();
     AGGREGATES.contains(&n.as_str())
         || OTHER_AGGREGATES.contains(&n.as_str())

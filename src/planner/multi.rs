@@ -153,6 +153,9 @@ fn derived(
     target: &Target,
     view: &RoutingView,
 ) -> Result<Plan, GatewayError> {
+    if !super::window::windows(q, sel).is_empty() {
+        return Err(unsupported("window functions over a derived table across shards"));
+    }
     let inner = as_pipeline(crate::planner::route::plan_query_stmt(subquery, target, view)?)?;
     let first = first_select(&subquery.body).ok_or_else(|| unsupported("derived table without a SELECT"))?;
     if first.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
@@ -264,6 +267,9 @@ fn select(q: &Query, sel: &Select, target: &Target, view: &RoutingView) -> Resul
         let SetExpr::Select(ssel) = sq.body.as_ref() else { return Err(unsupported("not a SELECT")) };
         let tabs: Vec<Tab> = items.iter().map(|i| i.tab.clone()).collect();
         return Ok(Plan::Select(Box::new(scatter::plan(&sq, ssel, &tabs, ks, c.shards.clone(), tablet_type)?)));
+    }
+    if !super::window::windows(q, sel).is_empty() {
+        return Err(unsupported("window functions over a join across shards"));
     }
     joins(q, &stripped, &items, &comps, &where_conj, target)
 }

@@ -265,6 +265,22 @@ fn plan_statement(
         };
         return Ok(route(vec![shard.clone()], &stmt));
     }
+    if let Statement::Query(q) = &stmt {
+        if let Some(with) = &q.with {
+            let ctes: Vec<&str> = with.cte_tables.iter().map(|c| c.alias.name.value.as_str()).collect();
+            if with.recursive && tables.iter().all(|t| ctes.contains(&t.as_str())) {
+                // A recursive CTE over no table of the keyspace: any one shard computes it.
+                let shard = view
+                    .serving_shards(ks, target.tablet_type)
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| no_shards(&ks_name))?;
+                return Ok(route(vec![shard], &stmt));
+            }
+            // CTEs are inlined by the cross-shard planner.
+            return Err(GatewayError::Unsupported("WITH across shards".into()));
+        }
+    }
     let table = single_table(&ks_name, &tables)?;
     if let Some(source) = view.reference(&ks_name, &table) {
         return reference(view, ks, &table, source, target, sent(&stmt), matches!(stmt, Statement::Query(_)));

@@ -107,6 +107,13 @@ pub fn plan(
         _ => false,
     }) || sel.having.as_ref().is_some_and(has_aggregate)
         || order.iter().any(|(e, _)| has_aggregate(e));
+    // Windows the shards can compute (partitioned by the sharding column), over plain rows.
+    if !super::window::windows(q, sel).is_empty() {
+        super::window::check(q, sel, tables)?;
+        if !groups.is_empty() || distinct || exprs_with_aggr {
+            return Err(unsupported("window functions with GROUP BY, DISTINCT or aggregates across shards".into()));
+        }
+    }
     let only = tables.len() == 1;
     let local_groups = !groups.is_empty() && groups.iter().any(|g| tables.iter().any(|t| is_vindex_col(g, t, only)));
     let local_distinct = distinct

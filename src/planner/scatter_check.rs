@@ -35,6 +35,10 @@ pub(super) fn check_scatter_select(q: &sqlparser::ast::Query) -> Result<(), Gate
     let mut found = None;
     let _ = visit_expressions(&s.projection, |e: &Expr| {
         match e {
+            Expr::Function(f) if f.over.is_some() => {
+                found = Some("a window function".to_string());
+                return ControlFlow::Break(());
+            }
             Expr::Function(f) => {
                 let name = f.name.to_string().to_ascii_lowercase();
                 if [

@@ -55,6 +55,13 @@ pub fn queries() -> Vec<String> {
         "select * from person where name in ('nunez', 'ANNE', 'bjork')",
         "select * from person order by name",
         "select count(*) from person where name = 'José'",
+        // Window functions partitioned by the sharding column: each shard computes its own.
+        "select order_id, customer_id, row_number() over (partition by customer_id order by order_id) as rn from corder order by rn, order_id",
+        "select customer_id, order_id, sum(price) over (partition by customer_id order by order_id) as running from corder order by customer_id, order_id",
+        "select review_id, rank() over (partition by customer_id order by rating desc) as r from review order by review_id",
+        "select customer_id, order_id, lag(order_id) over (partition by customer_id order by order_id) as prev from corder order by customer_id, order_id limit 30",
+        "select order_id, count(*) over (partition by customer_id) as n from corder where price > 100 order by n desc, order_id limit 10",
+        "with recursive r as (select 1 as n union all select n + 1 from r where n < 5) select * from r",
         // A reference table: a copy on every shard, joined where the other table's rows are.
         "select * from rating_label order by floor_rating",
         "select count(*), max(label) from rating_label",
@@ -482,6 +489,8 @@ pub fn refused() -> Vec<(&'static str, &'static str)> {
     vec![
         ("select group_concat(p.description order by p.sku) from corder o join commerce.product p on o.sku = p.sku", "group_concat"),
         ("select std(price) from corder", "std"),
+        ("select order_id, row_number() over (order by price) from corder", "window"),
+        ("select order_id, sum(price) over (partition by sku) from corder", "window"),
         ("select o.order_id from corder o where o.sku in (select p.sku from commerce.product p where p.price > o.price)", "correlated"),
         ("select o.order_id from corder o right join customer c using (customer_id)", "right join"),
         ("select c.email from customer c join corder o using (customer_id)", "using"),
