@@ -34,19 +34,19 @@ const BATCH: usize = 500;
 
 /// A table the statement changes.
 #[derive(Debug, Clone)]
-struct Changed {
-    keyspace: String,
-    table: String,
+pub(super) struct Changed {
+    pub(super) keyspace: String,
+    pub(super) table: String,
     /// How the statement names it: its alias, else its name.
-    name: String,
+    pub(super) name: String,
     /// Its primary vindex columns (several for `multicol`/`region_*`); none in an unsharded
     /// keyspace.
-    vindex: Vec<String>,
+    pub(super) vindex: Vec<String>,
 }
 
 impl Changed {
     /// `ks`.`table`, for the statements the action writes.
-    fn qualified(&self) -> String {
+    pub(super) fn qualified(&self) -> String {
         format!("{}.{}", quote_ident(&self.keyspace), quote_ident(&self.table))
     }
 }
@@ -340,8 +340,8 @@ fn strip_qualifiers(e: &Expr) -> String {
 
 /// A changed table's row identity in the input's columns: its key, then the vindex columns
 /// the key lacks (a key is unique on one shard only, not across them).
-struct RowIdentity {
-    cols: Vec<String>,
+pub(super) struct RowIdentity {
+    pub(super) cols: Vec<String>,
     /// Where the vindex column is among them, when the vindex reads one column (it routes the
     /// statement).
     hint: Option<usize>,
@@ -353,7 +353,7 @@ impl RowIdentity {
     }
 }
 
-fn layout(t: &Changed, key: &[String]) -> RowIdentity {
+pub(super) fn layout(t: &Changed, key: &[String]) -> RowIdentity {
     let mut cols = key.to_vec();
     for v in &t.vindex {
         if !cols.iter().any(|c| c.eq_ignore_ascii_case(v)) {
@@ -369,7 +369,7 @@ fn layout(t: &Changed, key: &[String]) -> RowIdentity {
 
 /// `vcol in (...) and (k1, .., vcol) in ((...), ...)`: exactly the rows given (as literals of
 /// their identity columns), routed by their vindex values.
-fn where_rows(id: &RowIdentity, rows: &[Vec<String>]) -> String {
+pub(super) fn where_rows(id: &RowIdentity, rows: &[Vec<String>]) -> String {
     let cols: Vec<String> = id.cols.iter().map(|k| quote_ident(k)).collect();
     let exact = if cols.len() == 1 {
         format!("{} in ({})", cols[0], rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>().join(", "))

@@ -125,10 +125,21 @@ pub(super) fn plan_insert(
         }
     }
     if stmt.replace_into && !owned.is_empty() {
-        return Err(GatewayError::Unsupported(format!(
-            "REPLACE INTO `{table}`, which owns lookup vindexes: the rows it deletes would leave their lookup rows \
-             behind; use INSERT ... ON DUPLICATE KEY UPDATE or DELETE then INSERT"
-        )));
+        // The rows it replaces are deleted first, lookup rows and all; then an INSERT.
+        let shard =
+            view.serving_shards(ks, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
+        let cells = rows.iter().map(|r| r.iter().map(ToString::to_string).collect()).collect();
+        let mut insert = stmt.clone();
+        insert.replace_into = false;
+        if let Some(SetExpr::Values(values)) = insert.source.as_deref_mut().map(|q| q.body.as_mut()) {
+            values.rows = rows.clone();
+        }
+        insert.table = sqlparser::ast::TableObject::TableName(sqlparser::ast::ObjectName::from(vec![
+            sqlparser::ast::Ident::new(ks.name.clone()),
+            sqlparser::ast::Ident::new(table),
+        ]));
+        let insert = Statement::Insert(insert).to_string();
+        return Ok(super::replace::plan(&ks.name, shard, table, vcols.clone(), columns.clone(), cells, insert));
     }
     let lookup_cols: Vec<Option<usize>> =
         owned.iter().map(|(c, _)| columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect();

@@ -25,6 +25,7 @@ pub mod insert;
 pub mod lookup;
 mod multi;
 pub mod processlist;
+mod replace;
 mod right_join;
 pub mod route;
 mod scatter;

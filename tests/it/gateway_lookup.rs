@@ -117,18 +117,29 @@ async fn owned_lookup_vindex_is_maintained_and_routes() {
     assert!(shard_rows.lines().nth(1).is_some_and(|l| l.trim() == "1"), "{shard_rows}");
     let bananas: Vec<u64> = conn.query("select customer_id from corder where sku = 'banana'").await.unwrap();
     assert_eq!(bananas, vec![other]);
-    // ... and so are a duplicate-key update of it and a REPLACE (which would delete rows
-    // without their lookup rows).
+    // A duplicate-key update of it is refused (the shard would change it unseen).
     let e = conn
         .query_drop("insert into corder (order_id, customer_id, sku, price) values (1, 1000, 'a', 1) on duplicate key update sku = 'b'")
         .await
         .unwrap_err();
     assert_eq!(code(e), 1235);
-    let e = conn
-        .query_drop("replace into corder (order_id, customer_id, sku, price) values (1, 1000, 'a', 1)")
-        .await
-        .unwrap_err();
-    assert_eq!(code(e), 1235);
+    // REPLACE deletes the row it replaces with its lookup rows, then inserts and maps.
+    let id: u64 = conn.query_first("select order_id from corder where customer_id = 1002").await.unwrap().unwrap();
+    conn.query_drop(format!(
+        "replace into corder (order_id, customer_id, sku, price) values ({id}, 1002, 'cherry', 7)"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(conn.affected_rows(), 2, "one row deleted, one inserted");
+    let map = c.on_tablet("zone1-100", "select sku, hex(keyspace_id) from corder_sku_lookup order by sku");
+    assert!(map.contains("cherry") && !map.contains("apple"), "{map}");
+    let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'cherry'").await.unwrap();
+    assert_eq!(who, vec![1002]);
+    // Without a collision it is an insert.
+    conn.query_drop("replace into corder (customer_id, sku, price) values (1003, 'date', 8)").await.unwrap();
+    assert_eq!(conn.affected_rows(), 1);
+    let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'date'").await.unwrap();
+    assert_eq!(who, vec![1003]);
 }
 
 /// Applies the example VSchemas with one more lookup vindex on `corder.sku`, its table created
