@@ -14,6 +14,7 @@ pub mod cache;
 pub mod compile;
 mod cte;
 mod ddl;
+mod derived_join;
 mod dml_input;
 mod dml_subquery;
 pub mod explain;

@@ -208,6 +208,10 @@ fn select(q: &Query, sel: &Select, target: &Target, view: &RoutingView) -> Resul
     if sel.from.is_empty() {
         return Err(unsupported("a SELECT without FROM here"));
     }
+    // Derived tables joined with others: they run first, their rows come back as literals.
+    if let Some(p) = super::derived_join::plan(q, sel) {
+        return Ok(p);
+    }
     let mut stripped = sel.clone();
     strip_keyspaces(&mut stripped);
     let mut items: Vec<Item> = Vec::new();
@@ -216,6 +220,12 @@ fn select(q: &Query, sel: &Select, target: &Target, view: &RoutingView) -> Resul
         for (j, sj) in twj.joins.iter().zip(&stw.joins) {
             items.push(item(&j.relation, &sj.relation, Some((j, sj)), target, view)?);
         }
+    }
+    // Literal rows go wherever the tables they join are.
+    let anchor = items.iter().map(|i| i.tab.keyspace.clone()).find(|k| !k.is_empty());
+    let Some(anchor) = anchor else { return Err(unsupported("a join of literal rows only")) };
+    for it in items.iter_mut().filter(|i| i.tab.keyspace.is_empty()) {
+        it.tab.keyspace = anchor.clone();
     }
     let where_conj: Vec<Expr> = stripped.selection.as_ref().map(conjuncts).unwrap_or_default();
     let tablet_type = target.tablet_type;
@@ -281,10 +291,25 @@ fn item(
     target: &Target,
     view: &RoutingView,
 ) -> Result<Item, GatewayError> {
-    let TableFactor::Table { name, alias, .. } = f else {
-        return Err(unsupported(format!("`{f}` joined with other tables across shards")));
+    let tab = match f {
+        TableFactor::Table { name, alias, .. } => tables::resolve(name, alias.as_ref(), target, view)?,
+        // Literal rows (a derived table already run): joinable on any shard, like a reference
+        // table; its keyspace is the one of the tables it joins (set by the caller).
+        TableFactor::Derived { subquery, alias: Some(a), lateral: false, .. }
+            if super::derived_join::literal(subquery) =>
+        {
+            Tab {
+                alias: a.name.value.clone(),
+                name: a.name.value.clone(),
+                keyspace: String::new(),
+                sharded: true,
+                vindex: None,
+                reference: true,
+                multi: None,
+            }
+        }
+        _ => return Err(unsupported(format!("`{f}` joined with other tables across shards"))),
     };
-    let tab = tables::resolve(name, alias.as_ref(), target, view)?;
     let (kind, on) = match join.map(|(j, _)| &j.join_operator) {
         None | Some(JoinOperator::CrossJoin(_)) => (JoinKind::Inner, Vec::new()),
         Some(JoinOperator::Join(c) | JoinOperator::Inner(c)) => (JoinKind::Inner, constraint(c)?),

@@ -55,6 +55,14 @@ pub fn queries() -> Vec<String> {
         "select * from person where name in ('nunez', 'ANNE', 'bjork')",
         "select * from person order by name",
         "select count(*) from person where name = 'José'",
+        // Derived tables joined with other tables: run first, their rows joined as literals.
+        "select d.customer_id, d.n, c.email from (select customer_id, count(*) as n from corder group by customer_id) d join customer c on c.customer_id = d.customer_id order by d.customer_id",
+        "select c.email, d.total from customer c join (select customer_id, sum(price) as total from corder group by customer_id) d on d.customer_id = c.customer_id where d.total > 500 order by c.email, d.total",
+        "select p.sku, d.cnt from commerce.product p left join (select sku, count(*) as cnt from corder group by sku) d on d.sku = p.sku order by p.sku",
+        "select d.customer_id, count(o.order_id) from (select customer_id from customer where customer_id < 10) d left join corder o on o.customer_id = d.customer_id group by d.customer_id order by 1",
+        "select c.email from customer c join (select customer_id from corder where price > 100000) d on d.customer_id = c.customer_id",
+        "select d.sku, d.top, r.body from (select sku, max(price) as top from corder group by sku) d join review r on r.review_id = d.top % 120 order by 1",
+        "select count(*) from (select customer_id from corder where price > 300) a join (select customer_id from review where rating > 3) b on a.customer_id = b.customer_id",
         // Window functions partitioned by the sharding column: each shard computes its own.
         "select order_id, customer_id, row_number() over (partition by customer_id order by order_id) as rn from corder order by rn, order_id",
         "select customer_id, order_id, sum(price) over (partition by customer_id order by order_id) as running from corder order by customer_id, order_id",
