@@ -177,6 +177,60 @@ fn func(f: Func, mut v: Vec<Val>) -> Result<Val, EngineError> {
                 other => Val::Float(other.to_num().map(|n| n.f64().abs()).unwrap_or(0.0)),
             }
         }
+        Func::Lower | Func::Upper => {
+            arity(1, &v)?;
+            match v.swap_remove(0) {
+                // Case mapping does nothing to binary strings, as in MariaDB.
+                s @ Val::Str(_, true) => s,
+                Val::Null => Val::Null,
+                other => {
+                    let text = String::from_utf8_lossy(&other.to_cell().unwrap_or_default()).into_owned();
+                    Val::Str(simple_case(&text, f == Func::Upper).into_bytes(), false)
+                }
+            }
+        }
+        Func::Length | Func::CharLength => {
+            arity(1, &v)?;
+            let x = v.swap_remove(0);
+            match x.to_cell() {
+                None => Val::Null,
+                Some(b) if f == Func::Length || matches!(x, Val::Str(_, true)) => Val::Int(b.len() as i128),
+                Some(b) => Val::Int(String::from_utf8_lossy(&b).chars().count() as i128),
+            }
+        }
+        Func::Floor | Func::Ceil => {
+            arity(1, &v)?;
+            let up = f == Func::Ceil;
+            match v.swap_remove(0) {
+                Val::Null => Val::Null,
+                Val::Int(i) => Val::Int(i),
+                Val::Dec(d) => {
+                    let p = 10i128
+                        .checked_pow(u32::from(d.scale))
+                        .ok_or_else(|| EngineError::Value("decimal scale".into()))?;
+                    let q = d.m.div_euclid(p);
+                    let q = if up && d.m.rem_euclid(p) != 0 { q + 1 } else { q };
+                    Val::Dec(Dec { m: q, scale: 0 })
+                }
+                other => {
+                    let x = other.to_num().map(|n| n.f64()).unwrap_or(0.0);
+                    Val::Float(if up { x.ceil() } else { x.floor() })
+                }
+            }
+        }
+        Func::Year | Func::Month | Func::Day => {
+            arity(1, &v)?;
+            match v.swap_remove(0) {
+                Val::Null => Val::Null,
+                Val::Str(b, _) => date_part(&b, f).map(Val::Int).unwrap_or(Val::Null),
+                other => {
+                    return Err(EngineError::Unsupported(format!(
+                        "{f:?}() of the number {} in the gateway",
+                        String::from_utf8_lossy(&other.to_cell().unwrap_or_default())
+                    )))
+                }
+            }
+        }
         Func::Greatest | Func::Least => {
             if v.iter().any(Val::is_null) {
                 return Ok(Val::Null);
@@ -191,6 +245,37 @@ fn func(f: Func, mut v: Vec<Val>) -> Result<Val, EngineError> {
             }
             best
         }
+    })
+}
+
+/// Upper- or lower-case by simple (one-to-one) case mapping, as MariaDB's collations map.
+fn simple_case(s: &str, upper: bool) -> String {
+    s.chars()
+        .map(|c| {
+            let mut m: Vec<char> = if upper { c.to_uppercase().collect() } else { c.to_lowercase().collect() };
+            match (m.len(), m.pop()) {
+                (1, Some(one)) => one,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// YEAR/MONTH/DAY of `YYYY-MM-DD[ ...]` text; `None` (NULL, as MariaDB answers) otherwise.
+fn date_part(b: &[u8], f: Func) -> Option<i128> {
+    let t = std::str::from_utf8(b).ok()?.trim();
+    let date = t.split([' ', 'T']).next()?;
+    let mut parts = date.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let num = |p: &str| p.parse::<i128>().ok().filter(|_| p.bytes().all(|c| c.is_ascii_digit()));
+    let (y, m, d) = (num(y)?, num(m)?, num(d)?);
+    if !(0..=12).contains(&m) || !(0..=31).contains(&d) {
+        return None;
+    }
+    Some(match f {
+        Func::Year => y,
+        Func::Month => m,
+        _ => d,
     })
 }
 

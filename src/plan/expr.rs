@@ -46,6 +46,18 @@ pub enum Func {
     Abs,
     Greatest,
     Least,
+    Lower,
+    Upper,
+    /// `LENGTH`: bytes.
+    Length,
+    /// `CHAR_LENGTH`: characters (bytes for a binary string).
+    CharLength,
+    Floor,
+    Ceil,
+    /// `YEAR`, `MONTH`, `DAY` of a date or datetime.
+    Year,
+    Month,
+    Day,
 }
 
 /// A comparison.

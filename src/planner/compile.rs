@@ -71,6 +71,15 @@ pub fn compile(
                 .collect::<Result<_, EngineError>>()?,
             otherwise: else_result.as_ref().map(|o| c(o)).transpose()?.map(Box::new),
         },
+        // FLOOR(x) / CEIL(x): the parser's own forms (no scale, no datetime field).
+        Expr::Floor {
+            expr,
+            field: sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime),
+        } => Ev::Func(Func::Floor, vec![c(expr)?]),
+        Expr::Ceil {
+            expr,
+            field: sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime),
+        } => Ev::Func(Func::Ceil, vec![c(expr)?]),
         Expr::Function(f) => {
             let name = f.name.to_string().to_ascii_lowercase();
             let func = match name.as_str() {
@@ -81,6 +90,15 @@ pub fn compile(
                 "abs" => Func::Abs,
                 "greatest" => Func::Greatest,
                 "least" => Func::Least,
+                "lower" | "lcase" => Func::Lower,
+                "upper" | "ucase" => Func::Upper,
+                "length" | "octet_length" => Func::Length,
+                "char_length" | "character_length" => Func::CharLength,
+                "floor" => Func::Floor,
+                "ceil" | "ceiling" => Func::Ceil,
+                "year" => Func::Year,
+                "month" => Func::Month,
+                "day" | "dayofmonth" => Func::Day,
                 _ => {
                     return Err(unsupported(&format!(
                         "function {}() evaluated in the gateway over rows of several shards",

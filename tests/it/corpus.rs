@@ -55,6 +55,17 @@ pub fn queries() -> Vec<String> {
         "select * from person where name in ('nunez', 'ANNE', 'bjork')",
         "select * from person order by name",
         "select count(*) from person where name = 'José'",
+        // Parenthesised UNION parts with their own ORDER BY and LIMIT.
+        "(select order_id from corder order by order_id limit 3) union (select order_id from corder order by order_id desc limit 3)",
+        "(select customer_id from corder order by price desc, order_id limit 4) union all (select customer_id from customer order by customer_id limit 2) order by 1 desc",
+        // Functions the gateway evaluates over rows of several routes.
+        "select o.order_id, upper(concat(o.sku, p.description)), lower(concat(p.description, o.sku)) from corder o join commerce.product p on o.sku = p.sku order by o.order_id limit 25",
+        "select o.order_id, length(concat(o.sku, p.description)), char_length(concat(p.description, 'é')) from corder o join commerce.product p on o.sku = p.sku order by o.order_id limit 25",
+        "select o.order_id, floor(o.price / p.price * 10), ceil(o.price / p.price * 10), ceiling(p.price - o.price / 3) from corder o join commerce.product p on o.sku = p.sku order by o.order_id limit 40",
+        "select r.review_id, year(r.created) + o.order_id, month(r.created) * o.customer_id, day(r.created) - o.order_id from review r join corder o on o.order_id = r.review_id order by r.review_id limit 40",
+        "select year(r.created), count(*) from review r join corder o on o.order_id = r.review_id group by year(r.created) order by 1",
+        "select lcase(p.description), count(*) from corder o join commerce.product p on o.sku = p.sku group by lcase(p.description) order by 1",
+        "select o.order_id, floor(o.price * 1.5 + p.price / 7) from corder o join commerce.product p on o.sku = p.sku where o.price is not null order by 1 limit 20",
         // Derived tables joined with other tables: run first, their rows joined as literals.
         "select d.customer_id, d.n, c.email from (select customer_id, count(*) as n from corder group by customer_id) d join customer c on c.customer_id = d.customer_id order by d.customer_id",
         "select c.email, d.total from customer c join (select customer_id, sum(price) as total from corder group by customer_id) d on d.customer_id = c.customer_id where d.total > 500 order by c.email, d.total",
