@@ -15,9 +15,27 @@ pub async fn run(svc: &Services, s: &mut SessionState, plan: &DmlInputPlan) -> R
         keys.push(primary_key(svc, s, k).await?);
     }
     let input = plan.action.input(&keys)?;
+    let own = begin_statement(s);
+    let result = apply(svc, s, plan, &keys, &input).await;
+    end_statement(svc, s, own, result).await
+}
+
+/// Puts the session in a transaction for a statement of several steps; returns whether the
+/// transaction is the statement's own (autocommit and none open) rather than the session's.
+pub(super) fn begin_statement(s: &mut SessionState) -> bool {
     let own = !s.in_transaction && s.autocommit;
     s.in_transaction = true;
-    let result = apply(svc, s, plan, &keys, &input).await;
+    own
+}
+
+/// Ends what [`begin_statement`] began: its own transaction commits on success and rolls back
+/// on error; the session's is left open either way.
+pub(super) async fn end_statement(
+    svc: &Services,
+    s: &mut SessionState,
+    own: bool,
+    result: Result<Answer, GatewayError>,
+) -> Result<Answer, GatewayError> {
     match (&result, own) {
         (Ok(_), true) => exec::commit(&svc.tablets, s).await?,
         (Err(_), true) => exec::rollback(&svc.tablets, s).await,
@@ -63,31 +81,22 @@ pub async fn fanout(
     sql: &str,
     targets: &[(String, String)],
 ) -> Result<Answer, GatewayError> {
-    let own = !s.in_transaction && s.autocommit;
-    s.in_transaction = true;
+    let own = begin_statement(s);
+    let result = fan(svc, s, sql, targets).await;
+    end_statement(svc, s, own, result).await
+}
+
+async fn fan(
+    svc: &Services,
+    s: &mut SessionState,
+    sql: &str,
+    targets: &[(String, String)],
+) -> Result<Answer, GatewayError> {
     let mut first = None;
-    let mut result = Ok(());
     for (ks, shard) in targets {
-        match exec::run_route(&svc.tablets, s, ks, std::slice::from_ref(shard), sql, TabletType::Primary).await {
-            Ok(answer) => {
-                if first.is_none() {
-                    first = Some(answer);
-                }
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    match (result, own) {
-        (Ok(()), true) => exec::commit(&svc.tablets, s).await?,
-        (Err(e), true) => {
-            exec::rollback(&svc.tablets, s).await;
-            return Err(e);
-        }
-        (Err(e), false) => return Err(e),
-        (Ok(()), false) => {}
+        let answer =
+            exec::run_route(&svc.tablets, s, ks, std::slice::from_ref(shard), sql, TabletType::Primary).await?;
+        first.get_or_insert(answer);
     }
     first.ok_or_else(|| GatewayError::Other("a reference table write with no serving shard".into()))
 }

@@ -4,7 +4,7 @@
 //! begun for the statement and committed after its last batch (rolled back on any error).
 
 use super::execute::{execute, value_literal, Services};
-use crate::engine::exec::{self, Answer};
+use crate::engine::exec::Answer;
 use crate::engine::session::SessionState;
 use crate::plan::GatewayError;
 
@@ -28,15 +28,9 @@ pub async fn run(
     }
     // Autocommit: a transaction of the statement's own. Autocommit off: the session's, which
     // this statement opens if none is.
-    let own = !s.in_transaction && s.autocommit;
-    s.in_transaction = true;
+    let own = super::dml_input::begin_statement(s);
     let result = insert_batches(svc, s, head, tail, &rows).await;
-    match (&result, own) {
-        (Ok(_), true) => exec::commit(&svc.tablets, s).await?,
-        (Err(_), true) => exec::rollback(&svc.tablets, s).await,
-        _ => {}
-    }
-    result
+    super::dml_input::end_statement(svc, s, own, result).await
 }
 
 async fn insert_batches(
