@@ -371,3 +371,22 @@ fn ten_thousand_term_chains_plan() {
         assert!(matches!(plan(&sql, &target("customer"), &v), Err(GatewayError::TooDeep(_))));
     })
 }
+
+#[test]
+fn require_explicit_routing_hides_a_keyspace_from_global_routing() {
+    let v = crate::routing::view_of(&[
+        ("open", &["0"], r#"{"tables": {"shared": {}}}"#),
+        ("hidden", &["0"], r#"{"require_explicit_routing": true, "tables": {"shared": {}, "secret": {}}}"#),
+    ]);
+    let none = Target::default();
+    // Only in the hidden keyspace: not found by its bare name, found when named.
+    assert!(plan("select * from secret", &none, &v).is_err());
+    assert!(
+        matches!(plan("select * from hidden.secret", &none, &v), Ok(Plan::Route { keyspace, .. }) if keyspace == "hidden")
+    );
+    assert!(
+        matches!(plan("select * from secret", &target("hidden"), &v), Ok(Plan::Route { keyspace, .. }) if keyspace == "hidden")
+    );
+    // In both: the bare name means the keyspace that allows global routing.
+    assert!(matches!(plan("select * from shared", &none, &v), Ok(Plan::Route { keyspace, .. }) if keyspace == "open"));
+}

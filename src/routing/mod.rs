@@ -149,7 +149,12 @@ impl RoutingView {
         if let Some(ks) = self.rule(table, tablet_type) {
             return Ok(ks.to_string());
         }
-        let many = self.keyspaces_with_table(table);
+        // Global routing: keyspaces that require explicit routing are left out.
+        let many: Vec<String> = self
+            .keyspaces_with_table(table)
+            .into_iter()
+            .filter(|k| !self.keyspace(k).and_then(|k| k.vschema.as_ref()).is_some_and(|v| v.require_explicit_routing))
+            .collect();
         if let [only] = many.as_slice() {
             return Ok(only.clone());
         }
