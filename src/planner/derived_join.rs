@@ -101,7 +101,7 @@ impl VisitorMut for Swap<'_> {
 
 /// `SELECT <row 1> UNION ALL SELECT <row 2> ...`, the first naming the columns; with no rows,
 /// a row of NULLs cut by `LIMIT 0`.
-fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
+pub(super) fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
     let names: Vec<String> = r.fields.iter().map(|f| quote_ident(&f.name)).collect();
     let row_sql = |cells: Vec<String>, named: bool| {
         let items: Vec<String> =
@@ -116,7 +116,7 @@ fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                let cells = r.fields.iter().zip(row).map(|(f, c)| cell_or_null(f, c.as_deref())).collect();
+                let cells = r.fields.iter().zip(row).map(|(f, c)| typed_literal(f, c.as_deref())).collect();
                 row_sql(cells, i == 0)
             })
             .collect();
@@ -126,5 +126,17 @@ fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
     match stmts.pop() {
         Some(sqlparser::ast::Statement::Query(q)) => Ok(*q),
         _ => Err(GatewayError::Other("a derived table's rows did not make a query".into())),
+    }
+}
+
+/// A cell as a literal of its column's type: dates and times keep theirs (`DATE '..'`,
+/// `TIMESTAMP '..'`, `TIME '..'`), so functions and comparisons over them act as on the column.
+fn typed_literal(f: &crate::protocol::tablet::Field, cell: Option<&[u8]>) -> String {
+    let text = cell_or_null(f, cell);
+    match (cell, f.column_type) {
+        (Some(b), 10 | 14) if b.len() == 10 => format!("DATE {text}"),
+        (Some(b), 7 | 12) if b.len() >= 19 => format!("TIMESTAMP {text}"),
+        (Some(_), 11) => format!("TIME {text}"),
+        _ => text,
     }
 }

@@ -212,6 +212,16 @@ fn select(q: &Query, sel: &Select, target: &Target, view: &RoutingView) -> Resul
     if let Some(p) = super::derived_join::plan(q, sel) {
         return Ok(p);
     }
+    // Windows the shards cannot compute, over one table: MariaDB evaluates them over its rows.
+    if !super::window::windows(q, sel).is_empty() {
+        if let ([twj], Some(p)) = (sel.from.as_slice(), super::window::materialize(q, sel)) {
+            let TableFactor::Table { name, alias, .. } = &twj.relation else { return Ok(p) };
+            let tab = tables::resolve(name, alias.as_ref(), target, view)?;
+            if !super::window::shards_compute(q, sel, &tab) {
+                return Ok(p);
+            }
+        }
+    }
     let mut stripped = sel.clone();
     strip_keyspaces(&mut stripped);
     let mut items: Vec<Item> = Vec::new();

@@ -81,6 +81,15 @@ pub fn queries() -> Vec<String> {
         "select customer_id, order_id, lag(order_id) over (partition by customer_id order by order_id) as prev from corder order by customer_id, order_id limit 30",
         "select order_id, count(*) over (partition by customer_id) as n from corder where price > 100 order by n desc, order_id limit 10",
         "with recursive r as (select 1 as n union all select n + 1 from r where n < 5) select * from r",
+        // Other windows: the rows come to the gateway, MariaDB evaluates the windows over them.
+        "select order_id, row_number() over (order by price, order_id) as rn from corder order by rn",
+        "select sku, order_id, rank() over (partition by sku order by price desc) as r from corder order by sku, order_id",
+        "select order_id, sum(price) over (order by order_id rows between 2 preceding and current row) as s from corder order by order_id",
+        "select review_id, lag(body) over (order by created, review_id) as prev from review order by review_id",
+        "select customer_id, count(*), row_number() over (order by count(*) desc, customer_id) as rn from corder group by customer_id order by customer_id",
+        "select review_id, dense_rank() over (order by body) as d from review where body is not null order by review_id",
+        "select review_id, year(created) as y, avg(score) over (partition by year(created)) as a from review where rating > 1 order by review_id",
+        "select region, visitor_id, ntile(4) over (order by hits, region, visitor_id) as q from visit order by region, visitor_id",
         // A reference table: a copy on every shard, joined where the other table's rows are.
         "select * from rating_label order by floor_rating",
         "select count(*), max(label) from rating_label",
@@ -508,8 +517,7 @@ pub fn refused() -> Vec<(&'static str, &'static str)> {
     vec![
         ("select group_concat(p.description order by p.sku) from corder o join commerce.product p on o.sku = p.sku", "group_concat"),
         ("select std(price) from corder", "std"),
-        ("select order_id, row_number() over (order by price) from corder", "window"),
-        ("select order_id, sum(price) over (partition by sku) from corder", "window"),
+        ("select o.order_id, rank() over (order by p.price) from corder o join commerce.product p on o.sku = p.sku", "window"),
         ("select o.order_id from corder o where o.sku in (select p.sku from commerce.product p where p.price > o.price)", "correlated"),
         ("select o.order_id from corder o right join customer c using (customer_id)", "right join"),
         ("select c.email from customer c join corder o using (customer_id)", "using"),
