@@ -116,10 +116,15 @@ pub(super) fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                let cells = r.fields.iter().zip(row).map(|(f, c)| typed_literal(f, c.as_deref())).collect();
-                row_sql(cells, i == 0)
+                let cells = r
+                    .fields
+                    .iter()
+                    .zip(row)
+                    .map(|(f, c)| typed_literal(f, c.as_deref()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(row_sql(cells, i == 0))
             })
-            .collect();
+            .collect::<Result<Vec<_>, GatewayError>>()?;
         parts.join(" UNION ALL ")
     };
     let mut stmts = crate::sql::parse::parse(&sql)?;
@@ -129,14 +134,86 @@ pub(super) fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
     }
 }
 
-/// A cell as a literal of its column's type: dates and times keep theirs (`DATE '..'`,
-/// `TIMESTAMP '..'`, `TIME '..'`), so functions and comparisons over them act as on the column.
-fn typed_literal(f: &crate::protocol::tablet::Field, cell: Option<&[u8]>) -> String {
+/// A cell as a literal that compares as the column does: dates and times keep their type
+/// (`DATE '..'`, `TIMESTAMP '..'`, `TIME '..'`), strings their collation (`'..' COLLATE x`,
+/// whatever the connection's). A column whose order a literal cannot keep (ENUM, SET, a
+/// collation of another character set) is refused rather than answered differently.
+fn typed_literal(f: &crate::protocol::tablet::Field, cell: Option<&[u8]>) -> Result<String, GatewayError> {
+    const ENUM_FLAG: u16 = 256;
+    const SET_FLAG: u16 = 2048;
+    if f.flags & (ENUM_FLAG | SET_FLAG) != 0 {
+        return Err(GatewayError::Unsupported(format!(
+            "reading the ENUM/SET column `{}` back as literal rows (its order is not its text's)",
+            f.name
+        )));
+    }
     let text = cell_or_null(f, cell);
-    match (cell, f.column_type) {
-        (Some(b), 10 | 14) if b.len() == 10 => format!("DATE {text}"),
-        (Some(b), 7 | 12) if b.len() >= 19 => format!("TIMESTAMP {text}"),
-        (Some(_), 11) => format!("TIME {text}"),
+    let Some(b) = cell else { return Ok(text) };
+    Ok(match f.column_type {
+        10 | 14 if b.len() == 10 => format!("DATE {text}"),
+        7 | 12 if b.len() >= 19 => format!("TIMESTAMP {text}"),
+        11 => format!("TIME {text}"),
+        // Strings of a character set (binary ones are hex literals already).
+        15 | 249..=254 if f.charset != 63 => {
+            let collation = utf8mb4_collation(f.charset).ok_or_else(|| {
+                GatewayError::Unsupported(format!(
+                    "reading column `{}` (collation id {}) back as literal rows; only utf8mb4 collations are",
+                    f.name, f.charset
+                ))
+            })?;
+            format!("{text} COLLATE {collation}")
+        }
         _ => text,
+    })
+}
+
+/// The name of a utf8mb4 collation by its id (MariaDB 10.11's).
+fn utf8mb4_collation(id: u16) -> Option<&'static str> {
+    Some(match id {
+        45 => "utf8mb4_general_ci",
+        46 => "utf8mb4_bin",
+        224 => "utf8mb4_unicode_ci",
+        246 => "utf8mb4_unicode_520_ci",
+        247 => "utf8mb4_vietnamese_ci",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::tablet::Field;
+
+    fn field(column_type: u8, charset: u16, flags: u16) -> Field {
+        Field { name: "c".into(), column_type, charset, flags, ..Field::default() }
+    }
+
+    #[test]
+    fn literals_keep_type_and_collation_or_refuse() {
+        let lit = |f: Field, v: &str| typed_literal(&f, Some(v.as_bytes()));
+        assert_eq!(lit(field(253, 46, 0), "B").unwrap(), "'B' COLLATE utf8mb4_bin");
+        assert_eq!(lit(field(253, 45, 0), "b").unwrap(), "'b' COLLATE utf8mb4_general_ci");
+        assert_eq!(lit(field(12, 63, 0), "2026-01-02 03:04:05").unwrap(), "TIMESTAMP '2026-01-02 03:04:05'");
+        assert_eq!(lit(field(10, 63, 0), "2026-01-02").unwrap(), "DATE '2026-01-02'");
+        assert_eq!(lit(field(8, 63, 0), "42").unwrap(), "42");
+        assert_eq!(lit(field(252, 63, 0), "\u{1}").unwrap(), "X'01'");
+        assert_eq!(typed_literal(&field(253, 46, 0), None).unwrap(), "NULL");
+        assert!(matches!(lit(field(254, 45, 256), "small"), Err(GatewayError::Unsupported(_))), "ENUM");
+        assert!(matches!(lit(field(253, 8, 0), "x"), Err(GatewayError::Unsupported(_))), "latin1");
+    }
+
+    #[test]
+    fn rows_become_a_query_of_literal_rows() {
+        let r = QueryResult {
+            fields: vec![Field { name: "id".into(), column_type: 8, ..Field::default() }, field(253, 45, 0)],
+            rows: vec![vec![Some(b"1".to_vec()), Some(b"a".to_vec())], vec![Some(b"2".to_vec()), None]],
+            ..QueryResult::default()
+        };
+        assert_eq!(
+            rows_as_query(&r).unwrap().to_string(),
+            "SELECT 1 AS `id`, 'a' COLLATE utf8mb4_general_ci AS `c` UNION ALL SELECT 2, NULL"
+        );
+        let empty = QueryResult { rows: Vec::new(), ..r };
+        assert_eq!(rows_as_query(&empty).unwrap().to_string(), "SELECT NULL AS `id`, NULL AS `c` LIMIT 0");
     }
 }
