@@ -70,7 +70,12 @@ pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan
             fill: std::sync::Arc::new(Fill { query: q.clone(), keyed }),
         })));
     }
-    multi::plan(q, target, view)
+    match multi::plan(q, target, view) {
+        // What the gateway cannot evaluate over one table (STD(), ...): MariaDB evaluates it on
+        // one shard over the table's rows, read first.
+        Err(GatewayError::Unsupported(why)) => window::over_rows(q).ok_or(GatewayError::Unsupported(why)),
+        other => other,
+    }
 }
 
 /// Puts pulled-out subqueries' results back into their statement.

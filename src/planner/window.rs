@@ -4,7 +4,9 @@
 //! are read from the shards first (up to `max_rows`), then the query runs on one shard over
 //! them as a derived table of literal rows, so MariaDB itself evaluates the windows (frames,
 //! collations and all). Windows over joins are refused by name (never computed per shard and
-//! concatenated: that would be a wrong answer).
+//! concatenated: that would be a wrong answer). The same reading-back serves any other
+//! one-table query the gateway cannot evaluate itself (STD(), VARIANCE(), BIT_OR(),
+//! JSON_ARRAYAGG(), `*` with GROUP BY, ...): `over_rows`.
 
 use std::ops::ControlFlow;
 
@@ -69,6 +71,21 @@ pub(super) fn check(q: &Query, sel: &Select, tables: &[Tab]) -> Result<(), Gatew
     Ok(())
 }
 
+/// A one-table query (no subquery anywhere, no locking clause) evaluated by MariaDB on one
+/// shard over the table's rows, read first; `None` for any other query.
+pub(super) fn over_rows(q: &Query) -> Option<Plan> {
+    let SetExpr::Select(sel) = q.body.as_ref() else { return None };
+    let mut sub = false;
+    let _ = sqlparser::ast::visit_expressions(q, |x: &Expr| {
+        sub |= matches!(x, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+        ControlFlow::<()>::Continue(())
+    });
+    if sub || !q.locks.is_empty() || q.with.is_some() || sel.into.is_some() {
+        return None;
+    }
+    materialize(q, sel)
+}
+
 /// The plan that evaluates the windows of a one-table query over its rows on one shard;
 /// `None` when the query is not over exactly one plain table or its WHERE has subqueries.
 pub(super) fn materialize(q: &Query, sel: &Select) -> Option<Plan> {
@@ -128,7 +145,7 @@ impl PulloutFill for OverRows {
     }
 
     fn describe(&self) -> String {
-        format!("{} (its windows evaluated on one shard over the rows of `{}`)", self.query, self.rows)
+        format!("{} (evaluated on one shard over the rows of `{}`)", self.query, self.rows)
     }
 }
 
