@@ -25,6 +25,7 @@ pub mod infoschema;
 pub mod insert;
 pub mod lookup;
 mod multi;
+mod over_rows;
 pub mod processlist;
 mod replace;
 mod right_join;
@@ -60,9 +61,17 @@ pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan
     if let Some(inlined) = cte::inline(q)? {
         return crate::planner::route::plan_query_stmt(&inlined, target, view);
     }
+    let original = q;
     let (q, keyed) = subquery::decorrelate(q, target, view);
     let q = &q;
-    let subs = subquery::pullouts(q, target, view)?;
+    let subs = match subquery::pullouts(q, target, view) {
+        Ok(subs) => subs,
+        // A subquery the gateway cannot run apart: MariaDB runs the whole statement.
+        Err(GatewayError::Unsupported(why)) => {
+            return over_rows::plan(original).ok_or(GatewayError::Unsupported(why));
+        }
+        Err(e) => return Err(e),
+    };
     if !subs.is_empty() || !keyed.is_empty() {
         return Ok(Plan::Pullout(Box::new(crate::plan::PulloutPlan {
             subqueries: subs,
@@ -73,7 +82,9 @@ pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan
     match multi::plan(q, target, view) {
         // What the gateway cannot evaluate over one table (STD(), ...): MariaDB evaluates it on
         // one shard over the table's rows, read first.
-        Err(GatewayError::Unsupported(why)) => window::over_rows(q).ok_or(GatewayError::Unsupported(why)),
+        Err(GatewayError::Unsupported(why)) => {
+            window::over_rows(q).or_else(|| over_rows::plan(q)).ok_or(GatewayError::Unsupported(why))
+        }
         other => other,
     }
 }
