@@ -166,9 +166,9 @@ async fn clients_insert_route_read_and_transact() {
 
     // Clear errors, never wrong answers.
     for (sql, want) in [
-        ("select c.email from customer c natural join corder o", 1235),
-        ("select group_concat(c.email order by c.email) from customer c join corder o on o.sku = c.email", 1235),
-        ("select * from customer c right join corder o using (customer_id)", 1235),
+        ("with t(a) as (select email from customer) select a from t", 1235),
+        ("select c.email from customer c natural join corder o for update", 1235),
+        ("select * from customer c right join corder o using (customer_id) for update", 1235),
         ("use nope", 1049),
         ("select * from nope_table", 1146),
         ("select nope_column from customer where customer_id = 1000", 1054),
