@@ -99,8 +99,8 @@ impl VisitorMut for Swap<'_> {
     }
 }
 
-/// `SELECT <row 1> UNION ALL SELECT <row 2> ...`, the first naming the columns; with no rows,
-/// a row of NULLs cut by `LIMIT 0`.
+/// `SELECT <row 1> UNION ALL VALUES (<row 2>), ...`, the first naming the columns; with no
+/// rows, a row of NULLs cut by `LIMIT 0`.
 pub(super) fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
     let names: Vec<String> = r.fields.iter().map(|f| quote_ident(&f.name)).collect();
     let row_sql = |cells: Vec<String>, named: bool| {
@@ -111,21 +111,22 @@ pub(super) fn rows_as_query(r: &QueryResult) -> Result<Query, GatewayError> {
     let sql = if r.rows.is_empty() {
         format!("{} LIMIT 0", row_sql(vec!["NULL".to_string(); names.len()], true))
     } else {
-        let parts: Vec<String> = r
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let cells = r
-                    .fields
-                    .iter()
-                    .zip(row)
-                    .map(|(f, c)| typed_literal(f, c.as_deref()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(row_sql(cells, i == 0))
-            })
-            .collect::<Result<Vec<_>, GatewayError>>()?;
-        parts.join(" UNION ALL ")
+        // The first row names the columns; the rest follow as one VALUES list (MariaDB's
+        // table value constructor), so the statement stays flat however many rows there are.
+        let mut rows = Vec::with_capacity(r.rows.len());
+        for row in &r.rows {
+            let cells =
+                r.fields.iter().zip(row).map(|(f, c)| typed_literal(f, c.as_deref())).collect::<Result<Vec<_>, _>>()?;
+            rows.push(cells);
+        }
+        let mut rest = rows.split_off(1);
+        let first = row_sql(rows.pop().unwrap_or_default(), true);
+        if rest.is_empty() {
+            first
+        } else {
+            let values: Vec<String> = rest.iter_mut().map(|c| format!("({})", c.join(", "))).collect();
+            format!("{first} UNION ALL VALUES {}", values.join(", "))
+        }
     };
     let mut stmts = crate::sql::parse::parse(&sql)?;
     match stmts.pop() {
@@ -211,8 +212,15 @@ mod tests {
         };
         assert_eq!(
             rows_as_query(&r).unwrap().to_string(),
-            "SELECT 1 AS `id`, 'a' COLLATE utf8mb4_general_ci AS `c` UNION ALL SELECT 2, NULL"
+            "SELECT 1 AS `id`, 'a' COLLATE utf8mb4_general_ci AS `c` UNION ALL VALUES (2, NULL)"
         );
+        // Many rows stay one flat VALUES list (no nesting per row).
+        let many = QueryResult {
+            rows: (0..20_000).map(|i| vec![Some(i.to_string().into_bytes()), Some(b"x".to_vec())]).collect(),
+            ..r.clone()
+        };
+        let text = rows_as_query(&many).unwrap().to_string();
+        assert!(text.ends_with("(19999, 'x' COLLATE utf8mb4_general_ci)"), "{}", &text[text.len() - 60..]);
         let empty = QueryResult { rows: Vec::new(), ..r };
         assert_eq!(rows_as_query(&empty).unwrap().to_string(), "SELECT NULL AS `id`, NULL AS `c` LIMIT 0");
     }
