@@ -27,6 +27,7 @@ pub mod lookup;
 mod multi;
 mod over_rows;
 pub mod processlist;
+mod reference;
 mod replace;
 mod right_join;
 pub mod route;

@@ -12,7 +12,7 @@ use super::lookup;
 use super::scatter_check::check_scatter_select;
 use super::show::plan_show;
 use super::system::{plan_set, session_select};
-pub use super::values::{literal, vindex_values};
+pub use super::values::{combinations, literal, vindex_values};
 use crate::plan::{GatewayError, Local, LookupPlan, Plan, Target};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
@@ -227,29 +227,8 @@ fn plan_statement(
     }
     let sharded = ks.vschema.as_ref().is_some_and(|v| v.sharded);
     if !sharded && !matches!(stmt, Statement::Query(_)) {
-        // A write to the source of reference tables reaches their copies too.
-        let distinct: BTreeSet<&String> = tables.iter().collect();
-        let copied: Vec<&&String> = distinct.iter().filter(|t| !view.copies_of(&ks_name, t).is_empty()).collect();
-        match (copied.as_slice(), distinct.len()) {
-            ([], _) => {}
-            ([t], 1) => {
-                let mut targets = Vec::new();
-                for k in std::iter::once(ks_name.clone()).chain(view.copies_of(&ks_name, t)) {
-                    let kk = view.keyspace(&k).ok_or_else(|| GatewayError::UnknownKeyspace(k.clone()))?;
-                    let shards = view.serving_shards(kk, TabletType::Primary);
-                    if k == ks_name && shards.len() != 1 {
-                        return Err(no_shards(&k));
-                    }
-                    targets.extend(shards.into_iter().map(|s| (k.clone(), s)));
-                }
-                return Ok(Plan::Fanout { sql: sent(&stmt), targets });
-            }
-            (t, _) => {
-                return Err(GatewayError::Unsupported(format!(
-                    "a write over `{}` (copied to reference tables) together with other tables; write it alone",
-                    t[0]
-                )))
-            }
+        if let Some(p) = super::reference::source_write(view, &ks_name, &tables, || sent(&stmt))? {
+            return Ok(p);
         }
     }
     if !sharded {
@@ -283,7 +262,15 @@ fn plan_statement(
     }
     let table = single_table(&ks_name, &tables)?;
     if let Some(source) = view.reference(&ks_name, &table) {
-        return reference(view, ks, &table, source, target, sent(&stmt), matches!(stmt, Statement::Query(_)));
+        return super::reference::plan(
+            view,
+            ks,
+            &table,
+            source,
+            target,
+            sent(&stmt),
+            matches!(stmt, Statement::Query(_)),
+        );
     }
     match stmt {
         Statement::Query(ref q) => {
@@ -366,46 +353,6 @@ fn plan_statement(
             other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
         ))),
     }
-}
-
-/// A statement over one reference table: a read goes to any one copy; a write to the source
-/// (when the VSchema names one) and every copy.
-fn reference(
-    view: &RoutingView,
-    ks: &Keyspace,
-    table: &str,
-    source: &str,
-    target: &Target,
-    sql: String,
-    read: bool,
-) -> Result<Plan, GatewayError> {
-    let copies = view.serving_shards(ks, if read { target.tablet_type } else { TabletType::Primary });
-    if read {
-        let shard = copies.into_iter().next().ok_or_else(|| no_shards(&ks.name))?;
-        return Ok(Plan::Route {
-            keyspace: ks.name.clone(),
-            shards: vec![shard],
-            sql,
-            tablet_type: target.tablet_type,
-        });
-    }
-    let mut targets = Vec::new();
-    if !source.is_empty() {
-        let (sks, stable) = source.split_once('.').ok_or_else(|| GatewayError::Routing {
-            keyspace: ks.name.clone(),
-            message: format!("reference table `{table}` has source `{source}`; write it as `keyspace.table`"),
-        })?;
-        if !stable.eq_ignore_ascii_case(table) {
-            return Err(GatewayError::Unsupported(format!(
-                "writing reference table `{table}` whose source `{source}` has another name; write to `{source}` and to the copies apart"
-            )));
-        }
-        let sk = view.keyspace(sks).ok_or_else(|| GatewayError::UnknownKeyspace(sks.to_string()))?;
-        let shard = view.serving_shards(sk, TabletType::Primary).into_iter().next().ok_or_else(|| no_shards(sks))?;
-        targets.push((sks.to_string(), shard));
-    }
-    targets.extend(copies.into_iter().map(|s| (ks.name.clone(), s)));
-    Ok(Plan::Fanout { sql, targets })
 }
 
 /// The statement (as the client wrote it: `source`) as a DML with input.
@@ -650,23 +597,4 @@ fn shards_for_where(
     }
     // Keep key-range order.
     Ok(all.into_iter().filter(|s| shards.contains(s)).collect())
-}
-
-/// Every combination of one value per list (in order); `None` for no lists or more than
-/// `max` combinations.
-pub(crate) fn combinations(lists: &[Vec<Value>], max: usize) -> Option<Vec<Vec<Value>>> {
-    if lists.is_empty() {
-        return None;
-    }
-    let mut out: Vec<Vec<Value>> = vec![Vec::new()];
-    for list in lists {
-        if out.len().saturating_mul(list.len()) > max {
-            return None;
-        }
-        out = out
-            .iter()
-            .flat_map(|prefix| list.iter().map(move |v| [prefix.clone(), vec![v.clone()]].concat()))
-            .collect();
-    }
-    Some(out)
 }

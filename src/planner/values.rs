@@ -112,3 +112,22 @@ pub fn cell_literal(field: &crate::protocol::tablet::Field, bytes: &[u8]) -> Str
 pub fn cell_or_null(field: &crate::protocol::tablet::Field, cell: Option<&[u8]>) -> String {
     cell.map_or_else(|| "NULL".to_string(), |b| cell_literal(field, b))
 }
+
+/// Every combination of one value per list (in order); `None` for no lists or more than
+/// `max` combinations.
+pub fn combinations(lists: &[Vec<Value>], max: usize) -> Option<Vec<Vec<Value>>> {
+    if lists.is_empty() {
+        return None;
+    }
+    let mut out: Vec<Vec<Value>> = vec![Vec::new()];
+    for list in lists {
+        if out.len().saturating_mul(list.len()) > max {
+            return None;
+        }
+        out = out
+            .iter()
+            .flat_map(|prefix| list.iter().map(move |v| [prefix.clone(), vec![v.clone()]].concat()))
+            .collect();
+    }
+    Some(out)
+}
