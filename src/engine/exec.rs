@@ -337,7 +337,7 @@ pub async fn run_insert(
                     row.vindex_value = Some(crate::vindex::Value::UInt(id));
                 }
                 for &l in &ai.lookups {
-                    row.lookup_values[l] = Some(id.to_string());
+                    row.lookup_values[l] = Some((id.to_string(), crate::vindex::Value::UInt(id)));
                 }
             }
             first_id = first;
@@ -359,14 +359,14 @@ pub async fn run_insert(
             message: format!("no serving shard covers keyspace id {}", hex::encode(&ksid)),
         })?;
         for (i, v) in row.lookup_values.iter().enumerate() {
-            if let Some(v) = v {
-                mapped[i].1.push((v.clone(), ksid.clone()));
+            if let Some((text, value)) = v {
+                mapped[i].1.push((text.clone(), value.clone(), ksid.clone()));
             }
         }
         by_shard.entry(shard).or_default().push((index, format!("({})", row.cells.join(", "))));
     }
     let own = super::lookup::begin_own_if(s, !p.lookups.is_empty());
-    let result = insert_rows(tc, s, &p, by_shard, &mapped).await;
+    let result = insert_rows(tc, view, s, &p, by_shard, &mapped).await;
     let answer = super::lookup::end_own(tc, s, own, result).await?;
     if first_id != 0 {
         s.last_insert_id = first_id;
@@ -381,18 +381,19 @@ pub async fn run_insert(
 type ShardRows = BTreeMap<String, Vec<(usize, String)>>;
 
 /// A lookup and the (value, keyspace id) pairs an insert adds to it.
-type Mapping = (crate::plan::LookupDef, Vec<(String, Vec<u8>)>);
+type Mapping = (crate::plan::LookupDef, Vec<(String, crate::vindex::Value, Vec<u8>)>);
 
 /// Maps owned lookups first, then inserts each shard's rows.
 async fn insert_rows(
     tc: &ShardsRef,
+    view: &RoutingView,
     s: &mut SessionState,
     p: &InsertPlan,
     by_shard: ShardRows,
     mapped: &[Mapping],
 ) -> Result<Answer, GatewayError> {
     for (def, pairs) in mapped {
-        super::lookup::map(tc, s, def, pairs).await?;
+        super::lookup::map(tc, view, s, def, pairs).await?;
     }
     let mut affected = 0;
     let mut returned: Option<QueryResult> = None;

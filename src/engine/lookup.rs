@@ -1,59 +1,91 @@
 //! Lookup vindexes: a table maps column values to keyspace ids. Routing consults it; a table
 //! that owns the vindex keeps it current: its inserts add mappings, its deletes remove them.
-//! Lookup tables live in an unsharded keyspace.
+//! A lookup table lives in an unsharded keyspace, or in a sharded one spread by its `from`
+//! column (each value's mappings on the shard its own vindex names).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::exec::{self, Answer};
 use super::session::SessionState;
 use crate::engine::shards::ShardsRef;
-use crate::plan::{GatewayError, LookupDef, LookupPlan};
+use crate::plan::{GatewayError, LookupDef, LookupPlace, LookupPlan};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
 use crate::vindex::Value;
 
+/// The shard of `d`'s table that holds (or is to hold) the mappings of `value`.
+fn shard_of(view: &RoutingView, d: &LookupDef, value: &Value) -> Result<String, GatewayError> {
+    let vindex = match &d.place {
+        LookupPlace::Shard(shard) => return Ok(shard.clone()),
+        LookupPlace::Vindex(vindex) => vindex,
+    };
+    let ks = view.keyspace(&d.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(d.keyspace.clone()))?;
+    let ksid = view.keyspace_id(&d.keyspace, vindex, value)?;
+    view.shard_for(ks, &ksid, TabletType::Primary).ok_or_else(|| GatewayError::Routing {
+        keyspace: d.keyspace.clone(),
+        message: format!("no serving shard holds the lookup rows of `{}` for {}", d.table, value.to_sql()),
+    })
+}
+
+/// `items` grouped by the shard of `d`'s table that `value` of each names.
+fn by_shard<'a, T>(
+    view: &RoutingView,
+    d: &LookupDef,
+    items: &'a [T],
+    value: impl Fn(&T) -> &Value,
+) -> Result<BTreeMap<String, Vec<&'a T>>, GatewayError> {
+    let mut out: BTreeMap<String, Vec<&T>> = BTreeMap::new();
+    for item in items {
+        out.entry(shard_of(view, d, value(item))?).or_default().push(item);
+    }
+    Ok(out)
+}
+
 /// Keyspace ids the lookup maps `values` to.
 async fn keyspace_ids(
     tc: &ShardsRef,
+    view: &RoutingView,
     s: &mut SessionState,
     d: &LookupDef,
     values: &[Value],
 ) -> Result<Vec<Vec<u8>>, GatewayError> {
-    let list: Vec<String> = values.iter().map(Value::to_sql).collect();
-    let sql = format!(
-        "select {} from {} where {} in ({})",
-        crate::sql::quote_ident(&d.to),
-        crate::sql::quote_ident(&d.table),
-        crate::sql::quote_ident(&d.from),
-        list.join(", ")
-    );
-    let r = exec::run_on_shard(tc, s, &d.keyspace, &d.shard, TabletType::Primary, &sql).await?;
-    Ok(r.rows
-        .into_iter()
-        .filter_map(|row| row.into_iter().next().flatten())
-        .filter_map(|k| d.keyspace_id(&k))
-        .collect())
+    let mut ids = Vec::new();
+    for (shard, values) in by_shard(view, d, values, |v| v)? {
+        let list: Vec<String> = values.iter().map(|v| v.to_sql()).collect();
+        let sql = format!(
+            "select {} from {} where {} in ({})",
+            crate::sql::quote_ident(&d.to),
+            crate::sql::quote_ident(&d.table),
+            crate::sql::quote_ident(&d.from),
+            list.join(", ")
+        );
+        let r = exec::run_on_shard(tc, s, &d.keyspace, &shard, TabletType::Primary, &sql).await?;
+        ids.extend(
+            r.rows.into_iter().filter_map(|row| row.into_iter().next().flatten()).filter_map(|k| d.keyspace_id(&k)),
+        );
+    }
+    Ok(ids)
 }
 
-/// Adds mappings `(value, keyspace id)` to a lookup table.
+/// Adds mappings `(value as SQL, value, keyspace id)` to a lookup table.
 pub async fn map(
     tc: &ShardsRef,
+    view: &RoutingView,
     s: &mut SessionState,
     d: &LookupDef,
-    pairs: &[(String, Vec<u8>)],
+    pairs: &[(String, Value, Vec<u8>)],
 ) -> Result<(), GatewayError> {
-    if pairs.is_empty() {
-        return Ok(());
+    for (shard, pairs) in by_shard(view, d, pairs, |(_, v, _)| v)? {
+        let rows: Vec<String> = pairs.iter().map(|(v, _, k)| format!("({v}, {})", d.to_literal(k))).collect();
+        let sql = format!(
+            "insert into {} ({}, {}) values {}",
+            crate::sql::quote_ident(&d.table),
+            crate::sql::quote_ident(&d.from),
+            crate::sql::quote_ident(&d.to),
+            rows.join(", ")
+        );
+        exec::run_on_shard(tc, s, &d.keyspace, &shard, TabletType::Primary, &sql).await?;
     }
-    let rows: Vec<String> = pairs.iter().map(|(v, k)| format!("({v}, {})", d.to_literal(k))).collect();
-    let sql = format!(
-        "insert into {} ({}, {}) values {}",
-        crate::sql::quote_ident(&d.table),
-        crate::sql::quote_ident(&d.from),
-        crate::sql::quote_ident(&d.to),
-        rows.join(", ")
-    );
-    exec::run_on_shard(tc, s, &d.keyspace, &d.shard, TabletType::Primary, &sql).await?;
     Ok(())
 }
 
@@ -67,7 +99,7 @@ pub async fn run(
     let ks = view.keyspace(&p.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(p.keyspace.clone()))?.clone();
     let mut shards = p.shards.clone();
     if let Some((d, values)) = &p.filter {
-        let ids = keyspace_ids(tc, s, d, values).await?;
+        let ids = keyspace_ids(tc, view, s, d, values).await?;
         let wanted: BTreeSet<String> = ids.iter().filter_map(|k| view.shard_for(&ks, k, p.tablet_type)).collect();
         let all = view.serving_shards(&ks, p.tablet_type);
         shards = all.iter().filter(|s| wanted.contains(*s)).cloned().collect();
@@ -108,6 +140,7 @@ async fn unmap_and_delete(
             let ksid = view.keyspace_id(&p.keyspace, vindex, &Value::Bytes(pv.clone()))?;
             for (i, d) in lookups.iter().enumerate() {
                 let Some(Some(v)) = row.get(i + 1) else { continue };
+                let shard = shard_of(view, d, &Value::Bytes(v.clone()))?;
                 let sql = format!(
                     "delete from {} where {} = {} and {} = {}",
                     crate::sql::quote_ident(&d.table),
@@ -116,7 +149,7 @@ async fn unmap_and_delete(
                     crate::sql::quote_ident(&d.to),
                     d.to_literal(&ksid)
                 );
-                exec::run_on_shard(tc, s, &d.keyspace, &d.shard, TabletType::Primary, &sql).await?;
+                exec::run_on_shard(tc, s, &d.keyspace, &shard, TabletType::Primary, &sql).await?;
             }
         }
     }

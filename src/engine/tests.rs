@@ -291,3 +291,67 @@ async fn an_abandoned_request_is_killed_on_its_shard() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(log.lines(), ["customer/-80: kill [42]"]);
 }
+
+/// `music_view`, with the lookup table in the sharded keyspace itself, spread by `music_id`.
+fn sharded_lookup_view() -> RoutingView {
+    const MAIN: &str = r#"{"tables": {"music_seq": {"type": "sequence"}}}"#;
+    const MUSIC: &str = r#"{
+      "sharded": true,
+      "vindexes": {
+        "hash": {"type": "hash"},
+        "music_lookup": {"type": "lookup_unique", "params": {"table": "music_lookup", "from": "music_id", "to": "keyspace_id"}, "owner": "music"}
+      },
+      "tables": {
+        "music": {"column_vindexes": [{"column": "user_id", "name": "hash"}, {"column": "music_id", "name": "music_lookup"}]},
+        "music_lookup": {"column_vindexes": [{"column": "music_id", "name": "hash"}]}
+      }
+    }"#;
+    crate::routing::view_of(&[("main", &["0"], MAIN), ("music", &["-80", "80-"], MUSIC)])
+}
+
+fn shard_of(id: u64) -> &'static str {
+    if crate::vindex::functional::hash_u64(id)[0] < 0x80 {
+        "-80"
+    } else {
+        "80-"
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_table_in_a_sharded_keyspace_is_written_and_read_where_its_vindex_puts_each_value() {
+    let view = sharded_lookup_view();
+    let shards = MemoryShards::new(|_, _| Ok(affected(1)));
+    let tablets: ShardsRef = shards.as_ref();
+    let target = Target::parse("music").unwrap();
+    let insert = "insert into music (user_id, music_id) values (1, 100), (1, 101), (1, 102), (1, 103)";
+    let Plan::Insert(p) = crate::planner::plan(insert, &target, &view).unwrap() else { panic!("an insert plan") };
+    super::exec::run_insert(&tablets, &view, &mut session("music"), *p).await.unwrap();
+    let log = shards.lines();
+    for id in [100u64, 101, 102, 103] {
+        let at = format!("music/{}: insert into `music_lookup`", shard_of(id));
+        assert!(
+            log.iter().any(|l| l.starts_with(&at) && l.contains(&format!("({id}, "))),
+            "{id} on its shard: {log:?}"
+        );
+        let other = format!("music/{}: insert into `music_lookup`", if shard_of(id) == "-80" { "80-" } else { "-80" });
+        assert!(!log.iter().any(|l| l.starts_with(&other) && l.contains(&format!("({id}, "))), "{log:?}");
+    }
+
+    // A read by the lookup column asks only the shard that holds the value's mapping.
+    let shards = MemoryShards::new(|_, sql| {
+        Ok(match sql.starts_with("select `keyspace_id`") {
+            true => result(&[("keyspace_id", BLOB)], &[]),
+            false => result(&[("user_id", INT)], &[]),
+        })
+    });
+    let tablets: ShardsRef = shards.as_ref();
+    let Plan::Lookup(p) =
+        crate::planner::plan("select user_id from music where music_id = 102", &target, &view).unwrap()
+    else {
+        panic!("a lookup plan")
+    };
+    super::lookup::run(&tablets, &view, &mut session("music"), *p).await.unwrap();
+    let asked: Vec<String> = shards.lines().into_iter().filter(|l| l.contains("from `music_lookup`")).collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].starts_with(&format!("music/{}:", shard_of(102))), "{asked:?}");
+}

@@ -8,12 +8,21 @@ use crate::vindex::Value;
 pub struct LookupDef {
     pub name: String,
     pub keyspace: String,
-    pub shard: String,
+    /// Which shard of `keyspace` holds a value's mappings.
+    pub place: LookupPlace,
     pub table: String,
     pub from: String,
     pub to: String,
     /// `lookup_hash*`: `to` holds the uint64 whose `hash` is the keyspace id.
     pub hashed: bool,
+}
+
+/// Where a lookup table's rows are: the one shard of an unsharded keyspace, or spread over a
+/// sharded keyspace by the table's own primary vindex (on the lookup's `from` column).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupPlace {
+    Shard(String),
+    Vindex(String),
 }
 
 impl LookupDef {

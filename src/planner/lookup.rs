@@ -4,7 +4,7 @@
 use sqlparser::ast::Expr;
 
 use super::route::literal;
-use crate::plan::{GatewayError, LookupDef};
+use crate::plan::{GatewayError, LookupDef, LookupPlace};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
 use crate::topo::state::Keyspace;
@@ -28,19 +28,21 @@ pub fn def(view: &RoutingView, ks: &Keyspace, name: &str) -> Result<Option<(Look
         },
     };
     let lk = view.keyspace(&lks).ok_or_else(|| GatewayError::UnknownKeyspace(lks.clone()))?;
-    if lk.vschema.as_ref().is_some_and(|v| v.sharded) {
-        return Err(GatewayError::Unsupported(format!(
-            "lookup vindex `{name}` keeps its table in sharded keyspace `{lks}`; put lookup tables in an unsharded keyspace"
-        )));
-    }
-    let shard = view.serving_shards(lk, TabletType::Primary).into_iter().next().ok_or_else(|| {
-        GatewayError::Routing { keyspace: lks.clone(), message: "has no serving shard for lookup tables".into() }
-    })?;
+    let place =
+        match lk.vschema.as_ref().filter(|v| v.sharded) {
+            Some(v) => LookupPlace::Vindex(sharded_place(v, name, &lks, &ltable, from)?),
+            None => LookupPlace::Shard(view.serving_shards(lk, TabletType::Primary).into_iter().next().ok_or_else(
+                || GatewayError::Routing {
+                    keyspace: lks.clone(),
+                    message: "has no serving shard for lookup tables".into(),
+                },
+            )?),
+        };
     Ok(Some((
         LookupDef {
             name: name.into(),
             keyspace: lks,
-            shard,
+            place,
             table: ltable,
             from: from.clone(),
             to: to.clone(),
@@ -48,6 +50,29 @@ pub fn def(view: &RoutingView, ks: &Keyspace, name: &str) -> Result<Option<(Look
         },
         owner.clone(),
     )))
+}
+
+/// The vindex that spreads lookup table `table` of sharded keyspace `lks` by the lookup's
+/// `from` column: the table's primary vindex, which must be on that one column (else a value's
+/// mappings could be on any shard and an insert would not know where to put them).
+fn sharded_place(
+    v: &crate::vschema::KeyspaceVSchema,
+    name: &str,
+    lks: &str,
+    table: &str,
+    from: &str,
+) -> Result<String, GatewayError> {
+    let primary = v.tables.get(table).and_then(|t| t.column_vindexes.first()).ok_or_else(|| {
+        GatewayError::Unsupported(format!(
+            "lookup vindex `{name}` keeps its table in sharded keyspace `{lks}`, whose VSchema gives table `{table}` no primary vindex; give it one on `{from}`"
+        ))
+    })?;
+    match primary.column_list().as_slice() {
+        [c] if c.eq_ignore_ascii_case(from) => Ok(primary.name.clone()),
+        _ => Err(GatewayError::Unsupported(format!(
+            "lookup vindex `{name}` keeps its table in sharded keyspace `{lks}`; table `{table}` must have its primary vindex on the lookup's `from` column `{from}`"
+        ))),
+    }
 }
 
 /// The lookup vindexes `table` owns: (column, lookup).
@@ -101,9 +126,13 @@ pub fn filter(
 /// Literal text of a lookup column value in an insert row, `None` for NULL or non-literals.
 /// A hex literal (what the gateway writes for binary strings) stays as written: MariaDB reads
 /// it in the lookup table as it does in the row (a string, or a number in a numeric column).
-pub fn insert_value(e: &Expr) -> Option<String> {
+/// The value comes too, for a lookup table that is sharded by it.
+pub fn insert_value(e: &Expr) -> Option<(String, Value)> {
     match e {
-        Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::HexStringLiteral(_)) => Some(e.to_string()),
-        _ => literal(e).map(|v| v.to_sql()),
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::HexStringLiteral(h) => Some((e.to_string(), Value::Bytes(hex::decode(h).ok()?))),
+            _ => literal(e).map(|v| (v.to_sql(), v)),
+        },
+        _ => literal(e).map(|v| (v.to_sql(), v)),
     }
 }

@@ -222,3 +222,63 @@ async fn lookup_hash_stores_ids_unhashed_and_consistent_lookups_route() {
     let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'kiwi'").await.unwrap();
     assert_eq!(who, vec![2003]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_table_in_a_sharded_keyspace_is_spread_by_its_own_vindex() {
+    let c = GatewayCluster::start().await;
+    let url = &c.nats.url;
+    ctl_ok(
+        url,
+        &[
+            "ApplySchema",
+            "customer",
+            "--sql",
+            "create table sku_idx (sku varbinary(128), keyspace_id varbinary(10), primary key (sku, keyspace_id))",
+        ],
+    );
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let mut customer: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/examples/commerce/vschema_customer.json")).unwrap(),
+    )
+    .unwrap();
+    customer["vindexes"]["md5"] = serde_json::json!({"type": "binary_md5"});
+    customer["vindexes"]["sku_idx"] = serde_json::json!({"type": "lookup",
+        "params": {"table": "sku_idx", "from": "sku", "to": "keyspace_id"}, "owner": "corder"});
+    customer["tables"]["sku_idx"] = serde_json::json!({"column_vindexes": [{"column": "sku", "name": "md5"}]});
+    customer["tables"]["corder"]["column_vindexes"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"column": "sku", "name": "sku_idx"}));
+    ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
+
+    let pool = c.pool("root", "", Some("customer"));
+    let mut conn = pool.get_conn().await.unwrap();
+    let skus = ["apple", "pear", "fig", "kiwi", "lime", "plum"];
+    for (i, sku) in skus.iter().enumerate() {
+        conn.exec_drop("insert into corder (customer_id, sku, price) values (?, ?, 1)", (3000 + i as u64, sku))
+            .await
+            .unwrap();
+    }
+    // Each sku's mapping is on the shard binary_md5(sku) names, and only there.
+    for sku in skus {
+        let shard = if md5_first_byte(sku) < 0x80 { "zone1-200" } else { "zone1-300" };
+        let other = if shard == "zone1-200" { "zone1-300" } else { "zone1-200" };
+        let q = format!("select count(*) from sku_idx where sku = '{sku}'");
+        assert_eq!(c.on_tablet(shard, &q).lines().nth(1).map(str::trim), Some("1"), "{sku} on {shard}");
+        assert_eq!(c.on_tablet(other, &q).lines().nth(1).map(str::trim), Some("0"), "{sku} not on {other}");
+    }
+    // Routing through it, and the mapping follows a move and goes with a delete.
+    let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'fig'").await.unwrap();
+    assert_eq!(who, vec![3002]);
+    conn.query_drop("update corder set customer_id = 3100 where sku = 'fig'").await.unwrap();
+    let who: Vec<u64> = conn.query("select customer_id from corder where sku = 'fig'").await.unwrap();
+    assert_eq!(who, vec![3100]);
+    conn.query_drop("delete from corder where sku = 'kiwi'").await.unwrap();
+    let left: Vec<String> = conn.query("select sku from sku_idx order by sku").await.unwrap();
+    assert_eq!(left, vec!["apple", "fig", "lime", "pear", "plum"]);
+}
+
+fn md5_first_byte(s: &str) -> u8 {
+    use md5::Digest;
+    md5::Md5::digest(s.as_bytes())[0]
+}
