@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Ident, Query, TableAlias, TableFactor, VisitMut, VisitorMut};
+use sqlparser::ast::{Ident, Query, SelectItem, SetExpr, TableAlias, TableFactor, VisitMut, VisitorMut};
 
 use crate::plan::GatewayError;
 
@@ -20,10 +20,11 @@ pub(super) fn inline(q: &Query) -> Result<Option<Query>, GatewayError> {
     }
     let mut defs: Vec<(String, Query)> = Vec::with_capacity(with.cte_tables.len());
     for cte in &with.cte_tables {
-        if !cte.alias.columns.is_empty() {
-            return Err(unsupported("WITH t(columns) across shards; name the columns in the CTE's SELECT instead"));
-        }
         let mut body = (*cte.query).clone();
+        if !cte.alias.columns.is_empty() {
+            let names: Vec<Ident> = cte.alias.columns.iter().map(|c| c.name.clone()).collect();
+            name_columns(&mut body, &names)?;
+        }
         let _ = body.visit(&mut Replace { defs: &defs });
         defs.push((cte.alias.name.value.clone(), body));
     }
@@ -31,6 +32,47 @@ pub(super) fn inline(q: &Query) -> Result<Option<Query>, GatewayError> {
     out.with = None;
     let _ = out.visit(&mut Replace { defs: &defs });
     Ok(Some(out))
+}
+
+/// `WITH t(a, b) AS (SELECT x, y ...)`: the body's columns take the list's names (`x AS a,
+/// y AS b`; in a UNION, its first part's, which name the result's). A `*` cannot be named
+/// without the table's columns, and a renamed alias an ORDER BY may refer to is refused.
+fn name_columns(body: &mut Query, names: &[Ident]) -> Result<(), GatewayError> {
+    let mut part = body.body.as_mut();
+    let select = loop {
+        match part {
+            SetExpr::Select(s) => break s,
+            SetExpr::SetOperation { left, .. } => part = left.as_mut(),
+            SetExpr::Query(q) if q.order_by.is_none() && q.limit_clause.is_none() => part = q.body.as_mut(),
+            _ => {
+                return Err(unsupported(
+                    "WITH t(columns) over this CTE body across shards; name the columns in its SELECT",
+                ))
+            }
+        }
+    };
+    if select.projection.len() != names.len() {
+        // MariaDB's own error (ER_WITH_COL_WRONG_LIST).
+        return Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::Mysql {
+            code: 4002,
+            state: "HY000".into(),
+            message: "WITH column list and SELECT field list have different column counts".into(),
+        }));
+    }
+    let ordered = body.order_by.is_some();
+    for (item, name) in select.projection.iter_mut().zip(names) {
+        let expr = match item {
+            SelectItem::UnnamedExpr(e) => e.clone(),
+            SelectItem::ExprWithAlias { expr, .. } if !ordered => expr.clone(),
+            _ => {
+                return Err(unsupported(
+                    "WITH t(columns) whose body selects `*` or orders by a renamed alias, across shards; name the columns in the CTE's SELECT",
+                ))
+            }
+        };
+        *item = SelectItem::ExprWithAlias { expr, alias: name.clone() };
+    }
+    Ok(())
 }
 
 struct Replace<'a> {
@@ -81,7 +123,14 @@ mod tests {
             Some("SELECT * FROM (SELECT x FROM (SELECT 1 AS x) AS a) AS bb")
         );
         assert!(inlined("with recursive r as (select 1) select * from r").is_err());
-        assert!(inlined("with t(a) as (select 1) select * from t").is_err());
+        assert_eq!(
+            inlined("with t(a, b) as (select x, y + 1 from c union select 1, 2) select a from t").unwrap().as_deref(),
+            Some("SELECT a FROM (SELECT x AS a, y + 1 AS b FROM c UNION SELECT 1, 2) AS t")
+        );
+        assert!(inlined("with t(a) as (select * from c) select * from t").is_err());
+        assert!(inlined("with t(a) as (select x as y from c order by y limit 1) select * from t").is_err());
+        let e = inlined("with t(a, b) as (select 1) select * from t").unwrap_err();
+        assert!(e.to_string().contains("different column counts"), "{e}");
         assert_eq!(inlined("select 1").unwrap(), None);
     }
 }

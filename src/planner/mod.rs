@@ -59,8 +59,12 @@ pub use tables::{resolve as resolve_table, Tab, Tables};
 
 /// Plans a query the simple router refused.
 pub fn plan_query(q: &Query, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
-    if let Some(inlined) = cte::inline(q)? {
-        return crate::planner::route::plan_query_stmt(&inlined, target, view);
+    match cte::inline(q) {
+        Ok(Some(inlined)) => return crate::planner::route::plan_query_stmt(&inlined, target, view),
+        Ok(None) => {}
+        // WITH RECURSIVE over sharded tables, ...: MariaDB runs it over the tables' rows.
+        Err(GatewayError::Unsupported(why)) => return over_rows::plan(q).ok_or(GatewayError::Unsupported(why)),
+        Err(e) => return Err(e),
     }
     let original = q;
     let (q, keyed) = subquery::decorrelate(q, target, view);

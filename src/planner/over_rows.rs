@@ -10,15 +10,15 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use sqlparser::ast::{Query, SetExpr, TableAlias, TableFactor, Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::ast::{ObjectName, Query, SetExpr, TableAlias, TableFactor, Visit, VisitMut, Visitor, VisitorMut, With};
 
 use crate::plan::{GatewayError, Plan, PulloutFill, PulloutPlan};
 use crate::protocol::tablet::QueryResult;
 
-/// The plan, or `None` for a statement it does not serve (locking, INTO, WITH, a derived
-/// table or table function among its tables, no table at all).
+/// The plan, or `None` for a statement it does not serve (locking, INTO, a WITH below the
+/// top, a table function among its tables, no table at all).
 pub(super) fn plan(q: &Query) -> Option<Plan> {
-    if !q.locks.is_empty() || q.with.is_some() {
+    if !q.locks.is_empty() {
         return None;
     }
     if let SetExpr::Select(sel) = q.body.as_ref() {
@@ -26,9 +26,9 @@ pub(super) fn plan(q: &Query) -> Option<Plan> {
             return None;
         }
     }
-    let mut names = Names::default();
+    let mut names = Names { ctes: q.with.as_ref().map(cte_names).unwrap_or(Some(Vec::new()))?, ..Names::default() };
     let _ = Visit::visit(q, &mut names);
-    if names.other || names.tables.is_empty() {
+    if names.other || names.withs > 1 || names.tables.is_empty() {
         return None;
     }
     let subqueries: Vec<String> = names.tables.iter().map(|t| format!("select * from {t}")).collect();
@@ -39,19 +39,48 @@ pub(super) fn plan(q: &Query) -> Option<Plan> {
     })))
 }
 
-/// The tables a statement names (distinct, as written), and whether it has other factors.
+/// The names of a WITH's CTEs, which its references mean rather than tables; `None` when a
+/// non-recursive CTE's body names itself or a later CTE (that reference is to a table of the
+/// same name, which the shard running the statement would answer with its rows alone).
+fn cte_names(with: &With) -> Option<Vec<String>> {
+    let names: Vec<String> = with.cte_tables.iter().map(|c| c.alias.name.value.clone()).collect();
+    if !with.recursive {
+        for (i, cte) in with.cte_tables.iter().enumerate() {
+            let mut inner = Names { ctes: names[..i].to_vec(), ..Names::default() };
+            let _ = Visit::visit(&cte.query, &mut inner);
+            if inner.unqualified.iter().any(|t| names[i..].contains(t)) {
+                return None;
+            }
+        }
+    }
+    Some(names)
+}
+
+/// The tables a statement names (distinct, as written; not its CTEs), and whether it has
+/// other factors.
 #[derive(Default)]
 struct Names {
     tables: Vec<String>,
+    ctes: Vec<String>,
+    /// The tables named without a keyspace (as their names).
+    unqualified: Vec<String>,
+    withs: usize,
     other: bool,
 }
 
 impl Visitor for Names {
     type Break = ();
 
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        self.withs += usize::from(q.with.is_some());
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
         match tf {
+            TableFactor::Table { name, .. } if self.ctes.iter().any(|c| Some(c.as_str()) == unqualified(name)) => {}
             TableFactor::Table { name, args: None, .. } => {
+                self.unqualified.extend(unqualified(name).map(str::to_string));
                 let t = name.to_string();
                 if !self.tables.contains(&t) {
                     self.tables.push(t);
@@ -63,6 +92,14 @@ impl Visitor for Names {
             _ => self.other = true,
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// A table name without its keyspace, as MariaDB compares it with CTE names.
+fn unqualified(name: &ObjectName) -> Option<&str> {
+    match name.0.as_slice() {
+        [part] => part.as_ident().map(|i| i.value.as_str()),
+        _ => None,
     }
 }
 

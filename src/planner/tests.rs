@@ -136,7 +136,7 @@ fn refuses_by_name() {
             "select o.order_id from corder o where o.sku in (select x.sku from corder x where x.price > o.price) for update",
             "correlated",
         ),
-        ("with t(a) as (select email from customer) select a from t", "WITH t(columns)"),
+        ("with t(a) as (select * from customer) select a from t for update", "WITH t(columns)"),
         (
             "insert into customer (customer_id, email) values (1, 'x') on duplicate key update customer_id = 9",
             "ON DUPLICATE KEY UPDATE of `customer_id`",

@@ -251,6 +251,14 @@ pub fn queries() -> Vec<String> {
         "select t.* from (select customer_id, email from customer) t where customer_id > 30",
         // WITH across shards: each CTE is the derived table it names.
         "with t as (select sku from corder) select * from t",
+        // CTE column lists; WITH RECURSIVE over sharded tables (their rows read back).
+        "with t(s) as (select sku from corder) select s from t",
+        "with t(c, n) as (select customer_id, count(*) from corder group by customer_id) select c, n from t where n > 1",
+        "with t(a, b) as (select customer_id, email from customer union select order_id, sku from corder) select a, b from t",
+        "with recursive r(n) as (select 1 union all select n + 1 from r where n < 5) select * from r",
+        "with recursive r as (select min(customer_id) as id from customer union all select (select min(c.customer_id) from customer c where c.customer_id > r.id) from r where r.id is not null) select id from r where id is not null",
+        "with recursive r(id, depth) as (select customer_id, 1 from customer where customer_id < 5 union all select id + 100, depth + 1 from r where depth < 3) select * from r",
+        "with recursive r as (select sku, price from corder where price > 100 union all select sku, price - 100 from r where price > 150) select sku, count(*), sum(price) from r group by sku",
         "with big as (select customer_id, price from corder where price > 200) select customer_id, count(*), sum(price) from big group by customer_id",
         "with c as (select customer_id from customer where customer_id < 20), o as (select customer_id from c where customer_id > 5) select count(*) from o",
         "with t as (select sku, price from corder) select sku, max(price) from t group by sku order by sku",
@@ -531,7 +539,7 @@ fn join_query(r: &mut Lcg) -> String {
 /// Shapes the gateway refuses across shards, and a word its error must contain.
 pub fn refused() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("with t(s) as (select sku from corder) select s from t", "with"),
+        ("with t(s) as (select * from corder) select s from t for update", "with"),
         (
             "select o.order_id, rank() over (order by p.price) from corder o join commerce.product p on o.sku = p.sku for update",
             "window",

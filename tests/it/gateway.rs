@@ -166,7 +166,7 @@ async fn clients_insert_route_read_and_transact() {
 
     // Clear errors, never wrong answers.
     for (sql, want) in [
-        ("with t(a) as (select email from customer) select a from t", 1235),
+        ("with t(a) as (select * from customer) select a from t for update", 1235),
         ("select c.email from customer c natural join corder o for update", 1235),
         ("select * from customer c right join corder o using (customer_id) for update", 1235),
         ("use nope", 1049),
