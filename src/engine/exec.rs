@@ -343,13 +343,24 @@ pub async fn run_insert(
             first_id = first;
         }
     }
+    // A lookup primary vindex: each row goes where its value's mapping says.
+    let looked_up = match crate::planner::lookup::def(view, &ks, &p.vindex)? {
+        Some((d, _)) => {
+            let values: Vec<crate::vindex::Value> =
+                p.rows.iter().map(|r| r.vindex_value.clone().unwrap_or(crate::vindex::Value::Null)).collect();
+            Some(super::lookup::map_values(tc, view, s, &d, &values).await?)
+        }
+        None => None,
+    };
     let mut mapped: Vec<Mapping> = p.lookups.iter().map(|d| (d.clone(), Vec::new())).collect();
     let mut by_shard: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
     for (index, row) in p.rows.iter().enumerate() {
         let v = row.vindex_value.as_ref().ok_or_else(|| {
             GatewayError::Other("a row's primary vindex value was to come from a sequence that gave none".into())
         })?;
-        let ksid = if row.more.is_empty() {
+        let ksid = if let Some(ids) = &looked_up {
+            ids.get(index).cloned().ok_or_else(|| GatewayError::Other("a row without its lookup".into()))?
+        } else if row.more.is_empty() {
             view.keyspace_id(&p.keyspace, &p.vindex, v)?
         } else {
             view.keyspace_id_of(&p.keyspace, &p.vindex, &[std::slice::from_ref(v), &row.more].concat())?

@@ -11,6 +11,7 @@ use crate::engine::shards::ShardsRef;
 use crate::plan::{GatewayError, LookupDef, LookupPlace, LookupPlan};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
+use crate::topo::state::Keyspace;
 use crate::vindex::Value;
 
 /// The shard of `d`'s table that holds (or is to hold) the mappings of `value`.
@@ -65,6 +66,89 @@ async fn keyspace_ids(
         );
     }
     Ok(ids)
+}
+
+/// The keyspace id of each of `values` through unique lookup `d`, read from its table (an
+/// insert into a table whose primary vindex is `d` goes where the mapping says). A value
+/// without a mapping, or with several, is an error naming it.
+pub async fn map_values(
+    tc: &ShardsRef,
+    view: &RoutingView,
+    s: &mut SessionState,
+    d: &LookupDef,
+    values: &[Value],
+) -> Result<Vec<Vec<u8>>, GatewayError> {
+    let mut found: Vec<Option<Vec<u8>>> = vec![None; values.len()];
+    let indexed: Vec<(usize, &Value)> = values.iter().enumerate().collect();
+    for (shard, items) in by_shard(view, d, &indexed, |(_, v)| v)? {
+        // One statement per shard (and per 500 values): each value compared by MariaDB itself.
+        for chunk in items.chunks(500) {
+            let parts: Vec<String> = chunk
+                .iter()
+                .map(|(i, v)| {
+                    format!(
+                        "select {i}, {} from {} where {} = {}",
+                        crate::sql::quote_ident(&d.to),
+                        crate::sql::quote_ident(&d.table),
+                        crate::sql::quote_ident(&d.from),
+                        v.to_sql()
+                    )
+                })
+                .collect();
+            let r =
+                exec::run_on_shard(tc, s, &d.keyspace, &shard, TabletType::Primary, &parts.join(" union all ")).await?;
+            for row in r.rows {
+                let (Some(Some(i)), Some(Some(k))) = (row.first(), row.get(1)) else { continue };
+                let i: usize = std::str::from_utf8(i).ok().and_then(|i| i.parse().ok()).unwrap_or(usize::MAX);
+                let (Some(slot), Some(ksid)) = (found.get_mut(i), d.keyspace_id(k)) else { continue };
+                match slot {
+                    Some(prev) if *prev != ksid => {
+                        return Err(GatewayError::Routing {
+                            keyspace: d.keyspace.clone(),
+                            message: format!(
+                                "lookup vindex `{}` maps {} to several keyspace ids in `{}`; a unique lookup maps each value once",
+                                d.name,
+                                values[i].to_sql(),
+                                d.table
+                            ),
+                        })
+                    }
+                    _ => *slot = Some(ksid),
+                }
+            }
+        }
+    }
+    found
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| {
+            k.ok_or_else(|| GatewayError::Routing {
+                keyspace: d.keyspace.clone(),
+                message: format!(
+                    "could not map {} to a keyspace id: lookup vindex `{}` has no row for it in `{}`; add the mapping first",
+                    v.to_sql(),
+                    d.name,
+                    d.table
+                ),
+            })
+        })
+        .collect()
+}
+
+/// The keyspace id of a row of keyspace `ks` whose primary vindex `vindex` reads `value`:
+/// computed, or read from the lookup table when the vindex is a lookup.
+pub async fn keyspace_id(
+    tc: &ShardsRef,
+    view: &RoutingView,
+    s: &mut SessionState,
+    ks: &Keyspace,
+    vindex: &str,
+    value: &Value,
+) -> Result<Vec<u8>, GatewayError> {
+    match crate::planner::lookup::def(view, ks, vindex)? {
+        Some((d, _)) => Ok(map_values(tc, view, s, &d, std::slice::from_ref(value)).await?.remove(0)),
+        None => view.keyspace_id(&ks.name, vindex, value),
+    }
 }
 
 /// Adds mappings `(value as SQL, value, keyspace id)` to a lookup table.
@@ -132,12 +216,13 @@ async fn unmap_and_delete(
     vindex: &str,
     lookups: &[LookupDef],
 ) -> Result<Answer, GatewayError> {
+    let ks = view.keyspace(&p.keyspace).ok_or_else(|| GatewayError::UnknownKeyspace(p.keyspace.clone()))?.clone();
     let doomed = exec::run_route(tc, s, &p.keyspace, shards, select, TabletType::Primary).await?;
     // Every doomed row's mappings go: bounded like any result the gateway holds.
     if let Some(rows) = doomed.rows(usize::MAX).await? {
         for row in &rows.rows {
             let Some(Some(pv)) = row.first() else { continue };
-            let ksid = view.keyspace_id(&p.keyspace, vindex, &Value::Bytes(pv.clone()))?;
+            let ksid = keyspace_id(tc, view, s, &ks, vindex, &Value::Bytes(pv.clone())).await?;
             for (i, d) in lookups.iter().enumerate() {
                 let Some(Some(v)) = row.get(i + 1) else { continue };
                 let shard = shard_of(view, d, &Value::Bytes(v.clone()))?;

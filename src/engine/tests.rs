@@ -355,3 +355,53 @@ async fn a_lookup_table_in_a_sharded_keyspace_is_written_and_read_where_its_vind
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert!(asked[0].starts_with(&format!("music/{}:", shard_of(102))), "{asked:?}");
 }
+
+#[tokio::test]
+async fn a_lookup_primary_vindex_sends_each_row_where_its_mapping_says_and_refuses_unmapped_values() {
+    const MAIN: &str = r#"{"tables": {"order_idx": {}}}"#;
+    const SHOP: &str = r#"{
+      "sharded": true,
+      "vindexes": {
+        "order_idx": {"type": "lookup_unique", "params": {"table": "main.order_idx", "from": "order_id", "to": "keyspace_id"}}
+      },
+      "tables": {"payment": {"column_vindexes": [{"column": "order_id", "name": "order_idx"}]}}
+    }"#;
+    let view = crate::routing::view_of(&[("main", &["0"], MAIN), ("shop", &["-80", "80-"], SHOP)]);
+    // The lookup maps order 7 to a keyspace id in -80 and order 9 to one in 80-; 11 to none.
+    let shards = MemoryShards::new(|at, sql| {
+        if at != "main/0" {
+            return Ok(affected(1));
+        }
+        let mut rows: Vec<[Option<&str>; 2]> = Vec::new();
+        for part in sql.split(" union all ") {
+            let i = part.trim_start_matches("select ").split(',').next().unwrap_or("");
+            let ksid = match part.rsplit("= ").next() {
+                Some("7") => "\x10\x00",
+                Some("9") => "\u{e9}",
+                _ => continue,
+            };
+            rows.push([Some(i), Some(ksid)]);
+        }
+        let rows: Vec<&[Option<&str>]> = rows.iter().map(|r| r.as_slice()).collect();
+        Ok(result(&[("i", INT), ("keyspace_id", BLOB)], &rows))
+    });
+    let tablets: ShardsRef = shards.as_ref();
+    let target = Target::parse("shop").unwrap();
+    let plan = |sql: &str| match crate::planner::plan(sql, &target, &view).unwrap() {
+        Plan::Insert(p) => *p,
+        other => panic!("{sql}: {other:?}"),
+    };
+    let p = plan("insert into payment (order_id, amount) values (7, 1), (9, 2)");
+    super::exec::run_insert(&tablets, &view, &mut session("shop"), p).await.unwrap();
+    let log = shards.lines();
+    assert!(log.iter().any(|l| l.starts_with("shop/-80: INSERT INTO payment") && l.contains("(7, 1)")), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("shop/80-: INSERT INTO payment") && l.contains("(9, 2)")), "{log:?}");
+
+    let p = plan("insert into payment (order_id, amount) values (7, 1), (11, 2)");
+    let e = super::exec::run_insert(&tablets, &view, &mut session("shop"), p).await.unwrap_err();
+    assert!(e.to_string().contains("could not map 11 to a keyspace id"), "{e}");
+
+    // Reads by the primary vindex column route through the lookup.
+    let read = crate::planner::plan("select amount from payment where order_id = 9", &target, &view).unwrap();
+    assert!(matches!(read, Plan::Lookup(_)), "{read:?}");
+}

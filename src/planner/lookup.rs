@@ -103,7 +103,8 @@ pub fn filter(
     let (Some(sel), Some(t)) = (selection, ks.vschema.as_ref().and_then(|v| v.tables.get(table))) else {
         return Ok(None);
     };
-    for cv in t.column_vindexes.iter().skip(1) {
+    // The primary vindex too, when it is a lookup.
+    for cv in &t.column_vindexes {
         let cols = cv.column_list();
         let [col] = cols.as_slice() else { continue };
         // A write-only lookup is still being backfilled: it may miss rows.

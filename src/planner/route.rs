@@ -549,8 +549,17 @@ pub(super) fn primary(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<
             keyspace: ks.name.clone(),
             message: format!("vindex `{}` of `{table}` does not read {} column(s)", cv.name, cols.len()),
         }),
-        _ => Err(GatewayError::Unsupported(format!("lookup vindex `{}` as the primary vindex of `{table}`", cv.name))),
+        // A unique lookup the table does not own: a value's keyspace id is read from its table
+        // when the statement runs (`lookup::filter` routes by it; inserts map through it).
+        Some(Configured::Lookup { unique: true, .. }) if cols.len() == 1 => Ok((cols, cv.name.clone())),
+        _ => Err(GatewayError::Unsupported(format!("vindex `{}` as the primary vindex of `{table}`", cv.name))),
     }
+}
+
+/// Whether vindex `name` of keyspace `ks` is a lookup (its keyspace ids are read when a
+/// statement runs, not computed when it is planned).
+pub(super) fn is_lookup(view: &RoutingView, ks: &str, name: &str) -> bool {
+    matches!(view.vindexes.get(ks).and_then(|v| v.get(name)), Some(Configured::Lookup { .. }))
 }
 
 /// The primary vindex of a table whose vindex reads one column: (column, vindex name).
@@ -580,7 +589,7 @@ fn shards_for_where(
 ) -> Result<Vec<String>, GatewayError> {
     let (cols, vindex) = primary(view, ks, table)?;
     let all = view.serving_shards(ks, tablet_type);
-    let Some(sel) = selection else { return Ok(all) };
+    let Some(sel) = selection.filter(|_| !is_lookup(view, &ks.name, &vindex)) else { return Ok(all) };
     // The values of the longest prefix of the vindex columns the WHERE pins.
     let mut lists = Vec::new();
     for c in &cols {

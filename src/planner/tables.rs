@@ -91,7 +91,9 @@ pub fn resolve(
                 multi = Some((cols, cv.name.clone()));
             }
         }
-        if vindex.is_none() && multi.is_none() {
+        // A lookup primary vindex: its rows are wherever the lookup says; read from every shard.
+        let lookup = t.column_vindexes.first().is_some_and(|cv| super::route::is_lookup(view, &ks, &cv.name));
+        if vindex.is_none() && multi.is_none() && !lookup {
             return Err(GatewayError::Unsupported(format!(
                 "table `{table}` without a single-column functional primary vindex in a query across shards"
             )));

@@ -142,6 +142,16 @@ pub fn parse_and_validate(json: &str, resolver: &dyn SequenceResolver) -> Result
                         ),
                     ));
                 }
+                // A row's keyspace id cannot come from the mapping its own insert writes.
+                if vdef.owner == *table {
+                    return Err(err(
+                        &["tables", table, &cv.name],
+                        format!(
+                            "table `{table}`: primary vindex `{}` cannot be owned by the table; a lookup primary vindex maps values some other table owns",
+                            cv.name
+                        ),
+                    ));
+                }
             }
         }
         let needs_primary = vs.sharded && def.table_type.is_empty() && def.pinned.is_empty();
@@ -304,6 +314,11 @@ mod tests {
             "vindexes": {"l": {"type": "lookup", "params": {"table": "lt", "from": "a", "to": "keyspace_id"}}},
             "tables": {"t": {"column_vindexes": [{"column": "a", "name": "l"}]}}}"#;
         assert!(check(lookup_first).unwrap_err().message.contains("not unique"));
+        let owned_primary = r#"{"sharded": true,
+            "vindexes": {"l": {"type": "lookup_unique", "params": {"table": "lt", "from": "a", "to": "keyspace_id"}, "owner": "t"}},
+            "tables": {"t": {"column_vindexes": [{"column": "a", "name": "l"}]}}}"#;
+        assert!(check(owned_primary).unwrap_err().message.contains("cannot be owned"));
+        assert!(check(&owned_primary.replace(r#", "owner": "t""#, "")).is_ok());
     }
 
     #[test]

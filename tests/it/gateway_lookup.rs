@@ -26,17 +26,10 @@ async fn owned_lookup_vindex_is_maintained_and_routes() {
     let c = GatewayCluster::start().await;
     let url = &c.nats.url;
     ctl_ok(url, &["ApplySchema", "commerce", "--sql", "create table corder_sku_lookup (sku varbinary(128), keyspace_id varbinary(10), primary key (sku, keyspace_id))"]);
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let mut commerce: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{dir}/examples/commerce/vschema_commerce.json")).unwrap(),
-    )
-    .unwrap();
+    let mut commerce = example_vschema("vschema_commerce.json");
     commerce["tables"]["corder_sku_lookup"] = serde_json::json!({});
     ctl_ok(url, &["ApplyVSchema", "commerce", "--vschema", &commerce.to_string()]);
-    let mut customer: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{dir}/examples/commerce/vschema_customer.json")).unwrap(),
-    )
-    .unwrap();
+    let mut customer = example_vschema("vschema_customer.json");
     customer["vindexes"]["corder_sku_lookup"] = serde_json::json!({
         "type": "lookup",
         "params": {"table": "commerce.corder_sku_lookup", "from": "sku", "to": "keyspace_id"},
@@ -142,19 +135,25 @@ async fn owned_lookup_vindex_is_maintained_and_routes() {
     assert_eq!(who, vec![1003]);
 }
 
+fn example_vschema(file: &str) -> serde_json::Value {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    serde_json::from_str(&std::fs::read_to_string(format!("{dir}/examples/commerce/{file}")).unwrap()).unwrap()
+}
+
+/// Creates lookup table `table` in the commerce keyspace (by `ddl`) and adds it to its VSchema.
+fn lookup_table_in_commerce(c: &GatewayCluster, table: &str, ddl: &str) {
+    ctl_ok(&c.nats.url, &["ApplySchema", "commerce", "--sql", ddl]);
+    let mut commerce = example_vschema("vschema_commerce.json");
+    commerce["tables"][table] = serde_json::json!({});
+    ctl_ok(&c.nats.url, &["ApplyVSchema", "commerce", "--vschema", &commerce.to_string()]);
+}
+
 /// Applies the example VSchemas with one more lookup vindex on `corder.sku`, its table created
 /// in the commerce keyspace by `ddl`.
 fn with_sku_lookup(c: &GatewayCluster, table: &str, ddl: &str, vindex: serde_json::Value) {
     let url = &c.nats.url;
-    ctl_ok(url, &["ApplySchema", "commerce", "--sql", ddl]);
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let read = |f: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/examples/commerce/{f}")).unwrap()).unwrap()
-    };
-    let mut commerce = read("vschema_commerce.json");
-    commerce["tables"][table] = serde_json::json!({});
-    ctl_ok(url, &["ApplyVSchema", "commerce", "--vschema", &commerce.to_string()]);
-    let mut customer = read("vschema_customer.json");
+    lookup_table_in_commerce(c, table, ddl);
+    let mut customer = example_vschema("vschema_customer.json");
     customer["vindexes"]["sku_vdx"] = vindex;
     customer["tables"]["corder"]["column_vindexes"]
         .as_array_mut()
@@ -236,11 +235,7 @@ async fn a_lookup_table_in_a_sharded_keyspace_is_spread_by_its_own_vindex() {
             "create table sku_idx (sku varbinary(128), keyspace_id varbinary(10), primary key (sku, keyspace_id))",
         ],
     );
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let mut customer: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{dir}/examples/commerce/vschema_customer.json")).unwrap(),
-    )
-    .unwrap();
+    let mut customer = example_vschema("vschema_customer.json");
     customer["vindexes"]["md5"] = serde_json::json!({"type": "binary_md5"});
     customer["vindexes"]["sku_idx"] = serde_json::json!({"type": "lookup",
         "params": {"table": "sku_idx", "from": "sku", "to": "keyspace_id"}, "owner": "corder"});
@@ -281,4 +276,79 @@ async fn a_lookup_table_in_a_sharded_keyspace_is_spread_by_its_own_vindex() {
 fn md5_first_byte(s: &str) -> u8 {
     use md5::Digest;
     md5::Md5::digest(s.as_bytes())[0]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_whose_primary_vindex_is_a_lookup_lives_with_the_rows_its_values_map_to() {
+    let c = GatewayCluster::start().await;
+    // corder owns `order_idx` (order_id -> keyspace id); payment is sharded by that lookup, so
+    // each payment lands on its order's shard.
+    lookup_table_in_commerce(
+        &c,
+        "order_idx",
+        "create table order_idx (order_id bigint primary key, keyspace_id varbinary(10))",
+    );
+    let url = &c.nats.url;
+    ctl_ok(
+        url,
+        &[
+            "ApplySchema",
+            "customer",
+            "--sql",
+            "create table payment (payment_id bigint auto_increment primary key, order_id bigint, amount int)",
+        ],
+    );
+    let mut customer = example_vschema("vschema_customer.json");
+    customer["vindexes"]["order_idx"] = serde_json::json!({"type": "lookup_unique",
+        "params": {"table": "commerce.order_idx", "from": "order_id", "to": "keyspace_id"}, "owner": "corder"});
+    customer["tables"]["corder"]["column_vindexes"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"column": "order_id", "name": "order_idx"}));
+    customer["tables"]["payment"] =
+        serde_json::json!({"column_vindexes": [{"column": "order_id", "name": "order_idx"}]});
+    ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
+
+    let pool = c.pool("root", "", Some("customer"));
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(
+        "insert into corder (order_id, customer_id, sku, price) values (501, 1, 'a', 1), (502, 2, 'b', 2), (503, 3, 'c', 3), (504, 4, 'd', 4)",
+    )
+    .await
+    .unwrap();
+    conn.query_drop("insert into payment (order_id, amount) values (501, 10), (502, 20), (503, 30), (504, 40)")
+        .await
+        .unwrap();
+    // Each payment is on its order's shard.
+    for (order, customer) in [(501u64, 1u64), (502, 2), (503, 3), (504, 4)] {
+        let tablet = if shard_of(customer) == "-80" { "zone1-200" } else { "zone1-300" };
+        let n = c.on_tablet(tablet, &format!("select count(*) from payment where order_id = {order}"));
+        assert_eq!(n.lines().nth(1).map(str::trim), Some("1"), "payment of {order} on {tablet}");
+    }
+    let amount: Option<i64> = conn.query_first("select amount from payment where order_id = 502").await.unwrap();
+    assert_eq!(amount, Some(20));
+    let plan: Vec<String> =
+        conn.query("explain format=vitess select amount from payment where order_id = 502").await.unwrap();
+    assert!(plan.iter().any(|l| l.contains("Lookup") && l.contains("order_idx")), "{plan:?}");
+    let joined: Vec<(u64, i64)> = conn
+        .query(
+            "select o.customer_id, p.amount from corder o join payment p on p.order_id = o.order_id order by p.amount",
+        )
+        .await
+        .unwrap();
+    assert_eq!(joined, vec![(1, 10), (2, 20), (3, 30), (4, 40)]);
+    conn.query_drop("update payment set amount = amount + 1 where order_id = 503").await.unwrap();
+    assert_eq!(conn.affected_rows(), 1);
+    conn.query_drop("delete from payment where order_id = 504").await.unwrap();
+    assert_eq!(conn.affected_rows(), 1);
+    let total: Option<i64> = conn.query_first("select sum(amount) from payment").await.unwrap();
+    assert_eq!(total, Some(61));
+    // A change of the lookup column moves the row to where the new value maps.
+    conn.query_drop("update payment set order_id = 502 where order_id = 501").await.unwrap();
+    let tablet = if shard_of(2) == "-80" { "zone1-200" } else { "zone1-300" };
+    let n = c.on_tablet(tablet, "select count(*) from payment where order_id = 502");
+    assert_eq!(n.lines().nth(1).map(str::trim), Some("2"), "both payments of 502 on {tablet}");
+    // No mapping, no row: the insert names the value.
+    let e = conn.query_drop("insert into payment (order_id, amount) values (999, 1)").await.unwrap_err();
+    assert!(e.to_string().contains("could not map 999 to a keyspace id"), "{e}");
 }
