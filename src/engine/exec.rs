@@ -344,7 +344,7 @@ pub async fn run_insert(
         }
     }
     // A lookup primary vindex: each row goes where its value's mapping says.
-    let looked_up = match crate::planner::lookup::def(view, &ks, &p.vindex)? {
+    let looked_up = match view.lookup_def(&ks, &p.vindex)? {
         Some((d, _)) => {
             let values: Vec<crate::vindex::Value> =
                 p.rows.iter().map(|r| r.vindex_value.clone().unwrap_or(crate::vindex::Value::Null)).collect();

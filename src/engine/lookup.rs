@@ -145,7 +145,7 @@ pub async fn keyspace_id(
     vindex: &str,
     value: &Value,
 ) -> Result<Vec<u8>, GatewayError> {
-    match crate::planner::lookup::def(view, ks, vindex)? {
+    match view.lookup_def(ks, vindex)? {
         Some((d, _)) => Ok(map_values(tc, view, s, &d, std::slice::from_ref(value)).await?.remove(0)),
         None => view.keyspace_id(&ks.name, vindex, value),
     }

@@ -1,5 +1,7 @@
 //! The gateway's routing view: topology plus built vindexes, rebuilt when the topology moves.
 
+mod lookup;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
