@@ -10,6 +10,43 @@ use crate::plan::{GatewayError, SavepointOp};
 use crate::protocol::tablet::{ExecOptions, TabletError};
 use crate::protocol::topology::TabletType;
 
+/// The savepoint a statement of several steps (a write to several shards, lookups kept with
+/// rows, a DML with input) sets inside the session's transaction, so that when it fails its
+/// part is undone on every shard and the transaction goes on, as MariaDB rolls back a failed
+/// statement alone.
+pub const STATEMENT: &str = "_tessera_statement";
+
+/// Begins a statement of several steps: sets [`STATEMENT`] on the transaction's shards (and
+/// on those that join it later).
+pub async fn begin_statement(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayError> {
+    s.statement_savepoint = true;
+    let set = run(tc, s, SavepointOp::Set, STATEMENT.into()).await;
+    if set.is_err() {
+        s.statement_savepoint = false;
+    }
+    set
+}
+
+/// Ends what [`begin_statement`] began: a failed statement's part is rolled back on every
+/// shard; the savepoint is released either way. The statement's own error is what the client
+/// gets, so these steps' errors are only logged (a shard whose transaction a deadlock ended
+/// has no savepoint left).
+pub async fn end_statement(tc: &ShardsRef, s: &mut SessionState, failed: bool) {
+    s.statement_savepoint = false;
+    if !s.in_transaction || !s.savepoints.iter().any(|n| n == STATEMENT) {
+        return;
+    }
+    if failed {
+        if let Err(e) = run(tc, s, SavepointOp::RollbackTo, STATEMENT.into()).await {
+            tracing::debug!(error = %e, "rolling back a failed statement's part");
+        }
+    }
+    if let Err(e) = run(tc, s, SavepointOp::Release, STATEMENT.into()).await {
+        tracing::debug!(error = %e, "releasing a statement's savepoint");
+    }
+    s.savepoints.retain(|n| n != STATEMENT);
+}
+
 fn missing(name: &str) -> GatewayError {
     GatewayError::Tablet(TabletError::Mysql {
         code: 1305,

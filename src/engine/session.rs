@@ -16,6 +16,9 @@ pub struct SessionState {
     /// Savepoints of the open transaction, oldest first. A shard that joins the transaction
     /// later sets them all before its first statement, so `ROLLBACK TO` undoes its part too.
     pub savepoints: Vec<String>,
+    /// A client statement of several steps runs inside [`crate::engine::savepoint::STATEMENT`]
+    /// now (its nested statements set none of their own).
+    pub statement_savepoint: bool,
     pub last_insert_id: u64,
     /// `FOUND_ROWS()`: rows the last SELECT returned (or, with SQL_CALC_FOUND_ROWS, would
     /// have returned without its LIMIT: `calc_found_rows` until its rows are written).

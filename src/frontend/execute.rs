@@ -120,6 +120,36 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
     if starts_tx {
         s.in_transaction = true;
     }
+    // A statement of several steps inside a transaction fails as a whole, as in MariaDB.
+    if !s.in_transaction || s.statement_savepoint || !several_steps(&p) {
+        return dispatch(svc, s, sql, p, &view).await;
+    }
+    crate::engine::savepoint::begin_statement(tc, s).await?;
+    let result = dispatch(svc, s, sql, p, &view).await;
+    crate::engine::savepoint::end_statement(tc, s, result.is_err()).await;
+    result
+}
+
+/// Whether a plan's statement may change rows in several steps or on several shards.
+fn several_steps(p: &Plan) -> bool {
+    match p {
+        Plan::Route { shards, sql, .. } => shards.len() > 1 && crate::sql::classify(sql).is_write(),
+        Plan::Insert(ip) => ip.rows.len() > 1 || !ip.lookups.is_empty(),
+        Plan::Lookup(lp) => crate::sql::classify(&lp.sql).is_write(),
+        Plan::InsertSelect { .. } | Plan::DmlInput(_) | Plan::Fanout { .. } => true,
+        _ => false,
+    }
+}
+
+/// Runs a plan.
+async fn dispatch(
+    svc: &Services,
+    s: &mut SessionState,
+    sql: &str,
+    p: Plan,
+    view: &crate::routing::RoutingView,
+) -> Result<Answer, GatewayError> {
+    let tc = &svc.tablets;
     match p {
         Plan::Local(l) => Ok(Answer::Rows(match l {
             Local::Databases => local::databases(&view.topo),
@@ -259,7 +289,7 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             }
             exec::run_route(tc, s, &keyspace, &shards, &sql, tablet_type).await
         }
-        Plan::Insert(ip) => exec::run_insert(tc, &view, s, *ip).await,
+        Plan::Insert(ip) => exec::run_insert(tc, view, s, *ip).await,
         Plan::Lookup(lp) => {
             if lp.tablet_type != crate::protocol::topology::TabletType::Primary
                 && crate::sql::classify(&lp.sql).is_write()
@@ -269,13 +299,13 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
                     tablet_type: lp.tablet_type,
                 }));
             }
-            crate::engine::lookup::run(tc, &view, s, *lp).await
+            crate::engine::lookup::run(tc, view, s, *lp).await
         }
         Plan::Select(pipeline) => {
             if let Some(r) = crate::engine::pass_through_route(&pipeline) {
                 return crate::engine::stream::merged_route(tc, s, r, &pipeline).await;
             }
-            let cx = crate::engine::Ctx { tablets: tc, view: &view, max_rows: svc.max_rows };
+            let cx = crate::engine::Ctx { tablets: tc, view, max_rows: svc.max_rows };
             Ok(Answer::Rows(crate::engine::run(&pipeline, &cx, s).await?))
         }
         Plan::Pullout(pp) => {
@@ -329,7 +359,7 @@ async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool)
             Ok(answer)
         }
         Plan::NextValues { keyspace, table, count } => {
-            let first = exec::next_values(tc, &view, &keyspace, &table, count).await?;
+            let first = exec::next_values(tc, view, &keyspace, &table, count).await?;
             Ok(Answer::Rows(local::single_row(vec![("nextval".into(), Some(first.to_string()), true)])))
         }
     }

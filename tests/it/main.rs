@@ -16,6 +16,7 @@ mod limits;
 mod metadata;
 mod resharding;
 mod session_vars;
+mod statement_atomicity;
 mod streaming;
 mod tablets;
 mod up;
