@@ -337,7 +337,7 @@ pub async fn run_insert(
                     row.vindex_value = Some(crate::vindex::Value::UInt(id));
                 }
                 for &l in &ai.lookups {
-                    row.lookup_values[l] = Some((id.to_string(), crate::vindex::Value::UInt(id)));
+                    row.lookup_values[l] = Some((vec![id.to_string()], crate::vindex::Value::UInt(id)));
                 }
             }
             first_id = first;
@@ -392,7 +392,7 @@ pub async fn run_insert(
 type ShardRows = BTreeMap<String, Vec<(usize, String)>>;
 
 /// A lookup and the (value, keyspace id) pairs an insert adds to it.
-type Mapping = (crate::plan::LookupDef, Vec<(String, crate::vindex::Value, Vec<u8>)>);
+type Mapping = (crate::plan::LookupDef, Vec<(Vec<String>, crate::vindex::Value, Vec<u8>)>);
 
 /// Maps owned lookups first, then inserts each shard's rows.
 async fn insert_rows(

@@ -42,23 +42,23 @@ fn by_shard<'a, T>(
     Ok(out)
 }
 
-/// Keyspace ids the lookup maps `values` to.
+/// Keyspace ids the lookup maps `tuples` (one value per lookup column) to.
 async fn keyspace_ids(
     tc: &ShardsRef,
     view: &RoutingView,
     s: &mut SessionState,
     d: &LookupDef,
-    values: &[Value],
+    tuples: &[Vec<Value>],
 ) -> Result<Vec<Vec<u8>>, GatewayError> {
+    const NULL: Value = Value::Null;
     let mut ids = Vec::new();
-    for (shard, values) in by_shard(view, d, values, |v| v)? {
-        let list: Vec<String> = values.iter().map(|v| v.to_sql()).collect();
+    for (shard, tuples) in by_shard(view, d, tuples, |t| t.first().unwrap_or(&NULL))? {
+        let literals: Vec<Vec<String>> = tuples.iter().map(|t| t.iter().map(Value::to_sql).collect()).collect();
         let sql = format!(
-            "select {} from {} where {} in ({})",
+            "select {} from {} where {}",
             crate::sql::quote_ident(&d.to),
             crate::sql::quote_ident(&d.table),
-            crate::sql::quote_ident(&d.from),
-            list.join(", ")
+            d.where_in(&literals)
         );
         let r = exec::run_on_shard(tc, s, &d.keyspace, &shard, TabletType::Primary, &sql).await?;
         ids.extend(
@@ -87,11 +87,10 @@ pub async fn map_values(
                 .iter()
                 .map(|(i, v)| {
                     format!(
-                        "select {i}, {} from {} where {} = {}",
+                        "select {i}, {} from {} where {}",
                         crate::sql::quote_ident(&d.to),
                         crate::sql::quote_ident(&d.table),
-                        crate::sql::quote_ident(&d.from),
-                        v.to_sql()
+                        d.where_eq(&[v.to_sql()])
                     )
                 })
                 .collect();
@@ -151,20 +150,21 @@ pub async fn keyspace_id(
     }
 }
 
-/// Adds mappings `(value as SQL, value, keyspace id)` to a lookup table.
+/// Adds mappings `(values as SQL, first value, keyspace id)` to a lookup table.
 pub async fn map(
     tc: &ShardsRef,
     view: &RoutingView,
     s: &mut SessionState,
     d: &LookupDef,
-    pairs: &[(String, Value, Vec<u8>)],
+    pairs: &[(Vec<String>, Value, Vec<u8>)],
 ) -> Result<(), GatewayError> {
     for (shard, pairs) in by_shard(view, d, pairs, |(_, v, _)| v)? {
-        let rows: Vec<String> = pairs.iter().map(|(v, _, k)| format!("({v}, {})", d.to_literal(k))).collect();
+        let rows: Vec<String> =
+            pairs.iter().map(|(v, _, k)| format!("({}, {})", v.join(", "), d.to_literal(k))).collect();
         let sql = format!(
             "insert into {} ({}, {}) values {}",
             crate::sql::quote_ident(&d.table),
-            crate::sql::quote_ident(&d.from),
+            d.from_list(),
             crate::sql::quote_ident(&d.to),
             rows.join(", ")
         );
@@ -190,11 +190,6 @@ pub async fn run(
         if shards.is_empty() {
             // Nothing is mapped: one shard answers with the right columns and no rows.
             shards = all.into_iter().take(1).collect();
-        }
-    }
-    if shards.len() > 1 {
-        if let Some(e) = &p.scatter_error {
-            return Err(GatewayError::Unsupported(e.clone()));
         }
     }
     let Some((select, vindex, lookups)) = &p.cleanup else {
@@ -223,14 +218,19 @@ async fn unmap_and_delete(
         for row in &rows.rows {
             let Some(Some(pv)) = row.first() else { continue };
             let ksid = keyspace_id(tc, view, s, &ks, vindex, &Value::Bytes(pv.clone())).await?;
-            for (i, d) in lookups.iter().enumerate() {
-                let Some(Some(v)) = row.get(i + 1) else { continue };
-                let shard = shard_of(view, d, &Value::Bytes(v.clone()))?;
+            // Each lookup's columns follow the primary vindex column, in order.
+            let mut at = 1;
+            for d in lookups {
+                let cells = row.get(at..at + d.from.len()).unwrap_or_default();
+                at += d.from.len();
+                let values: Option<Vec<&Vec<u8>>> = cells.iter().map(Option::as_ref).collect();
+                let Some(values) = values.filter(|v| v.len() == d.from.len()) else { continue };
+                let shard = shard_of(view, d, &Value::Bytes(values[0].clone()))?;
+                let literals: Vec<String> = values.iter().map(|v| crate::sql::quote_bytes(v)).collect();
                 let sql = format!(
-                    "delete from {} where {} = {} and {} = {}",
+                    "delete from {} where {} and {} = {}",
                     crate::sql::quote_ident(&d.table),
-                    crate::sql::quote_ident(&d.from),
-                    crate::sql::quote_bytes(v),
+                    d.where_eq(&literals),
                     crate::sql::quote_ident(&d.to),
                     d.to_literal(&ksid)
                 );

@@ -11,7 +11,8 @@ pub struct LookupDef {
     /// Which shard of `keyspace` holds a value's mappings.
     pub place: LookupPlace,
     pub table: String,
-    pub from: String,
+    /// The lookup table's value columns (several for a multi-column lookup).
+    pub from: Vec<String>,
     pub to: String,
     /// `lookup_hash*`: `to` holds the uint64 whose `hash` is the keyspace id.
     pub hashed: bool,
@@ -26,6 +27,38 @@ pub enum LookupPlace {
 }
 
 impl LookupDef {
+    /// The value columns, quoted, as a column list.
+    pub fn from_list(&self) -> String {
+        self.from.iter().map(|c| crate::sql::quote_ident(c)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `a in (..)` / `(a, b) in ((..), ..)`: the rows of the lookup table for these tuples of
+    /// values (as SQL literals), one value per column.
+    pub fn where_in(&self, tuples: &[Vec<String>]) -> String {
+        match self.from.len() {
+            1 => format!(
+                "{} in ({})",
+                self.from_list(),
+                tuples.iter().map(|t| t.join(", ")).collect::<Vec<_>>().join(", ")
+            ),
+            _ => format!(
+                "({}) in ({})",
+                self.from_list(),
+                tuples.iter().map(|t| format!("({})", t.join(", "))).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    /// `a = x and b = y`: the rows of the lookup table for one tuple of SQL literals.
+    pub fn where_eq(&self, values: &[String]) -> String {
+        self.from
+            .iter()
+            .zip(values)
+            .map(|(c, v)| format!("{} = {v}", crate::sql::quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+
     /// The `to` value stored for keyspace id `ksid`, as SQL.
     pub fn to_literal(&self, ksid: &[u8]) -> String {
         match self.hashed {
@@ -46,17 +79,18 @@ impl LookupDef {
     }
 }
 
+/// A lookup and the tuples of values (one per lookup column) a WHERE pins it to.
+pub type LookupFilter = (LookupDef, Vec<Vec<Value>>);
+
 /// A statement routed by a lookup vindex, or a delete that must unmap owned lookups first.
 #[derive(Debug, Clone)]
 pub struct LookupPlan {
     pub keyspace: String,
     pub sql: String,
     pub tablet_type: TabletType,
-    /// Route by this lookup and these values (else: `shards`).
-    pub filter: Option<(LookupDef, Vec<Value>)>,
+    /// Route by this lookup and these tuples of values, one per lookup column (else: `shards`).
+    pub filter: Option<LookupFilter>,
     pub shards: Vec<String>,
-    /// Set when the statement cannot run on several shards at once.
-    pub scatter_error: Option<String>,
     /// For deletes: a select of (primary vindex column, lookup columns...) and the lookups.
     pub cleanup: Option<(String, String, Vec<LookupDef>)>,
 }

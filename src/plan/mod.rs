@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use error::{EngineError, GatewayError};
-pub use lookup::{LookupDef, LookupPlace, LookupPlan};
+pub use lookup::{LookupDef, LookupFilter, LookupPlace, LookupPlan};
 pub use pipeline::Pipeline;
 pub use target::Target;
 
@@ -197,9 +197,9 @@ pub struct InsertRow {
     pub vindex_value: Option<Value>,
     /// The values of a multi-column primary vindex's other columns.
     pub more: Vec<Value>,
-    /// The value (as SQL literal text, and as a vindex value) for each owned lookup; `None`
-    /// for NULL.
-    pub lookup_values: Vec<Option<(String, Value)>>,
+    /// For each owned lookup: its columns' values as SQL literal text, and the first one as a
+    /// vindex value (a sharded lookup table is spread by it); `None` when one is NULL.
+    pub lookup_values: Vec<Option<(Vec<String>, Value)>>,
 }
 
 /// A column filled from a sequence when a row gives it NULL (or leaves it out).

@@ -224,7 +224,11 @@ fn moves(view: &RoutingView, targets: &[Changed], sets: &[Set]) -> Result<bool, 
             return Ok(true);
         }
         if let Some(ks) = view.keyspace(&t.keyspace) {
-            if lookup::owned(view, ks, &t.table)?.iter().any(|(c, _)| c.eq_ignore_ascii_case(&s.column)) {
+            if lookup::owned(view, ks, &t.table)?
+                .iter()
+                .flat_map(|(cs, _)| cs)
+                .any(|c| c.eq_ignore_ascii_case(&s.column))
+            {
                 return Ok(true);
             }
         }

@@ -55,7 +55,7 @@ pub fn render(p: &Plan) -> Vec<String> {
                     lp.keyspace,
                     l.keyspace,
                     l.table,
-                    l.from,
+                    l.from.join(","),
                     l.to,
                     values.len(),
                     shard_list(&lp.shards),
@@ -69,9 +69,6 @@ pub fn render(p: &Plan) -> Vec<String> {
                     "  First unmap [{}] for the rows of: {select} (keyspace ids by `{vindex}`)",
                     names.join(", ")
                 ));
-            }
-            if let Some(e) = &lp.scatter_error {
-                out.push(format!("  Refused unless one shard: {e}"));
             }
         }
         Plan::Insert(ip) => {

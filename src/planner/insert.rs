@@ -115,7 +115,7 @@ pub(super) fn plan_insert(
             let column = a.target.to_string();
             let column = column.rsplit('.').next().unwrap_or_default().trim_matches('`');
             if vcols.iter().any(|v| v.eq_ignore_ascii_case(column))
-                || owned.iter().any(|(c, _)| c.eq_ignore_ascii_case(column))
+                || owned.iter().flat_map(|(cs, _)| cs).any(|c| c.eq_ignore_ascii_case(column))
             {
                 return Err(GatewayError::Unsupported(format!(
                     "ON DUPLICATE KEY UPDATE of `{column}` in sharded table `{table}`: it decides where the row \
@@ -141,11 +141,18 @@ pub(super) fn plan_insert(
         let insert = Statement::Insert(insert).to_string();
         return Ok(super::replace::plan(&ks.name, shard, table, vcols.clone(), columns.clone(), cells, insert));
     }
-    let lookup_cols: Vec<Option<usize>> =
-        owned.iter().map(|(c, _)| columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect();
+    // Where each owned lookup's columns are among the statement's (`None`: left out).
+    let lookup_cols: Vec<Vec<Option<usize>>> = owned
+        .iter()
+        .map(|(cs, _)| cs.iter().map(|c| columns.iter().position(|x| x.eq_ignore_ascii_case(c))).collect())
+        .collect();
     if let Some(ai) = auto_increment.as_mut() {
-        ai.lookups =
-            lookup_cols.iter().enumerate().filter(|(_, c)| **c == Some(ai.column_index)).map(|(i, _)| i).collect();
+        ai.lookups = lookup_cols
+            .iter()
+            .enumerate()
+            .filter(|(_, cs)| cs.as_slice() == [Some(ai.column_index)])
+            .map(|(i, _)| i)
+            .collect();
     }
     let filled = |r: usize| auto_increment.as_ref().is_some_and(|a| a.missing.contains(&r));
     let mut plan_rows = Vec::with_capacity(rows.len());
@@ -167,25 +174,27 @@ pub(super) fn plan_insert(
         }
         // A lookup value the gateway cannot read would leave the row without its mapping.
         let mut lookup_values = Vec::with_capacity(lookup_cols.len());
-        for (i, c) in lookup_cols.iter().enumerate() {
-            let Some(c) = *c else {
-                lookup_values.push(None);
-                continue;
-            };
-            let e = &row[c];
+        for (i, cs) in lookup_cols.iter().enumerate() {
             let sequenced = filled(r) && auto_increment.as_ref().is_some_and(|a| a.lookups.contains(&i));
-            match lookup::insert_value(e) {
-                Some(v) => lookup_values.push(Some(v)),
-                None if sequenced || matches!(e, Expr::Value(v) if v.value == sqlparser::ast::Value::Null) => {
-                    lookup_values.push(None)
-                }
-                None => {
-                    return Err(GatewayError::Unsupported(format!(
-                        "the value `{e}` of lookup vindex column `{}`: insert the value itself",
-                        owned[i].0
-                    )))
+            // Every column's value, or none when one is NULL, left out or sequenced.
+            let mut texts = Vec::with_capacity(cs.len());
+            let mut first = None;
+            for (c, name) in cs.iter().zip(&owned[i].0) {
+                let Some(e) = c.map(|c| &row[c]) else { break };
+                match lookup::insert_value(e) {
+                    Some((text, value)) => {
+                        first.get_or_insert(value);
+                        texts.push(text);
+                    }
+                    None if sequenced || matches!(e, Expr::Value(v) if v.value == sqlparser::ast::Value::Null) => break,
+                    None => {
+                        return Err(GatewayError::Unsupported(format!(
+                            "the value `{e}` of lookup vindex column `{name}`: insert the value itself"
+                        )))
+                    }
                 }
             }
+            lookup_values.push(first.filter(|_| texts.len() == cs.len()).map(|v| (texts, v)));
         }
         plan_rows.push(InsertRow {
             cells: row.iter().map(|e| e.to_string()).collect(),

@@ -4,7 +4,7 @@
 use sqlparser::ast::Expr;
 
 use super::route::literal;
-use crate::plan::{GatewayError, LookupDef};
+use crate::plan::{GatewayError, LookupDef, LookupFilter};
 use crate::routing::RoutingView;
 use crate::topo::state::Keyspace;
 use crate::vindex::{Configured, Value};
@@ -14,38 +14,45 @@ pub fn def(view: &RoutingView, ks: &Keyspace, name: &str) -> Result<Option<(Look
     view.lookup_def(ks, name)
 }
 
-/// The lookup vindexes `table` owns: (column, lookup).
-pub fn owned(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<Vec<(String, LookupDef)>, GatewayError> {
+/// The lookup vindexes `table` owns: (its columns in `table`, lookup).
+pub fn owned(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<Vec<(Vec<String>, LookupDef)>, GatewayError> {
     let Some(t) = ks.vschema.as_ref().and_then(|v| v.tables.get(table)) else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for cv in t.column_vindexes.iter().skip(1) {
         if let Some((d, owner)) = def(view, ks, &cv.name)? {
             if owner == table {
-                let cols = cv.column_list();
-                let [col] = cols.as_slice() else {
-                    return Err(GatewayError::Unsupported(format!("multi-column lookup vindex `{}`", cv.name)));
-                };
-                out.push((col.to_string(), d));
+                let cols: Vec<String> = cv.column_list().into_iter().map(str::to_string).collect();
+                if cols.len() != d.from.len() {
+                    return Err(GatewayError::Routing {
+                        keyspace: ks.name.clone(),
+                        message: format!(
+                            "table `{table}` gives lookup vindex `{}` {} column(s); its table maps {}",
+                            cv.name,
+                            cols.len(),
+                            d.from.len()
+                        ),
+                    });
+                }
+                out.push((cols, d));
             }
         }
     }
     Ok(out)
 }
 
-/// A lookup vindex column of `table` that the WHERE pins, with its values.
+/// A lookup vindex of `table` whose columns the WHERE pins, with the tuples of values.
 pub fn filter(
     view: &RoutingView,
     ks: &Keyspace,
     table: &str,
     selection: Option<&Expr>,
-) -> Result<Option<(LookupDef, Vec<Value>)>, GatewayError> {
+) -> Result<Option<LookupFilter>, GatewayError> {
     let (Some(sel), Some(t)) = (selection, ks.vschema.as_ref().and_then(|v| v.tables.get(table))) else {
         return Ok(None);
     };
     // The primary vindex too, when it is a lookup.
     for cv in &t.column_vindexes {
         let cols = cv.column_list();
-        let [col] = cols.as_slice() else { continue };
         // A write-only lookup is still being backfilled: it may miss rows.
         let write_only = matches!(
             view.vindexes.get(&ks.name).and_then(|m| m.get(&cv.name)),
@@ -54,10 +61,10 @@ pub fn filter(
         if write_only {
             continue;
         }
-        if let Some(values) = super::route::vindex_values(sel, col) {
-            if let Some((d, _)) = def(view, ks, &cv.name)? {
-                return Ok(Some((d, values)));
-            }
+        let lists: Option<Vec<Vec<Value>>> = cols.iter().map(|c| super::route::vindex_values(sel, c)).collect();
+        let Some(tuples) = lists.and_then(|l| super::route::combinations(&l, 256)) else { continue };
+        if let Some((d, _)) = def(view, ks, &cv.name)? {
+            return Ok(Some((d, tuples)));
         }
     }
     Ok(None)

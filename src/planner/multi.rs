@@ -45,7 +45,7 @@ pub fn as_pipeline(p: Plan) -> Result<Pipeline, GatewayError> {
             Ok(passthrough(RouteSpec { keyspace, shards, sql, tablet_type, merge: Vec::new(), tail: 0 }))
         }
         Plan::Select(p) => Ok(*p),
-        Plan::Lookup(lp) if lp.scatter_error.is_none() => Ok(passthrough(RouteSpec {
+        Plan::Lookup(lp) => Ok(passthrough(RouteSpec {
             keyspace: lp.keyspace,
             shards: lp.shards,
             sql: lp.sql,

@@ -18,7 +18,7 @@ use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
 use crate::sql::{first_keyword, next_values, skip_noise, Keyword};
 use crate::topo::state::Keyspace;
-use crate::vindex::{Configured, Value};
+use crate::vindex::Configured;
 
 /// Plans one statement (no `;`-separated lists).
 pub fn plan(sql: &str, target: &Target, view: &RoutingView) -> Result<Plan, GatewayError> {
@@ -276,18 +276,12 @@ fn plan_statement(
         Statement::Query(ref q) => {
             let shards = shards_for_where(view, ks, &table, select_where(q), target.tablet_type)?;
             if shards.len() > 1 {
-                if let Some(f) = lookup::filter(view, ks, &table, select_where(q))? {
-                    return Ok(lookup_plan(
-                        &ks_name,
-                        sent(&stmt),
-                        target,
-                        Some(f),
-                        shards,
-                        check_scatter_select(q).err(),
-                        None,
-                    ));
-                }
+                // What the shards' rows cannot simply be concatenated for (ORDER BY, aggregates,
+                // ...) goes to the cross-shard planner, which reads every shard.
                 check_scatter_select(q)?;
+                if let Some(f) = lookup::filter(view, ks, &table, select_where(q))? {
+                    return Ok(lookup_plan(&ks_name, sent(&stmt), target, Some(f), shards, None));
+                }
             }
             Ok(route(shards, &stmt))
         }
@@ -303,7 +297,9 @@ fn plan_statement(
                 })
             };
             // A row whose vindex or owned lookup column changes moves: delete, insert again.
-            if vcols.iter().any(|c| sets(c)) || lookup::owned(view, ks, &table)?.iter().any(|(col, _)| sets(col)) {
+            if vcols.iter().any(|c| sets(c))
+                || lookup::owned(view, ks, &table)?.iter().flat_map(|(cs, _)| cs).any(|c| sets(c))
+            {
                 return with_input(source, target, view);
             }
             let shards = shards_for_where(view, ks, &table, u.selection.as_ref(), target.tablet_type)?;
@@ -313,7 +309,7 @@ fn plan_statement(
                     return with_input(source, target, view);
                 }
                 if let Some(f) = lookup::filter(view, ks, &table, u.selection.as_ref())? {
-                    return Ok(lookup_plan(&ks_name, sent(&stmt), target, Some(f), shards, None, None));
+                    return Ok(lookup_plan(&ks_name, sent(&stmt), target, Some(f), shards, None));
                 }
             }
             Ok(route(shards, &stmt))
@@ -330,7 +326,7 @@ fn plan_statement(
             } else {
                 let (pv, vindex) = primary_vindex(view, ks, &table)?;
                 let mut cols = vec![crate::sql::quote_ident(&pv)];
-                cols.extend(owned.iter().map(|(c, _)| crate::sql::quote_ident(c)));
+                cols.extend(owned.iter().flat_map(|(cs, _)| cs).map(|c| crate::sql::quote_ident(c)));
                 let mut select = format!("select {} from {}", cols.join(", "), crate::sql::quote_ident(&table));
                 if let Some(w) = &d.selection {
                     select.push_str(&format!(" where {w}"));
@@ -339,7 +335,7 @@ fn plan_statement(
                 Some((select, vindex, owned.into_iter().map(|(_, l)| l).collect()))
             };
             if filter.is_some() || cleanup.is_some() {
-                return Ok(lookup_plan(&ks_name, sent(&stmt), target, filter, shards, None, cleanup));
+                return Ok(lookup_plan(&ks_name, sent(&stmt), target, filter, shards, cleanup));
             }
             Ok(route(shards, &stmt))
         }
@@ -367,9 +363,8 @@ fn lookup_plan(
     ks: &str,
     sql: String,
     target: &Target,
-    filter: Option<(crate::plan::LookupDef, Vec<Value>)>,
+    filter: Option<crate::plan::LookupFilter>,
     shards: Vec<String>,
-    scatter_error: Option<GatewayError>,
     cleanup: Option<(String, String, Vec<crate::plan::LookupDef>)>,
 ) -> Plan {
     Plan::Lookup(Box::new(LookupPlan {
@@ -378,7 +373,6 @@ fn lookup_plan(
         tablet_type: target.tablet_type,
         filter,
         shards,
-        scatter_error: scatter_error.map(|e| e.to_string().trim_start_matches("unsupported: ").to_string()),
         cleanup,
     }))
 }
@@ -551,7 +545,9 @@ pub(super) fn primary(view: &RoutingView, ks: &Keyspace, table: &str) -> Result<
         }),
         // A unique lookup the table does not own: a value's keyspace id is read from its table
         // when the statement runs (`lookup::filter` routes by it; inserts map through it).
-        Some(Configured::Lookup { unique: true, .. }) if cols.len() == 1 => Ok((cols, cv.name.clone())),
+        Some(Configured::Lookup { unique: true, from, .. }) if cols.len() == 1 && from.len() == 1 => {
+            Ok((cols, cv.name.clone()))
+        }
         _ => Err(GatewayError::Unsupported(format!("vindex `{}` as the primary vindex of `{table}`", cv.name))),
     }
 }

@@ -17,8 +17,11 @@ impl RoutingView {
         else {
             return Ok(None);
         };
-        let [from] = from.as_slice() else {
-            return Err(GatewayError::Unsupported(format!("multi-column lookup vindex `{name}`")));
+        let Some(first) = from.first() else {
+            return Err(GatewayError::Routing {
+                keyspace: ks.name.clone(),
+                message: format!("lookup vindex `{name}` has no `from` column"),
+            });
         };
         let (lks, ltable) = match table.split_once('.') {
             Some((k, t)) => (k.to_string(), t.to_string()),
@@ -29,7 +32,7 @@ impl RoutingView {
         };
         let lk = view.keyspace(&lks).ok_or_else(|| GatewayError::UnknownKeyspace(lks.clone()))?;
         let place = match lk.vschema.as_ref().filter(|v| v.sharded) {
-            Some(v) => LookupPlace::Vindex(sharded_place(v, name, &lks, &ltable, from)?),
+            Some(v) => LookupPlace::Vindex(sharded_place(v, name, &lks, &ltable, first)?),
             None => LookupPlace::Shard(view.serving_shards(lk, TabletType::Primary).into_iter().next().ok_or_else(
                 || GatewayError::Routing {
                     keyspace: lks.clone(),
@@ -53,7 +56,7 @@ impl RoutingView {
 }
 
 /// The vindex that spreads lookup table `table` of sharded keyspace `lks` by the lookup's
-/// `from` column: the table's primary vindex, which must be on that one column (else a value's
+/// (first) `from` column: the table's primary vindex, which must be on that one column (else a value's
 /// mappings could be on any shard and an insert would not know where to put them).
 fn sharded_place(
     v: &crate::vschema::KeyspaceVSchema,
