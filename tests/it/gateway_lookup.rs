@@ -25,20 +25,17 @@ fn code(e: mysql_async::Error) -> u16 {
 async fn owned_lookup_vindex_is_maintained_and_routes() {
     let c = GatewayCluster::start().await;
     let url = &c.nats.url;
-    ctl_ok(url, &["ApplySchema", "commerce", "--sql", "create table corder_sku_lookup (sku varbinary(128), keyspace_id varbinary(10), primary key (sku, keyspace_id))"]);
-    let mut commerce = example_vschema("vschema_commerce.json");
-    commerce["tables"]["corder_sku_lookup"] = serde_json::json!({});
-    ctl_ok(url, &["ApplyVSchema", "commerce", "--vschema", &commerce.to_string()]);
-    let mut customer = example_vschema("vschema_customer.json");
-    customer["vindexes"]["corder_sku_lookup"] = serde_json::json!({
-        "type": "lookup",
-        "params": {"table": "commerce.corder_sku_lookup", "from": "sku", "to": "keyspace_id"},
-        "owner": "corder"
-    });
-    customer["tables"]["corder"]["column_vindexes"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"column": "sku", "name": "corder_sku_lookup"}));
+    lookup_table_in_commerce(
+        &c,
+        "corder_sku_lookup",
+        "create table corder_sku_lookup (sku varbinary(128), keyspace_id varbinary(10), primary key (sku, keyspace_id))",
+    );
+    let customer = customer_with(
+        "corder_sku_lookup",
+        serde_json::json!({"type": "lookup",
+            "params": {"table": "commerce.corder_sku_lookup", "from": "sku", "to": "keyspace_id"}, "owner": "corder"}),
+        serde_json::json!({"column": "sku", "name": "corder_sku_lookup"}),
+    );
     ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
 
     let pool = c.pool("root", "", Some("customer"));
@@ -150,13 +147,17 @@ fn lookup_table_in_commerce(c: &GatewayCluster, table: &str, ddl: &str) {
 fn with_sku_lookup(c: &GatewayCluster, table: &str, ddl: &str, vindex: serde_json::Value) {
     let url = &c.nats.url;
     lookup_table_in_commerce(c, table, ddl);
-    let mut customer = example_vschema("vschema_customer.json");
-    customer["vindexes"]["sku_vdx"] = vindex;
-    customer["tables"]["corder"]["column_vindexes"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"column": "sku", "name": "sku_vdx"}));
+    let customer = customer_with("sku_vdx", vindex, serde_json::json!({"column": "sku", "name": "sku_vdx"}));
     ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
+}
+
+/// The example customer VSchema with vindex `name` defined as `vindex` and added to corder's
+/// column vindexes as `column_vindex`.
+fn customer_with(name: &str, vindex: serde_json::Value, column_vindex: serde_json::Value) -> serde_json::Value {
+    let mut customer = example_vschema("vschema_customer.json");
+    customer["vindexes"][name] = vindex;
+    customer["tables"]["corder"]["column_vindexes"].as_array_mut().unwrap().push(column_vindex);
+    customer
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -232,15 +233,14 @@ async fn a_lookup_table_in_a_sharded_keyspace_is_spread_by_its_own_vindex() {
             "create table sku_idx (sku varbinary(128), keyspace_id varbinary(10), primary key (sku, keyspace_id))",
         ],
     );
-    let mut customer = example_vschema("vschema_customer.json");
+    let mut customer = customer_with(
+        "sku_idx",
+        serde_json::json!({"type": "lookup",
+            "params": {"table": "sku_idx", "from": "sku", "to": "keyspace_id"}, "owner": "corder"}),
+        serde_json::json!({"column": "sku", "name": "sku_idx"}),
+    );
     customer["vindexes"]["md5"] = serde_json::json!({"type": "binary_md5"});
-    customer["vindexes"]["sku_idx"] = serde_json::json!({"type": "lookup",
-        "params": {"table": "sku_idx", "from": "sku", "to": "keyspace_id"}, "owner": "corder"});
     customer["tables"]["sku_idx"] = serde_json::json!({"column_vindexes": [{"column": "sku", "name": "md5"}]});
-    customer["tables"]["corder"]["column_vindexes"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"column": "sku", "name": "sku_idx"}));
     ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
 
     let pool = c.pool("root", "", Some("customer"));
@@ -295,13 +295,12 @@ async fn a_table_whose_primary_vindex_is_a_lookup_lives_with_the_rows_its_values
             "create table payment (payment_id bigint auto_increment primary key, order_id bigint, amount int)",
         ],
     );
-    let mut customer = example_vschema("vschema_customer.json");
-    customer["vindexes"]["order_idx"] = serde_json::json!({"type": "lookup_unique",
-        "params": {"table": "commerce.order_idx", "from": "order_id", "to": "keyspace_id"}, "owner": "corder"});
-    customer["tables"]["corder"]["column_vindexes"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"column": "order_id", "name": "order_idx"}));
+    let mut customer = customer_with(
+        "order_idx",
+        serde_json::json!({"type": "lookup_unique",
+            "params": {"table": "commerce.order_idx", "from": "order_id", "to": "keyspace_id"}, "owner": "corder"}),
+        serde_json::json!({"column": "order_id", "name": "order_idx"}),
+    );
     customer["tables"]["payment"] =
         serde_json::json!({"column_vindexes": [{"column": "order_id", "name": "order_idx"}]});
     ctl_ok(url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
@@ -358,13 +357,12 @@ async fn a_multi_column_lookup_maps_tuples_and_routes_by_them() {
         "sku_price_idx",
         "create table sku_price_idx (sku varbinary(128), price bigint, keyspace_id varbinary(10), primary key (sku, price, keyspace_id))",
     );
-    let mut customer = example_vschema("vschema_customer.json");
-    customer["vindexes"]["sku_price_idx"] = serde_json::json!({"type": "consistent_lookup",
-        "params": {"table": "commerce.sku_price_idx", "from": "sku,price", "to": "keyspace_id"}, "owner": "corder"});
-    customer["tables"]["corder"]["column_vindexes"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"columns": ["sku", "price"], "name": "sku_price_idx"}));
+    let customer = customer_with(
+        "sku_price_idx",
+        serde_json::json!({"type": "consistent_lookup",
+            "params": {"table": "commerce.sku_price_idx", "from": "sku,price", "to": "keyspace_id"}, "owner": "corder"}),
+        serde_json::json!({"columns": ["sku", "price"], "name": "sku_price_idx"}),
+    );
     ctl_ok(&c.nats.url, &["ApplyVSchema", "customer", "--vschema", &customer.to_string()]);
 
     let pool = c.pool("root", "", Some("customer"));
