@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use sqlparser::ast::{visit_relations, Query, Select, TableFactor, VisitMut, VisitorMut};
+use sqlparser::ast::{visit_relations, Query, Select, TableAlias, TableFactor, VisitMut, VisitorMut};
 
 use super::values::cell_or_null;
 use crate::plan::{GatewayError, Plan, PulloutFill, PulloutPlan};
@@ -63,13 +63,11 @@ struct Fill {
 
 impl PulloutFill for Fill {
     fn fill(&self, results: &HashMap<String, QueryResult>, _keyed: &[QueryResult]) -> Result<String, GatewayError> {
-        let mut q = self.query.clone();
-        let mut swap = Swap { results, error: None };
-        let _ = q.visit(&mut swap);
-        if let Some(e) = swap.error {
-            return Err(e);
-        }
-        Ok(q.to_string())
+        // Each derived table whose rows were read becomes those rows, under its alias.
+        with_rows(&self.query, results, |tf| match tf {
+            TableFactor::Derived { subquery, alias, .. } => Some((subquery.to_string(), alias.clone())),
+            _ => None,
+        })
     }
 
     fn describe(&self) -> String {
@@ -77,25 +75,44 @@ impl PulloutFill for Fill {
     }
 }
 
-struct Swap<'a> {
+/// `q` as SQL, with each table factor `pick` names rows for (their key in `results`, and the
+/// alias to give them) replaced by a derived table of those rows ([`rows_as_query`]).
+pub(super) fn with_rows(
+    q: &Query,
+    results: &HashMap<String, QueryResult>,
+    pick: impl FnMut(&TableFactor) -> Option<(String, Option<TableAlias>)>,
+) -> Result<String, GatewayError> {
+    let mut q = q.clone();
+    let mut swap = Swap { results, pick, error: None };
+    let _ = q.visit(&mut swap);
+    match swap.error {
+        Some(e) => Err(e),
+        None => Ok(q.to_string()),
+    }
+}
+
+struct Swap<'a, F> {
     results: &'a HashMap<String, QueryResult>,
+    pick: F,
     error: Option<GatewayError>,
 }
 
-impl VisitorMut for Swap<'_> {
+impl<F: FnMut(&TableFactor) -> Option<(String, Option<TableAlias>)>> VisitorMut for Swap<'_, F> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Derived { subquery, .. } = tf else { return ControlFlow::Continue(()) };
-        let Some(r) = self.results.get(&subquery.to_string()) else { return ControlFlow::Continue(()) };
+        let Some((key, alias)) = (self.pick)(tf) else { return ControlFlow::Continue(()) };
+        let Some(r) = self.results.get(&key) else { return ControlFlow::Continue(()) };
         match rows_as_query(r) {
-            Ok(lit) => **subquery = lit,
+            Ok(rows) => {
+                *tf = TableFactor::Derived { lateral: false, subquery: Box::new(rows), alias, sample: None };
+                ControlFlow::Continue(())
+            }
             Err(e) => {
                 self.error = Some(e);
-                return ControlFlow::Break(());
+                ControlFlow::Break(())
             }
         }
-        ControlFlow::Continue(())
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use sqlparser::ast::{ObjectName, Query, SetExpr, TableAlias, TableFactor, Visit, VisitMut, Visitor, VisitorMut, With};
+use sqlparser::ast::{ObjectName, Query, SetExpr, TableAlias, TableFactor, Visit, Visitor, With};
 
 use crate::plan::{GatewayError, Plan, PulloutFill, PulloutPlan};
 use crate::protocol::tablet::QueryResult;
@@ -110,51 +110,23 @@ struct Fill {
 
 impl PulloutFill for Fill {
     fn fill(&self, results: &HashMap<String, QueryResult>, _keyed: &[QueryResult]) -> Result<String, GatewayError> {
-        let mut q = self.query.clone();
-        let mut swap = Swap { results, error: None };
-        let _ = VisitMut::visit(&mut q, &mut swap);
-        match swap.error {
-            Some(e) => Err(e),
-            None => Ok(q.to_string()),
-        }
+        // Each table read back becomes its rows, under the name the statement refers to it by.
+        super::derived_join::with_rows(&self.query, results, |tf| {
+            let TableFactor::Table { name, alias, args: None, .. } = tf else { return None };
+            let refer = alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| {
+                name.0
+                    .last()
+                    .and_then(|p| p.as_ident().cloned())
+                    .unwrap_or_else(|| sqlparser::ast::Ident::new(name.to_string()))
+            });
+            Some((
+                format!("select * from {name}"),
+                Some(TableAlias { explicit: true, name: refer, columns: Vec::new(), at: None }),
+            ))
+        })
     }
 
     fn describe(&self) -> String {
         format!("{} (on one shard, each table as its rows read from its shards)", self.query)
-    }
-}
-
-struct Swap<'a> {
-    results: &'a HashMap<String, QueryResult>,
-    error: Option<GatewayError>,
-}
-
-impl VisitorMut for Swap<'_> {
-    type Break = ();
-
-    fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Table { name, alias, args: None, .. } = tf else { return ControlFlow::Continue(()) };
-        let Some(r) = self.results.get(&format!("select * from {name}")) else { return ControlFlow::Continue(()) };
-        let literal = match super::derived_join::rows_as_query(r) {
-            Ok(l) => l,
-            Err(e) => {
-                self.error = Some(e);
-                return ControlFlow::Break(());
-            }
-        };
-        // The table keeps the name the statement refers to it by.
-        let refer = alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| {
-            name.0
-                .last()
-                .and_then(|p| p.as_ident().cloned())
-                .unwrap_or_else(|| sqlparser::ast::Ident::new(name.to_string()))
-        });
-        *tf = TableFactor::Derived {
-            lateral: false,
-            subquery: Box::new(literal),
-            alias: Some(TableAlias { explicit: true, name: refer, columns: Vec::new(), at: None }),
-            sample: None,
-        };
-        ControlFlow::Continue(())
     }
 }
