@@ -23,6 +23,7 @@ mod found_rows;
 mod golden;
 pub mod infoschema;
 pub mod insert;
+mod join_routes;
 pub mod lookup;
 mod multi;
 mod over_rows;
