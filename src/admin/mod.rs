@@ -100,7 +100,9 @@ impl AdminService {
                     seq: topo.seq,
                 })
             }
-            AdminRequest::ApplyVSchema { .. } => self.write(&req).await,
+            AdminRequest::ApplyVSchema { .. }
+            | AdminRequest::ApplyRoutingRules { .. }
+            | AdminRequest::ApplyKeyspaceRoutingRules { .. } => self.write(&req).await,
             AdminRequest::InitShardPrimary { .. }
             | AdminRequest::ChangeTabletType { .. }
             | AdminRequest::StartReplication { .. }
@@ -236,6 +238,11 @@ impl AdminService {
                 let k = keyspace(&ks)?;
                 Ok(AdminResponse::VSchema { keyspace: ks, vschema: k.vschema })
             }
+            AdminRequest::GetRoutingRules => Ok(AdminResponse::RoutingRules {
+                rules: crate::topo::routing_rules::table_rules_json(&topo.routing_rules).to_string(),
+                keyspace_rules: crate::topo::routing_rules::keyspace_rules_json(&topo.keyspace_routing_rules)
+                    .to_string(),
+            }),
             other => Err(RemoteError::new(ErrorCode::Internal, format!("{} is not a read", other.name()))),
         }
     }

@@ -147,6 +147,31 @@ pub enum CtlCommand {
     /// Print a keyspace's VSchema.
     #[command(name = "GetVSchema")]
     GetVSchema { keyspace: String },
+    /// Replace every table routing rule (Vitess JSON: {"rules": [{"from_table": "t[@replica]",
+    /// "to_tables": ["ks.t"]}]}), including those a workflow set.
+    #[command(name = "ApplyRoutingRules")]
+    ApplyRoutingRules {
+        /// The rules JSON text.
+        #[arg(long, conflicts_with = "rules_file", required_unless_present = "rules_file")]
+        rules: Option<String>,
+        /// A file holding the rules JSON.
+        #[arg(long)]
+        rules_file: Option<PathBuf>,
+    },
+    /// Replace every keyspace routing rule (Vitess JSON: {"rules": [{"from_keyspace":
+    /// "ks[@replica]", "to_keyspace": "ks2"}]}).
+    #[command(name = "ApplyKeyspaceRoutingRules")]
+    ApplyKeyspaceRoutingRules {
+        /// The rules JSON text.
+        #[arg(long, conflicts_with = "rules_file", required_unless_present = "rules_file")]
+        rules: Option<String>,
+        /// A file holding the rules JSON.
+        #[arg(long)]
+        rules_file: Option<PathBuf>,
+    },
+    /// Print the table and keyspace routing rules.
+    #[command(name = "GetRoutingRules")]
+    GetRoutingRules,
     /// List the nodes in the cluster.
     #[command(name = "GetNodes")]
     GetNodes,
@@ -278,15 +303,17 @@ impl CtlCommand {
             CtlCommand::GetTablets { keyspace, shard, cell } => AdminRequest::GetTablets { keyspace, shard, cell },
             CtlCommand::GetTopology { at } => AdminRequest::GetTopology { at },
             CtlCommand::ApplyVSchema { keyspace, vschema, vschema_file, dry_run } => {
-                let vschema = match (vschema, vschema_file) {
-                    (Some(text), _) => text,
-                    (None, Some(path)) => std::fs::read_to_string(&path)
-                        .map_err(|e| anyhow::anyhow!("cannot read --vschema-file {}: {e}", path.display()))?,
-                    (None, None) => anyhow::bail!("give the VSchema with --vschema or --vschema-file"),
-                };
+                let vschema = text_or_file(vschema, vschema_file, "--vschema")?;
                 AdminRequest::ApplyVSchema { keyspace, vschema, dry_run }
             }
             CtlCommand::GetVSchema { keyspace } => AdminRequest::GetVSchema { keyspace },
+            CtlCommand::ApplyRoutingRules { rules, rules_file } => {
+                AdminRequest::ApplyRoutingRules { rules: text_or_file(rules, rules_file, "--rules")? }
+            }
+            CtlCommand::ApplyKeyspaceRoutingRules { rules, rules_file } => {
+                AdminRequest::ApplyKeyspaceRoutingRules { rules: text_or_file(rules, rules_file, "--rules")? }
+            }
+            CtlCommand::GetRoutingRules => AdminRequest::GetRoutingRules,
             CtlCommand::GetNodes => AdminRequest::GetNodes,
             CtlCommand::InitShardPrimary { shard, primary, force } => {
                 AdminRequest::InitShardPrimary { keyspace: shard.keyspace, shard: shard.shard, primary, force }
@@ -349,5 +376,15 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
             eprintln!("error: {} failed: {e}", req.name());
             Ok(1)
         }
+    }
+}
+
+/// An argument given as text (`--x`) or as a file (`--x-file`).
+fn text_or_file(text: Option<String>, file: Option<PathBuf>, flag: &str) -> anyhow::Result<String> {
+    match (text, file) {
+        (Some(text), _) => Ok(text),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {flag}-file {}: {e}", path.display())),
+        (None, None) => anyhow::bail!("give {flag} or {flag}-file"),
     }
 }

@@ -159,6 +159,12 @@ pub fn render(resp: &AdminResponse) -> String {
                 let _ = writeln!(out, "keyspace {keyspace} has no VSchema (apply one with ApplyVSchema)");
             }
         },
+        AdminResponse::RoutingRules { rules, keyspace_rules } => {
+            let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null);
+            let both =
+                serde_json::json!({"routing_rules": parse(rules), "keyspace_routing_rules": parse(keyspace_rules)});
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&both).unwrap_or_default());
+        }
         AdminResponse::Nodes { nodes } => {
             let rows: Vec<Vec<String>> = nodes
                 .iter()

@@ -32,7 +32,8 @@ pub fn plan_keyword(sql: &str, kw: Keyword, target: &Target, view: &RoutingView)
     match kw.as_str() {
         "USE" => {
             let t = Target::parse(rest)?;
-            if let Some(ks) = &t.keyspace {
+            // A keyspace a keyspace routing rule sends elsewhere may be used by its old name.
+            if let Some(ks) = t.keyspace.as_ref().filter(|ks| view.keyspace_rule(ks, t.tablet_type).is_none()) {
                 let k = view.keyspace(ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()))?;
                 if let Some(sh) = &t.shard {
                     if !k.shards.contains_key(sh) {
@@ -395,7 +396,8 @@ pub(super) fn any_tablet(target: &Target, view: &RoutingView) -> Result<(String,
 
 fn any_keyspace<'a>(target: &Target, view: &'a RoutingView) -> Result<&'a Keyspace, GatewayError> {
     if let Some(ks) = &target.keyspace {
-        return view.keyspace(ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.clone()));
+        let ks = view.keyspace_rule(ks, target.tablet_type).unwrap_or(ks);
+        return view.keyspace(ks).ok_or_else(|| GatewayError::UnknownKeyspace(ks.to_string()));
     }
     view.topo
         .keyspaces
@@ -419,7 +421,7 @@ fn resolve(stmt: &mut Statement, target: &Target, view: &RoutingView) -> Result<
         let (qualifier, t) = match parts.as_slice() {
             [t] => (None, t.clone()),
             [ks, t] => {
-                if view.keyspace(ks).is_none() {
+                if view.keyspace(ks).is_none() && view.keyspace_rule(ks, target.tablet_type).is_none() {
                     error = Some(GatewayError::UnknownKeyspace(ks.clone()));
                     return ControlFlow::Break(());
                 }

@@ -393,3 +393,28 @@ fn require_explicit_routing_hides_a_keyspace_from_global_routing() {
     // In both: the bare name means the keyspace that allows global routing.
     assert!(matches!(plan("select * from shared", &none, &v), Ok(Plan::Route { keyspace, .. }) if keyspace == "open"));
 }
+
+#[test]
+fn keyspace_routing_rules_send_a_keyspace_s_tables_elsewhere() {
+    use crate::protocol::admin::AdminRequest;
+    use crate::protocol::topology::TopoCommit;
+    let mut t = (*view().topo).clone();
+    let req = AdminRequest::ApplyKeyspaceRoutingRules {
+        rules: r#"{"rules": [{"from_keyspace": "ghost", "to_keyspace": "customer"},
+                             {"from_keyspace": "commerce@replica", "to_keyspace": "customer"}]}"#
+            .into(),
+    };
+    let events = crate::topo::commands::plan(&req, &t).unwrap();
+    let seq = t.seq + 1;
+    crate::topo::state::project_commit(&mut t, seq, &TopoCommit { command: req.name().into(), events });
+    let v = RoutingView::build(std::sync::Arc::new(t));
+    // A keyspace that no longer exists still serves its tables where the rule says.
+    match plan("select email from ghost.customer where customer_id = 1", &target("commerce"), &v).unwrap() {
+        Plan::Route { keyspace, shards, .. } => assert_eq!((keyspace.as_str(), shards.len()), ("customer", 1)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(plan("use ghost", &target("commerce"), &v).unwrap(), Plan::Use(_)));
+    // Per tablet type: replica reads of commerce go to customer, primary ones stay.
+    assert_eq!(v.table_keyspace(Some("commerce"), None, "customer", TabletType::Replica).unwrap(), "customer");
+    assert_eq!(v.table_keyspace(Some("commerce"), None, "customer", TabletType::Primary).unwrap(), "commerce");
+}

@@ -125,6 +125,17 @@ pub enum AdminRequest {
     GetVSchema {
         keyspace: String,
     },
+    /// Replaces every table routing rule (Vitess's JSON: `{"rules": [{"from_table": ..,
+    /// "to_tables": [..]}]}`), including those workflows set.
+    ApplyRoutingRules {
+        rules: String,
+    },
+    /// Replaces every keyspace routing rule (`{"rules": [{"from_keyspace": ..,
+    /// "to_keyspace": ..}]}`).
+    ApplyKeyspaceRoutingRules {
+        rules: String,
+    },
+    GetRoutingRules,
     GetNodes,
     /// Makes `primary` the shard's primary and every other tablet replicate from it.
     InitShardPrimary {
@@ -253,6 +264,9 @@ impl AdminRequest {
             AdminRequest::GetTopology { .. } => "GetTopology",
             AdminRequest::ApplyVSchema { .. } => "ApplyVSchema",
             AdminRequest::GetVSchema { .. } => "GetVSchema",
+            AdminRequest::ApplyRoutingRules { .. } => "ApplyRoutingRules",
+            AdminRequest::ApplyKeyspaceRoutingRules { .. } => "ApplyKeyspaceRoutingRules",
+            AdminRequest::GetRoutingRules => "GetRoutingRules",
             AdminRequest::GetNodes => "GetNodes",
             AdminRequest::InitShardPrimary { .. } => "InitShardPrimary",
             AdminRequest::ChangeTabletType { .. } => "ChangeTabletType",
@@ -289,6 +303,9 @@ impl AdminRequest {
         "GetTopology",
         "ApplyVSchema",
         "GetVSchema",
+        "ApplyRoutingRules",
+        "ApplyKeyspaceRoutingRules",
+        "GetRoutingRules",
         "GetNodes",
         "InitShardPrimary",
         "ChangeTabletType",
@@ -342,6 +359,11 @@ pub enum AdminResponse {
     VSchema {
         keyspace: String,
         vschema: Option<KeyspaceVSchema>,
+    },
+    /// Table and keyspace routing rules, each in Vitess's JSON.
+    RoutingRules {
+        rules: String,
+        keyspace_rules: String,
     },
     Nodes {
         nodes: Vec<NodeStatus>,
@@ -499,6 +521,9 @@ mod tests {
             AdminRequest::GetTopology { at: Some(3) },
             AdminRequest::ApplyVSchema { keyspace: "ks".into(), vschema: "{}".into(), dry_run: false },
             AdminRequest::GetVSchema { keyspace: "ks".into() },
+            AdminRequest::ApplyRoutingRules { rules: "{}".into() },
+            AdminRequest::ApplyKeyspaceRoutingRules { rules: "{}".into() },
+            AdminRequest::GetRoutingRules,
             AdminRequest::GetNodes,
             AdminRequest::InitShardPrimary {
                 keyspace: "ks".into(),

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::workflow::{RoutingRule, VDiffReport, WorkflowRecord};
+use crate::protocol::workflow::{KeyspaceRoutingRule, RoutingRule, VDiffReport, WorkflowRecord};
 use crate::vschema::KeyspaceVSchema;
 
 /// The role of a tablet in its shard (Vitess's names).
@@ -185,6 +185,10 @@ pub enum TopoEvent {
     VDiffRecorded {
         report: VDiffReport,
     },
+    /// The full list of keyspace routing rules (which keyspace serves a keyspace's tables).
+    KeyspaceRoutingRulesChanged {
+        rules: Vec<KeyspaceRoutingRule>,
+    },
 }
 
 impl TopoEvent {
@@ -210,6 +214,7 @@ impl TopoEvent {
             TopoEvent::WorkflowDeleted { .. } => "WorkflowDeleted",
             TopoEvent::RoutingRulesChanged { .. } => "RoutingRulesChanged",
             TopoEvent::VDiffRecorded { .. } => "VDiffRecorded",
+            TopoEvent::KeyspaceRoutingRulesChanged { .. } => "KeyspaceRoutingRulesChanged",
         }
     }
 
@@ -234,6 +239,7 @@ impl TopoEvent {
         "WorkflowDeleted",
         "RoutingRulesChanged",
         "VDiffRecorded",
+        "KeyspaceRoutingRulesChanged",
     ];
 }
 
@@ -302,6 +308,7 @@ impl fmt::Display for TopoEvent {
             ),
             TopoEvent::WorkflowDeleted { keyspace, workflow } => write!(f, "workflow {keyspace}.{workflow} deleted"),
             TopoEvent::RoutingRulesChanged { rules } => write!(f, "{} routing rules", rules.len()),
+            TopoEvent::KeyspaceRoutingRulesChanged { rules } => write!(f, "{} keyspace routing rules", rules.len()),
             TopoEvent::VDiffRecorded { report } => write!(
                 f,
                 "vdiff {} of {}.{} {}{}",
@@ -396,6 +403,13 @@ mod tests {
                 }],
             },
             TopoEvent::VDiffRecorded { report: Default::default() },
+            TopoEvent::KeyspaceRoutingRulesChanged {
+                rules: vec![KeyspaceRoutingRule {
+                    from_keyspace: "old".into(),
+                    tablet_type: TabletType::Primary,
+                    to_keyspace: "ks".into(),
+                }],
+            },
         ];
         assert_eq!(events.len(), TopoEvent::NAMES.len());
         for (ev, name) in events.iter().zip(TopoEvent::NAMES) {

@@ -163,6 +163,15 @@ impl WorkflowRecord {
     }
 }
 
+/// Where the gateway sends every table of a keyspace, for one tablet type (Vitess's keyspace
+/// routing rules: `from_keyspace` may name a keyspace that no longer exists).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct KeyspaceRoutingRule {
+    pub from_keyspace: String,
+    pub tablet_type: TabletType,
+    pub to_keyspace: String,
+}
+
 /// Where the gateway sends a table: `from` is `table` or `keyspace.table`, for one tablet type.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RoutingRule {

@@ -135,9 +135,23 @@ impl RoutingView {
         find(tablet_type).or_else(|| find(TabletType::Primary))
     }
 
+    /// The keyspace a keyspace routing rule sends keyspace `from`'s tables to, for
+    /// `tablet_type` (falling back to the primary rule).
+    pub fn keyspace_rule(&self, from: &str, tablet_type: TabletType) -> Option<&str> {
+        let find = |tt: TabletType| {
+            self.topo
+                .keyspace_routing_rules
+                .iter()
+                .find(|r| r.from_keyspace == from && r.tablet_type == tt)
+                .map(|r| r.to_keyspace.as_str())
+        };
+        find(tablet_type).or_else(|| find(TabletType::Primary))
+    }
+
     /// Resolves a table reference to its keyspace: a routing rule for `keyspace.table` (or the
     /// bare `table` when neither the statement nor the session names a keyspace) wins; then
-    /// the qualifier or session keyspace; then the only keyspace whose VSchema has the table.
+    /// the qualifier or session keyspace, or where a keyspace routing rule sends it; then the
+    /// only keyspace whose VSchema has the table.
     pub fn table_keyspace(
         &self,
         qualifier: Option<&str>,
@@ -146,7 +160,10 @@ impl RoutingView {
         tablet_type: TabletType,
     ) -> Result<String, Vec<String>> {
         if let Some(ks) = qualifier.or(session) {
-            return Ok(self.rule(&format!("{ks}.{table}"), tablet_type).unwrap_or(ks).to_string());
+            if let Some(to) = self.rule(&format!("{ks}.{table}"), tablet_type) {
+                return Ok(to.to_string());
+            }
+            return Ok(self.keyspace_rule(ks, tablet_type).unwrap_or(ks).to_string());
         }
         if let Some(ks) = self.rule(table, tablet_type) {
             return Ok(ks.to_string());

@@ -32,6 +32,9 @@ pub fn aggregate_subject(req: &AdminRequest) -> Option<String> {
             shards.iter().all(|s| s.keyspace == first.keyspace).then(|| subjects::topo_keyspace(&first.keyspace))
         }
         AdminRequest::SetShardTabletControl { keyspace, shard, .. } => Some(subjects::topo_shard(keyspace, shard)),
+        AdminRequest::ApplyRoutingRules { .. } | AdminRequest::ApplyKeyspaceRoutingRules { .. } => {
+            Some(subjects::topo_routing())
+        }
         _ => None,
     }
 }
@@ -180,6 +183,20 @@ pub fn plan(req: &AdminRequest, topo: &Topology) -> Result<Vec<TopoEvent>, TopoE
                 return Ok(Vec::new());
             }
             Ok(vec![TopoEvent::VSchemaApplied { keyspace: keyspace.clone(), vschema: vs }])
+        }
+        AdminRequest::ApplyRoutingRules { rules } => {
+            let rules = crate::topo::routing_rules::parse_table_rules(rules, topo)?;
+            if rules == topo.routing_rules {
+                return Ok(Vec::new());
+            }
+            Ok(vec![TopoEvent::RoutingRulesChanged { rules }])
+        }
+        AdminRequest::ApplyKeyspaceRoutingRules { rules } => {
+            let rules = crate::topo::routing_rules::parse_keyspace_rules(rules, topo)?;
+            if rules == topo.keyspace_routing_rules {
+                return Ok(Vec::new());
+            }
+            Ok(vec![TopoEvent::KeyspaceRoutingRulesChanged { rules }])
         }
         other => Err(TopoError::Invalid(format!("{} is not a topology write", other.name()))),
     }

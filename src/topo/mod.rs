@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod relay;
+pub mod routing_rules;
 pub mod state;
 pub mod store;
 pub mod view;

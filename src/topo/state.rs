@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::topology::{CellInfo, TabletRecord, TabletType, TopoCommit, TopoEvent};
-use crate::protocol::workflow::{RoutingRule, VDiffReport, Workflows};
+use crate::protocol::workflow::{KeyspaceRoutingRule, RoutingRule, VDiffReport, Workflows};
 use crate::vindex::keyrange::{shard_order, KeyRange};
 use crate::vschema::KeyspaceVSchema;
 
@@ -20,6 +20,9 @@ pub struct Topology {
     /// Where tables are served while workflows move them (Vitess's routing rules).
     #[serde(default)]
     pub routing_rules: Vec<RoutingRule>,
+    /// Where a keyspace's tables are served instead (Vitess's keyspace routing rules).
+    #[serde(default)]
+    pub keyspace_routing_rules: Vec<KeyspaceRoutingRule>,
 }
 
 /// A keyspace: settings, shards, VSchema and serving partitions.
@@ -184,6 +187,7 @@ pub fn project(state: &mut Topology, event: &TopoEvent) {
             }
         }
         TopoEvent::RoutingRulesChanged { rules } => state.routing_rules = rules.clone(),
+        TopoEvent::KeyspaceRoutingRulesChanged { rules } => state.keyspace_routing_rules = rules.clone(),
         TopoEvent::VDiffRecorded { report } => {
             if let Some(ks) = state.keyspaces.get_mut(&report.keyspace) {
                 ks.vdiffs.retain(|r| r.id != report.id);

@@ -15,6 +15,7 @@ mod lifecycle;
 mod limits;
 mod metadata;
 mod resharding;
+mod routing_rules;
 mod session_vars;
 mod statement_atomicity;
 mod streaming;
