@@ -24,6 +24,7 @@ pub mod config;
 pub mod engine;
 pub mod failpoint;
 pub mod frontend;
+pub mod lease;
 pub mod mysqld;
 pub mod nats;
 pub mod plan;

@@ -59,6 +59,41 @@ fn run_node_here(mut config: NodeConfig) -> anyhow::Result<()> {
     result
 }
 
+/// Claims this node's id and tablet aliases (see [`crate::lease`]) before it serves anything,
+/// and keeps them renewed; a name another live process holds stops this one with its holder.
+async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore) -> anyhow::Result<()> {
+    use crate::lease::{Holder, LeaseError, Leases};
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", config.data_dir))?;
+    let kv = loop {
+        match crate::lease::open(store.jetstream()).await {
+            Ok(kv) => break kv,
+            Err(e) => {
+                warn!(error = %e, "lease bucket not ready; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let mut leases = Leases::new(kv, Holder::this_process(id, &config.data_dir));
+    let mut names = vec![(format!("node.{id}"), format!("node id {id}"))];
+    names.extend(config.tablets.iter().map(|t| (format!("tablet.{}", t.alias), format!("tablet {}", t.alias))));
+    for (key, what) in names {
+        loop {
+            match leases.claim(&key, &what).await {
+                Ok(()) => break,
+                Err(e @ LeaseError::Held { .. }) => anyhow::bail!("{e}"),
+                Err(e) => {
+                    warn!(error = %e, "cannot claim a lease yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+    info!(holder = %leases.holder(), "leases held");
+    leases.renew_forever();
+    Ok(())
+}
+
 async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let id = config.node_id();
     let started = Instant::now();
@@ -73,6 +108,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             }
         }
     };
+    claim_leases(&config, &id, &store).await?;
     let view = TopoView::default();
     let relay = crate::topo::relay::spawn_event_relay(store.clone());
     tokio::spawn(view.clone().follow(store.clone(), Some(reconnects), Some(relay)));
@@ -226,6 +262,11 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         .with_workflows(client.clone(), config.vreplication.clone());
     let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
     AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
+    // Ready means answering: the subscriptions must have reached the server before /healthz
+    // says so (a client that sees `ok` and sends an admin command at once gets an answer).
+    if let Err(e) = client.flush().await {
+        warn!(error = %e, "flushing the subscriptions to NATS");
+    }
     ready.store(true, Ordering::Relaxed);
     info!(node = %id, cell = %config.cell, nats = %config.nats, "node ready");
 

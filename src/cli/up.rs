@@ -81,9 +81,21 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
             .collect();
         let gateway: SocketAddr = ([127, 0, 0, 1], args.gateway_port).into();
         let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr, gateway, &tablets)?;
-        wait_until(Duration::from_secs(60), || http_ok(http_addr, "/healthz")).map_err(|_| {
-            anyhow::anyhow!("the node did not become healthy within 60s; see {}", home.join("node.log").display())
-        })?;
+        let alive = || alive_pid(&home.join(NODE_PID), "tessera").is_some();
+        // Healthy, and the node answering is the one just started (not another process).
+        let ours = || http_body(http_addr, "/debug/status").is_some_and(|b| b.contains(&format!("\"pid\":{pid},")));
+        let started = wait_until(Duration::from_secs(60), || (http_ok(http_addr, "/healthz") && ours()) || !alive());
+        if started.is_err() || !alive() || !ours() {
+            let log = home.join("node.log");
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // The node's own last error says why, else its last lines.
+            let tail = match text.lines().rev().find(|l| l.contains(" ERROR ")) {
+                Some(e) => e.to_string(),
+                None => text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"),
+            };
+            let what = if alive() { "did not become healthy within 60s" } else { "exited" };
+            anyhow::bail!("the node (pid {pid}) {what}; {}:\n{tail}", log.display());
+        }
         format!("node      {node_id} (started, pid {pid})")
     };
 
@@ -299,6 +311,17 @@ fn port_open(addr: SocketAddr) -> bool {
 }
 
 /// A minimal HTTP GET: true on a 200 answer.
+/// The body of a GET, if the server answers 200.
+fn http_body(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
+}
+
 pub(crate) fn http_ok(addr: SocketAddr, path: &str) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));

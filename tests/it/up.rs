@@ -96,6 +96,34 @@ fn up_twice_starts_once_and_down_stops_it() {
     let log_after = std::fs::read_to_string(home.path().join("node.log")).unwrap();
     assert!(log_after.starts_with(&log_before), "node.log was truncated");
 
+    // Another home on the same NATS: its node may not take the first's node id and tablets.
+    let other = tempfile::tempdir().unwrap();
+    let other_s = other.path().to_str().unwrap().to_string();
+    let _other_guard = Down(other.path().to_path_buf());
+    let (ohp, omp, ogp) = (free_port().to_string(), free_port_run(7).to_string(), free_port().to_string());
+    let out = Command::new(BIN)
+        .args(["up", "--home", &other_s, "--nats-port", &np, "--http-port", &ohp])
+        .args(["--mysql-base-port", &omp, "--gateway-port", &ogp])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a second cluster took the first's names:\n{text}");
+    assert!(text.contains("is held by node zone1-local") && text.contains(&home_s), "{text}");
+    let tablets = ctl_ok(&url, &["GetTablets"]);
+    assert!(tablets.contains(&format!(":{mp}")) && !tablets.contains(&format!(":{omp}")), "{tablets}");
+    let out = Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{gp}"),
+            "-uroot",
+            "customer",
+            "-e",
+            "select email from customer where customer_id = 1001",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("b@x"), "the first cluster stopped serving");
+
     // A node that dies leaves its MariaDB servers; `down` stops them too.
     let node_pid: i32 = std::fs::read_to_string(home.path().join("node.pid")).unwrap().trim().parse().unwrap();
     // SAFETY: kill(2) has no memory-safety preconditions.
