@@ -233,6 +233,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             max_connections: g.max_connections,
             max_user_connections: g.max_user_connections,
             limits: Default::default(),
+            throttle: Default::default(),
             connect_timeout: Duration::from_millis(g.connect_timeout_ms),
         };
         let socket = if g.socket.is_empty() {

@@ -51,6 +51,8 @@ pub struct ConnConfig {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Refuse clients that do not switch to TLS.
     pub tls_required: bool,
+    /// Failed logins per client address, which slow that address down.
+    pub throttle: std::sync::Arc<super::throttle::AuthThrottle>,
 }
 
 /// Connections open now: in all, and per user once logged in.
@@ -239,6 +241,11 @@ async fn handshake_and_auth(
         },
     };
     if !allowed {
+        let (failures, wait) = cfg.throttle.failed(&state.host);
+        // The answer still arrives within the login's time limit.
+        let wait = wait.min(cfg.connect_timeout / 2);
+        info!(conn_id, user = %resp.user, host = %state.host, failures, delay = ?wait, "authentication failed");
+        tokio::time::sleep(wait).await;
         let using = if resp.auth.is_empty() { "NO" } else { "YES" };
         let msg = format!("Access denied for user '{}' (using password: {using})", resp.user);
         send_raw(&mut stream, &mut seq, &err_packet(1045, "28000", &msg)).await?;
@@ -249,6 +256,7 @@ async fn handshake_and_auth(
         send_raw(&mut stream, &mut seq, &err_packet(1203, "42000", &msg)).await?;
         return Ok(None);
     }
+    cfg.throttle.succeeded(&state.host);
     state.user = resp.user.clone();
     if let Some(db) = &resp.database {
         match use_target(svc, db) {

@@ -7,6 +7,7 @@
 //!   [`results`]: a statement raced against its client and KILL, and its answer written.
 //! - [`execute`]: one statement of one session, from text to answer.
 //! - [`sessions`]: every session by connection id (KILL); [`local`]: results built here.
+//! - [`throttle`]: failed logins slow their client address down.
 
 pub mod binary;
 pub mod codec;
@@ -23,3 +24,4 @@ mod setvars;
 mod stmt;
 #[cfg(test)]
 mod tests;
+pub mod throttle;

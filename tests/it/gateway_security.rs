@@ -84,3 +84,35 @@ async fn tls_unix_socket_and_caching_sha2() {
     );
     assert!(out.status.success(), "the second gateway routes too: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_from_one_address_slow_down_until_a_login_succeeds() {
+    use std::time::{Duration, Instant};
+    let c = GatewayCluster::start().await;
+    let attempt = |password: &'static str| {
+        let pool = c.pool("app", password, None);
+        async move {
+            let t = Instant::now();
+            let r = pool.get_conn().await.map(drop);
+            let took = t.elapsed();
+            let _ = pool.disconnect().await;
+            (r, took)
+        }
+    };
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let (r, t) = attempt("nope").await;
+        let e = r.unwrap_err();
+        assert!(matches!(e, mysql_async::Error::Server(ref s) if s.code == 1045), "{e}");
+        took.push(t);
+    }
+    // Three answered at once, then a second more for each further failure.
+    assert!(took[..3].iter().all(|d| *d < Duration::from_millis(900)), "{took:?}");
+    assert!(took[3] >= Duration::from_millis(950) && took[4] >= Duration::from_millis(1950), "{took:?}");
+    // A good password resets the address's count.
+    attempt("secret").await.0.expect("the right password still logs in");
+    let (r, t) = attempt("nope").await;
+    assert!(r.is_err() && t < Duration::from_millis(900), "{t:?}");
+    let log = c.node.log();
+    assert!(log.contains("authentication failed") && log.contains("failures=5"), "the failures are logged");
+}
