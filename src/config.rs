@@ -13,8 +13,13 @@ use crate::vindex::keyrange::KeyRange;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
-    /// NATS server URL(s), comma-separated: `nats://127.0.0.1:4222`.
+    /// NATS server URL(s), comma-separated: `nats://127.0.0.1:4222`. With several (a NATS
+    /// cluster), the node fails over between them.
     pub nats: String,
+    /// Copies of each tessera stream (topology, events, leases) the NATS cluster keeps.
+    /// Default: 3 when the cluster has at least three servers, else 1. Streams that exist
+    /// with another count are changed to it.
+    pub stream_replicas: Option<usize>,
     /// The cell (failure domain) this node belongs to.
     pub cell: String,
     /// Node id; defaults to `<cell>-<hostname>-<pid>`.
@@ -329,6 +334,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             nats: "nats://127.0.0.1:4222".into(),
+            stream_replicas: None,
             cell: "zone1".into(),
             id: None,
             http_addr: "127.0.0.1:15000".into(),

@@ -84,9 +84,9 @@ pub struct Leases {
 
 /// Opens the lease bucket, creating its stream on first use (by hand: async-nats's
 /// `create_key_value` fails against nats-server 2.9).
-pub async fn open(js: &jetstream::Context) -> Result<kv::Store, LeaseError> {
+pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, LeaseError> {
     let unavailable = |e: &dyn std::fmt::Display| LeaseError::Unavailable(e.to_string());
-    js.get_or_create_stream(stream::Config {
+    let cfg = stream::Config {
         name: format!("KV_{BUCKET}"),
         description: Some("tessera leases: one owner per node id and tablet alias".into()),
         subjects: vec![format!("$KV.{BUCKET}.>")],
@@ -97,10 +97,10 @@ pub async fn open(js: &jetstream::Context) -> Result<kv::Store, LeaseError> {
         deny_delete: true,
         allow_direct: true,
         discard: stream::DiscardPolicy::New,
+        num_replicas: replicas,
         ..Default::default()
-    })
-    .await
-    .map_err(|e| unavailable(&e))?;
+    };
+    crate::topo::store::ensure_stream(js, cfg).await.map_err(|e| unavailable(&e))?;
     js.get_key_value(BUCKET).await.map_err(|e| unavailable(&e))
 }
 

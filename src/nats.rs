@@ -6,10 +6,16 @@ use async_nats::{Client, ConnectOptions};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+/// The servers of `url`: one URL, or several separated by commas (a NATS cluster; the client
+/// picks one and fails over to the others).
+fn servers(url: &str) -> Vec<&str> {
+    url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
+}
+
 /// Connects once, failing fast: for short-lived commands (`ctl`, `events`).
 pub async fn connect_once(url: &str, name: &str) -> anyhow::Result<Client> {
     options(name, None)
-        .connect(url)
+        .connect(servers(url).as_slice())
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach NATS at {url}: {e} (is `tessera up` running, or is --nats right?)"))
 }
@@ -22,7 +28,7 @@ pub async fn connect_with_retry(url: &str, name: &str) -> (Client, watch::Receiv
     let (connects_tx, connects) = watch::channel(0u64);
     let mut delay = Duration::from_millis(200);
     loop {
-        match options(name, Some(connects_tx.clone())).connect(url).await {
+        match options(name, Some(connects_tx.clone())).connect(servers(url).as_slice()).await {
             Ok(client) => {
                 info!(nats = url, "connected to NATS");
                 return (client, connects);
@@ -59,6 +65,18 @@ fn options(name: &str, connects: Option<watch::Sender<u64>>) -> ConnectOptions {
                 }
             }
         })
+}
+
+/// JetStream servers the connected server's cluster has, as far as the client can tell: the
+/// server itself and the other servers it advertises.
+pub fn cluster_size(client: &Client) -> usize {
+    1 + client.server_info().connect_urls.len()
+}
+
+/// The replica count for tessera's streams: `configured`, else 3 on a cluster of three or
+/// more servers, else 1.
+pub fn stream_replicas(client: &Client, configured: Option<usize>) -> usize {
+    configured.unwrap_or(if cluster_size(client) >= 3 { 3 } else { 1 }).max(1)
 }
 
 /// Human-readable connection state.

@@ -66,7 +66,8 @@ async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore) -> anyho
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", config.data_dir))?;
     let kv = loop {
-        match crate::lease::open(store.jetstream()).await {
+        let replicas = crate::nats::stream_replicas(&store.jetstream().client(), config.stream_replicas);
+        match crate::lease::open(store.jetstream(), replicas).await {
             Ok(kv) => break kv,
             Err(e) => {
                 warn!(error = %e, "lease bucket not ready; retrying");
@@ -100,7 +101,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let (client, reconnects) = crate::nats::connect_with_retry(&config.nats, &format!("tessera-node-{id}")).await;
 
     let store = loop {
-        match TopoStore::open(client.clone(), id.clone()).await {
+        let replicas = crate::nats::stream_replicas(&client, config.stream_replicas);
+        match TopoStore::open_with_replicas(client.clone(), id.clone(), replicas).await {
             Ok(s) => break s,
             Err(e) => {
                 warn!(error = %e, "JetStream not ready; retrying");

@@ -51,12 +51,43 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> TopoError {
     TopoError::Unavailable(format!("{what}: {e}"))
 }
 
+/// Opens stream `cfg.name`, creating it from `cfg` on first use; an existing stream whose
+/// replica count differs from `cfg`'s is changed to it (the rest of its settings kept).
+pub async fn ensure_stream(js: &jetstream::Context, cfg: stream::Config) -> Result<stream::Stream, String> {
+    let wanted = cfg.num_replicas;
+    let mut s = js.get_or_create_stream(cfg).await.map_err(|e| e.to_string())?;
+    let current = s.info().await.map_err(|e| e.to_string())?.config.clone();
+    if current.num_replicas != wanted {
+        let name = current.name.clone();
+        let from = current.num_replicas;
+        js.update_stream(stream::Config { num_replicas: wanted, ..current })
+            .await
+            .map_err(|e| format!("changing the replicas of {name} from {from} to {wanted}: {e}"))?;
+        tracing::info!(stream = %name, from, to = wanted, "stream replica count changed");
+        s = js.get_stream(&name).await.map_err(|e| e.to_string())?;
+    }
+    Ok(s)
+}
+
 impl TopoStore {
-    /// Opens the streams, creating them on first use. `sender` names this writer in envelopes.
+    /// Opens the streams, creating them on first use (replicas as [`crate::nats::stream_replicas`]
+    /// chooses by default). `sender` names this writer in envelopes.
     pub async fn open(client: async_nats::Client, sender: impl Into<String>) -> Result<Self, TopoError> {
+        let replicas = crate::nats::stream_replicas(&client, None);
+        Self::open_with_replicas(client, sender, replicas).await
+    }
+
+    /// Opens the streams with `replicas` copies each, creating them or changing their replica
+    /// count to it.
+    pub async fn open_with_replicas(
+        client: async_nats::Client,
+        sender: impl Into<String>,
+        replicas: usize,
+    ) -> Result<Self, TopoError> {
         let js = jetstream::new(client);
-        let topo = js
-            .get_or_create_stream(stream::Config {
+        let topo = ensure_stream(
+            &js,
+            stream::Config {
                 name: subjects::TOPO_STREAM.into(),
                 description: Some("tessera topology events (event-sourced; never trimmed)".into()),
                 subjects: vec![subjects::topo_all()],
@@ -65,20 +96,26 @@ impl TopoStore {
                 deny_delete: true,
                 deny_purge: true,
                 duplicate_window: DEDUP_WINDOW,
+                num_replicas: replicas,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| unavailable("opening stream TESSERA_TOPO", e))?;
-        js.get_or_create_stream(stream::Config {
-            name: subjects::EVENTS_STREAM.into(),
-            description: Some("tessera cluster events".into()),
-            subjects: vec![subjects::events_all()],
-            storage: stream::StorageType::File,
-            max_age: EVENTS_MAX_AGE,
-            max_bytes: EVENTS_MAX_BYTES,
-            duplicate_window: DEDUP_WINDOW,
-            ..Default::default()
-        })
+            },
+        )
+        .await
+        .map_err(|e| unavailable("opening stream TESSERA_TOPO", e))?;
+        ensure_stream(
+            &js,
+            stream::Config {
+                name: subjects::EVENTS_STREAM.into(),
+                description: Some("tessera cluster events".into()),
+                subjects: vec![subjects::events_all()],
+                storage: stream::StorageType::File,
+                max_age: EVENTS_MAX_AGE,
+                max_bytes: EVENTS_MAX_BYTES,
+                duplicate_window: DEDUP_WINDOW,
+                num_replicas: replicas,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|e| unavailable("opening stream TESSERA_EVENTS", e))?;
         Ok(TopoStore { js, topo, sender: sender.into() })

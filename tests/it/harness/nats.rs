@@ -12,13 +12,41 @@ pub struct NatsServer {
     pub port: u16,
     pub url: String,
     dir: TempDir,
+    /// In a cluster: this server's config file (name, cluster port and routes).
+    config: Option<PathBuf>,
+}
+
+/// A JetStream cluster of `n` servers on loopback (named `n1`..), each with its own store.
+pub fn cluster(n: usize) -> Vec<NatsServer> {
+    let cluster_ports: Vec<u16> = (0..n).map(|_| super::free_port()).collect();
+    let routes: Vec<String> = cluster_ports.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect();
+    let mut servers: Vec<NatsServer> = (0..n)
+        .map(|i| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = super::free_port();
+            let config = dir.path().join("nats.conf");
+            let text = format!(
+                "server_name: n{}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\ncluster {{ name: tc, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                i + 1,
+                dir.path().join("store").display(),
+                cluster_ports[i],
+                routes.join(", ")
+            );
+            std::fs::write(&config, text).expect("nats config");
+            NatsServer { child: None, port, url: format!("nats://127.0.0.1:{port}"), dir, config: Some(config) }
+        })
+        .collect();
+    for s in &mut servers {
+        s.spawn();
+    }
+    servers
 }
 
 impl NatsServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = super::free_port();
-        let mut s = NatsServer { child: None, port, url: format!("nats://127.0.0.1:{port}"), dir };
+        let mut s = NatsServer { child: None, port, url: format!("nats://127.0.0.1:{port}"), dir, config: None };
         s.spawn();
         s
     }
@@ -33,9 +61,12 @@ impl NatsServer {
             .append(true)
             .open(self.dir.path().join("nats.log"))
             .expect("nats log");
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(self.store_dir())
+        let mut cmd = Command::new("nats-server");
+        match &self.config {
+            Some(c) => cmd.arg("-c").arg(c),
+            None => cmd.args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"]).arg(self.store_dir()),
+        };
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -55,6 +86,11 @@ impl NatsServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Starts a stopped server again (same port, store and config).
+    pub fn start_again(&mut self) {
+        self.spawn();
     }
 
     /// Stops and starts again on the same port with the same store.
