@@ -20,6 +20,8 @@ pub struct NodeConfig {
     /// Default: 3 when the cluster has at least three servers, else 1. Streams that exist
     /// with another count are changed to it.
     pub stream_replicas: Option<usize>,
+    /// Credentials and TLS towards NATS (`[nats_auth]`).
+    pub nats_auth: crate::nats::NatsAuth,
     /// The cell (failure domain) this node belongs to.
     pub cell: String,
     /// Node id; defaults to `<cell>-<hostname>-<pid>`.
@@ -335,6 +337,7 @@ impl Default for NodeConfig {
         NodeConfig {
             nats: "nats://127.0.0.1:4222".into(),
             stream_replicas: None,
+            nats_auth: Default::default(),
             cell: "zone1".into(),
             id: None,
             http_addr: "127.0.0.1:15000".into(),

@@ -12,29 +12,105 @@ fn servers(url: &str) -> Vec<&str> {
     url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
 }
 
+/// How a process proves who it is to NATS, and the TLS it uses: `[nats_auth]` in the node
+/// config; `--nats-user`, `--nats-password`, `--nats-token`, `--nats-creds`, `--nats-nkey`,
+/// `--nats-tls-ca`, `--nats-tls-cert`, `--nats-tls-key` (or `TESSERA_NATS_USER`, ...) for every
+/// command, overriding the config.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsAuth {
+    pub user: String,
+    pub password: String,
+    pub token: String,
+    /// A `.creds` file (a user JWT and its nkey seed).
+    pub creds: String,
+    /// A file holding an nkey seed (`SU...`).
+    pub nkey: String,
+    /// CA certificate(s) to verify the servers with; setting it requires TLS.
+    pub tls_ca: String,
+    /// A client certificate and key, for servers that verify clients.
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl NatsAuth {
+    /// What it authenticates with, for messages (never a secret).
+    pub fn describe(&self) -> String {
+        let how = match () {
+            _ if !self.creds.is_empty() => format!("credentials file {}", self.creds),
+            _ if !self.nkey.is_empty() => format!("nkey seed file {}", self.nkey),
+            _ if !self.user.is_empty() => format!("user {}", self.user),
+            _ if !self.token.is_empty() => "a token".to_string(),
+            _ => "no credentials".to_string(),
+        };
+        if self.tls_ca.is_empty() {
+            how
+        } else {
+            format!("{how}, TLS with CA {}", self.tls_ca)
+        }
+    }
+
+    async fn apply(&self, mut o: ConnectOptions) -> anyhow::Result<ConnectOptions> {
+        if !self.creds.is_empty() {
+            o = o
+                .credentials_file(&self.creds)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the NATS credentials file {}: {e}", self.creds))?;
+        } else if !self.nkey.is_empty() {
+            let seed = std::fs::read_to_string(&self.nkey)
+                .map_err(|e| anyhow::anyhow!("cannot read the NATS nkey seed file {}: {e}", self.nkey))?;
+            o = o.nkey(seed.trim().to_string());
+        } else if !self.user.is_empty() {
+            o = o.user_and_password(self.user.clone(), self.password.clone());
+        } else if !self.token.is_empty() {
+            o = o.token(self.token.clone());
+        }
+        if !self.tls_ca.is_empty() {
+            o = o.add_root_certificates(self.tls_ca.clone().into()).require_tls(true);
+        }
+        if !self.tls_cert.is_empty() {
+            o = o.add_client_certificate(self.tls_cert.clone().into(), self.tls_key.clone().into());
+        }
+        Ok(o)
+    }
+}
+
 /// Connects once, failing fast: for short-lived commands (`ctl`, `events`).
-pub async fn connect_once(url: &str, name: &str) -> anyhow::Result<Client> {
-    options(name, None)
+pub async fn connect_once(url: &str, name: &str, auth: &NatsAuth) -> anyhow::Result<Client> {
+    auth.apply(options(name, None))
+        .await?
         .connect(servers(url).as_slice())
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach NATS at {url}: {e} (is `tessera up` running, or is --nats right?)"))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to NATS at {url} with {}: {e} (is `tessera up` running, is --nats right, are the credentials right?)",
+                auth.describe()
+            )
+        })
 }
 
 /// Connects with retries and backoff until it succeeds: for long-running nodes. Once
 /// connected the client reconnects by itself, without limit. The receiver counts
 /// (re)connections, so JetStream consumers, which a restarted server may have forgotten, can
 /// be re-created at once instead of after their heartbeats time out.
-pub async fn connect_with_retry(url: &str, name: &str) -> (Client, watch::Receiver<u64>) {
+pub async fn connect_with_retry(
+    url: &str,
+    name: &str,
+    auth: &NatsAuth,
+) -> anyhow::Result<(Client, watch::Receiver<u64>)> {
     let (connects_tx, connects) = watch::channel(0u64);
     let mut delay = Duration::from_millis(200);
     loop {
-        match options(name, Some(connects_tx.clone())).connect(servers(url).as_slice()).await {
+        // Unreadable credentials are an error at once; a server that refuses them is retried
+        // (it may be getting the credentials too), and says why in the log.
+        let opts = auth.apply(options(name, Some(connects_tx.clone()))).await?;
+        match opts.connect(servers(url).as_slice()).await {
             Ok(client) => {
-                info!(nats = url, "connected to NATS");
-                return (client, connects);
+                info!(nats = url, auth = %auth.describe(), "connected to NATS");
+                return Ok((client, connects));
             }
             Err(e) => {
-                warn!(nats = url, error = %e, retry_in = ?delay, "NATS not reachable; retrying");
+                warn!(nats = url, auth = %auth.describe(), error = %e, retry_in = ?delay, "NATS not reachable or refused the connection; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

@@ -98,7 +98,8 @@ async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore) -> anyho
 async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let id = config.node_id();
     let started = Instant::now();
-    let (client, reconnects) = crate::nats::connect_with_retry(&config.nats, &format!("tessera-node-{id}")).await;
+    let (client, reconnects) =
+        crate::nats::connect_with_retry(&config.nats, &format!("tessera-node-{id}"), &config.nats_auth).await?;
 
     let store = loop {
         let replicas = crate::nats::stream_replicas(&client, config.stream_replicas);

@@ -14,6 +14,8 @@ pub struct CtlArgs {
     /// NATS server URL.
     #[arg(long, env = "TESSERA_NATS", default_value = "nats://127.0.0.1:4222", global = true)]
     pub nats: String,
+    #[command(flatten)]
+    pub nats_auth: super::NatsAuthArgs,
     /// Print the reply as JSON (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
@@ -353,7 +355,8 @@ impl CtlCommand {
 /// Sends the command, prints the reply, and returns the exit code (0 on success).
 pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
     let (req, wait) = args.command.into_request()?;
-    let client = crate::nats::connect_once(&args.nats, "tessera-ctl").await?;
+    let auth = args.nats_auth.over(Default::default());
+    let client = crate::nats::connect_once(&args.nats, "tessera-ctl", &auth).await?;
     let admin = AdminClient::new(client, Duration::from_secs(args.timeout));
     match admin.request(&req).await {
         Ok(resp) => {

@@ -11,6 +11,8 @@ pub struct EventsArgs {
     /// NATS server URL.
     #[arg(long, env = "TESSERA_NATS", default_value = "nats://127.0.0.1:4222")]
     pub nats: String,
+    #[command(flatten)]
+    pub nats_auth: super::NatsAuthArgs,
     /// Start with every event still kept, not just new ones.
     #[arg(long)]
     pub from_start: bool,
@@ -36,7 +38,8 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<i32> {
         [(kind, name)] => subjects::events_filter(kind, *name),
         _ => subjects::events_all(),
     };
-    let client = crate::nats::connect_once(&args.nats, "tessera-events").await?;
+    let auth = args.nats_auth.clone().over(Default::default());
+    let client = crate::nats::connect_once(&args.nats, "tessera-events", &auth).await?;
     let from = if args.from_start { EventsFrom::Start } else { EventsFrom::Now };
     let events = subscribe_events(client, from, server_filter).await?;
     futures::pin_mut!(events);

@@ -35,8 +35,59 @@ pub enum Command {
     Events(events::EventsArgs),
 }
 
+/// NATS credentials and TLS, for every command (each also from its environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsAuthArgs {
+    /// NATS user (with --nats-password).
+    #[arg(long = "nats-user", env = "TESSERA_NATS_USER", global = true)]
+    pub user: Option<String>,
+    #[arg(long = "nats-password", env = "TESSERA_NATS_PASSWORD", global = true, hide_env_values = true)]
+    pub password: Option<String>,
+    /// NATS token.
+    #[arg(long = "nats-token", env = "TESSERA_NATS_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// A NATS `.creds` file (JWT and nkey seed).
+    #[arg(long = "nats-creds", env = "TESSERA_NATS_CREDS", global = true)]
+    pub creds: Option<String>,
+    /// A file holding a NATS nkey seed.
+    #[arg(long = "nats-nkey", env = "TESSERA_NATS_NKEY", global = true)]
+    pub nkey: Option<String>,
+    /// CA certificate to verify the NATS servers with (requires TLS).
+    #[arg(long = "nats-tls-ca", env = "TESSERA_NATS_TLS_CA", global = true)]
+    pub tls_ca: Option<String>,
+    /// Client certificate and key for NATS servers that verify clients.
+    #[arg(long = "nats-tls-cert", env = "TESSERA_NATS_TLS_CERT", global = true)]
+    pub tls_cert: Option<String>,
+    #[arg(long = "nats-tls-key", env = "TESSERA_NATS_TLS_KEY", global = true)]
+    pub tls_key: Option<String>,
+}
+
+impl NatsAuthArgs {
+    /// `base` (the config's) with every flag given replacing its field.
+    pub fn over(self, mut base: crate::nats::NatsAuth) -> crate::nats::NatsAuth {
+        let fields = [
+            (self.user, &mut base.user),
+            (self.password, &mut base.password),
+            (self.token, &mut base.token),
+            (self.creds, &mut base.creds),
+            (self.nkey, &mut base.nkey),
+            (self.tls_ca, &mut base.tls_ca),
+            (self.tls_cert, &mut base.tls_cert),
+            (self.tls_key, &mut base.tls_key),
+        ];
+        for (flag, field) in fields {
+            if let Some(v) = flag {
+                *field = v;
+            }
+        }
+        base
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct NodeArgs {
+    #[command(flatten)]
+    pub nats_auth: NatsAuthArgs,
     /// TOML config file (see config/node.toml); flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -88,6 +139,7 @@ impl NodeArgs {
         if let Some(v) = self.nats {
             cfg.nats = v;
         }
+        cfg.nats_auth = self.nats_auth.over(cfg.nats_auth);
         if let Some(v) = self.cell {
             cfg.cell = v;
         }

@@ -99,7 +99,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         format!("node      {node_id} (started, pid {pid})")
     };
 
-    let client = crate::nats::connect_once(&nats_url, "tessera-up").await?;
+    let client = crate::nats::connect_once(&nats_url, "tessera-up", &Default::default()).await?;
     let admin = AdminClient::new(client, Duration::from_secs(60));
     match admin
         .request(&AdminRequest::AddCellInfo {

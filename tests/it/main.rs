@@ -14,6 +14,7 @@ mod gateway_security;
 mod lifecycle;
 mod limits;
 mod metadata;
+mod nats_auth;
 mod nats_cluster;
 mod resharding;
 mod routing_rules;

@@ -51,6 +51,22 @@ impl NatsServer {
         s
     }
 
+    /// A single server whose config adds `extra` (e.g. an `authorization` block).
+    pub fn start_with_config(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = super::free_port();
+        let config = dir.path().join("nats.conf");
+        let text = format!(
+            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n{extra}\n",
+            dir.path().join("store").display()
+        );
+        std::fs::write(&config, text).expect("nats config");
+        let mut s =
+            NatsServer { child: None, port, url: format!("nats://127.0.0.1:{port}"), dir, config: Some(config) };
+        s.spawn();
+        s
+    }
+
     pub fn store_dir(&self) -> PathBuf {
         self.dir.path().join("store")
     }
