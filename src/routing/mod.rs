@@ -125,27 +125,19 @@ impl RoutingView {
     /// The keyspace a routing rule sends `from` (`table` or `keyspace.table`) to, for
     /// `tablet_type` (falling back to the primary rule, as Vitess does).
     fn rule(&self, from: &str, tablet_type: TabletType) -> Option<&str> {
-        let find = |tt: TabletType| {
-            self.topo
-                .routing_rules
-                .iter()
-                .find(|r| r.from == from && r.tablet_type == tt)
-                .map(|r| r.to_keyspace.as_str())
-        };
-        find(tablet_type).or_else(|| find(TabletType::Primary))
+        let rules = self.topo.routing_rules.iter().map(|r| (r.from.as_str(), r.tablet_type, r.to_keyspace.as_str()));
+        pick_rule(rules, from, tablet_type)
     }
 
     /// The keyspace a keyspace routing rule sends keyspace `from`'s tables to, for
     /// `tablet_type` (falling back to the primary rule).
     pub fn keyspace_rule(&self, from: &str, tablet_type: TabletType) -> Option<&str> {
-        let find = |tt: TabletType| {
-            self.topo
-                .keyspace_routing_rules
-                .iter()
-                .find(|r| r.from_keyspace == from && r.tablet_type == tt)
-                .map(|r| r.to_keyspace.as_str())
-        };
-        find(tablet_type).or_else(|| find(TabletType::Primary))
+        let rules = self
+            .topo
+            .keyspace_routing_rules
+            .iter()
+            .map(|r| (r.from_keyspace.as_str(), r.tablet_type, r.to_keyspace.as_str()));
+        pick_rule(rules, from, tablet_type)
     }
 
     /// Resolves a table reference to its keyspace: a routing rule for `keyspace.table` (or the
@@ -252,6 +244,17 @@ impl Router {
         *cached = Some(v.clone());
         v
     }
+}
+
+/// The target of the rule `(from, tablet type, to)` for `from` and `tablet_type`, else of its
+/// primary rule (Vitess's fallback).
+fn pick_rule<'a>(
+    rules: impl Iterator<Item = (&'a str, TabletType, &'a str)> + Clone,
+    from: &str,
+    tablet_type: TabletType,
+) -> Option<&'a str> {
+    let find = |tt: TabletType| rules.clone().find(|(f, t, _)| *f == from && *t == tt).map(|(_, _, to)| to);
+    find(tablet_type).or_else(|| find(TabletType::Primary))
 }
 
 /// The example cluster's routing view (commerce/0; customer/-80, 80- with the example

@@ -111,7 +111,7 @@ async fn ctl_reports_errors_with_nonzero_exit() {
     // No NATS at all.
     let out = ctl("nats://127.0.0.1:1", &["GetKeyspaces"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach NATS"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to NATS"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
