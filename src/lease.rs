@@ -1,7 +1,7 @@
 //! One owner per node id and tablet alias: a node holds each under a lease in the JetStream
 //! key-value bucket `TESSERA_LEASES` before it serves anything, and renews it while alive.
 //!
-//! A lease is a key (`node.<id>`, `tablet.<alias>`) whose value names its holder (node id,
+//! A lease is a key (`node.<id>`, `tablet.<alias>`, see [`key`]) whose value names its holder (node id,
 //! host, data dir, pid, incarnation). Claiming uses the bucket's create-if-absent; an entry
 //! expires `TTL` after its last renewal (the bucket's max age), so a dead holder's leases free
 //! themselves. The same owner restarting (same node id, host and data dir) takes its leases
@@ -102,6 +102,20 @@ pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<kv::Store,
     };
     crate::topo::store::ensure_stream(js, cfg).await.map_err(|e| unavailable(&e))?;
     js.get_key_value(BUCKET).await.map_err(|e| unavailable(&e))
+}
+
+/// The lease key of a name: KV keys allow `-_=.a-zA-Z0-9/` only (and `.` only between
+/// tokens), so any other byte, and `.` and `=` themselves, is written `=XX`: no two names share
+/// a key and every name makes a valid one.
+pub fn key(kind: &str, name: &str) -> String {
+    let mut out = format!("{kind}.");
+    for b in name.bytes() {
+        match b {
+            b'-' | b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => out.push(b as char),
+            other => out.push_str(&format!("={other:02X}")),
+        }
+    }
+    out
 }
 
 fn encode(h: &Holder) -> bytes::Bytes {
@@ -210,6 +224,9 @@ mod tests {
         assert!(!a.same_owner(&Holder { data_dir: "/d2".into(), ..a.clone() }), "a second home");
         assert!(!a.same_owner(&Holder { host: "other".into(), ..a.clone() }));
         assert!(!a.same_owner(&Holder { node_id: "n2".into(), ..a.clone() }));
+        assert_eq!(key("tablet", "zone1-100"), "tablet.zone1-100");
+        assert_eq!(key("node", "zone1-web.1"), "node.zone1-web=2E1");
+        assert_eq!(key("node", "a:b=c"), "node.a=3Ab=3Dc");
         let e = LeaseError::Held { what: "tablet zone1-100".into(), holder: a };
         assert!(e.to_string().contains("tablet zone1-100 is held by node n1 (pid 1 on host h, data dir /d1"), "{e}");
     }

@@ -76,8 +76,8 @@ async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore) -> anyho
         }
     };
     let mut leases = Leases::new(kv, Holder::this_process(id, &config.data_dir));
-    let mut names = vec![(format!("node.{id}"), format!("node id {id}"))];
-    names.extend(config.tablets.iter().map(|t| (format!("tablet.{}", t.alias), format!("tablet {}", t.alias))));
+    let mut names = vec![(crate::lease::key("node", id), format!("node id {id}"))];
+    names.extend(config.tablets.iter().map(|t| (crate::lease::key("tablet", &t.alias), format!("tablet {}", t.alias))));
     for (key, what) in names {
         loop {
             match leases.claim(&key, &what).await {
