@@ -90,12 +90,31 @@ impl TopoView {
             match store.follow(next).await {
                 Ok(commits) => {
                     futures::pin_mut!(commits);
+                    // A consumer on a server that died (the stream's leader moved) delivers
+                    // nothing, and the client notices only after its 15 s heartbeat window:
+                    // each second, a view behind the stream's end that made no progress over
+                    // two checks in a row re-creates its consumer.
+                    let mut check = tokio::time::interval_at(tokio::time::Instant::now() + STALL_CHECK, STALL_CHECK);
+                    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut seen = self.seq();
+                    let mut stalled_checks = 0;
                     loop {
                         let item = tokio::select! {
                             item = commits.next() => item,
                             () = reconnected(&mut reconnects) => {
                                 info!(from = self.seq() + 1, "NATS reconnected; re-creating the topology consumer");
                                 break;
+                            }
+                            _ = check.tick() => {
+                                let at = self.seq();
+                                let stalled = at == seen && store.last_seq().await.is_ok_and(|end| end > at);
+                                seen = at;
+                                stalled_checks = if stalled { stalled_checks + 1 } else { 0 };
+                                if stalled_checks >= 2 {
+                                    warn!(at, "topology consumer delivers nothing while the stream is ahead; re-creating it");
+                                    break;
+                                }
+                                continue;
                             }
                         };
                         match item {
@@ -125,6 +144,9 @@ impl TopoView {
         }
     }
 }
+
+/// How often a follower checks that its consumer still delivers.
+const STALL_CHECK: Duration = Duration::from_secs(1);
 
 /// Resolves when the connection counter changes; never, without a counter.
 async fn reconnected(reconnects: &mut Option<watch::Receiver<u64>>) {
