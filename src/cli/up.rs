@@ -81,7 +81,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
             .collect();
         let gateway: SocketAddr = ([127, 0, 0, 1], args.gateway_port).into();
         let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr, gateway, &tablets)?;
-        let alive = || alive_pid(&home.join(NODE_PID), "tessera").is_some();
+        // By pid, not by command line: during its exec the child's command line reads empty.
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        let alive = || unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 && !is_zombie(pid as libc::pid_t);
         // Healthy, and the node answering is the one just started (not another process).
         let ours = || http_body(http_addr, "/debug/status").is_some_and(|b| b.contains(&format!("\"pid\":{pid},")));
         let started = wait_until(Duration::from_secs(60), || (http_ok(http_addr, "/healthz") && ours()) || !alive());
