@@ -100,7 +100,7 @@ pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<kv::Store,
         num_replicas: replicas,
         ..Default::default()
     };
-    crate::topo::store::ensure_stream(js, cfg).await.map_err(|e| unavailable(&e))?;
+    crate::topo::store::ensure_stream(js, cfg, true).await.map_err(|e| unavailable(&e))?;
     js.get_key_value(BUCKET).await.map_err(|e| unavailable(&e))
 }
 

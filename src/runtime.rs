@@ -61,12 +61,11 @@ fn run_node_here(mut config: NodeConfig) -> anyhow::Result<()> {
 
 /// Claims this node's id and tablet aliases (see [`crate::lease`]) before it serves anything,
 /// and keeps them renewed; a name another live process holds stops this one with its holder.
-async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore) -> anyhow::Result<()> {
+async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore, replicas: usize) -> anyhow::Result<()> {
     use crate::lease::{Holder, LeaseError, Leases};
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", config.data_dir))?;
     let kv = loop {
-        let replicas = crate::nats::stream_replicas(&store.jetstream().client(), config.stream_replicas);
         match crate::lease::open(store.jetstream(), replicas).await {
             Ok(kv) => break kv,
             Err(e) => {
@@ -101,8 +100,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let (client, reconnects) =
         crate::nats::connect_with_retry(&config.nats, &format!("tessera-node-{id}"), &config.nats_auth).await?;
 
+    let replicas = crate::nats::stream_replicas(&client, config.stream_replicas);
     let store = loop {
-        let replicas = crate::nats::stream_replicas(&client, config.stream_replicas);
         match TopoStore::open_with_replicas(client.clone(), id.clone(), replicas).await {
             Ok(s) => break s,
             Err(e) => {
@@ -111,7 +110,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             }
         }
     };
-    claim_leases(&config, &id, &store).await?;
+    claim_leases(&config, &id, &store, replicas).await?;
     let view = TopoView::default();
     let relay = crate::topo::relay::spawn_event_relay(store.clone());
     tokio::spawn(view.clone().follow(store.clone(), Some(reconnects), Some(relay)));

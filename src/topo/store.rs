@@ -51,11 +51,19 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> TopoError {
     TopoError::Unavailable(format!("{what}: {e}"))
 }
 
-/// Opens stream `cfg.name`, creating it from `cfg` on first use; an existing stream whose
-/// replica count differs from `cfg`'s is changed to it (the rest of its settings kept).
-pub async fn ensure_stream(js: &jetstream::Context, cfg: stream::Config) -> Result<stream::Stream, String> {
+/// Opens stream `cfg.name`, creating it from `cfg` on first use; with `resize`, an existing
+/// stream whose replica count differs from `cfg`'s is changed to it (the rest of its settings
+/// kept). Only nodes resize: a command that merely reads (`events`) leaves streams as they are.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    cfg: stream::Config,
+    resize: bool,
+) -> Result<stream::Stream, String> {
     let wanted = cfg.num_replicas;
     let mut s = js.get_or_create_stream(cfg).await.map_err(|e| e.to_string())?;
+    if !resize {
+        return Ok(s);
+    }
     let current = s.info().await.map_err(|e| e.to_string())?.config.clone();
     if current.num_replicas != wanted {
         let name = current.name.clone();
@@ -70,19 +78,29 @@ pub async fn ensure_stream(js: &jetstream::Context, cfg: stream::Config) -> Resu
 }
 
 impl TopoStore {
-    /// Opens the streams, creating them on first use (replicas as [`crate::nats::stream_replicas`]
-    /// chooses by default). `sender` names this writer in envelopes.
+    /// Opens the streams, creating missing ones (replicas as [`crate::nats::stream_replicas`]
+    /// chooses by default) and leaving existing ones as they are. `sender` names this writer
+    /// in envelopes.
     pub async fn open(client: async_nats::Client, sender: impl Into<String>) -> Result<Self, TopoError> {
         let replicas = crate::nats::stream_replicas(&client, None);
-        Self::open_with_replicas(client, sender, replicas).await
+        Self::open_streams(client, sender, replicas, false).await
     }
 
     /// Opens the streams with `replicas` copies each, creating them or changing their replica
-    /// count to it.
+    /// count to it (what a node does at start).
     pub async fn open_with_replicas(
         client: async_nats::Client,
         sender: impl Into<String>,
         replicas: usize,
+    ) -> Result<Self, TopoError> {
+        Self::open_streams(client, sender, replicas, true).await
+    }
+
+    async fn open_streams(
+        client: async_nats::Client,
+        sender: impl Into<String>,
+        replicas: usize,
+        resize: bool,
     ) -> Result<Self, TopoError> {
         let js = jetstream::new(client);
         let topo = ensure_stream(
@@ -99,6 +117,7 @@ impl TopoStore {
                 num_replicas: replicas,
                 ..Default::default()
             },
+            resize,
         )
         .await
         .map_err(|e| unavailable("opening stream TESSERA_TOPO", e))?;
@@ -115,6 +134,7 @@ impl TopoStore {
                 num_replicas: replicas,
                 ..Default::default()
             },
+            resize,
         )
         .await
         .map_err(|e| unavailable("opening stream TESSERA_EVENTS", e))?;
