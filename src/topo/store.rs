@@ -39,6 +39,30 @@ pub struct StoredCommit {
     pub commit: TopoCommit,
 }
 
+/// Decodes one stored topology message; one that does not decode becomes an empty commit
+/// (logged), so that sequences stay contiguous for the folds.
+fn decode_commit(seq: u64, subject: &str, payload: &[u8]) -> StoredCommit {
+    match Envelope::<TopoCommit>::decode(payload) {
+        Ok(env) => StoredCommit {
+            seq,
+            subject: subject.to_string(),
+            sender: env.sender,
+            time_ms: env.time_ms,
+            commit: env.body,
+        },
+        Err(e) => {
+            warn!(subject, seq, error = %e, "skipping topology message that does not decode");
+            StoredCommit {
+                seq,
+                subject: subject.to_string(),
+                sender: String::new(),
+                time_ms: 0,
+                commit: TopoCommit { command: String::new(), events: Vec::new() },
+            }
+        }
+    }
+}
+
 /// Handle on the `TESSERA_TOPO` and `TESSERA_EVENTS` streams.
 #[derive(Clone)]
 pub struct TopoStore {
@@ -228,26 +252,23 @@ impl TopoStore {
                 Ok(info) => info.stream_sequence,
                 Err(e) => return Some(Err(unavailable("reading TESSERA_TOPO metadata", e))),
             };
-            match Envelope::<TopoCommit>::decode(&msg.payload) {
-                Ok(env) => Some(Ok(StoredCommit {
-                    seq,
-                    subject: msg.subject.to_string(),
-                    sender: env.sender,
-                    time_ms: env.time_ms,
-                    commit: env.body,
-                })),
-                Err(e) => {
-                    warn!(subject = %msg.subject, seq, error = %e, "skipping topology message that does not decode");
-                    Some(Ok(StoredCommit {
-                        seq,
-                        subject: msg.subject.to_string(),
-                        sender: String::new(),
-                        time_ms: 0,
-                        commit: TopoCommit { command: String::new(), events: Vec::new() },
-                    }))
-                }
-            }
+            Some(Ok(decode_commit(seq, &msg.subject, &msg.payload)))
         }))
+    }
+
+    /// Reads commits `from..=to` one by one from the stream's leader, without a consumer: the
+    /// follower's way round a consumer that stopped delivering. A sequence the stream no longer
+    /// holds (purged) is skipped.
+    pub async fn read_range(&self, from: u64, to: u64) -> Result<Vec<StoredCommit>, TopoError> {
+        let mut out = Vec::with_capacity(to.saturating_sub(from).saturating_add(1).min(1024) as usize);
+        for seq in from..=to {
+            match self.topo.get_raw_message(seq).await {
+                Ok(msg) => out.push(decode_commit(seq, &msg.subject, &msg.payload)),
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => continue,
+                Err(e) => return Err(unavailable(&format!("reading TESSERA_TOPO sequence {seq}"), e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Folds the stream from the start, up to and including `upto` (or to its current end).

@@ -71,6 +71,18 @@ impl TopoView {
         self.seq.send_replace(c.seq);
     }
 
+    /// Folds a commit the follower received, if new, and hands it to the relay.
+    fn take(&self, c: StoredCommit, relay: Option<&mpsc::Sender<StoredCommit>>) {
+        debug!(seq = c.seq, command = %c.commit.command, "topology commit");
+        if c.seq > self.seq() {
+            self.apply(&c);
+            if let Some(relay) = relay {
+                // A full relay queue only costs an event, never the topology.
+                let _ = relay.try_send(c);
+            }
+        }
+    }
+
     /// Follows the stream into this view until the task is dropped, re-creating the consumer
     /// from the next sequence whenever it fails (network errors) or, when `reconnects` is
     /// given, whenever the NATS client reconnects (a restarted server forgets the consumer).
@@ -92,8 +104,9 @@ impl TopoView {
                     futures::pin_mut!(commits);
                     // A consumer on a server that died (the stream's leader moved) delivers
                     // nothing, and the client notices only after its 15 s heartbeat window:
-                    // each second, a view behind the stream's end that made no progress over
-                    // two checks in a row re-creates its consumer.
+                    // each second, a view behind the stream's end that made no progress since
+                    // the last check reads the missing commits straight from the stream, and
+                    // after two such checks in a row re-creates its consumer.
                     let mut check = tokio::time::interval_at(tokio::time::Instant::now() + STALL_CHECK, STALL_CHECK);
                     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     let mut seen = self.seq();
@@ -107,11 +120,21 @@ impl TopoView {
                             }
                             _ = check.tick() => {
                                 let at = self.seq();
-                                let stalled = at == seen && store.last_seq().await.is_ok_and(|end| end > at);
+                                let end = if at == seen { store.last_seq().await.unwrap_or(at) } else { at };
                                 seen = at;
-                                stalled_checks = if stalled { stalled_checks + 1 } else { 0 };
+                                if end <= at {
+                                    stalled_checks = 0;
+                                    continue;
+                                }
+                                stalled_checks += 1;
+                                warn!(at, end, "topology consumer delivers nothing while the stream is ahead; reading the stream directly");
+                                match store.read_range(at + 1, end.min(at + DIRECT_READ_MAX)).await {
+                                    Ok(missing) => missing.into_iter().for_each(|c| self.take(c, relay.as_ref())),
+                                    Err(e) => warn!(error = %e, "cannot read the topology stream directly"),
+                                }
+                                seen = self.seq();
                                 if stalled_checks >= 2 {
-                                    warn!(at, "topology consumer delivers nothing while the stream is ahead; re-creating it");
+                                    warn!(at = seen, "re-creating the topology consumer");
                                     break;
                                 }
                                 continue;
@@ -119,14 +142,7 @@ impl TopoView {
                         };
                         match item {
                             Some(Ok(c)) => {
-                                debug!(seq = c.seq, command = %c.commit.command, "topology commit");
-                                if c.seq > self.seq() {
-                                    self.apply(&c);
-                                    if let Some(relay) = &relay {
-                                        // A full relay queue only costs an event, never the topology.
-                                        let _ = relay.try_send(c);
-                                    }
-                                }
+                                self.take(c, relay.as_ref());
                                 backoff = Duration::from_millis(100);
                             }
                             Some(Err(e)) => {
@@ -144,6 +160,9 @@ impl TopoView {
         }
     }
 }
+
+/// Most commits a stalled follower reads directly per check (the consumer brings the rest).
+const DIRECT_READ_MAX: u64 = 256;
 
 /// How often a follower checks that its consumer still delivers.
 const STALL_CHECK: Duration = Duration::from_secs(1);
