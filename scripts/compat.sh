@@ -157,7 +157,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ctl() { "$TESSERA_BIN" ctl --nats "nats://127.0.0.1:$NATS_PORT" --timeout 120 "$@"; }
+ctl() { TESSERA_HOME="$HOME_DIR" "$TESSERA_BIN" ctl --nats "nats://127.0.0.1:$NATS_PORT" --timeout 120 "$@"; }
 
 merge_vschema() {
   # the keyspace's current VSchema (the example's tables) plus the suite's

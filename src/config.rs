@@ -22,6 +22,9 @@ pub struct NodeConfig {
     pub stream_replicas: Option<usize>,
     /// Credentials and TLS towards NATS (`[nats_auth]`).
     pub nats_auth: crate::nats::NatsAuth,
+    /// `node` (default: hosts tablets, serves admin commands, writes the topology) or
+    /// `gateway` (only a MySQL gateway; needs only the `gateway` NATS role's permissions).
+    pub role: crate::nats_roles::Role,
     /// The cell (failure domain) this node belongs to.
     pub cell: String,
     /// Node id; defaults to `<cell>-<hostname>-<pid>`.
@@ -338,6 +341,7 @@ impl Default for NodeConfig {
             nats: "nats://127.0.0.1:4222".into(),
             stream_replicas: None,
             nats_auth: Default::default(),
+            role: Default::default(),
             cell: "zone1".into(),
             id: None,
             http_addr: "127.0.0.1:15000".into(),
@@ -374,6 +378,26 @@ impl NodeConfig {
 
     /// Checks names and timings, and normalises tablet aliases.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
+        use crate::nats_roles::Role;
+        match self.role {
+            Role::Node => {}
+            Role::Gateway if !self.tablets.is_empty() => {
+                return Err(ConfigError::Invalid(
+                    "role gateway hosts no tablets: run tablets on a node with role node".into(),
+                ))
+            }
+            Role::Gateway if self.gateway.is_none() => {
+                return Err(ConfigError::Invalid("role gateway needs a gateway ([gateway] or --gateway)".into()))
+            }
+            Role::Gateway => {}
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "a node runs with role node or gateway, not {} (that role is for `tessera {}`)",
+                    other.name(),
+                    if other == Role::Admin { "ctl" } else { "events" }
+                )))
+            }
+        }
         let mut aliases = std::collections::BTreeSet::new();
         for t in &mut self.tablets {
             t.validate().map_err(ConfigError::Invalid)?;

@@ -84,7 +84,7 @@ pub struct Leases {
 
 /// Opens the lease bucket, creating its stream on first use (by hand: async-nats's
 /// `create_key_value` fails against nats-server 2.9).
-pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, LeaseError> {
+pub async fn open(js: &jetstream::Context, replicas: usize, resize: bool) -> Result<kv::Store, LeaseError> {
     let unavailable = |e: &dyn std::fmt::Display| LeaseError::Unavailable(e.to_string());
     let cfg = stream::Config {
         name: format!("KV_{BUCKET}"),
@@ -100,7 +100,7 @@ pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<kv::Store,
         num_replicas: replicas,
         ..Default::default()
     };
-    crate::topo::store::ensure_stream(js, cfg, true).await.map_err(|e| unavailable(&e))?;
+    crate::topo::store::ensure_stream(js, cfg, resize).await.map_err(|e| unavailable(&e))?;
     js.get_key_value(BUCKET).await.map_err(|e| unavailable(&e))
 }
 

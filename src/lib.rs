@@ -27,6 +27,7 @@ pub mod frontend;
 pub mod lease;
 pub mod mysqld;
 pub mod nats;
+pub mod nats_roles;
 pub mod plan;
 pub mod planner;
 pub mod protocol;

@@ -1,10 +1,13 @@
 //! Connecting to NATS.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions};
 use tokio::sync::watch;
 use tracing::{info, warn};
+
+use crate::nats_roles::Role;
 
 /// The servers of `url`: one URL, or several separated by commas (a NATS cluster; the client
 /// picks one and fails over to the others).
@@ -31,6 +34,9 @@ pub struct NatsAuth {
     /// A client certificate and key, for servers that verify clients.
     pub tls_cert: String,
     pub tls_key: String,
+    /// Where these credentials were read from, for messages (not a config key).
+    #[serde(skip)]
+    pub source: String,
 }
 
 impl NatsAuth {
@@ -43,6 +49,7 @@ impl NatsAuth {
             _ if !self.token.is_empty() => "a token".to_string(),
             _ => "no credentials".to_string(),
         };
+        let how = if self.source.is_empty() { how } else { format!("{how} (from {})", self.source) };
         if self.tls_ca.is_empty() {
             how
         } else {
@@ -75,9 +82,29 @@ impl NatsAuth {
     }
 }
 
-/// Connects once, failing fast: for short-lived commands (`ctl`, `events`).
-pub async fn connect_once(url: &str, name: &str, auth: &NatsAuth) -> anyhow::Result<Client> {
-    auth.apply(options(name, None))
+/// The file under a local cluster's home holding `role`'s credentials (written by `up`).
+pub fn credentials_file(home: &std::path::Path, role: Role) -> std::path::PathBuf {
+    home.join("credentials").join(format!("nats-{}.toml", role.name()))
+}
+
+/// `role`'s credentials under `home`, if `tessera up` wrote them there.
+pub fn local_credentials(home: &std::path::Path, role: Role) -> anyhow::Result<Option<NatsAuth>> {
+    let path = credentials_file(home, role);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("cannot read the NATS credentials {}: {e}", path.display()),
+    };
+    let mut auth: NatsAuth = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("the NATS credentials {} do not parse: {e}", path.display()))?;
+    auth.source = path.display().to_string();
+    Ok(Some(auth))
+}
+
+/// Connects once, failing fast: for short-lived commands (`ctl`, `events`). `role` picks the
+/// inbox prefix the role's permissions allow (see [`crate::nats_roles`]).
+pub async fn connect_once(url: &str, name: &str, auth: &NatsAuth, role: Role) -> anyhow::Result<Client> {
+    auth.apply(options(name, role, None))
         .await?
         .connect(servers(url).as_slice())
         .await
@@ -97,13 +124,14 @@ pub async fn connect_with_retry(
     url: &str,
     name: &str,
     auth: &NatsAuth,
+    role: Role,
 ) -> anyhow::Result<(Client, watch::Receiver<u64>)> {
     let (connects_tx, connects) = watch::channel(0u64);
     let mut delay = Duration::from_millis(200);
     loop {
         // Unreadable credentials are an error at once; a server that refuses them is retried
         // (it may be getting the credentials too), and says why in the log.
-        let opts = auth.apply(options(name, Some(connects_tx.clone()))).await?;
+        let opts = auth.apply(options(name, role, Some(connects_tx.clone()))).await?;
         match opts.connect(servers(url).as_slice()).await {
             Ok(client) => {
                 info!(nats = url, auth = %auth.describe(), "connected to NATS");
@@ -118,9 +146,19 @@ pub async fn connect_with_retry(
     }
 }
 
-fn options(name: &str, connects: Option<watch::Sender<u64>>) -> ConnectOptions {
+/// The last error the server sent this process (a permissions violation, an expired
+/// credential), for commands that would otherwise only see a timeout.
+static LAST_SERVER_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+/// What the server last refused, if anything: `Permissions Violation for Publish to ...`.
+pub fn last_server_error() -> Option<String> {
+    LAST_SERVER_ERROR.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn options(name: &str, role: Role, connects: Option<watch::Sender<u64>>) -> ConnectOptions {
     ConnectOptions::new()
         .name(name)
+        .custom_inbox_prefix(role.inbox_prefix())
         .connection_timeout(Duration::from_secs(3))
         .ping_interval(Duration::from_secs(5))
         .reconnect_delay_callback(|attempts| {
@@ -136,6 +174,10 @@ fn options(name: &str, connects: Option<watch::Sender<u64>>) -> ConnectOptions {
                         if let Some(tx) = connects {
                             tx.send_modify(|n| *n += 1);
                         }
+                    }
+                    async_nats::Event::ServerError(e) => {
+                        warn!(error = %e, "NATS server refused an operation");
+                        *LAST_SERVER_ERROR.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
                     }
                     other => info!(event = %other, "NATS event"),
                 }

@@ -13,6 +13,7 @@ use crate::actors::node::{Leave, NodeActor};
 use crate::actors::tablet::{StopTablet, TabletActor};
 use crate::admin::AdminService;
 use crate::config::NodeConfig;
+use crate::nats_roles::Role;
 use crate::protocol::envelope::now_ms;
 use crate::protocol::node::NodeInfo;
 use crate::protocol::subjects;
@@ -66,7 +67,7 @@ async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore, replicas
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", config.data_dir))?;
     let kv = loop {
-        match crate::lease::open(store.jetstream(), replicas).await {
+        match crate::lease::open(store.jetstream(), replicas, config.role == Role::Node).await {
             Ok(kv) => break kv,
             Err(e) => {
                 warn!(error = %e, "lease bucket not ready; retrying");
@@ -98,24 +99,33 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let id = config.node_id();
     let started = Instant::now();
     let (client, reconnects) =
-        crate::nats::connect_with_retry(&config.nats, &format!("tessera-node-{id}"), &config.nats_auth).await?;
+        crate::nats::connect_with_retry(&config.nats, &format!("tessera-node-{id}"), &config.nats_auth, config.role)
+            .await?;
+    // A gateway-only node reads the control plane and never changes it: no stream creation or
+    // resize, no admin commands, no event relay, no VReplication (its NATS role allows none).
+    let core = config.role == Role::Node;
 
     let replicas = crate::nats::stream_replicas(&client, config.stream_replicas);
     let store = loop {
-        match TopoStore::open_with_replicas(client.clone(), id.clone(), replicas).await {
+        let opened = if core {
+            TopoStore::open_with_replicas(client.clone(), id.clone(), replicas).await
+        } else {
+            TopoStore::open(client.clone(), id.clone()).await
+        };
+        match opened {
             Ok(s) => break s,
             Err(e) => {
-                warn!(error = %e, "JetStream not ready; retrying");
+                warn!(error = %e, "JetStream not ready (a gateway node waits for a node to create the streams); retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     };
     claim_leases(&config, &id, &store, replicas).await?;
     let view = TopoView::default();
-    let relay = crate::topo::relay::spawn_event_relay(store.clone());
-    tokio::spawn(view.clone().follow(store.clone(), Some(reconnects), Some(relay)));
+    let relay = core.then(|| crate::topo::relay::spawn_event_relay(store.clone()));
+    tokio::spawn(view.clone().follow(store.clone(), Some(reconnects), relay));
 
-    let mut hosts = vec!["admin".to_string()];
+    let mut hosts = if core { vec!["admin".to_string()] } else { Vec::new() };
     if !config.http_addr.is_empty() {
         hosts.push("web".into());
     }
@@ -251,20 +261,22 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         let addr = crate::actors::gateway::GatewayActor::new(listener, socket, cfg, services).start();
         gateway = Some((addr, sessions, Duration::from_millis(g.drain_ms)));
     }
-    crate::actors::vrepl_engine::VReplicationEngine::new(
-        id.clone(),
-        config.tablets.clone(),
-        config.vreplication.clone(),
-        client.clone(),
-        store.clone(),
-        view.clone(),
-    )
-    .start();
-    let service = AdminService::new(writer, Some(node.clone().recipient()))
-        .with_tablets(client.clone(), id.clone(), health.recipient())
-        .with_workflows(client.clone(), config.vreplication.clone());
-    let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
-    AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
+    if core {
+        crate::actors::vrepl_engine::VReplicationEngine::new(
+            id.clone(),
+            config.tablets.clone(),
+            config.vreplication.clone(),
+            client.clone(),
+            store.clone(),
+            view.clone(),
+        )
+        .start();
+        let service = AdminService::new(writer, Some(node.clone().recipient()))
+            .with_tablets(client.clone(), id.clone(), health.recipient())
+            .with_workflows(client.clone(), config.vreplication.clone());
+        let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
+        AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
+    }
     // Ready means answering: the subscriptions must have reached the server before /healthz
     // says so (a client that sees `ok` and sends an admin command at once gets an answer).
     if let Err(e) = client.flush().await {

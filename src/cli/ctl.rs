@@ -355,8 +355,8 @@ impl CtlCommand {
 /// Sends the command, prints the reply, and returns the exit code (0 on success).
 pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
     let (req, wait) = args.command.into_request()?;
-    let auth = args.nats_auth.over(Default::default());
-    let client = crate::nats::connect_once(&args.nats, "tessera-ctl", &auth).await?;
+    let auth = args.nats_auth.resolve(crate::nats_roles::Role::Admin)?;
+    let client = crate::nats::connect_once(&args.nats, "tessera-ctl", &auth, crate::nats_roles::Role::Admin).await?;
     let admin = AdminClient::new(client, Duration::from_secs(args.timeout));
     match admin.request(&req).await {
         Ok(resp) => {
@@ -377,6 +377,10 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "error": e }))?);
             }
             eprintln!("error: {} failed: {e}", req.name());
+            if let Some(refused) = crate::nats::last_server_error() {
+                // A request the server refused only times out; say why.
+                eprintln!("the NATS server refused this client: {refused} (are these the credentials of a role allowed to run admin commands? see `tessera nats-roles`)");
+            }
             Ok(1)
         }
     }

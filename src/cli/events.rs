@@ -38,8 +38,9 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<i32> {
         [(kind, name)] => subjects::events_filter(kind, *name),
         _ => subjects::events_all(),
     };
-    let auth = args.nats_auth.clone().over(Default::default());
-    let client = crate::nats::connect_once(&args.nats, "tessera-events", &auth).await?;
+    let auth = args.nats_auth.clone().resolve(crate::nats_roles::Role::Observer)?;
+    let client =
+        crate::nats::connect_once(&args.nats, "tessera-events", &auth, crate::nats_roles::Role::Observer).await?;
     let from = if args.from_start { EventsFrom::Start } else { EventsFrom::Now };
     let events = subscribe_events(client, from, server_filter).await?;
     futures::pin_mut!(events);

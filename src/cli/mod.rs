@@ -4,6 +4,7 @@ mod ctl;
 mod ctl_workflow;
 mod events;
 mod example;
+mod local_auth;
 mod output;
 mod up;
 
@@ -33,6 +34,16 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// Print cluster events as they happen.
     Events(events::EventsArgs),
+    /// Print the NATS permissions of tessera's roles as a nats-server `authorization` block
+    /// (passwords read from the server's environment: $TESSERA_NODE_PASSWORD, ...).
+    NatsRoles(NatsRolesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NatsRolesArgs {
+    /// Only these roles (node, gateway, admin, observer); default all.
+    #[arg(long = "role", value_parser = crate::nats_roles::Role::parse)]
+    pub roles: Vec<crate::nats_roles::Role>,
 }
 
 /// NATS credentials and TLS, for every command (each also from its environment variable).
@@ -63,6 +74,21 @@ pub struct NatsAuthArgs {
 }
 
 impl NatsAuthArgs {
+    /// The credentials of a command acting as `role`: the flags (or their environment
+    /// variables) if any is given; else those `tessera up` wrote for the role under the local
+    /// cluster's home (`$TESSERA_HOME`, default `./tessera-data`), if there; else none.
+    pub fn resolve(self, role: crate::nats_roles::Role) -> anyhow::Result<crate::nats::NatsAuth> {
+        let given = [&self.user, &self.password, &self.token, &self.creds, &self.nkey, &self.tls_ca, &self.tls_cert]
+            .iter()
+            .any(|f| f.is_some());
+        if given {
+            return Ok(self.over(Default::default()));
+        }
+        let home =
+            std::env::var_os("TESSERA_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(up::DEFAULT_HOME));
+        Ok(crate::nats::local_credentials(&home, role)?.unwrap_or_default())
+    }
+
     /// `base` (the config's) with every flag given replacing its field.
     pub fn over(self, mut base: crate::nats::NatsAuth) -> crate::nats::NatsAuth {
         let fields = [
@@ -128,6 +154,9 @@ pub struct NodeArgs {
     /// Gateway users file.
     #[arg(long)]
     pub users_file: Option<String>,
+    /// `node` (default) or `gateway` (a node that only runs a gateway; see `tessera nats-roles`).
+    #[arg(long, value_parser = crate::nats_roles::Role::parse)]
+    pub role: Option<crate::nats_roles::Role>,
 }
 
 impl NodeArgs {
@@ -162,6 +191,9 @@ impl NodeArgs {
             cfg.mysql_template = v;
         }
         cfg.tablets.extend(self.tablets);
+        if let Some(r) = self.role {
+            cfg.role = r;
+        }
         if self.gateway.is_some() || self.auth.is_some() || self.users_file.is_some() {
             let g = cfg.gateway.get_or_insert_with(Default::default);
             if let Some(v) = self.gateway {
@@ -190,6 +222,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Down(args) => block_on(up::down(args)),
         Command::Ctl(args) => block_on(ctl::run(args)),
         Command::Events(args) => block_on(events::run(args)),
+        Command::NatsRoles(args) => {
+            let roles = if args.roles.is_empty() { crate::nats_roles::ALL.to_vec() } else { args.roles };
+            let vars: Vec<String> =
+                roles.iter().map(|r| format!("$TESSERA_{}_PASSWORD", r.name().to_uppercase())).collect();
+            let users: Vec<crate::nats_roles::User<'_>> = roles
+                .iter()
+                .zip(&vars)
+                .map(|(r, v)| crate::nats_roles::User { name: r.name(), password: v, role: *r })
+                .collect();
+            print!("{}", crate::nats_roles::authorization_block(&users));
+            Ok(0)
+        }
     }
 }
 

@@ -14,12 +14,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::client::AdminClient;
+use crate::nats_roles::Role;
 use crate::protocol::admin::{AdminRequest, ErrorCode};
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     /// State directory: NATS data, logs, pid files.
-    #[arg(long, env = "TESSERA_HOME", default_value = "./tessera-data")]
+    #[arg(long, env = "TESSERA_HOME", default_value = DEFAULT_HOME)]
     pub home: PathBuf,
     /// NATS client port on 127.0.0.1.
     #[arg(long, default_value_t = 4222)]
@@ -41,26 +42,38 @@ pub struct UpArgs {
 #[derive(Debug, clap::Args)]
 pub struct DownArgs {
     /// State directory used by `tessera up`.
-    #[arg(long, env = "TESSERA_HOME", default_value = "./tessera-data")]
+    #[arg(long, env = "TESSERA_HOME", default_value = DEFAULT_HOME)]
     pub home: PathBuf,
 }
 
 const NATS_PID: &str = "nats.pid";
+/// The home `up`, `down`, `ctl` and `events` use without `--home` or `TESSERA_HOME`.
+pub const DEFAULT_HOME: &str = "./tessera-data";
 const NODE_PID: &str = "node.pid";
 
 pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&args.home)
         .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", args.home.display()))?;
     let home = args.home.canonicalize()?;
+    let creds = super::local_auth::LocalCredentials::ensure(&home)?;
     let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
     let nats_addr: SocketAddr = ([127, 0, 0, 1], args.nats_port).into();
 
     let nats_line = if let Some(pid) = alive_pid(&home.join(NATS_PID), "nats-server") {
         format!("NATS      {nats_url} (already running, pid {pid})")
     } else if port_open(nats_addr) {
+        // Someone else's server: go on only if it takes this home's credentials (a server
+        // without authorization takes any), else stop before a node retries forever.
+        crate::nats::connect_once(&nats_url, "tessera-up", &creds.of(Role::Admin), Role::Admin).await.map_err(|e| {
+            anyhow::anyhow!(
+                "a NATS server that `up` did not start listens on port {} and refuses the credentials of {}                  (is it another tessera home's? use another --nats-port, or that home): {e}",
+                args.nats_port,
+                home.display()
+            )
+        })?;
         format!("NATS      {nats_url} (reusing a server that `up` did not start)")
     } else {
-        let pid = start_nats(&home, args.nats_port)?;
+        let pid = start_nats(&home, args.nats_port, &creds.authorization())?;
         wait_until(Duration::from_secs(15), || port_open(nats_addr)).map_err(|_| {
             anyhow::anyhow!("nats-server did not open port {}; see {}", args.nats_port, home.join("nats.log").display())
         })?;
@@ -80,7 +93,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
             })
             .collect();
         let gateway: SocketAddr = ([127, 0, 0, 1], args.gateway_port).into();
-        let pid = start_node(&home, &nats_url, &args.cell, &node_id, http_addr, gateway, &tablets)?;
+        let node_auth = creds.of(Role::Node);
+        let pid = start_node(&home, &nats_url, &node_auth, &args.cell, &node_id, http_addr, gateway, &tablets)?;
         // By pid, not by command line: during its exec the child's command line reads empty.
         // SAFETY: kill(2) with signal 0 only checks that the process exists.
         let alive = || unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 && !is_zombie(pid as libc::pid_t);
@@ -101,7 +115,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         format!("node      {node_id} (started, pid {pid})")
     };
 
-    let client = crate::nats::connect_once(&nats_url, "tessera-up", &Default::default()).await?;
+    let client = crate::nats::connect_once(&nats_url, "tessera-up", &creds.of(Role::Admin), Role::Admin).await?;
     let admin = AdminClient::new(client, Duration::from_secs(60));
     match admin
         .request(&AdminRequest::AddCellInfo {
@@ -124,11 +138,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     println!("  web       http://{http_addr}/  (/healthz, /debug/status, /api/topology)");
     println!("  gateway   127.0.0.1:{} (MySQL; --auth none: any user, any password)", args.gateway_port);
     println!("  cell      {}", args.cell);
+    println!(
+        "  security  NATS requires a user per role (node, gateway, admin, observer); passwords in {} (mode 0600)",
+        home.join("credentials").display()
+    );
     println!("  state     {} (logs: node.log, nats.log; MariaDB data in tablets/)", home.display());
     println!();
     print!("{tablets}");
     println!();
     println!("Try:");
+    let default_home = Path::new(DEFAULT_HOME).canonicalize().ok();
+    if default_home.as_deref() != Some(home.as_path()) {
+        // ctl and events find the credentials through TESSERA_HOME (or ./tessera-data).
+        println!("  export TESSERA_HOME={}", home.display());
+    }
     println!("  {exe} events &                      # watch cluster events");
     println!("  {exe} ctl GetTopology");
     println!("  {exe} ctl FindAllShardsInKeyspace customer");
@@ -201,18 +224,19 @@ fn append_log(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
     Ok(log)
 }
 
-fn start_nats(home: &Path, port: u16) -> anyhow::Result<u32> {
+fn start_nats(home: &Path, port: u16, authorization: &str) -> anyhow::Result<u32> {
     let store = home.join("nats");
     std::fs::create_dir_all(&store)?;
     let log = append_log(&home.join("nats.log"), "nats-server")?;
     // Messages up to 8 MiB (NATS's recommended ceiling; the default is 1 MiB): statements and
     // result parts larger than that still travel, in chunks (`tessera::bulk`).
     let conf = home.join("nats.conf");
+    // Holds the passwords: owner-only, like the credentials files.
     let text = format!(
-        "# Written by `tessera up`.\nlisten: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: {:?}\n}}\n",
+        "# Written by `tessera up`.\nlisten: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: {:?}\n}}\n{authorization}",
         store.display().to_string()
     );
-    std::fs::write(&conf, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", conf.display()))?;
+    super::local_auth::write_private(&conf, &text)?;
     let mut cmd = Command::new("nats-server");
     cmd.arg("-c").arg(&conf);
     if std::env::var_os("GOMAXPROCS").is_none() {
@@ -247,9 +271,11 @@ const EXAMPLE_TABLETS: [(u32, &str, &str); 7] = [
     (301, "customer/80-", "replica"),
 ];
 
+#[allow(clippy::too_many_arguments)]
 fn start_node(
     home: &Path,
     nats: &str,
+    auth: &crate::nats::NatsAuth,
     cell: &str,
     id: &str,
     http: SocketAddr,
@@ -260,6 +286,9 @@ fn start_node(
     let log = append_log(&home.join("node.log"), "node")?;
     let mut cmd = Command::new(exe);
     cmd.args(["node", "--nats", nats, "--cell", cell, "--id", id, "--http", &http.to_string()])
+        .args(["--nats-user", &auth.user])
+        // The password travels in the environment (readable by this user only), not in argv.
+        .env("TESSERA_NATS_PASSWORD", &auth.password)
         .arg("--data-dir")
         .arg(home.join("tablets"))
         .args(["--gateway", &gateway.to_string(), "--auth", "none"]);

@@ -16,6 +16,7 @@ mod limits;
 mod metadata;
 mod nats_auth;
 mod nats_cluster;
+mod nats_roles;
 mod resharding;
 mod routing_rules;
 mod session_vars;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::harness::free_port;
-use crate::harness::node::{ctl_ok, BIN};
+use crate::harness::node::BIN;
 
 struct Down(PathBuf);
 
@@ -13,6 +13,13 @@ impl Drop for Down {
     fn drop(&mut self) {
         let _ = Command::new(BIN).arg("down").arg("--home").arg(&self.0).output();
     }
+}
+
+/// `tessera ctl` of the cluster in `home`: it finds the admin credentials through TESSERA_HOME.
+fn ctl_ok(home: &str, url: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN).args(["ctl", "--nats", url]).args(args).env("TESSERA_HOME", home).output().unwrap();
+    assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn run(args: &[&str]) -> String {
@@ -60,14 +67,32 @@ fn up_twice_starts_once_and_down_stops_it() {
     assert_eq!(second.matches("already running").count(), 2, "{second}");
 
     let url = format!("nats://127.0.0.1:{nats_port}");
-    assert!(ctl_ok(&url, &["GetCellInfoNames"]).contains("zone1"));
-    assert!(ctl_ok(&url, &["GetNodes"]).contains("zone1-local"));
+    assert!(ctl_ok(&home_s, &url, &["GetCellInfoNames"]).contains("zone1"));
+    // NATS requires the generated credentials, kept owner-only; without them ctl is refused.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["nats.conf", "credentials/nats-admin.toml", "credentials/nats-node.toml"] {
+        let mode = std::fs::metadata(home.path().join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    let out = Command::new(BIN)
+        .args(["ctl", "--nats", &url, "GetKeyspaces"])
+        .env("TESSERA_HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("authorization"), "{out:?}");
+    let out = Command::new(BIN)
+        .args(["events", "--nats", &url, "--from-start", "--limit", "1"])
+        .env("TESSERA_HOME", &home_s)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "events with the observer's credentials: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(ctl_ok(&home_s, &url, &["GetNodes"]).contains("zone1-local"));
 
-    let schema = ctl_ok(&url, &["GetSchema", "zone1-101"]);
+    let schema = ctl_ok(&home_s, &url, &["GetSchema", "zone1-101"]);
     for table in ["product", "customer_seq", "order_seq"] {
         assert!(schema.contains(&format!("CREATE TABLE `{table}`")), "{schema}");
     }
-    assert!(ctl_ok(&url, &["GetVSchema", "commerce"]).contains("\"sequence\""));
+    assert!(ctl_ok(&home_s, &url, &["GetVSchema", "commerce"]).contains("\"sequence\""));
     // The done-when of the gateway issue, through the mariadb CLI.
     let out = Command::new("mariadb")
         .args(["-h127.0.0.1", &format!("-P{gp}"), "-uroot", "customer", "-e"])
@@ -89,10 +114,10 @@ fn up_twice_starts_once_and_down_stops_it() {
     let user_vschema = r#"{"tables": {"product": {}, "customer_seq": {"type": "sequence"}, "order_seq": {"type": "sequence"}, "mine": {}}}"#;
     let vs = home.path().join("mine.json");
     std::fs::write(&vs, user_vschema).unwrap();
-    ctl_ok(&url, &["ApplyVSchema", "commerce", "--vschema-file", vs.to_str().unwrap()]);
+    ctl_ok(&home_s, &url, &["ApplyVSchema", "commerce", "--vschema-file", vs.to_str().unwrap()]);
     let log_before = std::fs::read_to_string(home.path().join("node.log")).unwrap();
     run(&args);
-    assert!(ctl_ok(&url, &["GetVSchema", "commerce"]).contains("mine"), "the user's VSchema was overwritten");
+    assert!(ctl_ok(&home_s, &url, &["GetVSchema", "commerce"]).contains("mine"), "the user's VSchema was overwritten");
     let log_after = std::fs::read_to_string(home.path().join("node.log")).unwrap();
     assert!(log_after.starts_with(&log_before), "node.log was truncated");
 
@@ -107,9 +132,25 @@ fn up_twice_starts_once_and_down_stops_it() {
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a second cluster joined the first's NATS:\n{text}");
+    assert!(text.contains("refuses the credentials of"), "{text}");
+    // Even with the first's credentials, it may not take the first's node id and tablets.
+    let creds = other.path().join("credentials");
+    std::fs::remove_dir_all(&creds).unwrap();
+    std::fs::create_dir(&creds).unwrap();
+    for f in std::fs::read_dir(home.path().join("credentials")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), creds.join(f.file_name())).unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["up", "--home", &other_s, "--nats-port", &np, "--http-port", &ohp])
+        .args(["--mysql-base-port", &omp, "--gateway-port", &ogp])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success(), "a second cluster took the first's names:\n{text}");
     assert!(text.contains("is held by node zone1-local") && text.contains(&home_s), "{text}");
-    let tablets = ctl_ok(&url, &["GetTablets"]);
+    let tablets = ctl_ok(&home_s, &url, &["GetTablets"]);
     assert!(tablets.contains(&format!(":{mp}")) && !tablets.contains(&format!(":{omp}")), "{tablets}");
     let out = Command::new("mariadb")
         .args([
