@@ -230,7 +230,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             hold_writes: Duration::from_millis(g.hold_writes_ms),
             plans: std::sync::Arc::new(crate::planner::cache::PlanCache::new(g.plan_cache_size)),
             sessions: crate::frontend::sessions::Sessions::new(matches!(auth, crate::frontend::conn::Auth::None)),
-            identity: std::sync::Arc::new(crate::frontend::identity::IdentitySource::new(&g.server_version)),
+            identity: std::sync::Arc::new(
+                crate::frontend::identity::IdentitySource::new(&g.server_version)
+                    .with_endpoint(listener.local_addr().map(|a| a.port()).unwrap_or(0), &g.socket),
+            ),
             health: std::sync::Arc::new(move || {
                 let h = health_addr.clone();
                 Box::pin(async move { h.send(crate::actors::health::GetHealth).await.unwrap_or_default() })

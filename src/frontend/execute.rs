@@ -176,8 +176,13 @@ async fn dispatch(
                 let mut cells = Vec::with_capacity(items.len());
                 for (name, item) in items {
                     let (value, int) = match item {
-                        SessionItem::Var { .. } => {
-                            cells.push(vars.next().unwrap_or_default());
+                        SessionItem::Var { name: var, .. } => {
+                            let (field, value) = vars.next().unwrap_or_default();
+                            let value = match svc.identity.endpoint_var(&var) {
+                                Some(own) => Some(own.into_bytes()),
+                                None => value,
+                            };
+                            cells.push((field, value));
                             continue;
                         }
                         SessionItem::Database => (s.target.display(), false),
@@ -223,6 +228,15 @@ async fn dispatch(
                 let mut r = exec::run_on_shard(tc, s, &keyspace, &shard, s.target.tablet_type, &sql).await?;
                 if session {
                     super::setvars::patch_show(s, &mut r);
+                }
+                for row in &mut r.rows {
+                    let own = row
+                        .first()
+                        .and_then(|n| n.as_ref())
+                        .and_then(|n| svc.identity.endpoint_var(&String::from_utf8_lossy(n)));
+                    if let (Some(own), Some(cell)) = (own, row.get_mut(1)) {
+                        *cell = Some(own.into_bytes());
+                    }
                 }
                 r
             }

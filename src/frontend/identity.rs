@@ -38,6 +38,10 @@ impl Identity {
 pub struct IdentitySource {
     configured: Option<String>,
     learned: Mutex<Option<Identity>>,
+    /// Where this gateway listens, for `@@port` and `@@socket` (a tablet's answer would send a
+    /// client that prefers the socket, as mysql_async does on 127.0.0.1, past the gateway
+    /// straight to that tablet's MariaDB).
+    endpoint: Option<(u16, String)>,
 }
 
 impl IdentitySource {
@@ -46,6 +50,24 @@ impl IdentitySource {
         IdentitySource {
             configured: (!configured.is_empty()).then(|| configured.to_string()),
             learned: Mutex::new(None),
+            endpoint: None,
+        }
+    }
+
+    /// The gateway's TCP port and unix socket path (empty without one).
+    pub fn with_endpoint(mut self, port: u16, socket: &str) -> Self {
+        self.endpoint = Some((port, socket.to_string()));
+        self
+    }
+
+    /// The gateway's own value of a server variable that names where the server listens:
+    /// `port`, `socket` (empty when it has none, so no client goes looking for one).
+    pub fn endpoint_var(&self, name: &str) -> Option<String> {
+        let (port, socket) = self.endpoint.as_ref()?;
+        match name.to_ascii_lowercase().as_str() {
+            "port" => Some(port.to_string()),
+            "socket" => Some(socket.clone()),
+            _ => None,
         }
     }
 

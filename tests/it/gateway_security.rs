@@ -116,3 +116,27 @@ async fn wrong_passwords_from_one_address_slow_down_until_a_login_succeeds() {
     let log = c.node.log();
     assert!(log.contains("authentication failed") && log.contains("failures=5"), "the failures are logged");
 }
+
+/// A client that prefers the unix socket on 127.0.0.1 (mysql_async's default) asks `@@socket`
+/// after connecting and reconnects there: the gateway must name its own (none here), never a
+/// tablet's, or the client would talk to that tablet's MariaDB past the gateway.
+#[tokio::test(flavor = "multi_thread")]
+async fn port_and_socket_name_the_gateway_not_a_tablet() {
+    let c = GatewayCluster::start().await;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(c.gateway.port())
+        .user(Some("root"))
+        .db_name(Some("customer"));
+    let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+    let (socket, port): (String, u16) = conn.query_first("SELECT @@socket, @@port").await.unwrap().unwrap();
+    assert_eq!((socket.as_str(), port), ("", c.gateway.port()));
+    let show: Vec<(String, String)> =
+        conn.query("SHOW VARIABLES WHERE Variable_name IN ('port', 'socket')").await.unwrap();
+    assert!(show.contains(&("port".to_string(), c.gateway.port().to_string())), "{show:?}");
+    assert!(show.contains(&("socket".to_string(), String::new())), "{show:?}");
+    // Qualified and unqualified names work: the statements reach the gateway.
+    conn.query_drop("INSERT INTO customer.customer (customer_id, email) VALUES (4242, 'sock@x')").await.unwrap();
+    let n: Option<u64> = conn.query_first("SELECT COUNT(*) FROM customer WHERE customer_id = 4242").await.unwrap();
+    assert_eq!(n, Some(1));
+}

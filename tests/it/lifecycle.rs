@@ -77,8 +77,7 @@ async fn late_replies_and_graceful_shutdown() {
         .tcp_port(addr.port())
         .user(Some("app"))
         .pass(Some("secret"))
-        .db_name(Some("customer"))
-        .prefer_socket(false);
+        .db_name(Some("customer"));
     let pool2 = mysql_async::Pool::new(opts);
     let mut setup = pool2.get_conn().await.unwrap();
     // Committed before the shutdown, on both shards (1 -> -80, 4 -> 80-).

@@ -31,7 +31,6 @@ fn opts(c: &GatewayCluster, user: &str, password: &str, db: Option<&str>) -> mys
         .user(Some(user))
         .pass(Some(password))
         .db_name(db.map(str::to_string))
-        .prefer_socket(false)
         .into()
 }
 

@@ -228,11 +228,7 @@ fn check(load: &Load, shards: &[(&str, BTreeMap<u64, String>)]) {
 }
 
 fn gateway_opts(port: u16) -> mysql_async::OptsBuilder {
-    mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some("root"))
-        .prefer_socket(false)
+    mysql_async::OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(port).user(Some("root"))
 }
 
 fn mysqld_pid(node: &NodeProc, alias: &str) -> i32 {
@@ -277,11 +273,7 @@ async fn move_tables_then_reshard_under_load() {
     ctl_ok(&url, &["ApplyVSchema", "commerce", "--vschema-file", &f("vschema_commerce_initial.json")]);
 
     let pool = mysql_async::Pool::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(gateway)
-            .user(Some("root"))
-            .prefer_socket(false),
+        mysql_async::OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(gateway).user(Some("root")),
     );
     let load = Arc::new(Load::default());
     {

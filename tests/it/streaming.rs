@@ -22,7 +22,6 @@ fn opts(c: &GatewayCluster, db: Option<&str>) -> mysql_async::Opts {
         .user(Some("app"))
         .pass(Some("secret"))
         .db_name(db.map(str::to_string))
-        .prefer_socket(false)
         .into()
 }
 

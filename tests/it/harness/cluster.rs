@@ -103,8 +103,7 @@ impl GatewayCluster {
             .tcp_port(self.gateway.port())
             .user(Some(user))
             .pass(Some(password))
-            .db_name(db.map(str::to_string))
-            .prefer_socket(false);
+            .db_name(db.map(str::to_string));
         mysql_async::Pool::new(opts)
     }
 
