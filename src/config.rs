@@ -22,6 +22,9 @@ pub struct NodeConfig {
     pub stream_replicas: Option<usize>,
     /// Credentials and TLS towards NATS (`[nats_auth]`).
     pub nats_auth: crate::nats::NatsAuth,
+    /// The NATS servers' monitoring URLs (`http://127.0.0.1:8222`, comma-separated), read at
+    /// start to check that JetStream syncs every write to disk (`sync_interval: always`).
+    pub nats_monitor: String,
     /// `node` (default: hosts tablets, serves admin commands, writes the topology) or
     /// `gateway` (only a MySQL gateway; needs only the `gateway` NATS role's permissions).
     pub role: crate::nats_roles::Role,
@@ -342,6 +345,7 @@ impl Default for NodeConfig {
             stream_replicas: None,
             nats_auth: Default::default(),
             role: Default::default(),
+            nats_monitor: String::new(),
             cell: "zone1".into(),
             id: None,
             http_addr: "127.0.0.1:15000".into(),

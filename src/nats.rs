@@ -205,3 +205,53 @@ pub fn state_name(client: &Client) -> &'static str {
         async_nats::connection::State::Pending => "connecting",
     }
 }
+
+/// Warns when the NATS servers acknowledge JetStream writes before they are on disk: with
+/// NATS's default (`sync_interval` 2 min), a power failure of a majority of servers can lose
+/// acknowledged topology writes (Jepsen's 2025 analysis of NATS). Reads each monitoring URL's
+/// `/varz`; without any, says what it could not check. Never fails: a warning is all it owes.
+pub async fn check_durability(client: &Client, monitors: &str) {
+    let version = client.server_info().version;
+    if crate::cli::nats_version(&version).is_some_and(|v| v < (2, 10)) {
+        warn!(
+            nats_version = %version,
+            "this NATS server cannot sync every JetStream write to disk before acknowledging it (sync_interval arrived in 2.10): \
+             a power failure can lose acknowledged topology writes; run NATS 2.10 or later with `jetstream {{ sync_interval: always }}`"
+        );
+        return;
+    }
+    let urls: Vec<&str> = monitors.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+    if urls.is_empty() {
+        info!("set nats_monitor (the servers' monitoring URLs) to have this node check that JetStream syncs every write (`sync_interval: always`)");
+        return;
+    }
+    for url in urls {
+        match varz_sync_always(url).await {
+            Ok(true) => info!(monitor = url, "NATS syncs every JetStream write to disk"),
+            Ok(false) => warn!(
+                monitor = url,
+                "this NATS server acknowledges JetStream writes before they reach the disk (sync_interval is not `always`): \
+                 a power failure can lose acknowledged topology writes; set `jetstream {{ sync_interval: always }}` in its config"
+            ),
+            Err(e) => warn!(monitor = url, error = %e, "cannot read the NATS server's settings to check its durability"),
+        }
+    }
+}
+
+/// `jetstream.config.sync_always` from `<url>/varz`.
+async fn varz_sync_always(url: &str) -> anyhow::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    let fetch = async {
+        let mut s = tokio::net::TcpStream::connect(hostport).await?;
+        s.write_all(format!("GET /varz HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes()).await?;
+        let mut body = Vec::new();
+        s.take(4 << 20).read_to_end(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(3), fetch).await.map_err(|_| anyhow::anyhow!("timed out"))??;
+    let text = String::from_utf8_lossy(&raw);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| anyhow::anyhow!("/varz is not JSON: {e}"))?;
+    Ok(v["jetstream"]["config"]["sync_always"].as_bool().unwrap_or(false))
+}

@@ -66,6 +66,11 @@ async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore, replicas
     use crate::lease::{Holder, LeaseError, Leases};
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", config.data_dir))?;
+    // A lease is claimed and renewed by per-subject expected sequences, which NATS before 2.10
+    // does not enforce on replicated streams: there the lease bucket keeps one copy (a lease
+    // lives 15 s; a lost server costs a re-claim, never two owners).
+    let version = store.jetstream().client().server_info().version;
+    let replicas = if crate::topo::store::needs_whole_stream_cas(&version, replicas) { 1 } else { replicas };
     let kv = loop {
         match crate::lease::open(store.jetstream(), replicas, config.role == Role::Node).await {
             Ok(kv) => break kv,
@@ -105,6 +110,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     // resize, no admin commands, no event relay, no VReplication (its NATS role allows none).
     let core = config.role == Role::Node;
 
+    {
+        let (client, monitors) = (client.clone(), config.nats_monitor.clone());
+        tokio::spawn(async move { crate::nats::check_durability(&client, &monitors).await });
+    }
     let replicas = crate::nats::stream_replicas(&client, config.stream_replicas);
     let store = loop {
         let opened = if core {

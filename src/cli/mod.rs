@@ -7,6 +7,7 @@ mod example;
 mod local_auth;
 mod output;
 mod up;
+mod up_nats;
 
 use std::path::PathBuf;
 
@@ -120,6 +121,9 @@ pub struct NodeArgs {
     /// NATS server URL.
     #[arg(long, env = "TESSERA_NATS")]
     pub nats: Option<String>,
+    /// NATS monitoring URL(s), comma-separated, to check the servers' durability settings.
+    #[arg(long)]
+    pub nats_monitor: Option<String>,
     /// Cell this node belongs to.
     #[arg(long)]
     pub cell: Option<String>,
@@ -169,6 +173,9 @@ impl NodeArgs {
             cfg.nats = v;
         }
         cfg.nats_auth = self.nats_auth.over(cfg.nats_auth);
+        if let Some(v) = self.nats_monitor {
+            cfg.nats_monitor = v;
+        }
         if let Some(v) = self.cell {
             cfg.cell = v;
         }
@@ -209,6 +216,11 @@ impl NodeArgs {
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// `(major, minor)` of a NATS server version (`2.9.10`, `v2.15.1`).
+pub fn nats_version(text: &str) -> Option<(u32, u32)> {
+    up_nats::parse_version(text)
 }
 
 /// Runs the parsed command; returns the process exit code.

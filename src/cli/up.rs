@@ -22,9 +22,14 @@ pub struct UpArgs {
     /// State directory: NATS data, logs, pid files.
     #[arg(long, env = "TESSERA_HOME", default_value = DEFAULT_HOME)]
     pub home: PathBuf,
-    /// NATS client port on 127.0.0.1.
+    /// NATS client port on 127.0.0.1 (with --nats-cluster N: this one and the next N-1;
+    /// routes on +2000, monitoring on +4000).
     #[arg(long, default_value_t = 4222)]
     pub nats_port: u16,
+    /// Run N nats-servers as one JetStream cluster (3 to try losing one); streams then keep
+    /// three copies.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
+    pub nats_cluster: u16,
     /// HTTP status port of the node on 127.0.0.1.
     #[arg(long, default_value_t = 15000)]
     pub http_port: u16,
@@ -46,7 +51,6 @@ pub struct DownArgs {
     pub home: PathBuf,
 }
 
-const NATS_PID: &str = "nats.pid";
 /// The home `up`, `down`, `ctl` and `events` use without `--home` or `TESSERA_HOME`.
 pub const DEFAULT_HOME: &str = "./tessera-data";
 const NODE_PID: &str = "node.pid";
@@ -56,29 +60,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", args.home.display()))?;
     let home = args.home.canonicalize()?;
     let creds = super::local_auth::LocalCredentials::ensure(&home)?;
-    let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
-    let nats_addr: SocketAddr = ([127, 0, 0, 1], args.nats_port).into();
-
-    let nats_line = if let Some(pid) = alive_pid(&home.join(NATS_PID), "nats-server") {
-        format!("NATS      {nats_url} (already running, pid {pid})")
-    } else if port_open(nats_addr) {
-        // Someone else's server: go on only if it takes this home's credentials (a server
-        // without authorization takes any), else stop before a node retries forever.
-        crate::nats::connect_once(&nats_url, "tessera-up", &creds.of(Role::Admin), Role::Admin).await.map_err(|e| {
-            anyhow::anyhow!(
-                "a NATS server that `up` did not start listens on port {} and refuses the credentials of {}                  (is it another tessera home's? use another --nats-port, or that home): {e}",
-                args.nats_port,
-                home.display()
-            )
-        })?;
-        format!("NATS      {nats_url} (reusing a server that `up` did not start)")
-    } else {
-        let pid = start_nats(&home, args.nats_port, &creds.authorization())?;
-        wait_until(Duration::from_secs(15), || port_open(nats_addr)).map_err(|_| {
-            anyhow::anyhow!("nats-server did not open port {}; see {}", args.nats_port, home.join("nats.log").display())
-        })?;
-        format!("NATS      {nats_url} (started, pid {pid}, JetStream store {})", home.join("nats").display())
-    };
+    let nats = super::up_nats::ensure(&home, args.nats_port, args.nats_cluster as usize, &creds).await?;
+    let nats_url = nats.urls.clone();
 
     let http_addr: SocketAddr = ([127, 0, 0, 1], args.http_port).into();
     let node_id = format!("{}-local", args.cell);
@@ -94,7 +77,17 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
             .collect();
         let gateway: SocketAddr = ([127, 0, 0, 1], args.gateway_port).into();
         let node_auth = creds.of(Role::Node);
-        let pid = start_node(&home, &nats_url, &node_auth, &args.cell, &node_id, http_addr, gateway, &tablets)?;
+        let pid = start_node(
+            &home,
+            &nats_url,
+            &nats.monitors,
+            &node_auth,
+            &args.cell,
+            &node_id,
+            http_addr,
+            gateway,
+            &tablets,
+        )?;
         // By pid, not by command line: during its exec the child's command line reads empty.
         // SAFETY: kill(2) with signal 0 only checks that the process exists.
         let alive = || unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 && !is_zombie(pid as libc::pid_t);
@@ -133,7 +126,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
 
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "tessera".into());
     println!("tessera is up. Connect with:  mariadb -h127.0.0.1 -P{} -uroot", args.gateway_port);
-    println!("  {nats_line}");
+    for line in &nats.lines {
+        println!("  {line}");
+    }
     println!("  {node_line}");
     println!("  web       http://{http_addr}/  (/healthz, /debug/status, /api/topology)");
     println!("  gateway   127.0.0.1:{} (MySQL; --auth none: any user, any password)", args.gateway_port);
@@ -165,8 +160,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
 
 pub async fn down(args: DownArgs) -> anyhow::Result<i32> {
     let mut stopped_any = false;
-    for (file, name) in [(NODE_PID, "tessera"), (NATS_PID, "nats-server")] {
-        let path = args.home.join(file);
+    let mut pids = vec![(args.home.join(NODE_PID), "tessera")];
+    pids.extend(super::up_nats::pid_files(&args.home).into_iter().map(|p| (p, "nats-server")));
+    for (path, name) in pids {
         match alive_pid(&path, name) {
             Some(pid) => {
                 stop(pid);
@@ -213,7 +209,7 @@ fn stop_mysqlds(tablets: &Path) -> usize {
 
 /// Opens a log for appending, with a line marking this start, so the log of a run that crashed
 /// is still there for whoever looks into it.
-fn append_log(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
+pub(super) fn append_log(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -224,39 +220,8 @@ fn append_log(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
     Ok(log)
 }
 
-fn start_nats(home: &Path, port: u16, authorization: &str) -> anyhow::Result<u32> {
-    let store = home.join("nats");
-    std::fs::create_dir_all(&store)?;
-    let log = append_log(&home.join("nats.log"), "nats-server")?;
-    // Messages up to 8 MiB (NATS's recommended ceiling; the default is 1 MiB): statements and
-    // result parts larger than that still travel, in chunks (`tessera::bulk`).
-    let conf = home.join("nats.conf");
-    // Holds the passwords: owner-only, like the credentials files.
-    let text = format!(
-        "# Written by `tessera up`.\nlisten: \"127.0.0.1:{port}\"\nmax_payload: 8MB\njetstream {{\n  store_dir: {:?}\n}}\n{authorization}",
-        store.display().to_string()
-    );
-    super::local_auth::write_private(&conf, &text)?;
-    let mut cmd = Command::new("nats-server");
-    cmd.arg("-c").arg(&conf);
-    if std::env::var_os("GOMAXPROCS").is_none() {
-        // NATS shares this machine with MariaDB and the nodes; Go's idle threads spinning for
-        // work on every core cost CPU they need (docs/PERFORMANCE.md).
-        cmd.env("GOMAXPROCS", nats_procs().to_string());
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start nats-server: {e} (install it: apt-get install nats-server)"))?;
-    std::fs::write(home.join(NATS_PID), child.id().to_string())?;
-    Ok(child.id())
-}
-
 /// Go threads for a nats-server that shares the machine: half the cores, at least one.
-pub fn nats_procs() -> usize {
+pub(super) fn nats_procs() -> usize {
     (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) / 2).max(1)
 }
 
@@ -275,6 +240,7 @@ const EXAMPLE_TABLETS: [(u32, &str, &str); 7] = [
 fn start_node(
     home: &Path,
     nats: &str,
+    monitors: &str,
     auth: &crate::nats::NatsAuth,
     cell: &str,
     id: &str,
@@ -286,7 +252,7 @@ fn start_node(
     let log = append_log(&home.join("node.log"), "node")?;
     let mut cmd = Command::new(exe);
     cmd.args(["node", "--nats", nats, "--cell", cell, "--id", id, "--http", &http.to_string()])
-        .args(["--nats-user", &auth.user])
+        .args(["--nats-monitor", monitors, "--nats-user", &auth.user])
         // The password travels in the environment (readable by this user only), not in argv.
         .env("TESSERA_NATS_PASSWORD", &auth.password)
         .arg("--data-dir")
@@ -308,7 +274,7 @@ fn start_node(
 }
 
 /// The pid in `file` if that process is alive and is `name` (guards against reused pids).
-fn alive_pid(file: &Path, name: &str) -> Option<u32> {
+pub(super) fn alive_pid(file: &Path, name: &str) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let argv0 = cmdline.split(|b| *b == 0).next()?;
@@ -337,7 +303,7 @@ fn is_zombie(pid: libc::pid_t) -> bool {
         .unwrap_or(true)
 }
 
-fn port_open(addr: SocketAddr) -> bool {
+pub(super) fn port_open(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
 }
 
@@ -364,7 +330,7 @@ pub(crate) fn http_ok(addr: SocketAddr, path: &str) -> bool {
     String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1) == Some("200")
 }
 
-fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> Result<(), ()> {
+pub(super) fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> Result<(), ()> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if check() {

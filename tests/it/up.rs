@@ -4,8 +4,8 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::free_port;
 use crate::harness::node::BIN;
+use crate::harness::{free_port, free_port_run};
 
 struct Down(PathBuf);
 
@@ -189,15 +189,4 @@ fn up_twice_starts_once_and_down_stops_it() {
     assert!(TcpStream::connect(("127.0.0.1", nats_port)).is_err(), "NATS still listening");
     assert!(TcpStream::connect(("127.0.0.1", http_port)).is_err(), "node still listening");
     assert!(run(&["down", "--home", &home_s]).contains("nothing to stop"));
-}
-
-/// The first of `n` consecutive free ports.
-fn free_port_run(n: u16) -> u16 {
-    loop {
-        let base = free_port();
-        if base.checked_add(n).is_some() && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
 }

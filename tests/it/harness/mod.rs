@@ -33,3 +33,24 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The first of `n` consecutive free ports.
+pub fn free_port_run(n: u16) -> u16 {
+    free_port_runs(n, &[0])
+}
+
+/// A port `p` such that `p + offset .. p + offset + n` is free for each offset (a NATS
+/// cluster's client, route and monitoring ports).
+pub fn free_port_runs(n: u16, offsets: &[u16]) -> u16 {
+    loop {
+        let base = free_port();
+        let top = offsets.iter().max().copied().unwrap_or(0);
+        if base.checked_add(top + n).is_some()
+            && offsets.iter().all(|o| {
+                (0..n).all(|i| (*o == 0 && i == 0) || std::net::TcpListener::bind(("127.0.0.1", base + o + i)).is_ok())
+            })
+        {
+            return base;
+        }
+    }
+}
