@@ -45,6 +45,7 @@ fn history(n: usize) -> Vec<TopoCommit> {
                         hostname: "h".into(),
                         mysql_host: "127.0.0.1".into(),
                         mysql_port: 3306,
+                        managed: false,
                     },
                 }]
             } else {

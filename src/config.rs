@@ -53,17 +53,31 @@ pub struct NodeConfig {
 }
 
 /// `[vreplication]`: credentials streams and workflow commands use on the MySQL servers of
-/// other tablets (managed tablets accept `root` without a password on 127.0.0.1).
+/// other tablets that tessera does not run (external); managed tablets are reached with the
+/// cluster's `tessera_vrepl` user.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VReplicationConfig {
     pub user: String,
     pub password: String,
+    /// The cluster's VReplication user for managed tablets (set at start, not configured).
+    #[serde(skip)]
+    pub managed: Option<crate::mysqld::users::Credential>,
 }
 
 impl Default for VReplicationConfig {
     fn default() -> Self {
-        VReplicationConfig { user: "root".into(), password: String::new() }
+        VReplicationConfig { user: "root".into(), password: String::new(), managed: None }
+    }
+}
+
+impl VReplicationConfig {
+    /// The user and password for the MySQL of tablet `t`.
+    pub fn login_for(&self, t: &crate::protocol::topology::TabletRecord) -> (String, String) {
+        match &self.managed {
+            Some(c) if t.managed => (c.user.clone(), c.password.clone()),
+            _ => (self.user.clone(), self.password.clone()),
+        }
     }
 }
 
@@ -228,6 +242,9 @@ pub struct TabletConfig {
     /// innodb_buffer_pool_size of a managed mysqld, in MiB.
     #[serde(default = "default_buffer_pool_mb")]
     pub buffer_pool_mb: u32,
+    /// The cluster's MariaDB users of managed tablets (set at start, not configured).
+    #[serde(skip)]
+    pub cluster_users: Option<crate::mysqld::users::MysqlCredentials>,
 }
 
 fn default_tablet_type() -> TabletType {
@@ -281,6 +298,7 @@ impl TabletConfig {
             max_result_rows: default_max_result_rows(),
             pool_wait_ms: default_pool_wait_ms(),
             buffer_pool_mb: default_buffer_pool_mb(),
+            cluster_users: None,
         };
         if let Some(p) = parts.get(3) {
             t.mysql_port = Some(p.parse().map_err(|_| bad())?);
@@ -332,6 +350,22 @@ impl TabletConfig {
         self.mysql_host.is_none()
     }
 
+    /// The user and password the tablet manages its MySQL with: the cluster's `tessera_dba` on
+    /// a managed server, the configured user on an external one.
+    pub fn admin_login(&self) -> (String, String) {
+        match &self.cluster_users {
+            Some(u) if self.is_managed() => (u.dba.user.clone(), u.dba.password.clone()),
+            _ => (self.mysql_user.clone(), self.mysql_password.clone()),
+        }
+    }
+
+    /// The user and password replicas of this tablet's shard use on the primary.
+    pub fn replication_login(&self) -> (String, String) {
+        match &self.cluster_users {
+            Some(u) if self.is_managed() => (u.repl.user.clone(), u.repl.password.clone()),
+            _ => (self.mysql_user.clone(), self.mysql_password.clone()),
+        }
+    }
     /// The MySQL database that holds the keyspace's tables on this tablet: the keyspace's name.
     pub fn database(&self) -> String {
         crate::protocol::names::keyspace_database(&self.keyspace)

@@ -35,6 +35,7 @@ pub mod routing;
 pub mod rpc;
 pub mod runtime;
 pub mod schema;
+pub mod secrets;
 pub mod sql;
 pub mod topo;
 pub mod vindex;

@@ -64,7 +64,14 @@ impl Role {
         let inbox = format!("{}.>", self.inbox_prefix());
         match self {
             Role::Node => Permissions {
-                publish: s(&["tessera.>", "$JS.API.>", "$JS.ACK.>", "$KV.TESSERA_LEASES.>", "_INBOX.>"]),
+                publish: s(&[
+                    "tessera.>",
+                    "$JS.API.>",
+                    "$JS.ACK.>",
+                    "$KV.TESSERA_LEASES.>",
+                    "$KV.TESSERA_SECRETS.>",
+                    "_INBOX.>",
+                ]),
                 subscribe: s(&["tessera.>", "_INBOX.>"]),
             },
             Role::Gateway => {

@@ -60,6 +60,35 @@ fn run_node_here(mut config: NodeConfig) -> anyhow::Result<()> {
     result
 }
 
+/// The cluster's MariaDB users for managed tablets (see [`crate::secrets`]), retried until
+/// NATS has them; a node that cached them starts with those when NATS cannot answer yet.
+async fn cluster_mysql_users(
+    config: &NodeConfig,
+    store: &TopoStore,
+    replicas: usize,
+) -> crate::mysqld::users::MysqlCredentials {
+    let version = store.jetstream().client().server_info().version;
+    // Created once, never changed after: one copy where NATS cannot check a create (see
+    // `needs_whole_stream_cas`), so two nodes never both make them.
+    let replicas = if crate::topo::store::needs_whole_stream_cas(&version, replicas) { 1 } else { replicas };
+    let dir = std::path::Path::new(&config.data_dir);
+    let mut attempts = 0;
+    loop {
+        match crate::secrets::mysql_credentials(store.jetstream(), replicas, dir).await {
+            Ok(c) => return c,
+            Err(e) => {
+                attempts += 1;
+                if let Some(c) = crate::secrets::cached(dir).filter(|_| attempts >= 3) {
+                    warn!(error = %e, "cannot read the cluster's MariaDB credentials from NATS; using this node's cached copy");
+                    return c;
+                }
+                warn!(error = %e, "cannot read the cluster's MariaDB credentials yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Claims this node's id and tablet aliases (see [`crate::lease`]) before it serves anything,
 /// and keeps them renewed; a name another live process holds stops this one with its holder.
 async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore, replicas: usize) -> anyhow::Result<()> {
@@ -100,7 +129,7 @@ async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore, replicas
     Ok(())
 }
 
-async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
     let id = config.node_id();
     let started = Instant::now();
     let (client, reconnects) =
@@ -130,6 +159,13 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         }
     };
     claim_leases(&config, &id, &store, replicas).await?;
+    if core {
+        let users = cluster_mysql_users(&config, &store, replicas).await;
+        for t in config.tablets.iter_mut().filter(|t| t.is_managed()) {
+            t.cluster_users = Some(users.clone());
+        }
+        config.vreplication.managed = Some(users.vrepl.clone());
+    }
     let view = TopoView::default();
     let relay = core.then(|| crate::topo::relay::spawn_event_relay(store.clone()));
     tokio::spawn(view.clone().follow(store.clone(), Some(reconnects), relay));

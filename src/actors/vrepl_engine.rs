@@ -57,11 +57,12 @@ impl VReplicationEngine {
     /// The MySQL server of a tablet by alias, as other nodes reach it.
     fn remote(&self, topo: &Topology, alias: &str, keyspace: &str) -> Option<MysqlAddr> {
         let t = topo.tablets.get(alias)?;
+        let (user, password) = self.creds.login_for(t);
         Some(MysqlAddr {
             host: if t.mysql_host.is_empty() { "127.0.0.1".into() } else { t.mysql_host.clone() },
             port: t.mysql_port,
-            user: self.creds.user.clone(),
-            password: self.creds.password.clone(),
+            user,
+            password,
             db: crate::protocol::names::keyspace_database(keyspace),
         })
     }
@@ -89,11 +90,12 @@ impl VReplicationEngine {
                         continue;
                     };
                     let Some(source) = self.remote(topo, &source_primary, &wf.source_keyspace) else { continue };
+                    let (user, password) = local.admin_login();
                     let target = MysqlAddr {
                         host: local.mysql_host.clone().unwrap_or_else(|| "127.0.0.1".into()),
                         port: local.port(),
-                        user: local.mysql_user.clone(),
-                        password: local.mysql_password.clone(),
+                        user,
+                        password,
                         db: local.database(),
                     };
                     let target_replicas = topo

@@ -3,6 +3,7 @@
 
 mod cnf;
 mod template;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -164,6 +165,8 @@ impl Mysqld {
                 let _ = conn.disconnect().await;
                 true
             }
+            // Refusing root (a secured server: access denied) is answering: the server is up.
+            Ok(Err(mysql_async::Error::Server(e))) => e.code == 1045,
             _ => false,
         }
     }

@@ -85,6 +85,9 @@ pub struct TabletRecord {
     pub hostname: String,
     pub mysql_host: String,
     pub mysql_port: u16,
+    /// Whether tessera runs this MySQL (its users are then the cluster's).
+    #[serde(default)]
+    pub managed: bool,
 }
 
 /// Settings of a cell.
@@ -362,6 +365,7 @@ mod tests {
             hostname: "h".into(),
             mysql_host: "127.0.0.1".into(),
             mysql_port: 3306,
+            managed: false,
         };
         let events = vec![
             TopoEvent::CellAdded { cell: CellInfo { name: "zone1".into(), ..Default::default() } },

@@ -239,6 +239,7 @@ mod tests {
                 hostname: "h".into(),
                 mysql_host: "127.0.0.1".into(),
                 mysql_port: 1,
+                managed: false,
             },
         }
     }

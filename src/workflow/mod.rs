@@ -177,13 +177,14 @@ impl WorkflowService {
             .tablets
             .get(&alias)
             .ok_or_else(|| precondition(format!("the primary {alias} of {keyspace}/{shard} is not registered")))?;
+        let (user, password) = self.creds.login_for(t);
         Ok((
             alias.clone(),
             MysqlAddr {
                 host: if t.mysql_host.is_empty() { "127.0.0.1".into() } else { t.mysql_host.clone() },
                 port: t.mysql_port,
-                user: self.creds.user.clone(),
-                password: self.creds.password.clone(),
+                user,
+                password,
                 db: crate::protocol::names::keyspace_database(keyspace),
             },
         ))

@@ -93,6 +93,19 @@ fn up_twice_starts_once_and_down_stops_it() {
         assert!(schema.contains(&format!("CREATE TABLE `{table}`")), "{schema}");
     }
     assert!(ctl_ok(&home_s, &url, &["GetVSchema", "commerce"]).contains("\"sequence\""));
+
+    // MariaDB: a user per purpose, no root over TCP, the cluster's passwords kept 0600.
+    let users =
+        ctl_ok(&home_s, &url, &["ExecuteFetchAsDba", "zone1-100", "select user, host from mysql.user order by user"]);
+    for u in ["tessera_app", "tessera_dba", "tessera_repl", "tessera_vrepl"] {
+        assert!(users.contains(u), "{u}: {users}");
+    }
+    assert!(users.lines().filter(|l| l.starts_with("root")).all(|l| l.contains("localhost")), "{users}");
+    let out =
+        Command::new("mariadb").args(["-h127.0.0.1", &format!("-P{mp}"), "-uroot", "-e", "select 1"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("Access denied"), "{out:?}");
+    let mode = std::fs::metadata(home.path().join("tablets/mysql-credentials.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     // The done-when of the gateway issue, through the mariadb CLI.
     let out = Command::new("mariadb")
         .args(["-h127.0.0.1", &format!("-P{gp}"), "-uroot", "customer", "-e"])

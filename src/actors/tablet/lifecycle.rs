@@ -106,15 +106,42 @@ impl TabletActor {
         let service = self.service.clone();
         let fut = async move {
             let host = cfg.mysql_host.clone().unwrap_or_else(|| "127.0.0.1".into());
+            let (user, password) = cfg.admin_login();
             let base = OptsBuilder::default()
                 .ip_or_hostname(host.clone())
                 .tcp_port(cfg.port())
-                .user(Some(cfg.mysql_user.clone()))
-                .pass(Some(cfg.mysql_password.clone()));
-            let mut conn = tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(base.clone()))
-                .await
-                .map_err(|_| format!("connecting to MySQL at {host}:{}: timed out", cfg.port()))?
-                .map_err(|e| format!("connecting to MySQL at {host}:{}: {e}", cfg.port()))?;
+                .user(Some(user.clone()))
+                .pass(Some(password));
+            let open = |opts: OptsBuilder| {
+                let (host, port, user) = (host.clone(), cfg.port(), user.clone());
+                async move {
+                    tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(opts))
+                        .await
+                        .map_err(|_| (false, format!("connecting to MySQL at {host}:{port}: timed out")))?
+                        .map_err(|e| {
+                            (access_denied(&e), format!("connecting to MySQL at {host}:{port} as {user}: {e}"))
+                        })
+                }
+            };
+            let mut conn = match (open(base.clone()).await, cfg.cluster_users.as_ref().filter(|_| cfg.is_managed())) {
+                (Ok(c), _) => c,
+                // A managed server not secured yet (fresh from the template): root without a
+                // password, this once, makes the cluster's users and takes root's TCP login away.
+                (Err((true, first)), Some(users)) => {
+                    let root = base.clone().user(Some("root")).pass(Some(""));
+                    let mut c = open(root).await.map_err(|(_, e)| format!("{first}; and as root: {e}"))?;
+                    crate::mysqld::users::secure(&mut c, users).await?;
+                    let _ = c.disconnect().await;
+                    info!(tablet = %cfg.alias, "MariaDB secured: tessera_dba, tessera_repl and tessera_vrepl made; root logs in by the unix socket only");
+                    open(base.clone()).await.map_err(|(_, e)| e)?
+                }
+                (Err((_, e)), _) => return Err(e),
+            };
+            if let Some(users) = cfg.cluster_users.as_ref().filter(|_| cfg.is_managed()) {
+                // Every start: the users' grants and passwords as the cluster's (they may have
+                // been re-keyed), and no root over TCP.
+                crate::mysqld::users::secure(&mut conn, users).await?;
+            }
             // Each tablet creates its database without logging it, so every tablet of the
             // shard has it whatever its role, and replication never sees a conflicting event.
             let db = crate::sql::quote_ident(&cfg.database());
@@ -162,7 +189,10 @@ impl TabletActor {
                     warn!(tablet = %act.cfg.alias, error = %e, "MySQL not reachable; retrying");
                     act.not_serving(&e);
                     act.publish_health(ctx);
-                    if act.mysqld.is_none() {
+                    // An external server, or a managed one that is up (a login or user setup
+                    // that failed once): try again. A managed mysqld that died boots again
+                    // through its exit watcher instead.
+                    if act.mysqld.is_none() || act.mysqld_up {
                         ctx.run_later(RETRY, |act, ctx| act.connect(ctx));
                     }
                 }
@@ -212,6 +242,7 @@ impl TabletActor {
                         hostname: crate::config::hostname(),
                         mysql_host: cfg.mysql_host.clone().unwrap_or_else(|| "127.0.0.1".into()),
                         mysql_port: cfg.port(),
+                        managed: cfg.is_managed(),
                     };
                     if existing == Some(&record) {
                         return Ok(Vec::new());
@@ -483,6 +514,11 @@ impl Handler<StopTablet> for TabletActor {
             .into_actor(self),
         )
     }
+}
+
+/// Whether MySQL refused the login (1045), as opposed to not answering.
+fn access_denied(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if s.code == 1045)
 }
 
 /// The MySQL user the query service runs as.

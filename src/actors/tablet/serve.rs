@@ -190,7 +190,7 @@ impl Handler<Manage> for TabletActor {
         let service = self.service.clone();
         let current = self.state.tablet_type();
         let alias = self.cfg.alias.clone();
-        let (user, password) = (self.cfg.mysql_user.clone(), self.cfg.mysql_password.clone());
+        let (user, password) = self.cfg.replication_login();
         match req {
             ManageRequest::Status => {
                 let fut = async move {
