@@ -126,6 +126,10 @@ pub struct GatewayConfig {
     /// The server version clients are told (handshake, `@@version`). Empty: the version the
     /// tablets' MariaDB reports (managed tablets: `<version>-MariaDB-tessera`).
     pub server_version: String,
+    /// Table ACL file (JSON, Vitess's `table_groups`; re-read when it changes); empty: none.
+    pub table_acl_file: String,
+    /// With an ACL, refuse tables no group names (by default they are open to all).
+    pub table_acl_strict: bool,
 }
 
 impl Default for GatewayConfig {
@@ -149,6 +153,8 @@ impl Default for GatewayConfig {
             query_timeout_ms: 30_000,
             drain_ms: 10_000,
             server_version: String::new(),
+            table_acl_file: String::new(),
+            table_acl_strict: false,
         }
     }
 }

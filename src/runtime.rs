@@ -275,6 +275,12 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
             hold_writes: Duration::from_millis(g.hold_writes_ms),
             plans: std::sync::Arc::new(crate::planner::cache::PlanCache::new(g.plan_cache_size)),
             sessions: crate::frontend::sessions::Sessions::new(matches!(auth, crate::frontend::conn::Auth::None)),
+            acl: if g.table_acl_file.is_empty() {
+                crate::frontend::acl::AclSource::none()
+            } else {
+                crate::frontend::acl::AclSource::from_file(&g.table_acl_file, g.table_acl_strict)
+                    .map_err(anyhow::Error::msg)?
+            },
             identity: std::sync::Arc::new(
                 crate::frontend::identity::IdentitySource::new(&g.server_version)
                     .with_endpoint(listener.local_addr().map(|a| a.port()).unwrap_or(0), &g.socket),

@@ -27,6 +27,8 @@ pub struct Services {
     pub sessions: Arc<super::sessions::Sessions>,
     /// What the gateway says it is (handshake, `@@version`).
     pub identity: Arc<super::identity::IdentitySource>,
+    /// The table ACL (`[gateway] table_acl_file`), if any.
+    pub acl: Arc<super::acl::AclSource>,
 }
 
 impl Services {
@@ -41,6 +43,9 @@ impl Services {
 pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<Answer, GatewayError> {
     use crate::sql::uservars;
     crate::failpoint::panic_if("session-panic", sql);
+    if let Some(acl) = svc.acl.get() {
+        super::acl::check(&acl, sql, &s.user, &s.host, s.target.keyspace.as_deref()).map_err(GatewayError::Denied)?;
+    }
     let kw = crate::sql::first_keyword(sql);
     // SET before user variables are substituted: its targets are names, not values.
     if kw == "SET" {

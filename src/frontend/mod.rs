@@ -9,6 +9,7 @@
 //! - [`sessions`]: every session by connection id (KILL); [`local`]: results built here.
 //! - [`throttle`]: failed logins slow their client address down.
 
+pub mod acl;
 pub mod binary;
 pub mod codec;
 pub mod conn;

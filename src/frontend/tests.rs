@@ -20,6 +20,7 @@ fn services(shards: &Arc<MemoryShards>) -> Services {
         hold_writes: std::time::Duration::from_millis(10),
         sessions: super::sessions::Sessions::new(true),
         identity: Arc::new(super::identity::IdentitySource::new("")),
+        acl: super::acl::AclSource::none(),
     }
 }
 

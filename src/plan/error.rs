@@ -26,6 +26,9 @@ pub enum GatewayError {
     /// Nested deeper than the gateway can walk (MySQL's ER_STACK_OVERRUN_NEED_MORE).
     #[error("{0}")]
     TooDeep(String),
+    /// Refused by the table ACL (MySQL's ER_TABLEACCESS_DENIED_ERROR).
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl From<crate::sql::parse::ParseError> for GatewayError {
@@ -42,6 +45,7 @@ impl GatewayError {
     pub fn mysql_code(&self) -> (u16, &str) {
         match self {
             GatewayError::Syntax(_) => (1064, "42000"),
+            GatewayError::Denied(_) => (1142, "42000"),
             // ER_NOT_SUPPORTED_YET
             GatewayError::Unsupported(_) => (1235, "42000"),
             GatewayError::NoDatabase => (1046, "3D000"),

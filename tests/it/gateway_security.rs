@@ -140,3 +140,65 @@ async fn port_and_socket_name_the_gateway_not_a_tablet() {
     let n: Option<u64> = conn.query_first("SELECT COUNT(*) FROM customer WHERE customer_id = 4242").await.unwrap();
     assert_eq!(n, Some(1));
 }
+
+/// Table ACLs: a user outside a table group's grants gets MySQL's 1142, tables no group names
+/// stay open, and a changed ACL file applies without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn table_acls_refuse_what_a_user_was_not_granted_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl.json");
+    let group = |writers: &str| {
+        format!(
+            r#"{{"table_groups": [{{"name": "customers", "table_names_or_prefixes": ["customer"],
+                "readers": ["app"], "writers": [{writers}], "admins": ["root"]}}]}}"#
+        )
+    };
+    std::fs::write(&acl, group(r#""root""#)).unwrap();
+    let c = GatewayCluster::start_with(&format!("table_acl_file = \"{}\"", acl.display())).await;
+    let app = c.pool("app", "secret", Some("customer"));
+    let root = c.pool("root", "", Some("customer"));
+    let mut a = app.get_conn().await.unwrap();
+    let mut r = root.get_conn().await.unwrap();
+
+    r.query_drop("insert into customer (customer_id, email) values (1, 'one@x')").await.unwrap();
+    let n: Option<u64> = a.query_first("select count(*) from customer").await.unwrap();
+    assert_eq!(n, Some(1), "readers read");
+    for (sql, cmd) in [
+        ("insert into customer (customer_id, email) values (2, 'two@x')", "INSERT"),
+        ("update customer set email = 'x' where customer_id = 1", "UPDATE"),
+        ("delete from customer", "DELETE"),
+        ("alter table customer add column note text", "ALTER"),
+    ] {
+        let e = a.query_drop(sql).await.unwrap_err();
+        let mysql_async::Error::Server(e) = e else { panic!("{sql}: {e}") };
+        assert_eq!(e.code, 1142, "{sql}: {}", e.message);
+        assert!(e.message.starts_with(&format!("{cmd} command denied to user 'app'@")), "{}", e.message);
+        assert!(e.message.ends_with("for table 'customer'"), "{}", e.message);
+    }
+    // Prepared statements and subqueries are checked too; an unnamed table is open.
+    let e = a.exec_drop("update customer set email = ? where customer_id = 1", ("p",)).await.unwrap_err();
+    assert!(e.to_string().contains("1142"), "{e}");
+    let e =
+        a.query_drop("insert into corder (order_id, customer_id) select customer_id, customer_id from customer").await;
+    assert!(e.is_ok(), "corder is in no group, customer is readable: {e:?}");
+    let n: Option<u64> = r.query_first("select count(*) from customer").await.unwrap();
+    assert_eq!(n, Some(1), "nothing the refused statements tried was written");
+
+    // The file changes: app may write now, without a restart.
+    std::fs::write(&acl, group(r#""root", "app""#)).unwrap();
+    let mut done = false;
+    for _ in 0..50 {
+        if a.query_drop("insert into customer (customer_id, email) values (2, 'two@x')").await.is_ok() {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(done, "the reloaded ACL did not apply");
+    // A broken file keeps the last good ACL.
+    std::fs::write(&acl, "{ not json").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let e = a.query_drop("alter table customer add column note2 text").await.unwrap_err();
+    assert!(e.to_string().contains("1142"), "{e}");
+    assert!(c.node.log().contains("keeping the previous table ACL"));
+}
