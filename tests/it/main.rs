@@ -16,6 +16,7 @@ mod limits;
 mod metadata;
 mod nats_auth;
 mod nats_cluster;
+mod nats_jwt;
 mod nats_roles;
 mod resharding;
 mod routing_rules;

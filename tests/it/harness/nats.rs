@@ -67,6 +67,22 @@ impl NatsServer {
         s
     }
 
+    /// Rewrites a [`NatsServer::start_with_config`] server's config with `extra` in place of
+    /// the old extra settings and has it reload (SIGHUP): changed users take effect at once.
+    pub fn reload_with_config(&self, extra: &str) {
+        let config = self.config.as_ref().expect("a server started with a config");
+        let text = format!(
+            "listen: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n{extra}\n",
+            self.port,
+            self.dir.path().join("store").display()
+        );
+        std::fs::write(config, text).expect("nats config");
+        let pid = self.child.as_ref().expect("a running server").id() as i32;
+        // SAFETY: kill(2) of the server this harness started.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     pub fn store_dir(&self) -> PathBuf {
         self.dir.path().join("store")
     }
