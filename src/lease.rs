@@ -87,11 +87,21 @@ pub struct Leases {
 pub async fn open(js: &jetstream::Context, replicas: usize, resize: bool) -> Result<kv::Store, LeaseError> {
     let unavailable = |e: &dyn std::fmt::Display| LeaseError::Unavailable(e.to_string());
     let cfg = stream::Config {
-        name: format!("KV_{BUCKET}"),
-        description: Some("tessera leases: one owner per node id and tablet alias".into()),
-        subjects: vec![format!("$KV.{BUCKET}.>")],
-        max_messages_per_subject: 1,
         max_age: TTL,
+        ..kv_stream(BUCKET, "tessera leases: one owner per node id and tablet alias", replicas)
+    };
+    crate::topo::store::ensure_stream(js, cfg, resize).await.map_err(|e| unavailable(&e))?;
+    js.get_key_value(BUCKET).await.map_err(|e| unavailable(&e))
+}
+
+/// The stream of a key-value bucket keeping one value per key, made by hand (async-nats's
+/// `create_key_value` fails against nats-server 2.9).
+pub fn kv_stream(bucket: &str, description: &str, replicas: usize) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
         storage: stream::StorageType::File,
         allow_rollup: true,
         deny_delete: true,
@@ -99,9 +109,7 @@ pub async fn open(js: &jetstream::Context, replicas: usize, resize: bool) -> Res
         discard: stream::DiscardPolicy::New,
         num_replicas: replicas,
         ..Default::default()
-    };
-    crate::topo::store::ensure_stream(js, cfg, resize).await.map_err(|e| unavailable(&e))?;
-    js.get_key_value(BUCKET).await.map_err(|e| unavailable(&e))
+    }
 }
 
 /// The lease key of a name: KV keys allow `-_=.a-zA-Z0-9/` only (and `.` only between

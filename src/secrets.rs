@@ -7,7 +7,7 @@
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv};
 
 use crate::mysqld::users::MysqlCredentials;
 
@@ -25,19 +25,11 @@ pub async fn mysql_credentials(
     replicas: usize,
     data_dir: &Path,
 ) -> anyhow::Result<MysqlCredentials> {
-    let cfg = stream::Config {
-        name: format!("KV_{BUCKET}"),
-        description: Some("tessera secrets: the cluster's MariaDB credentials (node role only)".into()),
-        subjects: vec![format!("$KV.{BUCKET}.>")],
-        max_messages_per_subject: 1,
-        storage: stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        num_replicas: replicas,
-        ..Default::default()
-    };
+    let cfg = crate::lease::kv_stream(
+        BUCKET,
+        "tessera secrets: the cluster's MariaDB credentials (node role only)",
+        replicas,
+    );
     crate::topo::store::ensure_stream(js, cfg, false)
         .await
         .map_err(|e| anyhow::anyhow!("opening the secrets bucket: {e}"))?;
