@@ -5,6 +5,7 @@ ensure_packages() {
   command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
   command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+  command -v mariadb-backup >/dev/null 2>&1 || need+=(mariadb-backup)
   command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
   command -v python3 >/dev/null 2>&1 || need+=(python3)

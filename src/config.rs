@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub gateway: Option<GatewayConfig>,
     /// How VReplication streams and workflow commands reach source MySQL servers.
     pub vreplication: VReplicationConfig,
+    /// Where backups go (`[backup]`).
+    pub backup: crate::backup::BackupConfig,
 }
 
 /// `[vreplication]`: credentials streams and workflow commands use on the MySQL servers of
@@ -251,6 +253,9 @@ pub struct TabletConfig {
     /// The cluster's MariaDB users of managed tablets (set at start, not configured).
     #[serde(skip)]
     pub cluster_users: Option<crate::mysqld::users::MysqlCredentials>,
+    /// The node's backup storage, or why it has none (set at start, not configured).
+    #[serde(skip)]
+    pub backup: Option<Result<crate::backup::FileStorage, String>>,
 }
 
 fn default_tablet_type() -> TabletType {
@@ -305,6 +310,7 @@ impl TabletConfig {
             pool_wait_ms: default_pool_wait_ms(),
             buffer_pool_mb: default_buffer_pool_mb(),
             cluster_users: None,
+            backup: None,
         };
         if let Some(p) = parts.get(3) {
             t.mysql_port = Some(p.parse().map_err(|_| bad())?);
@@ -396,6 +402,7 @@ impl Default for NodeConfig {
             tablets: Vec::new(),
             gateway: None,
             vreplication: VReplicationConfig::default(),
+            backup: Default::default(),
         }
     }
 }

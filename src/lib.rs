@@ -17,6 +17,7 @@ pub mod actors;
 pub mod admin;
 pub mod auth;
 pub mod backend;
+pub mod backup;
 pub mod bulk;
 pub mod cli;
 pub mod client;

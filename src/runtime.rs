@@ -164,6 +164,10 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         for t in config.tablets.iter_mut().filter(|t| t.is_managed()) {
             t.cluster_users = Some(users.clone());
         }
+        let backups = config.backup.open(&config.data_dir);
+        for t in config.tablets.iter_mut() {
+            t.backup = Some(backups.clone());
+        }
         config.vreplication.managed = Some(users.vrepl.clone());
     }
     let view = TopoView::default();
@@ -327,7 +331,8 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         .start();
         let service = AdminService::new(writer, Some(node.clone().recipient()))
             .with_tablets(client.clone(), id.clone(), health.recipient())
-            .with_workflows(client.clone(), config.vreplication.clone());
+            .with_workflows(client.clone(), config.vreplication.clone())
+            .with_backups(config.backup.open(&config.data_dir));
         let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
         AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
     }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+mod backups;
 mod tablets;
 
 use actix::Recipient;
@@ -31,6 +32,8 @@ pub struct AdminService {
     tablets: Option<TabletClient>,
     health: Option<Recipient<GetHealth>>,
     workflows: Option<crate::workflow::WorkflowService>,
+    /// This node's backup storage, or why it has none.
+    backups: Option<Result<crate::backup::FileStorage, String>>,
 }
 
 /// How long an admin command waits for one tablet to answer.
@@ -38,7 +41,13 @@ const TABLET_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl AdminService {
     pub fn new(writer: TopoWriter, peers: Option<Recipient<GetPeers>>) -> Self {
-        AdminService { writer, peers, tablets: None, health: None, workflows: None }
+        AdminService { writer, peers, tablets: None, health: None, workflows: None, backups: None }
+    }
+
+    /// Enables the backup commands, with this node's storage (or the reason it has none).
+    pub fn with_backups(mut self, storage: Result<crate::backup::FileStorage, String>) -> Self {
+        self.backups = Some(storage);
+        self
     }
 
     /// Enables the commands that talk to tablets.
@@ -113,6 +122,10 @@ impl AdminService {
             | AdminRequest::ValidateSchemaKeyspace { .. }
             | AdminRequest::ExecuteFetchAsDba { .. }
             | AdminRequest::DeleteTablets { .. } => self.tablet_command(req).await,
+            AdminRequest::Backup { .. }
+            | AdminRequest::BackupShard { .. }
+            | AdminRequest::GetBackups { .. }
+            | AdminRequest::RemoveBackup { .. } => self.backup_command(req).await,
             AdminRequest::Reshard { .. }
             | AdminRequest::MoveTables { .. }
             | AdminRequest::Workflow { .. }

@@ -52,6 +52,19 @@ impl TabletClient {
             .unwrap_or_else(|e| Err(tablet_error(e, alias)))
     }
 
+    /// One management operation that may take long (a backup), waiting up to `timeout`.
+    pub async fn manage_within(
+        &self,
+        alias: &str,
+        req: &crate::protocol::tablet::ManageRequest,
+        timeout: Duration,
+    ) -> crate::protocol::tablet::ManageReply {
+        self.rpc
+            .call_within::<Manage>(subjects::tablet(alias, "manage"), req, timeout)
+            .await
+            .unwrap_or_else(|e| Err(tablet_error(e, alias)))
+    }
+
     /// One query-service request to a tablet by alias.
     pub async fn query(
         &self,

@@ -231,6 +231,47 @@ pub enum CtlCommand {
         #[arg(long)]
         max_rows: Option<u64>,
     },
+    /// Back up one tablet (online, with mariadb-backup) into the node's backup storage.
+    #[command(name = "Backup")]
+    Backup {
+        alias: String,
+        /// Parallel copy and compression workers.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// `mariabackup` (the only engine built so far).
+        #[arg(long, default_value = "mariabackup")]
+        engine: String,
+        /// Allow backing up a primary.
+        #[arg(long)]
+        allow_primary: bool,
+    },
+    /// Back up a shard from a serving replica or rdonly tablet (never the primary unless allowed).
+    #[command(name = "BackupShard")]
+    BackupShard {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        #[arg(long, default_value = "mariabackup")]
+        engine: String,
+        #[arg(long)]
+        allow_primary: bool,
+    },
+    /// A shard's backups, newest first (complete or partial).
+    #[command(name = "GetBackups")]
+    GetBackups {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Delete one backup of a shard (complete or partial).
+    #[command(name = "RemoveBackup")]
+    RemoveBackup {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        name: String,
+    },
     /// Remove tablet records from the topology.
     #[command(name = "DeleteTablets")]
     DeleteTablets {
@@ -345,6 +386,22 @@ impl CtlCommand {
             CtlCommand::DeleteTablets { aliases, allow_primary } => {
                 AdminRequest::DeleteTablets { aliases, allow_primary }
             }
+            CtlCommand::Backup { alias, concurrency, engine, allow_primary } => {
+                AdminRequest::Backup { alias, engine, concurrency, allow_primary }
+            }
+            CtlCommand::BackupShard { shard, concurrency, engine, allow_primary } => AdminRequest::BackupShard {
+                keyspace: shard.keyspace,
+                shard: shard.shard,
+                engine,
+                concurrency,
+                allow_primary,
+            },
+            CtlCommand::GetBackups { shard, limit } => {
+                AdminRequest::GetBackups { keyspace: shard.keyspace, shard: shard.shard, limit }
+            }
+            CtlCommand::RemoveBackup { shard, name } => {
+                AdminRequest::RemoveBackup { keyspace: shard.keyspace, shard: shard.shard, name }
+            }
             CtlCommand::Reshard(_) | CtlCommand::MoveTables(_) | CtlCommand::Workflow(_) | CtlCommand::VDiff(_) => {
                 anyhow::bail!("workflow commands are built by into_request")
             }
@@ -357,7 +414,12 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
     let (req, wait) = args.command.into_request()?;
     let auth = args.nats_auth.resolve(crate::nats_roles::Role::Admin)?;
     let client = crate::nats::connect_once(&args.nats, "tessera-ctl", &auth, crate::nats_roles::Role::Admin).await?;
-    let admin = AdminClient::new(client, Duration::from_secs(args.timeout));
+    // A backup runs as long as its copy: wait for it (up to six hours) past the usual timeout.
+    let timeout = match &req {
+        AdminRequest::Backup { .. } | AdminRequest::BackupShard { .. } => args.timeout.max(6 * 3600),
+        _ => args.timeout,
+    };
+    let admin = AdminClient::new(client, Duration::from_secs(timeout));
     match admin.request(&req).await {
         Ok(resp) => {
             if args.json {

@@ -5,6 +5,7 @@ mod ctl_workflow;
 mod events;
 mod example;
 mod local_auth;
+pub use local_auth::write_private as write_private_file;
 mod output;
 mod up;
 mod up_nats;

@@ -30,6 +30,40 @@ pub fn render(resp: &AdminResponse) -> String {
                 let _ = writeln!(out, "  {}", super::ctl_workflow::progress_line(s));
             }
         }
+        AdminResponse::Backup { manifest: m } => {
+            let _ = writeln!(out, "backup {} of {}/{} from {} complete", m.name, m.keyspace, m.shard, m.tablet_alias);
+            let _ = writeln!(
+                out,
+                "  engine {}, {} files, {} bytes ({} stored), position {}, {} ms",
+                m.engine,
+                m.files.len(),
+                m.size(),
+                m.stored_size(),
+                m.position,
+                m.finished_ms.saturating_sub(m.started_ms)
+            );
+        }
+        AdminResponse::Backups { keyspace, shard, backups } => {
+            if backups.is_empty() {
+                let _ = writeln!(out, "no backups of {keyspace}/{shard}");
+            }
+            let rows: Vec<Vec<String>> = backups
+                .iter()
+                .map(|b| match &b.manifest {
+                    Some(m) => vec![
+                        b.name.clone(),
+                        m.engine.clone(),
+                        m.size().to_string(),
+                        m.position.clone(),
+                        "complete".into(),
+                    ],
+                    None => vec![b.name.clone(), "-".into(), "-".into(), "-".into(), "partial".into()],
+                })
+                .collect();
+            if !rows.is_empty() {
+                table(&mut out, &["NAME", "ENGINE", "BYTES", "POSITION", "STATE"], &rows);
+            }
+        }
         AdminResponse::VDiff { report } => {
             let _ = writeln!(out, "vdiff {} of {}.{}: {}", report.id, report.keyspace, report.workflow, report.state);
             if !report.message.is_empty() {

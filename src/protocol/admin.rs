@@ -183,6 +183,36 @@ pub enum AdminRequest {
         #[serde(default)]
         max_rows: Option<u64>,
     },
+    /// Backs up one tablet (a primary only with `allow_primary`).
+    Backup {
+        alias: String,
+        engine: String,
+        concurrency: usize,
+        #[serde(default)]
+        allow_primary: bool,
+    },
+    /// Backs up a shard from a healthy replica or rdonly (its primary only if allowed and
+    /// nothing else serves).
+    BackupShard {
+        keyspace: String,
+        shard: String,
+        engine: String,
+        concurrency: usize,
+        #[serde(default)]
+        allow_primary: bool,
+    },
+    /// A shard's backups, newest first.
+    GetBackups {
+        keyspace: String,
+        shard: String,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    RemoveBackup {
+        keyspace: String,
+        shard: String,
+        name: String,
+    },
     /// Removes tablet records from the topology (refuses a primary unless `allow_primary`).
     DeleteTablets {
         aliases: Vec<String>,
@@ -277,6 +307,10 @@ impl AdminRequest {
             AdminRequest::GetSchema { .. } => "GetSchema",
             AdminRequest::ValidateSchemaKeyspace { .. } => "ValidateSchemaKeyspace",
             AdminRequest::ExecuteFetchAsDba { .. } => "ExecuteFetchAsDba",
+            AdminRequest::Backup { .. } => "Backup",
+            AdminRequest::BackupShard { .. } => "BackupShard",
+            AdminRequest::GetBackups { .. } => "GetBackups",
+            AdminRequest::RemoveBackup { .. } => "RemoveBackup",
             AdminRequest::DeleteTablets { .. } => "DeleteTablets",
             AdminRequest::Reshard { .. } => "Reshard",
             AdminRequest::MoveTables { .. } => "MoveTables",
@@ -316,6 +350,10 @@ impl AdminRequest {
         "GetSchema",
         "ValidateSchemaKeyspace",
         "ExecuteFetchAsDba",
+        "Backup",
+        "BackupShard",
+        "GetBackups",
+        "RemoveBackup",
         "DeleteTablets",
         "Reshard",
         "MoveTables",
@@ -387,6 +425,16 @@ pub enum AdminResponse {
     QueryResult {
         alias: String,
         result: QueryResult,
+    },
+    /// A backup taken.
+    Backup {
+        manifest: Box<crate::backup::Manifest>,
+    },
+    /// A shard's backups, newest first.
+    Backups {
+        keyspace: String,
+        shard: String,
+        backups: Vec<crate::backup::BackupInfo>,
     },
     /// A workflow and the live status of its streams.
     Workflow {

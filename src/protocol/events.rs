@@ -12,7 +12,10 @@ pub const KIND_TOPO: &str = "topo";
 pub const KIND_NODE: &str = "node";
 pub const KIND_TABLET: &str = "tablet";
 pub const KIND_VREPLICATION: &str = "vreplication";
-pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION];
+pub const KIND_BACKUP: &str = "backup";
+pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION, KIND_BACKUP];
+/// Backup events: a backup of a tablet started, completed (with its manifest), or failed.
+pub const BACKUP_EVENT_NAMES: &[&str] = &["BackupStarted", "BackupCompleted", "BackupFailed"];
 /// VReplication event names: a stream's state changed; its progress (every few seconds).
 pub const STREAM_EVENT_NAMES: &[&str] = &["StreamStateChanged", "StreamProgress"];
 /// Tablet event names: health transitions.
@@ -48,6 +51,20 @@ impl ClusterEvent {
             summary: event.to_string(),
             topo_seq: Some(seq),
             topo: Some(event.clone()),
+            node: None,
+            tablet: None,
+            stream: None,
+        }
+    }
+
+    /// A backup's progress (`BackupStarted`, `BackupCompleted`, `BackupFailed`).
+    pub fn backup(name: &str, summary: String) -> Self {
+        ClusterEvent {
+            kind: KIND_BACKUP.into(),
+            name: name.into(),
+            summary,
+            topo_seq: None,
+            topo: None,
             node: None,
             tablet: None,
             stream: None,
@@ -127,13 +144,17 @@ pub fn resolve_filter(word: &str) -> Result<(&'static str, Option<&'static str>)
     if let Some(name) = STREAM_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
         return Ok((KIND_VREPLICATION, Some(name)));
     }
+    if let Some(name) = BACKUP_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
+        return Ok((KIND_BACKUP, Some(name)));
+    }
     Err(format!(
-        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {}, {})",
+        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {}, {}, {})",
         KINDS.join(", "),
         TopoEvent::NAMES.join(", "),
         NodeEvent::NAMES.join(", "),
         TABLET_EVENT_NAMES.join(", "),
-        STREAM_EVENT_NAMES.join(", ")
+        STREAM_EVENT_NAMES.join(", "),
+        BACKUP_EVENT_NAMES.join(", ")
     ))
 }
 

@@ -359,6 +359,12 @@ pub enum ManageRequest {
         #[serde(default)]
         drain_ms: u64,
     },
+    /// Takes a backup of the tablet's MariaDB into the node's backup storage.
+    Backup {
+        engine: String,
+        concurrency: usize,
+        allow_primary: bool,
+    },
 }
 
 impl ManageRequest {
@@ -372,6 +378,7 @@ impl ManageRequest {
             ManageRequest::StopReplication => "StopReplication",
             ManageRequest::GetSchema => "GetSchema",
             ManageRequest::ExecuteFetchAsDba { .. } => "ExecuteFetchAsDba",
+            ManageRequest::Backup { .. } => "Backup",
             ManageRequest::ApplyDdl { .. } => "ApplyDdl",
             ManageRequest::SetWritesHeld { .. } => "SetWritesHeld",
         }
@@ -386,6 +393,7 @@ pub enum ManageResponse {
     Done { message: String },
     Schema { schema: TabletSchema },
     Result { result: QueryResult },
+    Backup { manifest: Box<crate::backup::Manifest> },
 }
 
 pub type ManageReply = Result<ManageResponse, TabletError>;

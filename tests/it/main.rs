@@ -3,6 +3,7 @@
 mod harness;
 
 mod admin;
+mod backups;
 mod concurrency;
 mod corpus;
 mod differential;

@@ -249,8 +249,73 @@ impl Handler<Manage> for TabletActor {
                     Ok(ManageResponse::Done { message: format!("{} ({tablet_type}) {message}", act.cfg.alias) })
                 }))
             }
+            ManageRequest::Backup { engine, concurrency, allow_primary } => {
+                let job = self.backup_job(engine, concurrency);
+                let store = self.writer.store().clone();
+                let fut = async move {
+                    if current == TabletType::Primary && !allow_primary {
+                        return Err(TabletError::BadRequest(format!(
+                            "{alias} is the primary: back up a replica (BackupShard picks one) or pass --allow-primary"
+                        )));
+                    }
+                    let job = job.map_err(TabletError::BadRequest)?;
+                    let what = format!("backup of {} ({}/{}, {})", job.alias, job.keyspace, job.shard, job.engine);
+                    let event = |name: &str, summary: String| {
+                        let store = store.clone();
+                        let ev = crate::protocol::events::ClusterEvent::backup(name, summary);
+                        async move {
+                            let id = uuid::Uuid::new_v4().simple().to_string();
+                            if let Err(e) = store.publish_event(&ev, &id).await {
+                                tracing::warn!(error = %e, "could not publish a backup event");
+                            }
+                        }
+                    };
+                    event("BackupStarted", format!("{what} started")).await;
+                    match crate::backup::take(job).await {
+                        Ok(m) => {
+                            let summary = format!(
+                                "{what} complete: {} ({} files, {} bytes, {} stored, position {})",
+                                m.name,
+                                m.files.len(),
+                                m.size(),
+                                m.stored_size(),
+                                m.position
+                            );
+                            event("BackupCompleted", summary).await;
+                            Ok(ManageResponse::Backup { manifest: Box::new(m) })
+                        }
+                        Err(e) => {
+                            event("BackupFailed", format!("{what} failed: {e}")).await;
+                            Err(TabletError::Internal(format!("{what} failed: {e}")))
+                        }
+                    }
+                };
+                Box::pin(fut.into_actor(self))
+            }
             other => Box::pin(run_manage(service, other, current, alias).into_actor(self)),
         }
+    }
+}
+
+impl TabletActor {
+    /// What a backup of this tablet needs, or why it cannot be taken here.
+    fn backup_job(&self, engine: String, concurrency: usize) -> Result<crate::backup::BackupJob, String> {
+        let storage = self.cfg.backup.clone().ok_or("this tablet's node has no backup storage")??;
+        let (user, password) = self.cfg.admin_login();
+        Ok(crate::backup::BackupJob {
+            storage,
+            keyspace: self.cfg.keyspace.clone(),
+            shard: self.cfg.shard.clone(),
+            alias: self.cfg.alias.clone(),
+            engine,
+            host: self.cfg.mysql_host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+            port: self.cfg.port(),
+            user,
+            password,
+            concurrency,
+            topology_seq: self.writer.view().seq(),
+            mariadb_version: self.server.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        })
     }
 }
 
@@ -290,6 +355,7 @@ async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: Tab
             Ok(ManageResponse::Done { message: format!("{alias}: applied") })
         }
         ManageRequest::Status
+        | ManageRequest::Backup { .. }
         | ManageRequest::SetType { .. }
         | ManageRequest::MakePrimary
         | ManageRequest::ReplicateFrom { .. } => Err(TabletError::Internal("handled by the actor".into())),

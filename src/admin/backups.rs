@@ -1,0 +1,104 @@
+//! Backup commands: `Backup`, `BackupShard`, `GetBackups`, `RemoveBackup`. The tablet's node
+//! takes the backup (it runs `mariadb-backup` against its own MariaDB); listing and removing
+//! read the storage this node is configured with (the same for every node: a shared
+//! directory).
+
+use std::time::Duration;
+
+use super::AdminService;
+use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError};
+use crate::protocol::names::normalize_tablet_alias;
+use crate::protocol::tablet::{ManageRequest, ManageResponse};
+use crate::protocol::topology::TabletType;
+
+/// Longest a backup may run before the command stops waiting for it.
+const BACKUP_WAIT: Duration = Duration::from_secs(6 * 3600);
+
+fn err(code: ErrorCode, message: impl Into<String>) -> RemoteError {
+    RemoteError::new(code, message)
+}
+
+impl AdminService {
+    fn backup_storage(&self) -> Result<&crate::backup::FileStorage, RemoteError> {
+        match &self.backups {
+            Some(Ok(s)) => Ok(s),
+            Some(Err(e)) => Err(err(ErrorCode::FailedPrecondition, e.clone())),
+            None => Err(err(ErrorCode::Unavailable, "this process has no backup storage")),
+        }
+    }
+
+    pub(super) async fn backup_command(&self, req: AdminRequest) -> AdminReply {
+        match req {
+            AdminRequest::Backup { alias, engine, concurrency, allow_primary } => {
+                let alias = normalize_tablet_alias(&alias).map_err(|e| err(ErrorCode::InvalidArgument, e))?;
+                let topo = self.synced().await?;
+                if !topo.tablets.contains_key(&alias) {
+                    return Err(err(
+                        ErrorCode::NotFound,
+                        format!("tablet `{alias}` is not in the topology (GetTablets lists them)"),
+                    ));
+                }
+                self.backup_tablet(&alias, engine, concurrency, allow_primary).await
+            }
+            AdminRequest::BackupShard { keyspace, shard, engine, concurrency, allow_primary } => {
+                let topo = self.synced().await?;
+                topo.shard(&keyspace, &shard)
+                    .ok_or_else(|| err(ErrorCode::NotFound, format!("shard {keyspace}/{shard} does not exist")))?;
+                let health = match &self.health {
+                    Some(h) => h.send(crate::actors::health::GetHealth).await.unwrap_or_default(),
+                    None => Default::default(),
+                };
+                let serving = |alias: &str| health.get(alias).is_some_and(|h| h.serving);
+                // A serving replica, then rdonly, least behind first; the primary only if allowed.
+                let mut candidates: Vec<(u8, u64, String)> = topo
+                    .shard_tablets(&keyspace, &shard)
+                    .filter(|t| serving(&t.alias))
+                    .filter_map(|t| {
+                        let rank = match t.tablet_type {
+                            TabletType::Replica => 0,
+                            TabletType::Rdonly => 1,
+                            TabletType::Primary if allow_primary => 2,
+                            _ => return None,
+                        };
+                        let lag = health.get(&t.alias).and_then(|h| h.replication.as_ref()?.lag_secs).unwrap_or(0);
+                        Some((rank, lag, t.alias.clone()))
+                    })
+                    .collect();
+                candidates.sort();
+                let Some((_, _, alias)) = candidates.into_iter().next() else {
+                    return Err(err(
+                        ErrorCode::FailedPrecondition,
+                        format!(
+                            "no serving replica or rdonly tablet in {keyspace}/{shard} to back up{}",
+                            if allow_primary { "" } else { " (pass --allow-primary to use the primary)" }
+                        ),
+                    ));
+                };
+                self.backup_tablet(&alias, engine, concurrency, allow_primary).await
+            }
+            AdminRequest::GetBackups { keyspace, shard, limit } => {
+                let mut backups =
+                    self.backup_storage()?.list(&keyspace, &shard).map_err(|e| err(ErrorCode::Unavailable, e))?;
+                if let Some(n) = limit {
+                    backups.truncate(n);
+                }
+                Ok(AdminResponse::Backups { keyspace, shard, backups })
+            }
+            AdminRequest::RemoveBackup { keyspace, shard, name } => {
+                self.backup_storage()?.remove(&keyspace, &shard, &name).map_err(|e| err(ErrorCode::NotFound, e))?;
+                Ok(AdminResponse::Done { message: format!("backup {name} of {keyspace}/{shard} removed"), seq: 0 })
+            }
+            other => Err(err(ErrorCode::Internal, format!("{} is not a backup command", other.name()))),
+        }
+    }
+
+    async fn backup_tablet(&self, alias: &str, engine: String, concurrency: usize, allow_primary: bool) -> AdminReply {
+        let tc = self.tablet_client()?;
+        let req = ManageRequest::Backup { engine, concurrency, allow_primary };
+        match tc.manage_within(alias, &req, BACKUP_WAIT).await {
+            Ok(ManageResponse::Backup { manifest }) => Ok(AdminResponse::Backup { manifest }),
+            Ok(other) => Err(err(ErrorCode::Internal, format!("tablet {alias} answered a backup with {other:?}"))),
+            Err(e) => Err(err(ErrorCode::FailedPrecondition, format!("backup of tablet {alias} failed: {e}"))),
+        }
+    }
+}
