@@ -88,6 +88,24 @@ impl AdminService {
                 self.backup_storage()?.remove(&keyspace, &shard, &name).map_err(|e| err(ErrorCode::NotFound, e))?;
                 Ok(AdminResponse::Done { message: format!("backup {name} of {keyspace}/{shard} removed"), seq: 0 })
             }
+            AdminRequest::RestoreFromBackup { alias, backup_name } => {
+                let alias = normalize_tablet_alias(&alias).map_err(|e| err(ErrorCode::InvalidArgument, e))?;
+                let topo = self.synced().await?;
+                if !topo.tablets.contains_key(&alias) {
+                    return Err(err(
+                        ErrorCode::NotFound,
+                        format!("tablet `{alias}` is not in the topology (GetTablets lists them)"),
+                    ));
+                }
+                let tc = self.tablet_client()?;
+                match tc.manage_within(&alias, &ManageRequest::Restore { name: backup_name }, BACKUP_WAIT).await {
+                    Ok(ManageResponse::Done { message }) => Ok(AdminResponse::Done { message, seq: topo.seq }),
+                    Ok(other) => {
+                        Err(err(ErrorCode::Internal, format!("tablet {alias} answered a restore with {other:?}")))
+                    }
+                    Err(e) => Err(err(ErrorCode::FailedPrecondition, format!("restore of tablet {alias} failed: {e}"))),
+                }
+            }
             other => Err(err(ErrorCode::Internal, format!("{} is not a backup command", other.name()))),
         }
     }

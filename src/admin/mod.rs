@@ -125,7 +125,8 @@ impl AdminService {
             AdminRequest::Backup { .. }
             | AdminRequest::BackupShard { .. }
             | AdminRequest::GetBackups { .. }
-            | AdminRequest::RemoveBackup { .. } => self.backup_command(req).await,
+            | AdminRequest::RemoveBackup { .. }
+            | AdminRequest::RestoreFromBackup { .. } => self.backup_command(req).await,
             AdminRequest::Reshard { .. }
             | AdminRequest::MoveTables { .. }
             | AdminRequest::Workflow { .. }

@@ -8,9 +8,11 @@
 //! `<keyspace>/<shard>/<name>/MANIFEST.json`, where `<name>` is `<UTC time>.<tablet alias>`.
 
 mod engine;
+mod restore;
 mod storage;
 
 pub use engine::{stored_sha256, take, BackupJob};
+pub use restore::{choose, restore};
 pub use storage::FileStorage;
 
 use serde::{Deserialize, Serialize};

@@ -272,6 +272,14 @@ pub enum CtlCommand {
         shard: ShardRef,
         name: String,
     },
+    /// Replace a replica's or rdonly's data with a backup of its shard, then catch up.
+    #[command(name = "RestoreFromBackup")]
+    RestoreFromBackup {
+        alias: String,
+        /// The backup (default: the newest complete one).
+        #[arg(long)]
+        backup_name: Option<String>,
+    },
     /// Remove tablet records from the topology.
     #[command(name = "DeleteTablets")]
     DeleteTablets {
@@ -399,6 +407,9 @@ impl CtlCommand {
             CtlCommand::GetBackups { shard, limit } => {
                 AdminRequest::GetBackups { keyspace: shard.keyspace, shard: shard.shard, limit }
             }
+            CtlCommand::RestoreFromBackup { alias, backup_name } => {
+                AdminRequest::RestoreFromBackup { alias, backup_name }
+            }
             CtlCommand::RemoveBackup { shard, name } => {
                 AdminRequest::RemoveBackup { keyspace: shard.keyspace, shard: shard.shard, name }
             }
@@ -416,7 +427,9 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
     let client = crate::nats::connect_once(&args.nats, "tessera-ctl", &auth, crate::nats_roles::Role::Admin).await?;
     // A backup runs as long as its copy: wait for it (up to six hours) past the usual timeout.
     let timeout = match &req {
-        AdminRequest::Backup { .. } | AdminRequest::BackupShard { .. } => args.timeout.max(6 * 3600),
+        AdminRequest::Backup { .. } | AdminRequest::BackupShard { .. } | AdminRequest::RestoreFromBackup { .. } => {
+            args.timeout.max(6 * 3600)
+        }
         _ => args.timeout,
     };
     let admin = AdminClient::new(client, Duration::from_secs(timeout));

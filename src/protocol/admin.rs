@@ -213,6 +213,12 @@ pub enum AdminRequest {
         shard: String,
         name: String,
     },
+    /// Restores a replica or rdonly tablet from a backup of its shard and has it catch up.
+    RestoreFromBackup {
+        alias: String,
+        #[serde(default)]
+        backup_name: Option<String>,
+    },
     /// Removes tablet records from the topology (refuses a primary unless `allow_primary`).
     DeleteTablets {
         aliases: Vec<String>,
@@ -311,6 +317,7 @@ impl AdminRequest {
             AdminRequest::BackupShard { .. } => "BackupShard",
             AdminRequest::GetBackups { .. } => "GetBackups",
             AdminRequest::RemoveBackup { .. } => "RemoveBackup",
+            AdminRequest::RestoreFromBackup { .. } => "RestoreFromBackup",
             AdminRequest::DeleteTablets { .. } => "DeleteTablets",
             AdminRequest::Reshard { .. } => "Reshard",
             AdminRequest::MoveTables { .. } => "MoveTables",
@@ -354,6 +361,7 @@ impl AdminRequest {
         "BackupShard",
         "GetBackups",
         "RemoveBackup",
+        "RestoreFromBackup",
         "DeleteTablets",
         "Reshard",
         "MoveTables",

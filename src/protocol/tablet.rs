@@ -365,6 +365,11 @@ pub enum ManageRequest {
         concurrency: usize,
         allow_primary: bool,
     },
+    /// Replaces the tablet's data with a backup of its shard (the newest complete one, or the
+    /// one named) and replicates from the backup's position.
+    Restore {
+        name: Option<String>,
+    },
 }
 
 impl ManageRequest {
@@ -379,6 +384,7 @@ impl ManageRequest {
             ManageRequest::GetSchema => "GetSchema",
             ManageRequest::ExecuteFetchAsDba { .. } => "ExecuteFetchAsDba",
             ManageRequest::Backup { .. } => "Backup",
+            ManageRequest::Restore { .. } => "Restore",
             ManageRequest::ApplyDdl { .. } => "ApplyDdl",
             ManageRequest::SetWritesHeld { .. } => "SetWritesHeld",
         }

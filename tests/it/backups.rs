@@ -41,6 +41,30 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     let storage = tessera::backup::FileStorage::new(store.path().to_path_buf());
     tessera::backup::verify(&storage, &manifest).unwrap();
 
+    // Restore the replica from it while the primary takes more rows: it comes back at the
+    // backup's position, catches up by replication, and serves again.
+    for id in 21..=30u64 {
+        conn.exec_drop("insert into customer (customer_id, email) values (?, ?)", (id, format!("c{id}@x")))
+            .await
+            .unwrap();
+    }
+    let on_primary = c.on_tablet("zone1-200", "select count(*), sum(customer_id) from customer");
+    let out = ctl_ok(&url, &["RestoreFromBackup", "zone1-201"]);
+    assert!(out.contains("restored from backup") && out.contains(&manifest.name), "{out}");
+    let mut caught_up = false;
+    for _ in 0..120 {
+        let out = ctl(&url, &["ExecuteFetchAsDba", "zone1-201", "select count(*), sum(customer_id) from customer"]);
+        if out.status.success() && String::from_utf8_lossy(&out.stdout) == on_primary {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(caught_up, "the restored replica did not catch up with the primary ({on_primary})");
+    let tablets = ctl_ok(&url, &["GetTablets"]);
+    assert!(tablets.lines().any(|l| l.starts_with("zone1-0000000201") && l.contains("SERVING")), "{tablets}");
+    assert!(ctl_err(&url, &["RestoreFromBackup", "zone1-200"]).contains("is the primary"));
+
     // A damaged file is named, with both checksums.
     let victim = manifest.files.iter().find(|f| data(&f.path)).unwrap();
     let path = storage.dir("customer", "-80", &manifest.name).unwrap().join(format!("{}.zst", victim.path));
@@ -50,6 +74,11 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     std::fs::write(&path, bytes).unwrap();
     let e = tessera::backup::verify(&storage, &manifest).unwrap_err();
     assert!(e.contains(&victim.path) && e.contains(&victim.sha256), "{e}");
+    // A restore refuses it before touching the tablet, which keeps serving.
+    let e = ctl_err(&url, &["RestoreFromBackup", "zone1-201"]);
+    assert!(e.contains("is damaged") && e.contains(&victim.path), "{e}");
+    let n = c.on_tablet("zone1-201", "select count(*), sum(customer_id) from customer");
+    assert_eq!(n, on_primary, "the refused restore changed nothing");
 
     // A primary only when allowed; a shard with only a primary says so.
     let e = ctl_err(&url, &["Backup", "zone1-200"]);
@@ -83,6 +112,6 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     assert!(text.contains("customer/-80") && text.contains("customer/80-"), "{text}");
     // The tablets kept serving.
     let n: Option<u64> = conn.query_first("select count(*) from customer").await.unwrap();
-    assert_eq!(n, Some(20));
+    assert_eq!(n, Some(30));
     let _ = ctl(&url, &["GetTablets"]);
 }

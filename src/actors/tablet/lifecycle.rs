@@ -183,6 +183,9 @@ impl TabletActor {
             match res {
                 Ok(()) => {
                     act.connected = true;
+                    if let Some(position) = act.restore_position.take() {
+                        act.resume_after_restore(ctx, position);
+                    }
                     act.maybe_serve(ctx);
                 }
                 Err(e) => {
@@ -481,6 +484,12 @@ impl Handler<MysqldExited> for TabletActor {
         if self.stopping {
             return;
         }
+        if self.restoring {
+            // The restore stopped it; the restore starts it again.
+            self.mysqld_up = false;
+            self.connected = false;
+            return;
+        }
         warn!(tablet = %self.cfg.alias, detail = %msg.detail, "mysqld exited; restarting it");
         self.mysqld_up = false;
         self.connected = false;
@@ -546,4 +555,49 @@ async fn create_query_user(conn: &mut mysql_async::Conn, database: &str) -> Resu
         exec(conn, &sql).await.map_err(|e| e.to_string())?;
     }
     Ok(password)
+}
+
+impl TabletActor {
+    /// After a restore: replicate from the shard's primary, starting at the backup's position.
+    fn resume_after_restore(&mut self, ctx: &mut Context<Self>, position: String) {
+        let topo = self.writer.view().snapshot();
+        let primary = topo
+            .shard(&self.cfg.keyspace, &self.cfg.shard)
+            .and_then(|s| s.primary.clone())
+            .and_then(|p| topo.tablets.get(&p).cloned())
+            .filter(|p| p.alias != self.cfg.alias);
+        let service = self.service.clone();
+        let (user, password) = self.cfg.replication_login();
+        let alias = self.cfg.alias.clone();
+        let fut = async move {
+            let mut conn = service.dba_conn().await.map_err(|e| e.to_string())?;
+            for sql in [
+                "STOP SLAVE".to_string(),
+                "RESET SLAVE ALL".into(),
+                format!("SET GLOBAL gtid_slave_pos = {}", crate::sql::quote_bytes(position.as_bytes())),
+            ] {
+                super::dbconn::exec(&mut conn, &sql).await.map_err(|e| format!("{sql}: {e}"))?;
+            }
+            match primary {
+                Some(p) => {
+                    let host = if p.mysql_host.is_empty() { "127.0.0.1".to_string() } else { p.mysql_host.clone() };
+                    super::manage::replicate_from(&mut conn, &host, p.mysql_port, &user, &password)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok::<_, String>(format!("replicating from {} at {position}", p.alias))
+                }
+                None => Ok(format!("restored at {position}; the shard has no primary to replicate from yet")),
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            match res {
+                Ok(m) => info!(tablet = %alias, "{m}"),
+                Err(e) => {
+                    warn!(tablet = %alias, error = %e, "cannot replicate after the restore");
+                    act.last_error = Some(format!("after the restore: {e}"));
+                }
+            }
+            act.publish_health(ctx);
+        }));
+    }
 }

@@ -107,6 +107,10 @@ pub struct TabletActor {
     announced: Option<(bool, bool)>,
     events_sent: u64,
     incarnation: String,
+    /// A restore from backup is replacing mysqld's data: its exit is expected.
+    restoring: bool,
+    /// After a restore: the GTID position to replicate from once connected.
+    restore_position: Option<String>,
 }
 
 impl TabletActor {
@@ -167,6 +171,8 @@ impl TabletActor {
             announced: None,
             events_sent: 0,
             incarnation: uuid::Uuid::new_v4().simple().to_string(),
+            restoring: false,
+            restore_position: None,
         }
     }
 

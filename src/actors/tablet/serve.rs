@@ -292,12 +292,59 @@ impl Handler<Manage> for TabletActor {
                 };
                 Box::pin(fut.into_actor(self))
             }
+            ManageRequest::Restore { name } => self.restore(name, current),
             other => Box::pin(run_manage(service, other, current, alias).into_actor(self)),
         }
     }
 }
 
 impl TabletActor {
+    /// Restores this tablet from a backup of its shard (see [`crate::backup::restore`]); the
+    /// tablet stops serving, mysqld restarts on the backup's data, and it replicates from the
+    /// backup's position.
+    fn restore(&mut self, name: Option<String>, current: TabletType) -> ResponseActFuture<Self, ManageReply> {
+        let alias = self.cfg.alias.clone();
+        let prepared = (|| {
+            if current == TabletType::Primary {
+                return Err(format!("{alias} is the primary: restore a replica or rdonly tablet"));
+            }
+            if self.restoring {
+                return Err(format!("{alias} is already restoring"));
+            }
+            let mysqld = self.mysqld.clone().ok_or_else(|| {
+                format!("{alias} runs on an external MySQL that tessera does not manage: restore it there")
+            })?;
+            let storage = self.cfg.backup.clone().ok_or("this tablet's node has no backup storage")??;
+            let manifest = crate::backup::choose(&storage, &self.cfg.keyspace, &self.cfg.shard, name.as_deref())?;
+            Ok((mysqld, storage, manifest))
+        })();
+        let (mysqld, storage, manifest) = match prepared {
+            Ok(p) => p,
+            Err(e) => return Box::pin(async move { Err(TabletError::BadRequest(e)) }.into_actor(self)),
+        };
+        self.restoring = true;
+        self.not_serving(&format!("restoring from backup {}", manifest.name));
+        let fut = async move { crate::backup::restore(&storage, &manifest, &mysqld).await.map(|()| manifest) };
+        Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
+            act.restoring = false;
+            act.mysqld_up = false;
+            act.connected = false;
+            act.busy = false;
+            let reply = match res {
+                Ok(m) => {
+                    act.restore_position = Some(m.position.clone());
+                    Ok(ManageResponse::Done {
+                        message: format!("{alias} restored from backup {} at {}; catching up", m.name, m.position),
+                    })
+                }
+                Err(e) => Err(TabletError::Internal(format!("restore of {alias} failed: {e}"))),
+            };
+            act.boot(ctx);
+            act.publish_health(ctx);
+            reply
+        }))
+    }
+
     /// What a backup of this tablet needs, or why it cannot be taken here.
     fn backup_job(&self, engine: String, concurrency: usize) -> Result<crate::backup::BackupJob, String> {
         let storage = self.cfg.backup.clone().ok_or("this tablet's node has no backup storage")??;
@@ -356,6 +403,7 @@ async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: Tab
         }
         ManageRequest::Status
         | ManageRequest::Backup { .. }
+        | ManageRequest::Restore { .. }
         | ManageRequest::SetType { .. }
         | ManageRequest::MakePrimary
         | ManageRequest::ReplicateFrom { .. } => Err(TabletError::Internal("handled by the actor".into())),

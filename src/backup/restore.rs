@@ -1,0 +1,92 @@
+//! Restoring a backup into a managed tablet's MariaDB: verify every checksum first, then
+//! unpack into a scratch directory, `mariadb-backup --prepare`, stop mysqld, replace its data
+//! (and its binlogs and relay logs, which belong to the replaced data), `--move-back`. The
+//! tablet then starts mysqld again and replicates from the backup's position.
+
+use std::path::Path;
+
+use tracing::info;
+
+use super::{verify, FileStorage, Manifest};
+use crate::mysqld::Mysqld;
+
+/// The newest complete backup of a shard, or the one named.
+pub fn choose(storage: &FileStorage, keyspace: &str, shard: &str, name: Option<&str>) -> Result<Manifest, String> {
+    let backups = storage.list(keyspace, shard)?;
+    let found = match name {
+        Some(n) => {
+            backups.into_iter().find(|b| b.name == n).ok_or_else(|| format!("no backup `{n}` of {keyspace}/{shard}"))?
+        }
+        None => backups
+            .into_iter()
+            .find(|b| b.manifest.is_some())
+            .ok_or_else(|| format!("no complete backup of {keyspace}/{shard} (GetBackups lists them)"))?,
+    };
+    found.manifest.ok_or_else(|| format!("backup `{}` of {keyspace}/{shard} is partial (no manifest)", found.name))
+}
+
+/// Replaces `mysqld`'s data with the backup's. mysqld is stopped on the way and left stopped.
+pub async fn restore(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), String> {
+    let bin = crate::mysqld::find_binary(&["mariadb-backup", "mariabackup"])
+        .ok_or_else(|| "mariadb-backup not found (apt-get install mariadb-backup)".to_string())?;
+    let (storage2, m2) = (storage.clone(), m.clone());
+    tokio::task::spawn_blocking(move || verify(&storage2, &m2)).await.map_err(|e| e.to_string())??;
+    let scratch = storage.root().join(".tmp").join(format!("restore.{}.{}", m.tablet_alias, m.name));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let files = scratch.join("files");
+    let src = storage.dir(&m.keyspace, &m.shard, &m.name)?;
+    let (list, files2) = (m.files.clone(), files.clone());
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        for f in list {
+            let to = files2.join(&f.path);
+            if let Some(p) = to.parent() {
+                std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+            }
+            let from = src.join(format!("{}.zst", f.path));
+            let input = std::fs::File::open(&from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+            let mut out = std::fs::File::create(&to).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+            zstd::stream::copy_decode(input, &mut out).map_err(|e| format!("cannot unpack {}: {e}", from.display()))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    run(&bin, &["--prepare".to_string(), format!("--target-dir={}", files.display())]).await?;
+    mysqld.stop(std::time::Duration::from_secs(60)).await;
+    for sub in ["data", "binlog", "relay"] {
+        let d = mysqld.dir.join(sub);
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
+    run(
+        &bin,
+        &[
+            format!("--defaults-file={}", mysqld.cnf_path().display()),
+            "--move-back".into(),
+            format!("--target-dir={}", files.display()),
+        ],
+    )
+    .await?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    info!(backup = %m.name, dir = %mysqld.dir.display(), "backup restored");
+    Ok(())
+}
+
+async fn run(bin: &Path, args: &[String]) -> Result<(), String> {
+    let out = tokio::process::Command::new(bin)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+    Err(format!(
+        "mariadb-backup {} failed ({}): {}",
+        args.first().map(String::as_str).unwrap_or_default(),
+        out.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    ))
+}
