@@ -600,6 +600,22 @@ mod tests {
             AdminRequest::GetSchema { alias: "a".into() },
             AdminRequest::ValidateSchemaKeyspace { keyspace: "ks".into() },
             AdminRequest::ExecuteFetchAsDba { alias: "a".into(), sql: "select 1".into(), max_rows: Some(3) },
+            AdminRequest::Backup {
+                alias: "a".into(),
+                engine: "mariabackup".into(),
+                concurrency: 2,
+                allow_primary: false,
+            },
+            AdminRequest::BackupShard {
+                keyspace: "ks".into(),
+                shard: "-80".into(),
+                engine: "mariabackup".into(),
+                concurrency: 2,
+                allow_primary: true,
+            },
+            AdminRequest::GetBackups { keyspace: "ks".into(), shard: "-80".into(), limit: Some(3) },
+            AdminRequest::RemoveBackup { keyspace: "ks".into(), shard: "-80".into(), name: "n".into() },
+            AdminRequest::RestoreFromBackup { alias: "a".into(), backup_name: None },
             AdminRequest::DeleteTablets { aliases: vec!["a".into()], allow_primary: false },
             AdminRequest::Reshard {
                 args: WorkflowArgs {

@@ -532,6 +532,8 @@ mod tests {
             ManageRequest::MakePrimary,
             ManageRequest::ReplicateFrom { host: "h".into(), port: 1, tablet_type: TabletType::Replica },
             ManageRequest::ExecuteFetchAsDba { sql: "select 1".into(), max_rows: None },
+            ManageRequest::Backup { engine: "mariabackup".into(), concurrency: 2, allow_primary: false },
+            ManageRequest::Restore { name: Some("n".into()) },
             ManageRequest::ApplyDdl { sql: "create table t (a int)".into() },
         ] {
             let back: Envelope<ManageRequest> =
