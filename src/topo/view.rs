@@ -59,23 +59,25 @@ impl TopoView {
         }
     }
 
-    fn apply(&self, c: &StoredCommit) {
-        if c.seq <= self.seq() {
-            return;
-        }
+    /// Folds `c` if it is newer than what the view holds; whether it did. The check is made
+    /// under the write lock: the consumer and the catch-up reader may both offer a commit.
+    fn apply(&self, c: &StoredCommit) -> bool {
         {
             let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+            if c.seq <= guard.seq {
+                return false;
+            }
             let topo = Arc::make_mut(&mut guard);
             project_commit(topo, c.seq, &c.commit);
         }
         self.seq.send_replace(c.seq);
+        true
     }
 
     /// Folds a commit the follower received, if new, and hands it to the relay.
     fn take(&self, c: StoredCommit, relay: Option<&mpsc::Sender<StoredCommit>>) {
         debug!(seq = c.seq, command = %c.commit.command, "topology commit");
-        if c.seq > self.seq() {
-            self.apply(&c);
+        if self.apply(&c) {
             if let Some(relay) = relay {
                 // A full relay queue only costs an event, never the topology.
                 let _ = relay.try_send(c);
@@ -93,6 +95,7 @@ impl TopoView {
         mut reconnects: Option<watch::Receiver<u64>>,
         relay: Option<mpsc::Sender<StoredCommit>>,
     ) {
+        tokio::spawn(self.clone().catch_up(store.clone(), relay.clone()));
         let mut backoff = Duration::from_millis(100);
         loop {
             let next = self.seq() + 1;
@@ -127,12 +130,6 @@ impl TopoView {
                                     continue;
                                 }
                                 stalled_checks += 1;
-                                warn!(at, end, "topology consumer delivers nothing while the stream is ahead; reading the stream directly");
-                                match store.read_range(at + 1, end.min(at + DIRECT_READ_MAX)).await {
-                                    Ok(missing) => missing.into_iter().for_each(|c| self.take(c, relay.as_ref())),
-                                    Err(e) => warn!(error = %e, "cannot read the topology stream directly"),
-                                }
-                                seen = self.seq();
                                 if stalled_checks >= 2 {
                                     warn!(at = seen, "re-creating the topology consumer");
                                     break;
@@ -157,6 +154,39 @@ impl TopoView {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+impl TopoView {
+    /// Runs beside the consumer, whatever state it is in (being re-created after a reconnect,
+    /// waiting for a new stream leader): each second, a view that made no progress while the
+    /// stream is ahead reads the missing commits straight from the stream's leader. Runs as
+    /// long as the process.
+    async fn catch_up(self, store: TopoStore, relay: Option<mpsc::Sender<StoredCommit>>) {
+        let mut seen = self.seq();
+        loop {
+            tokio::time::sleep(STALL_CHECK).await;
+            let at = self.seq();
+            if at != seen {
+                seen = at;
+                continue;
+            }
+            let end = match tokio::time::timeout(Duration::from_secs(2), store.last_seq()).await {
+                Ok(Ok(end)) => end,
+                _ => continue,
+            };
+            if end <= at {
+                continue;
+            }
+            warn!(at, end, "topology view behind the stream with no progress; reading the stream directly");
+            let read = store.read_range(at + 1, end.min(at + DIRECT_READ_MAX));
+            match tokio::time::timeout(Duration::from_secs(5), read).await {
+                Ok(Ok(missing)) => missing.into_iter().for_each(|c| self.take(c, relay.as_ref())),
+                Ok(Err(e)) => warn!(error = %e, "cannot read the topology stream directly"),
+                Err(_) => warn!("timed out reading the topology stream directly"),
+            }
+            seen = self.seq();
         }
     }
 }
