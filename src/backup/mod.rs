@@ -12,7 +12,7 @@ mod restore;
 mod storage;
 
 pub use engine::{stored_sha256, take, BackupJob};
-pub use restore::{choose, restore};
+pub use restore::{choose, incomplete_marker, restore, RestoreError};
 pub use storage::FileStorage;
 
 use serde::{Deserialize, Serialize};

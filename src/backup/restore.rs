@@ -25,16 +25,41 @@ pub fn choose(storage: &FileStorage, keyspace: &str, shard: &str, name: Option<&
     found.manifest.ok_or_else(|| format!("backup `{}` of {keyspace}/{shard} is partial (no manifest)", found.name))
 }
 
+/// How a restore failed: before the tablet's data was touched (it is as it was), or after
+/// (what is there is incomplete and must not be served).
+#[derive(Debug)]
+pub enum RestoreError {
+    Untouched(String),
+    DataLost(String),
+}
+
+impl std::fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreError::Untouched(e) => write!(f, "{e} (the tablet's data is untouched)"),
+            RestoreError::DataLost(e) => write!(f, "{e} (the tablet's old data is gone: restore it again)"),
+        }
+    }
+}
+
 /// Replaces `mysqld`'s data with the backup's. mysqld is stopped on the way and left stopped.
-pub async fn restore(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), String> {
+pub async fn restore(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), RestoreError> {
+    prepare_and_swap(storage, m, mysqld).await
+}
+
+async fn prepare_and_swap(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), RestoreError> {
+    use RestoreError::{DataLost, Untouched};
     let bin = crate::mysqld::find_binary(&["mariadb-backup", "mariabackup"])
-        .ok_or_else(|| "mariadb-backup not found (apt-get install mariadb-backup)".to_string())?;
+        .ok_or_else(|| Untouched("mariadb-backup not found (apt-get install mariadb-backup)".to_string()))?;
     let (storage2, m2) = (storage.clone(), m.clone());
-    tokio::task::spawn_blocking(move || verify(&storage2, &m2)).await.map_err(|e| e.to_string())??;
+    tokio::task::spawn_blocking(move || verify(&storage2, &m2))
+        .await
+        .map_err(|e| Untouched(e.to_string()))?
+        .map_err(Untouched)?;
     let scratch = storage.root().join(".tmp").join(format!("restore.{}.{}", m.tablet_alias, m.name));
     let _ = std::fs::remove_dir_all(&scratch);
     let files = scratch.join("files");
-    let src = storage.dir(&m.keyspace, &m.shard, &m.name)?;
+    let src = storage.dir(&m.keyspace, &m.shard, &m.name).map_err(Untouched)?;
     let (list, files2) = (m.files.clone(), files.clone());
     tokio::task::spawn_blocking(move || -> Result<(), String> {
         for f in list {
@@ -50,13 +75,19 @@ pub async fn restore(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Re
         Ok(())
     })
     .await
-    .map_err(|e| e.to_string())??;
-    run(&bin, &["--prepare".to_string(), format!("--target-dir={}", files.display())]).await?;
+    .map_err(|e| Untouched(e.to_string()))?
+    .map_err(Untouched)?;
+    run(&bin, &["--prepare".to_string(), format!("--target-dir={}", files.display())]).await.map_err(Untouched)?;
     mysqld.stop(std::time::Duration::from_secs(60)).await;
+    // Until the new data is complete, a marker says the tablet must not serve (it survives a
+    // crash of the node: the tablet checks it before serving).
+    let marker = incomplete_marker(&mysqld.dir);
+    std::fs::write(&marker, format!("restoring backup {}\n", m.name))
+        .map_err(|e| Untouched(format!("cannot write {}: {e}", marker.display())))?;
     for sub in ["data", "binlog", "relay"] {
         let d = mysqld.dir.join(sub);
         let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        std::fs::create_dir_all(&d).map_err(|e| DataLost(format!("cannot create {}: {e}", d.display())))?;
     }
     run(
         &bin,
@@ -66,10 +97,17 @@ pub async fn restore(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Re
             format!("--target-dir={}", files.display()),
         ],
     )
-    .await?;
+    .await
+    .map_err(DataLost)?;
+    std::fs::remove_file(&marker).map_err(|e| DataLost(format!("cannot remove {}: {e}", marker.display())))?;
     let _ = std::fs::remove_dir_all(&scratch);
     info!(backup = %m.name, dir = %mysqld.dir.display(), "backup restored");
     Ok(())
+}
+
+/// The file that marks a tablet's data as incomplete (a restore did not finish).
+pub fn incomplete_marker(mysqld_dir: &Path) -> std::path::PathBuf {
+    mysqld_dir.join("RESTORE_INCOMPLETE")
 }
 
 async fn run(bin: &Path, args: &[String]) -> Result<(), String> {

@@ -205,6 +205,18 @@ impl TabletActor {
 
     /// Serves once the tablet is both registered and connected to MySQL.
     fn maybe_serve(&mut self, ctx: &mut Context<Self>) {
+        let marker = self.mysqld.as_ref().map(|m| crate::backup::incomplete_marker(&m.dir));
+        if self.data_incomplete.is_none() && marker.as_ref().is_some_and(|m| m.exists()) {
+            self.data_incomplete = Some(
+                "a restore from backup did not finish: the data is incomplete; run RestoreFromBackup again".into(),
+            );
+        }
+        if let Some(why) = &self.data_incomplete {
+            // A restore that failed after replacing the data: serving it would answer wrong.
+            let why = why.clone();
+            self.not_serving(&why);
+            return;
+        }
         if self.registered && self.connected && !self.stopping {
             self.apply_type(ctx, self.state.tablet_type());
         }

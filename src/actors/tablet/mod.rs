@@ -111,6 +111,8 @@ pub struct TabletActor {
     restoring: bool,
     /// After a restore: the GTID position to replicate from once connected.
     restore_position: Option<String>,
+    /// A restore failed after the old data was gone: never serve until a restore succeeds.
+    data_incomplete: Option<String>,
 }
 
 impl TabletActor {
@@ -173,6 +175,7 @@ impl TabletActor {
             incarnation: uuid::Uuid::new_v4().simple().to_string(),
             restoring: false,
             restore_position: None,
+            data_incomplete: None,
         }
     }
 

@@ -333,11 +333,17 @@ impl TabletActor {
             let reply = match res {
                 Ok(m) => {
                     act.restore_position = Some(m.position.clone());
+                    act.data_incomplete = None;
                     Ok(ManageResponse::Done {
                         message: format!("{alias} restored from backup {} at {}; catching up", m.name, m.position),
                     })
                 }
-                Err(e) => Err(TabletError::Internal(format!("restore of {alias} failed: {e}"))),
+                Err(e) => {
+                    if let crate::backup::RestoreError::DataLost(_) = &e {
+                        act.data_incomplete = Some(format!("restore of {alias} failed midway: {e}"));
+                    }
+                    Err(TabletError::Internal(format!("restore of {alias} failed: {e}")))
+                }
             };
             act.boot(ctx);
             act.publish_health(ctx);
