@@ -9,6 +9,7 @@
 //!   own tasks. Management requests (`tessera.tablet.<alias>.manage`) change the actor's state.
 //! - Health goes out on `tessera.health.<alias>` every couple of seconds and on every change.
 
+mod backup;
 mod dbconn;
 mod lifecycle;
 mod manage;
