@@ -27,17 +27,26 @@ impl AdminService {
         }
     }
 
+    /// The normalised alias of a tablet in the topology, with the topology it was found in.
+    async fn known_tablet(
+        &self,
+        alias: &str,
+    ) -> Result<(String, std::sync::Arc<crate::topo::state::Topology>), RemoteError> {
+        let alias = normalize_tablet_alias(alias).map_err(|e| err(ErrorCode::InvalidArgument, e))?;
+        let topo = self.synced().await?;
+        if !topo.tablets.contains_key(&alias) {
+            return Err(err(
+                ErrorCode::NotFound,
+                format!("tablet `{alias}` is not in the topology (GetTablets lists them)"),
+            ));
+        }
+        Ok((alias, topo))
+    }
+
     pub(super) async fn backup_command(&self, req: AdminRequest) -> AdminReply {
         match req {
             AdminRequest::Backup { alias, engine, concurrency, allow_primary } => {
-                let alias = normalize_tablet_alias(&alias).map_err(|e| err(ErrorCode::InvalidArgument, e))?;
-                let topo = self.synced().await?;
-                if !topo.tablets.contains_key(&alias) {
-                    return Err(err(
-                        ErrorCode::NotFound,
-                        format!("tablet `{alias}` is not in the topology (GetTablets lists them)"),
-                    ));
-                }
+                let (alias, _) = self.known_tablet(&alias).await?;
                 self.backup_tablet(&alias, engine, concurrency, allow_primary).await
             }
             AdminRequest::BackupShard { keyspace, shard, engine, concurrency, allow_primary } => {
@@ -89,14 +98,7 @@ impl AdminService {
                 Ok(AdminResponse::Done { message: format!("backup {name} of {keyspace}/{shard} removed"), seq: 0 })
             }
             AdminRequest::RestoreFromBackup { alias, backup_name } => {
-                let alias = normalize_tablet_alias(&alias).map_err(|e| err(ErrorCode::InvalidArgument, e))?;
-                let topo = self.synced().await?;
-                if !topo.tablets.contains_key(&alias) {
-                    return Err(err(
-                        ErrorCode::NotFound,
-                        format!("tablet `{alias}` is not in the topology (GetTablets lists them)"),
-                    ));
-                }
+                let (alias, topo) = self.known_tablet(&alias).await?;
                 let tc = self.tablet_client()?;
                 match tc.manage_within(&alias, &ManageRequest::Restore { name: backup_name }, BACKUP_WAIT).await {
                     Ok(ManageResponse::Done { message }) => Ok(AdminResponse::Done { message, seq: topo.seq }),

@@ -59,8 +59,13 @@ impl ClusterEvent {
 
     /// A backup's progress (`BackupStarted`, `BackupCompleted`, `BackupFailed`).
     pub fn backup(name: &str, summary: String) -> Self {
+        Self::plain(KIND_BACKUP, name, summary)
+    }
+
+    /// An event of `kind` that carries only its summary.
+    fn plain(kind: &str, name: &str, summary: String) -> Self {
         ClusterEvent {
-            kind: KIND_BACKUP.into(),
+            kind: kind.into(),
             name: name.into(),
             summary,
             topo_seq: None,
@@ -72,30 +77,12 @@ impl ClusterEvent {
     }
 
     pub fn from_node(event: &NodeEvent) -> Self {
-        ClusterEvent {
-            kind: KIND_NODE.into(),
-            name: event.name().into(),
-            summary: event.to_string(),
-            topo_seq: None,
-            topo: None,
-            node: Some(event.clone()),
-            tablet: None,
-            stream: None,
-        }
+        ClusterEvent { node: Some(event.clone()), ..Self::plain(KIND_NODE, event.name(), event.to_string()) }
     }
 
     /// A tablet health transition (`TabletServingChanged`, `MysqldDied`, `MysqldRestarted`).
     pub fn tablet(name: &str, summary: String, health: &TabletHealth) -> Self {
-        ClusterEvent {
-            kind: KIND_TABLET.into(),
-            name: name.into(),
-            summary,
-            topo_seq: None,
-            topo: None,
-            node: None,
-            tablet: Some(health.clone()),
-            stream: None,
-        }
+        ClusterEvent { tablet: Some(health.clone()), ..Self::plain(KIND_TABLET, name, summary) }
     }
 
     /// A stream's state change or progress report.
@@ -113,16 +100,7 @@ impl ClusterEvent {
             status.lag_secs,
             if status.message.is_empty() { String::new() } else { format!(": {}", status.message) }
         );
-        ClusterEvent {
-            kind: KIND_VREPLICATION.into(),
-            name: name.into(),
-            summary,
-            topo_seq: None,
-            topo: None,
-            node: None,
-            tablet: None,
-            stream: Some(status.clone()),
-        }
+        ClusterEvent { stream: Some(status.clone()), ..Self::plain(KIND_VREPLICATION, name, summary) }
     }
 }
 
