@@ -250,12 +250,16 @@ pub struct TabletConfig {
     /// innodb_buffer_pool_size of a managed mysqld, in MiB.
     #[serde(default = "default_buffer_pool_mb")]
     pub buffer_pool_mb: u32,
+    /// A managed tablet that starts with an empty data directory restores the newest complete
+    /// backup of its shard and catches up by replication (with no backup it starts empty).
+    #[serde(default)]
+    pub restore_from_backup: bool,
     /// The cluster's MariaDB users of managed tablets (set at start, not configured).
     #[serde(skip)]
     pub cluster_users: Option<crate::mysqld::users::MysqlCredentials>,
     /// The node's backup storage, or why it has none (set at start, not configured).
     #[serde(skip)]
-    pub backup: Option<Result<crate::backup::FileStorage, String>>,
+    pub backup: Option<Result<crate::backup::SharedStorage, String>>,
 }
 
 fn default_tablet_type() -> TabletType {
@@ -310,6 +314,7 @@ impl TabletConfig {
             pool_wait_ms: default_pool_wait_ms(),
             buffer_pool_mb: default_buffer_pool_mb(),
             cluster_users: None,
+            restore_from_backup: false,
             backup: None,
         };
         if let Some(p) = parts.get(3) {

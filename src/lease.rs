@@ -220,6 +220,35 @@ impl Leases {
     }
 }
 
+/// A cluster-wide job that one node runs at a time (the backup scheduler): whoever holds its
+/// lease runs it; another node takes over within [`TTL`] of the holder's death. Unlike the
+/// leases of [`Leases`], losing it stops the job, not the process.
+pub struct Singleton {
+    kv: kv::Store,
+    key: String,
+    me: Holder,
+    rev: Option<u64>,
+}
+
+impl Singleton {
+    pub fn new(kv: kv::Store, name: &str, me: Holder) -> Singleton {
+        Singleton { kv, key: key("singleton", name), me, rev: None }
+    }
+
+    /// Claims or renews the lease; true while this process holds it. Call it more often than
+    /// [`TTL`] (every [`RENEW_EVERY`] is right).
+    pub async fn tick(&mut self) -> bool {
+        let value = encode(&self.me);
+        self.rev = match self.rev {
+            Some(rev) => self.kv.update(self.key.as_str(), value, rev).await.ok(),
+            None => self.kv.create(self.key.as_str(), value).await.ok(),
+        };
+        self.rev.is_some()
+    }
+
+    pub const RENEW_EVERY: Duration = RENEW_EVERY;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

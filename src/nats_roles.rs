@@ -70,6 +70,8 @@ impl Role {
                     "$JS.ACK.>",
                     "$KV.TESSERA_LEASES.>",
                     "$KV.TESSERA_SECRETS.>",
+                    // The backup object store (`[backup] storage = "nats"`).
+                    "$O.>",
                     "_INBOX.>",
                 ]),
                 subscribe: s(&["tessera.>", "_INBOX.>"]),

@@ -91,6 +91,31 @@ async fn cluster_mysql_users(
 
 /// Claims this node's id and tablet aliases (see [`crate::lease`]) before it serves anything,
 /// and keeps them renewed; a name another live process holds stops this one with its holder.
+/// The cluster's backup scheduler, run by whichever node holds its lease (when the config has
+/// a schedule or a retention policy).
+async fn start_backup_scheduler(
+    config: &NodeConfig,
+    id: &str,
+    store: &TopoStore,
+    storage: crate::backup::SharedStorage,
+    client: async_nats::Client,
+    replicas: usize,
+    view: TopoView,
+) {
+    let version = store.jetstream().client().server_info().version;
+    let replicas = if crate::topo::store::needs_whole_stream_cas(&version, replicas) { 1 } else { replicas };
+    match crate::lease::open(store.jetstream(), replicas, false).await {
+        Ok(kv) => {
+            let me = crate::lease::Holder::this_process(id, &config.data_dir);
+            let lease = crate::lease::Singleton::new(kv, "backup-scheduler", me);
+            crate::backup::scheduler::spawn(config.backup.clone(), storage, view, client, store.clone(), lease);
+        }
+        Err(e) => {
+            warn!(error = %e, "the backup scheduler cannot open the lease bucket; no scheduled backups on this node")
+        }
+    }
+}
+
 async fn claim_leases(config: &NodeConfig, id: &str, store: &TopoStore, replicas: usize) -> anyhow::Result<()> {
     use crate::lease::{Holder, LeaseError, Leases};
     std::fs::create_dir_all(&config.data_dir)
@@ -159,12 +184,18 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         }
     };
     claim_leases(&config, &id, &store, replicas).await?;
+    let mut backup_storage = None;
     if core {
         let users = cluster_mysql_users(&config, &store, replicas).await;
         for t in config.tablets.iter_mut().filter(|t| t.is_managed()) {
             t.cluster_users = Some(users.clone());
         }
-        let backups = config.backup.open(&config.data_dir);
+        let js = async_nats::jetstream::new(client.clone());
+        let backups = config.backup.open(&config.data_dir, Some((&js, replicas)));
+        if let Err(e) = &backups {
+            warn!(error = %e, "no backup storage: backups and restores will be refused");
+        }
+        backup_storage = Some(backups.clone());
         for t in config.tablets.iter_mut() {
             t.backup = Some(backups.clone());
         }
@@ -173,6 +204,9 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
     let view = TopoView::default();
     let relay = core.then(|| crate::topo::relay::spawn_event_relay(store.clone()));
     tokio::spawn(view.clone().follow(store.clone(), Some(reconnects), relay));
+    if let Some(Ok(storage)) = &backup_storage {
+        start_backup_scheduler(&config, &id, &store, storage.clone(), client.clone(), replicas, view.clone()).await;
+    }
 
     let mut hosts = if core { vec!["admin".to_string()] } else { Vec::new() };
     if !config.http_addr.is_empty() {
@@ -332,7 +366,7 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         let service = AdminService::new(writer, Some(node.clone().recipient()))
             .with_tablets(client.clone(), id.clone(), health.recipient())
             .with_workflows(client.clone(), config.vreplication.clone())
-            .with_backups(config.backup.open(&config.data_dir));
+            .with_backups(backup_storage.clone().unwrap_or_else(|| Err("this node has no backup storage".into())));
         let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
         AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
     }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::AdminService;
+use crate::backup::{BackupKey, BackupStorage};
 use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError};
 use crate::protocol::names::normalize_tablet_alias;
 use crate::protocol::tablet::{ManageRequest, ManageResponse};
@@ -19,7 +20,7 @@ fn err(code: ErrorCode, message: impl Into<String>) -> RemoteError {
 }
 
 impl AdminService {
-    fn backup_storage(&self) -> Result<&crate::backup::FileStorage, RemoteError> {
+    fn backup_storage(&self) -> Result<&crate::backup::SharedStorage, RemoteError> {
         match &self.backups {
             Some(Ok(s)) => Ok(s),
             Some(Err(e)) => Err(err(ErrorCode::FailedPrecondition, e.clone())),
@@ -87,14 +88,15 @@ impl AdminService {
             }
             AdminRequest::GetBackups { keyspace, shard, limit } => {
                 let mut backups =
-                    self.backup_storage()?.list(&keyspace, &shard).map_err(|e| err(ErrorCode::Unavailable, e))?;
+                    self.backup_storage()?.list(&keyspace, &shard).await.map_err(|e| err(ErrorCode::Unavailable, e))?;
                 if let Some(n) = limit {
                     backups.truncate(n);
                 }
                 Ok(AdminResponse::Backups { keyspace, shard, backups })
             }
             AdminRequest::RemoveBackup { keyspace, shard, name } => {
-                self.backup_storage()?.remove(&keyspace, &shard, &name).map_err(|e| err(ErrorCode::NotFound, e))?;
+                let key = BackupKey::new(&keyspace, &shard, &name).map_err(|e| err(ErrorCode::InvalidArgument, e))?;
+                self.backup_storage()?.remove(&key).await.map_err(|e| err(ErrorCode::NotFound, e))?;
                 Ok(AdminResponse::Done { message: format!("backup {name} of {keyspace}/{shard} removed"), seq: 0 })
             }
             AdminRequest::RestoreFromBackup { alias, backup_name } => {

@@ -33,7 +33,7 @@ pub struct AdminService {
     health: Option<Recipient<GetHealth>>,
     workflows: Option<crate::workflow::WorkflowService>,
     /// This node's backup storage, or why it has none.
-    backups: Option<Result<crate::backup::FileStorage, String>>,
+    backups: Option<Result<crate::backup::SharedStorage, String>>,
 }
 
 /// How long an admin command waits for one tablet to answer.
@@ -45,7 +45,7 @@ impl AdminService {
     }
 
     /// Enables the backup commands, with this node's storage (or the reason it has none).
-    pub fn with_backups(mut self, storage: Result<crate::backup::FileStorage, String>) -> Self {
+    pub fn with_backups(mut self, storage: Result<crate::backup::SharedStorage, String>) -> Self {
         self.backups = Some(storage);
         self
     }

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use super::{backup_name, FileEntry, FileStorage, Manifest};
+use super::{backup_name, BackupKey, BackupStorage, FileEntry, Manifest, SharedStorage};
 
 /// One backup to take of a tablet's MariaDB.
 #[derive(Debug, Clone)]
 pub struct BackupJob {
-    pub storage: FileStorage,
+    pub storage: SharedStorage,
     pub keyspace: String,
     pub shard: String,
     pub alias: String,
@@ -27,37 +27,83 @@ pub struct BackupJob {
     pub mariadb_version: String,
 }
 
-/// Takes the backup; its manifest once complete. A failure leaves at most a partial backup
-/// (no manifest), never one listed as complete.
+/// Takes a backup with the `mariabackup` engine, online; its manifest once complete. A failure
+/// leaves at most a partial backup (no manifest), never one listed as complete.
 pub async fn take(job: BackupJob) -> Result<Manifest, String> {
     if job.engine != "mariabackup" {
         return Err(format!(
-            "backup engine `{}` is not built: use mariabackup (the default; Debian package mariadb-backup)",
+            "backup engine `{}` runs through the tablet (it stops mysqld): use mariabackup or builtin",
             job.engine
         ));
     }
     let bin = crate::mysqld::find_binary(&["mariadb-backup", "mariabackup"])
         .ok_or_else(|| "mariadb-backup not found (apt-get install mariadb-backup)".to_string())?;
-    let started_ms = crate::protocol::envelope::now_ms();
-    let name = backup_name(started_ms, &job.alias);
-    let dest = job.storage.dir(&job.keyspace, &job.shard, &name)?;
-    let scratch = job.storage.root().join(".tmp").join(format!("{}.{}.{name}", job.keyspace, job.shard));
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-    std::fs::create_dir_all(&dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
-    let result = copy_and_store(&bin, &job, &scratch, &dest, &name, started_ms).await;
-    let _ = std::fs::remove_dir_all(&scratch);
+    let run = Run::begin(&job)?;
+    let result = async {
+        let target = mariabackup_copy(&bin, &job, &run.scratch).await?;
+        let position = binlog_position(&target)?;
+        let files = store_all(&job.storage, &run.key, &target, &run.scratch.join("staged"), job.concurrency).await?;
+        run.finish(&job, files, position).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&run.scratch);
     result
 }
 
-async fn copy_and_store(
-    bin: &Path,
-    job: &BackupJob,
-    scratch: &Path,
-    dest: &Path,
-    name: &str,
+/// The `builtin` engine's copy: every file of a cleanly stopped mysqld's data directory, at
+/// `position` (what the tablet had applied when it stopped).
+pub async fn take_stopped(job: BackupJob, data_dir: &Path, position: String) -> Result<Manifest, String> {
+    let run = Run::begin(&job)?;
+    let result = async {
+        let files = store_all(&job.storage, &run.key, data_dir, &run.scratch.join("staged"), job.concurrency).await?;
+        run.finish(&job, files, position).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&run.scratch);
+    result
+}
+
+/// One backup being taken: its key and local staging directory.
+struct Run {
+    key: BackupKey,
+    scratch: PathBuf,
     started_ms: u64,
-) -> Result<Manifest, String> {
+}
+
+impl Run {
+    fn begin(job: &BackupJob) -> Result<Run, String> {
+        let started_ms = crate::protocol::envelope::now_ms();
+        let name = backup_name(started_ms, &job.alias);
+        let key = BackupKey::new(&job.keyspace, &job.shard, &name)?;
+        let scratch = job.storage.scratch().join(format!("backup.{}.{}.{name}", job.keyspace, job.shard));
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+        Ok(Run { key, scratch, started_ms })
+    }
+
+    /// Writes the manifest, last.
+    async fn finish(&self, job: &BackupJob, files: Vec<FileEntry>, position: String) -> Result<Manifest, String> {
+        let manifest = Manifest {
+            name: self.key.name.clone(),
+            keyspace: job.keyspace.clone(),
+            shard: job.shard.clone(),
+            tablet_alias: job.alias.clone(),
+            engine: job.engine.clone(),
+            mariadb_version: job.mariadb_version.clone(),
+            position,
+            topology_seq: job.topology_seq,
+            started_ms: self.started_ms,
+            finished_ms: crate::protocol::envelope::now_ms(),
+            files,
+        };
+        job.storage.write_manifest(&manifest).await?;
+        info!(backup = %manifest.name, engine = %manifest.engine, files = manifest.files.len(), bytes = manifest.size(), stored = manifest.stored_size(), "backup complete");
+        Ok(manifest)
+    }
+}
+
+/// `mariadb-backup --backup` into `<scratch>/files`.
+async fn mariabackup_copy(bin: &Path, job: &BackupJob, scratch: &Path) -> Result<PathBuf, String> {
     // The password in an owner-only options file, not on the command line.
     let cnf = scratch.join("client.cnf");
     crate::cli::write_private_file(&cnf, &format!("[client]\npassword={}\n", job.password))
@@ -83,42 +129,36 @@ async fn copy_and_store(
             tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
         ));
     }
-    let position = binlog_position(&target)?;
+    Ok(target)
+}
+
+/// Compresses every file under `src` into `staged` and stores it, `concurrency` files at a
+/// time; the entries for the manifest, sorted by path.
+pub(super) async fn store_all(
+    storage: &SharedStorage,
+    key: &BackupKey,
+    src: &Path,
+    staged: &Path,
+    concurrency: usize,
+) -> Result<Vec<FileEntry>, String> {
+    use futures::StreamExt;
     let mut files = Vec::new();
-    collect(&target, &target, &mut files).map_err(|e| format!("cannot list {}: {e}", target.display()))?;
-    let workers = job.concurrency.clamp(1, 16);
-    let mut parts: Vec<Vec<String>> = vec![Vec::new(); workers];
-    for (i, f) in files.into_iter().enumerate() {
-        parts[i % workers].push(f);
-    }
-    let mut handles = Vec::new();
-    for part in parts {
-        let (target, dest) = (target.clone(), dest.to_path_buf());
-        handles.push(tokio::task::spawn_blocking(move || {
-            part.into_iter().map(|rel| store_file(&target, &dest, &rel)).collect::<Result<Vec<_>, String>>()
-        }));
-    }
-    let mut entries = Vec::new();
-    for h in handles {
-        entries.extend(h.await.map_err(|e| format!("a backup worker failed: {e}"))??);
-    }
+    collect(src, src, &mut files).map_err(|e| format!("cannot list {}: {e}", src.display()))?;
+    let results = futures::stream::iter(files)
+        .map(|rel| async move {
+            let (src, staged2, rel2) = (src.to_path_buf(), staged.to_path_buf(), rel.clone());
+            let (entry, path) = tokio::task::spawn_blocking(move || store_file(&src, &staged2, &rel2))
+                .await
+                .map_err(|e| format!("a backup worker failed: {e}"))??;
+            storage.put(key, &rel, &path).await?;
+            Ok::<_, String>(entry)
+        })
+        .buffer_unordered(concurrency.clamp(1, 16))
+        .collect::<Vec<_>>()
+        .await;
+    let mut entries = results.into_iter().collect::<Result<Vec<_>, String>>()?;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    let manifest = Manifest {
-        name: name.to_string(),
-        keyspace: job.keyspace.clone(),
-        shard: job.shard.clone(),
-        tablet_alias: job.alias.clone(),
-        engine: job.engine.clone(),
-        mariadb_version: job.mariadb_version.clone(),
-        position,
-        topology_seq: job.topology_seq,
-        started_ms,
-        finished_ms: crate::protocol::envelope::now_ms(),
-        files: entries,
-    };
-    job.storage.write_manifest(&manifest)?;
-    info!(backup = %manifest.name, files = manifest.files.len(), bytes = manifest.size(), stored = manifest.stored_size(), "backup complete");
-    Ok(manifest)
+    Ok(entries)
 }
 
 /// The GTID position `mariadb-backup` recorded (`<binlog file> <offset> <gtid>`).
@@ -131,10 +171,19 @@ fn binlog_position(target: &Path) -> Result<String, String> {
     Err("mariadb-backup recorded no binlog position (is the server's binlog on?)".into())
 }
 
+/// Files a stopped server recreates and a backup leaves out: the temporary tablespace, pid
+/// files and sockets.
+fn skipped(name: &str) -> bool {
+    name == "ibtmp1" || name.ends_with(".pid") || name.ends_with(".sock")
+}
+
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
+        if skipped(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
         if entry.file_type()?.is_dir() {
             collect(root, &path, out)?;
         } else if let Ok(rel) = path.strip_prefix(root) {
@@ -144,8 +193,8 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()
     Ok(())
 }
 
-/// Compresses one file into `<dest>/<rel>.zst`, hashing what is stored.
-fn store_file(src_root: &Path, dest: &Path, rel: &str) -> Result<FileEntry, String> {
+/// Compresses one file into `<dest>/<rel>.zst`, hashing what is stored; its entry and path.
+fn store_file(src_root: &Path, dest: &Path, rel: &str) -> Result<(FileEntry, PathBuf), String> {
     let src = src_root.join(rel);
     let out_path: PathBuf = dest.join(format!("{rel}.zst"));
     if let Some(parent) = out_path.parent() {
@@ -169,7 +218,9 @@ fn store_file(src_root: &Path, dest: &Path, rel: &str) -> Result<FileEntry, Stri
         enc.finish().map_err(|e| format!("cannot write {}: {e}", out_path.display()))?;
     }
     hashing.inner.sync_all().map_err(|e| format!("cannot sync {}: {e}", out_path.display()))?;
-    Ok(FileEntry { path: rel.to_string(), size, stored_size: hashing.written, sha256: hex(&hashing.hash.finalize()) })
+    let entry =
+        FileEntry { path: rel.to_string(), size, stored_size: hashing.written, sha256: hex(&hashing.hash.finalize()) };
+    Ok((entry, out_path))
 }
 
 /// SHA-256 of a stored file, hex (what restore compares with the manifest).
@@ -220,9 +271,9 @@ mod tests {
         std::fs::create_dir_all(src.path().join("ks")).unwrap();
         let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
         std::fs::write(src.path().join("ks/t.ibd"), &data).unwrap();
-        let e = store_file(src.path(), dest.path(), "ks/t.ibd").unwrap();
+        let (e, stored) = store_file(src.path(), dest.path(), "ks/t.ibd").unwrap();
         assert_eq!(e.size, data.len() as u64);
-        let stored = dest.path().join("ks/t.ibd.zst");
+        assert_eq!(stored, dest.path().join("ks/t.ibd.zst"));
         assert_eq!(e.sha256, stored_sha256(&stored).unwrap());
         assert_eq!(e.stored_size, std::fs::metadata(&stored).unwrap().len());
         let back = zstd::stream::decode_all(std::fs::File::open(&stored).unwrap()).unwrap();

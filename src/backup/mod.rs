@@ -9,45 +9,116 @@
 
 mod engine;
 mod restore;
+pub mod retention;
+pub mod scheduler;
 mod storage;
 
-pub use engine::{stored_sha256, take, BackupJob};
+pub use engine::{stored_sha256, take, take_stopped, BackupJob};
 pub use restore::{choose, incomplete_marker, restore, RestoreError};
-pub use storage::FileStorage;
+pub use storage::{BackupKey, BackupStorage, FileStorage, NatsStorage, SharedStorage, Storage};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// `[backup]`: where backups go.
+/// The object store bucket of `nats` storage unless the config names another.
+pub const DEFAULT_BUCKET: &str = "TESSERA_BACKUPS";
+
+/// `[backup]`: where backups go, how long they are kept, and when they are taken.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupConfig {
-    /// `file` (the only kind built so far).
+    /// `file` (a directory the nodes share) or `nats` (the cluster's JetStream object store).
     pub storage: String,
     /// The directory of `file` storage; empty: `<data_dir>/backups`.
     pub dir: String,
+    /// The object store bucket of `nats` storage.
+    pub bucket: String,
+    /// Retention: keep at least the newest `keep_last` complete backups of each shard (0: no
+    /// count limit)...
+    pub keep_last: usize,
+    /// ...and remove complete backups older than `keep_days` days beyond those (0: no age limit).
+    pub keep_days: u64,
+    /// Scheduled backups: keyspace = interval (`"24h"`, `"30m"`), each shard backed up by
+    /// BackupShard when its newest complete backup is older than that; run by one node of the
+    /// cluster at a time.
+    pub schedule: BTreeMap<String, String>,
 }
 
 impl Default for BackupConfig {
     fn default() -> Self {
-        BackupConfig { storage: "file".into(), dir: String::new() }
+        BackupConfig {
+            storage: "file".into(),
+            dir: String::new(),
+            bucket: DEFAULT_BUCKET.into(),
+            keep_last: 0,
+            keep_days: 0,
+            schedule: BTreeMap::new(),
+        }
     }
 }
 
 impl BackupConfig {
-    /// The storage this config names, or why it cannot be used.
-    pub fn open(&self, data_dir: &str) -> Result<FileStorage, String> {
+    /// The storage this config names, or why it cannot be used. `nats` is the JetStream of the
+    /// cluster with its replica count.
+    pub fn open(
+        &self,
+        data_dir: &str,
+        nats: Option<(&async_nats::jetstream::Context, usize)>,
+    ) -> Result<SharedStorage, String> {
+        self.check()?;
         match self.storage.as_str() {
             "file" => {
-                let dir = if self.dir.is_empty() {
-                    std::path::Path::new(data_dir).join("backups")
-                } else {
-                    std::path::PathBuf::from(&self.dir)
-                };
-                Ok(FileStorage::new(dir))
+                let root =
+                    if self.dir.is_empty() { Path::new(data_dir).join("backups") } else { PathBuf::from(&self.dir) };
+                // Staged files are renamed into place: the staging directory is in the storage.
+                let scratch = root.join(".tmp");
+                Ok(SharedStorage::new(Storage::File(FileStorage::new(root)), scratch))
             }
-            other => Err(format!("backup storage `{other}` is not built: use `file` (a directory the nodes share)")),
+            "nats" => {
+                let (js, replicas) = nats.ok_or("backup storage `nats` needs the cluster's NATS")?;
+                let store = NatsStorage::new(js.clone(), self.bucket.clone(), replicas);
+                Ok(SharedStorage::new(Storage::Nats(Box::new(store)), Path::new(data_dir).join("backup-scratch")))
+            }
+            other => Err(format!("backup storage `{other}` is unknown: use `file` or `nats`")),
         }
     }
+
+    /// Checks the values a config file gives (also when the node starts).
+    pub fn check(&self) -> Result<(), String> {
+        if self.storage == "nats" && !self.bucket.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(format!("[backup] bucket `{}`: use letters, digits, `_` and `-`", self.bucket));
+        }
+        for (ks, every) in &self.schedule {
+            parse_interval(every).map_err(|e| format!("[backup.schedule] {ks} = \"{every}\": {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The scheduled keyspaces with their intervals.
+    pub fn schedules(&self) -> Vec<(String, std::time::Duration)> {
+        self.schedule.iter().filter_map(|(ks, every)| Some((ks.clone(), parse_interval(every).ok()?))).collect()
+    }
+}
+
+/// `"24h"`, `"90m"`, `"45s"`, `"7d"`: at least a minute.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().map_err(|_| "write a number and a unit: 30m, 24h, 7d".to_string())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit `{unit}`: use s, m, h or d")),
+    };
+    if secs < 60 {
+        return Err("the shortest interval is 1m".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// One stored file of a backup.
@@ -98,21 +169,34 @@ pub struct BackupInfo {
     pub manifest: Option<Manifest>,
 }
 
-/// Checks every file of a complete backup against its manifest (size and SHA-256 of the stored
-/// bytes) before anything is restored from it; the first mismatch names the file and both sums.
-pub fn verify(storage: &FileStorage, m: &Manifest) -> Result<(), String> {
-    let dir = storage.dir(&m.keyspace, &m.shard, &m.name)?;
+/// Fetches every file of a complete backup into `scratch` (or finds it in the storage) and
+/// checks it against the manifest (SHA-256 of the stored bytes) before anything is restored from
+/// it; the first mismatch names the file and both sums. The local paths, in manifest order.
+pub async fn fetch_verified(storage: &SharedStorage, m: &Manifest, scratch: &Path) -> Result<Vec<PathBuf>, String> {
+    let key = BackupKey::of(m)?;
+    let mut out = Vec::with_capacity(m.files.len());
     for f in &m.files {
-        let path = dir.join(format!("{}.zst", f.path));
-        let actual = stored_sha256(&path)?;
+        let path = storage.fetch(&key, &f.path, scratch).await?;
+        let p = path.clone();
+        let actual = tokio::task::spawn_blocking(move || stored_sha256(&p)).await.map_err(|e| e.to_string())??;
         if actual != f.sha256 {
             return Err(format!(
                 "backup {} is damaged: {} has SHA-256 {actual}, the manifest says {}",
                 m.name, f.path, f.sha256
             ));
         }
+        out.push(path);
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Publishes a `backup` cluster event (BackupStarted, RestoreCompleted, BackupRemoved, ...).
+pub async fn publish_event(store: crate::topo::store::TopoStore, name: &str, summary: String) {
+    let ev = crate::protocol::events::ClusterEvent::backup(name, summary);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    if let Err(e) = store.publish_event(&ev, &id).await {
+        tracing::warn!(error = %e, "could not publish a backup event");
+    }
 }
 
 /// `<UTC time>.<alias>`: sorts by time, names the source.
@@ -149,9 +233,18 @@ mod tests {
     }
 
     #[test]
-    fn only_file_storage_is_built() {
-        let cfg = BackupConfig { storage: "s3".into(), dir: String::new() };
-        assert!(cfg.open("/d").unwrap_err().contains("`s3` is not built"));
-        assert!(BackupConfig::default().open("/d").is_ok());
+    fn storage_kinds_and_schedules_are_checked() {
+        let cfg = BackupConfig { storage: "s4".into(), ..Default::default() };
+        assert!(cfg.open("/d", None).unwrap_err().contains("`s4` is unknown"));
+        let cfg = BackupConfig { storage: "nats".into(), ..Default::default() };
+        assert!(cfg.open("/d", None).unwrap_err().contains("needs the cluster's NATS"));
+        assert!(BackupConfig::default().open("/d", None).is_ok());
+        let mut cfg = BackupConfig::default();
+        cfg.schedule.insert("customer".into(), "10x".into());
+        assert!(cfg.check().unwrap_err().contains("customer = \"10x\": unknown unit"));
+        assert_eq!(parse_interval("24h").unwrap().as_secs(), 86_400);
+        assert_eq!(parse_interval("90m").unwrap().as_secs(), 5_400);
+        assert!(parse_interval("30s").is_err());
+        assert!(parse_interval("h").is_err());
     }
 }

@@ -7,12 +7,17 @@ use std::path::Path;
 
 use tracing::info;
 
-use super::{verify, FileStorage, Manifest};
+use super::{fetch_verified, BackupStorage, Manifest, SharedStorage};
 use crate::mysqld::Mysqld;
 
 /// The newest complete backup of a shard, or the one named.
-pub fn choose(storage: &FileStorage, keyspace: &str, shard: &str, name: Option<&str>) -> Result<Manifest, String> {
-    let backups = storage.list(keyspace, shard)?;
+pub async fn choose(
+    storage: &SharedStorage,
+    keyspace: &str,
+    shard: &str,
+    name: Option<&str>,
+) -> Result<Manifest, String> {
+    let backups = storage.list(keyspace, shard).await?;
     let found = match name {
         Some(n) => {
             backups.into_iter().find(|b| b.name == n).ok_or_else(|| format!("no backup `{n}` of {keyspace}/{shard}"))?
@@ -43,31 +48,43 @@ impl std::fmt::Display for RestoreError {
 }
 
 /// Replaces `mysqld`'s data with the backup's. mysqld is stopped on the way and left stopped.
-pub async fn restore(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), RestoreError> {
-    prepare_and_swap(storage, m, mysqld).await
+pub async fn restore(storage: &SharedStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), RestoreError> {
+    let target = mysqld.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let scratch = storage.scratch().join(format!("restore.{target}.{}", m.name));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let res = prepare_and_swap(storage, m, mysqld, &scratch).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    res
 }
 
-async fn prepare_and_swap(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), RestoreError> {
+async fn prepare_and_swap(
+    storage: &SharedStorage,
+    m: &Manifest,
+    mysqld: &Mysqld,
+    scratch: &Path,
+) -> Result<(), RestoreError> {
     use RestoreError::{DataLost, Untouched};
-    let bin = crate::mysqld::find_binary(&["mariadb-backup", "mariabackup"])
-        .ok_or_else(|| Untouched("mariadb-backup not found (apt-get install mariadb-backup)".to_string()))?;
-    let (storage2, m2) = (storage.clone(), m.clone());
-    tokio::task::spawn_blocking(move || verify(&storage2, &m2))
-        .await
-        .map_err(|e| Untouched(e.to_string()))?
-        .map_err(Untouched)?;
-    let scratch = storage.root().join(".tmp").join(format!("restore.{}.{}", m.tablet_alias, m.name));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let builtin = match m.engine.as_str() {
+        "builtin" => true,
+        "mariabackup" => false,
+        other => return Err(Untouched(format!("backup {} was taken by an unknown engine `{other}`", m.name))),
+    };
+    let bin = match builtin {
+        true => None,
+        false => Some(
+            crate::mysqld::find_binary(&["mariadb-backup", "mariabackup"])
+                .ok_or_else(|| Untouched("mariadb-backup not found (apt-get install mariadb-backup)".to_string()))?,
+        ),
+    };
+    let stored = fetch_verified(storage, m, &scratch.join("stored")).await.map_err(Untouched)?;
     let files = scratch.join("files");
-    let src = storage.dir(&m.keyspace, &m.shard, &m.name).map_err(Untouched)?;
     let (list, files2) = (m.files.clone(), files.clone());
     tokio::task::spawn_blocking(move || -> Result<(), String> {
-        for f in list {
+        for (f, from) in list.iter().zip(stored) {
             let to = files2.join(&f.path);
             if let Some(p) = to.parent() {
                 std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
             }
-            let from = src.join(format!("{}.zst", f.path));
             let input = std::fs::File::open(&from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
             let mut out = std::fs::File::create(&to).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
             zstd::stream::copy_decode(input, &mut out).map_err(|e| format!("cannot unpack {}: {e}", from.display()))?;
@@ -77,7 +94,9 @@ async fn prepare_and_swap(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) 
     .await
     .map_err(|e| Untouched(e.to_string()))?
     .map_err(Untouched)?;
-    run(&bin, &["--prepare".to_string(), format!("--target-dir={}", files.display())]).await.map_err(Untouched)?;
+    if let Some(bin) = &bin {
+        run(bin, &["--prepare".to_string(), format!("--target-dir={}", files.display())]).await.map_err(Untouched)?;
+    }
     mysqld.stop(std::time::Duration::from_secs(60)).await;
     // Until the new data is complete, a marker says the tablet must not serve (it survives a
     // crash of the node: the tablet checks it before serving).
@@ -89,19 +108,38 @@ async fn prepare_and_swap(storage: &FileStorage, m: &Manifest, mysqld: &Mysqld) 
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).map_err(|e| DataLost(format!("cannot create {}: {e}", d.display())))?;
     }
-    run(
-        &bin,
-        &[
-            format!("--defaults-file={}", mysqld.cnf_path().display()),
-            "--move-back".into(),
-            format!("--target-dir={}", files.display()),
-        ],
-    )
-    .await
-    .map_err(DataLost)?;
+    match &bin {
+        Some(bin) => run(
+            bin,
+            &[
+                format!("--defaults-file={}", mysqld.cnf_path().display()),
+                "--move-back".into(),
+                format!("--target-dir={}", files.display()),
+            ],
+        )
+        .await
+        .map_err(DataLost)?,
+        // A builtin backup is the data directory of a cleanly stopped server, as it was.
+        None => move_tree(&files, &mysqld.dir.join("data")).map_err(DataLost)?,
+    }
     std::fs::remove_file(&marker).map_err(|e| DataLost(format!("cannot remove {}: {e}", marker.display())))?;
-    let _ = std::fs::remove_dir_all(&scratch);
     info!(backup = %m.name, dir = %mysqld.dir.display(), "backup restored");
+    Ok(())
+}
+
+/// Moves every file under `from` to the same place under `to` (one file system: the scratch
+/// directory is beside the data; a copy otherwise).
+fn move_tree(from: &Path, to: &Path) -> Result<(), String> {
+    for entry in std::fs::read_dir(from).map_err(|e| format!("cannot list {}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
+            std::fs::create_dir_all(&dst).map_err(|e| format!("cannot create {}: {e}", dst.display()))?;
+            move_tree(&src, &dst)?;
+        } else if std::fs::rename(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
+        }
+    }
     Ok(())
 }
 

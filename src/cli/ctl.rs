@@ -231,31 +231,20 @@ pub enum CtlCommand {
         #[arg(long)]
         max_rows: Option<u64>,
     },
-    /// Back up one tablet (online, with mariadb-backup) into the node's backup storage.
+    /// Back up one tablet into the node's backup storage.
     #[command(name = "Backup")]
     Backup {
         alias: String,
-        /// Parallel copy and compression workers.
-        #[arg(long, default_value_t = 2)]
-        concurrency: usize,
-        /// `mariabackup` (the only engine built so far).
-        #[arg(long, default_value = "mariabackup")]
-        engine: String,
-        /// Allow backing up a primary.
-        #[arg(long)]
-        allow_primary: bool,
+        #[command(flatten)]
+        opts: BackupOpts,
     },
     /// Back up a shard from a serving replica or rdonly tablet (never the primary unless allowed).
     #[command(name = "BackupShard")]
     BackupShard {
         #[arg(value_parser = ShardRef::parse)]
         shard: ShardRef,
-        #[arg(long, default_value_t = 2)]
-        concurrency: usize,
-        #[arg(long, default_value = "mariabackup")]
-        engine: String,
-        #[arg(long)]
-        allow_primary: bool,
+        #[command(flatten)]
+        opts: BackupOpts,
     },
     /// A shard's backups, newest first (complete or partial).
     #[command(name = "GetBackups")]
@@ -304,6 +293,21 @@ pub enum CtlCommand {
     /// create [--wait]`, `VDiff ... show [id]`.
     #[command(name = "VDiff")]
     VDiff(super::ctl_workflow::VDiffArgs),
+}
+
+/// How a backup is taken (`Backup`, `BackupShard`).
+#[derive(Debug, clap::Args)]
+pub struct BackupOpts {
+    /// Parallel copy and compression workers.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// `mariabackup` (online, the default) or `builtin` (stops the tablet's mysqld for a cold
+    /// copy; the tablet stops serving meanwhile and catches up afterwards).
+    #[arg(long, default_value = "mariabackup")]
+    engine: String,
+    /// Allow backing up a primary.
+    #[arg(long)]
+    allow_primary: bool,
 }
 
 impl CtlCommand {
@@ -394,16 +398,18 @@ impl CtlCommand {
             CtlCommand::DeleteTablets { aliases, allow_primary } => {
                 AdminRequest::DeleteTablets { aliases, allow_primary }
             }
-            CtlCommand::Backup { alias, concurrency, engine, allow_primary } => {
+            CtlCommand::Backup { alias, opts: BackupOpts { concurrency, engine, allow_primary } } => {
                 AdminRequest::Backup { alias, engine, concurrency, allow_primary }
             }
-            CtlCommand::BackupShard { shard, concurrency, engine, allow_primary } => AdminRequest::BackupShard {
-                keyspace: shard.keyspace,
-                shard: shard.shard,
-                engine,
-                concurrency,
-                allow_primary,
-            },
+            CtlCommand::BackupShard { shard, opts: BackupOpts { concurrency, engine, allow_primary } } => {
+                AdminRequest::BackupShard {
+                    keyspace: shard.keyspace,
+                    shard: shard.shard,
+                    engine,
+                    concurrency,
+                    allow_primary,
+                }
+            }
             CtlCommand::GetBackups { shard, limit } => {
                 AdminRequest::GetBackups { keyspace: shard.keyspace, shard: shard.shard, limit }
             }

@@ -162,6 +162,10 @@ pub struct NodeArgs {
     /// `node` (default) or `gateway` (a node that only runs a gateway; see `tessera nats-roles`).
     #[arg(long, value_parser = crate::nats_roles::Role::parse)]
     pub role: Option<crate::nats_roles::Role>,
+    /// Managed tablets that start with an empty data directory restore the newest complete
+    /// backup of their shard, then catch up by replication (`restore_from_backup` per tablet).
+    #[arg(long)]
+    pub restore_from_backup: bool,
 }
 
 impl NodeArgs {
@@ -199,6 +203,11 @@ impl NodeArgs {
             cfg.mysql_template = v;
         }
         cfg.tablets.extend(self.tablets);
+        if self.restore_from_backup {
+            for t in &mut cfg.tablets {
+                t.restore_from_backup = true;
+            }
+        }
         if let Some(r) = self.role {
             cfg.role = r;
         }

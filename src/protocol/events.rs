@@ -15,7 +15,15 @@ pub const KIND_VREPLICATION: &str = "vreplication";
 pub const KIND_BACKUP: &str = "backup";
 pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION, KIND_BACKUP];
 /// Backup events: a backup of a tablet started, completed (with its manifest), or failed.
-pub const BACKUP_EVENT_NAMES: &[&str] = &["BackupStarted", "BackupCompleted", "BackupFailed"];
+pub const BACKUP_EVENT_NAMES: &[&str] = &[
+    "BackupStarted",
+    "BackupCompleted",
+    "BackupFailed",
+    "RestoreStarted",
+    "RestoreCompleted",
+    "RestoreFailed",
+    "BackupRemoved",
+];
 /// VReplication event names: a stream's state changed; its progress (every few seconds).
 pub const STREAM_EVENT_NAMES: &[&str] = &["StreamStateChanged", "StreamProgress"];
 /// Tablet event names: health transitions.
@@ -57,7 +65,8 @@ impl ClusterEvent {
         }
     }
 
-    /// A backup's progress (`BackupStarted`, `BackupCompleted`, `BackupFailed`).
+    /// A backup's or a restore's progress (`BackupStarted`, `RestoreCompleted`, ...), and
+    /// retention's removals (`BackupRemoved`).
     pub fn backup(name: &str, summary: String) -> Self {
         Self::plain(KIND_BACKUP, name, summary)
     }

@@ -38,8 +38,12 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
         "{:?}",
         manifest.files.iter().map(|f| &f.path).collect::<Vec<_>>()
     );
-    let storage = tessera::backup::FileStorage::new(store.path().to_path_buf());
-    tessera::backup::verify(&storage, &manifest).unwrap();
+    let storage = tessera::backup::SharedStorage::new(
+        tessera::backup::Storage::File(tessera::backup::FileStorage::new(store.path().to_path_buf())),
+        store.path().join(".tmp"),
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    tessera::backup::fetch_verified(&storage, &manifest, scratch.path()).await.unwrap();
 
     // Restore the replica from it while the primary takes more rows: it comes back at the
     // backup's position, catches up by replication, and serves again.
@@ -67,12 +71,12 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
 
     // A damaged file is named, with both checksums.
     let victim = manifest.files.iter().find(|f| data(&f.path)).unwrap();
-    let path = storage.dir("customer", "-80", &manifest.name).unwrap().join(format!("{}.zst", victim.path));
+    let path = store.path().join("customer/-80").join(&manifest.name).join(format!("{}.zst", victim.path));
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let e = tessera::backup::verify(&storage, &manifest).unwrap_err();
+    let e = tessera::backup::fetch_verified(&storage, &manifest, scratch.path()).await.unwrap_err();
     assert!(e.contains(&victim.path) && e.contains(&victim.sha256), "{e}");
     // A restore refuses it before touching the tablet, which keeps serving.
     let e = ctl_err(&url, &["RestoreFromBackup", "zone1-201"]);
@@ -92,11 +96,11 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     assert!(ctl_err(&url, &["Backup", "zone1-999"]).contains("not in the topology"));
     assert!(ctl_err(&url, &["BackupShard", "customer/40-"]).contains("does not exist"));
     assert!(
-        ctl_err(&url, &["Backup", "zone1-201", "--engine", "xtrabackup"]).contains("engine `xtrabackup` is not built")
+        ctl_err(&url, &["Backup", "zone1-201", "--engine", "xtrabackup"]).contains("engine `xtrabackup` is unknown")
     );
 
     // A partial backup (no manifest) is listed as partial and can be removed.
-    std::fs::create_dir_all(storage.dir("customer", "-80", "2000-01-01.000000.zone1-0000000201").unwrap()).unwrap();
+    std::fs::create_dir_all(store.path().join("customer/-80/2000-01-01.000000.zone1-0000000201")).unwrap();
     let listed = ctl_ok(&url, &["GetBackups", "customer/-80"]);
     assert!(listed.lines().any(|l| l.starts_with("2000-01-01") && l.contains("partial")), "{listed}");
     ctl_ok(&url, &["RemoveBackup", "customer/-80", "2000-01-01.000000.zone1-0000000201"]);

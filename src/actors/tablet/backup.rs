@@ -8,10 +8,130 @@ use super::TabletActor;
 use crate::protocol::tablet::{ManageReply, ManageResponse, TabletError};
 use crate::protocol::topology::TabletType;
 
+use crate::backup::publish_event as backup_event;
+
+fn completed(what: &str, m: &crate::backup::Manifest) -> String {
+    format!(
+        "{what} complete: {} ({} files, {} bytes, {} stored, position {})",
+        m.name,
+        m.files.len(),
+        m.size(),
+        m.stored_size(),
+        m.position
+    )
+}
+
 impl TabletActor {
+    /// Takes a backup of this tablet: online with `mariabackup`, or with `builtin` by stopping
+    /// mysqld for the copy (the tablet stops serving, turns BACKUP, and catches up afterwards).
+    pub(super) fn backup(
+        &mut self,
+        engine: String,
+        concurrency: usize,
+        allow_primary: bool,
+        current: TabletType,
+    ) -> ResponseActFuture<Self, ManageReply> {
+        let alias = self.cfg.alias.clone();
+        let job = (|| {
+            if current == TabletType::Primary && !allow_primary {
+                return Err(format!(
+                    "{alias} is the primary: back up a replica (BackupShard picks one) or pass --allow-primary"
+                ));
+            }
+            if let Some(what) = &self.offline {
+                return Err(format!("{alias} is busy: {what}"));
+            }
+            self.backup_job(engine, concurrency)
+        })();
+        let job = match job {
+            Ok(j) => j,
+            Err(e) => return Box::pin(async move { Err(TabletError::BadRequest(e)) }.into_actor(self)),
+        };
+        if job.engine == "builtin" {
+            return self.builtin_backup(job, current);
+        }
+        let store = self.writer.store().clone();
+        let fut = async move {
+            let what = format!("backup of {} ({}/{}, {})", job.alias, job.keyspace, job.shard, job.engine);
+            backup_event(store.clone(), "BackupStarted", format!("{what} started")).await;
+            match crate::backup::take(job).await {
+                Ok(m) => {
+                    backup_event(store, "BackupCompleted", completed(&what, &m)).await;
+                    Ok(ManageResponse::Backup { manifest: Box::new(m) })
+                }
+                Err(e) => {
+                    backup_event(store, "BackupFailed", format!("{what} failed: {e}")).await;
+                    Err(TabletError::Internal(format!("{what} failed: {e}")))
+                }
+            }
+        };
+        Box::pin(fut.into_actor(self))
+    }
+
+    /// The builtin engine: stop replication and record the position, shut mysqld down cleanly,
+    /// copy its files, start it again. Whatever the copy does, the tablet returns to its type and
+    /// serves once it has caught up.
+    fn builtin_backup(
+        &mut self,
+        job: crate::backup::BackupJob,
+        current: TabletType,
+    ) -> ResponseActFuture<Self, ManageReply> {
+        let Some(mysqld) = self.mysqld.clone() else {
+            let e = format!(
+                "{} runs on an external MySQL that tessera does not manage: the builtin engine needs to stop it; use mariabackup",
+                self.cfg.alias
+            );
+            return Box::pin(async move { Err(TabletError::BadRequest(e)) }.into_actor(self));
+        };
+        let what = format!("backup of {} ({}/{}, builtin)", job.alias, job.keyspace, job.shard);
+        self.offline = Some(what.clone());
+        self.not_serving(&format!("{what} in progress"));
+        self.set_type_locally(TabletType::Backup);
+        let service = self.service.clone();
+        let store = self.writer.store().clone();
+        let fut = async move {
+            backup_event(store.clone(), "BackupStarted", format!("{what} started")).await;
+            let stopped = async {
+                let mut conn = service.dba_conn().await.map_err(|e| e.to_string())?;
+                if current != TabletType::Primary {
+                    super::dbconn::exec(&mut conn, "STOP SLAVE").await.map_err(|e| format!("STOP SLAVE: {e}"))?;
+                }
+                let row = super::dbconn::first_row(&mut conn, "SELECT @@GLOBAL.gtid_current_pos AS pos")
+                    .await
+                    .map_err(|e| format!("reading the GTID position: {e}"))?;
+                let position = row.and_then(|r| r.into_iter().next()?.1).unwrap_or_default();
+                drop(conn);
+                mysqld.stop(std::time::Duration::from_secs(300)).await;
+                Ok::<_, String>(position)
+            }
+            .await;
+            let res = match stopped {
+                Ok(position) => crate::backup::take_stopped(job, &mysqld.dir.join("data"), position).await,
+                Err(e) => Err(e),
+            };
+            match &res {
+                Ok(m) => backup_event(store, "BackupCompleted", completed(&what, m)).await,
+                Err(e) => backup_event(store, "BackupFailed", format!("{what} failed: {e}")).await,
+            }
+            res.map_err(|e| TabletError::Internal(format!("{what} failed: {e}")))
+        };
+        Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
+            act.offline = None;
+            act.mysqld_up = false;
+            act.connected = false;
+            act.busy = false;
+            act.set_type_locally(current);
+            act.catching_up = current != TabletType::Primary;
+            act.resume_replication = current != TabletType::Primary;
+            act.boot(ctx);
+            act.publish_health(ctx);
+            res.map(|m| ManageResponse::Backup { manifest: Box::new(m) })
+        }))
+    }
+
     /// Restores this tablet from a backup of its shard (see [`crate::backup::restore`]); the
-    /// tablet stops serving, mysqld restarts on the backup's data, and it replicates from the
-    /// backup's position.
+    /// tablet turns RESTORE, mysqld restarts on the backup's data, and it replicates from the
+    /// backup's position and serves once caught up.
     pub(super) fn restore(
         &mut self,
         name: Option<String>,
@@ -22,51 +142,82 @@ impl TabletActor {
             if current == TabletType::Primary {
                 return Err(format!("{alias} is the primary: restore a replica or rdonly tablet"));
             }
-            if self.restoring {
-                return Err(format!("{alias} is already restoring"));
+            if let Some(what) = &self.offline {
+                return Err(format!("{alias} is busy: {what}"));
             }
             let mysqld = self.mysqld.clone().ok_or_else(|| {
                 format!("{alias} runs on an external MySQL that tessera does not manage: restore it there")
             })?;
             let storage = self.cfg.backup.clone().ok_or("this tablet's node has no backup storage")??;
-            let manifest = crate::backup::choose(&storage, &self.cfg.keyspace, &self.cfg.shard, name.as_deref())?;
-            Ok((mysqld, storage, manifest))
+            Ok((mysqld, storage))
         })();
-        let (mysqld, storage, manifest) = match prepared {
+        let (mysqld, storage) = match prepared {
             Ok(p) => p,
             Err(e) => return Box::pin(async move { Err(TabletError::BadRequest(e)) }.into_actor(self)),
         };
-        self.restoring = true;
-        self.not_serving(&format!("restoring from backup {}", manifest.name));
-        let fut = async move { crate::backup::restore(&storage, &manifest, &mysqld).await.map(|()| manifest) };
-        Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
-            act.restoring = false;
-            act.mysqld_up = false;
-            act.connected = false;
-            act.busy = false;
-            let reply = match res {
-                Ok(m) => {
-                    act.restore_position = Some(m.position.clone());
-                    act.data_incomplete = None;
-                    Ok(ManageResponse::Done {
-                        message: format!("{alias} restored from backup {} at {}; catching up", m.name, m.position),
-                    })
-                }
+        let (ks, shard) = (self.cfg.keyspace.clone(), self.cfg.shard.clone());
+        self.offline = Some(format!("restoring {alias} from backup"));
+        let chosen =
+            async move { crate::backup::choose(&storage, &ks, &shard, name.as_deref()).await.map(|m| (m, storage)) };
+        Box::pin(chosen.into_actor(self).then(move |chosen, act, _ctx| {
+            let (manifest, storage) = match chosen {
+                Ok(c) => c,
                 Err(e) => {
-                    if let crate::backup::RestoreError::DataLost(_) = &e {
-                        act.data_incomplete = Some(format!("restore of {alias} failed midway: {e}"));
-                    }
-                    Err(TabletError::Internal(format!("restore of {alias} failed: {e}")))
+                    act.offline = None;
+                    let refused: ResponseActFuture<Self, ManageReply> =
+                        Box::pin(actix::fut::ready(Err(TabletError::BadRequest(e))));
+                    return refused;
                 }
             };
-            act.boot(ctx);
-            act.publish_health(ctx);
-            reply
+            act.not_serving(&format!("restoring from backup {}", manifest.name));
+            act.set_type_locally(TabletType::Restore);
+            let store = act.writer.store().clone();
+            let what = format!("restore of {alias} from backup {}", manifest.name);
+            let fut = async move {
+                backup_event(store.clone(), "RestoreStarted", format!("{what} started")).await;
+                let res = crate::backup::restore(&storage, &manifest, &mysqld).await.map(|()| manifest);
+                match &res {
+                    Ok(m) => {
+                        backup_event(store, "RestoreCompleted", format!("{what} complete at {}", m.position)).await
+                    }
+                    Err(e) => backup_event(store, "RestoreFailed", format!("{what} failed: {e}")).await,
+                }
+                res
+            };
+            Box::pin(fut.into_actor(act).map(move |res, act, ctx| {
+                act.offline = None;
+                act.mysqld_up = false;
+                act.connected = false;
+                act.busy = false;
+                act.set_type_locally(current);
+                let reply = match res {
+                    Ok(m) => {
+                        act.restore_position = Some(m.position.clone());
+                        act.catching_up = true;
+                        act.data_incomplete = None;
+                        Ok(ManageResponse::Done {
+                            message: format!("{alias} restored from backup {} at {}; catching up", m.name, m.position),
+                        })
+                    }
+                    Err(e) => {
+                        if let crate::backup::RestoreError::DataLost(_) = &e {
+                            act.data_incomplete = Some(format!("restore of {alias} failed midway: {e}"));
+                        }
+                        Err(TabletError::Internal(format!("restore of {alias} failed: {e}")))
+                    }
+                };
+                act.boot(ctx);
+                act.publish_health(ctx);
+                reply
+            }))
         }))
     }
 
     /// What a backup of this tablet needs, or why it cannot be taken here.
     pub(super) fn backup_job(&self, engine: String, concurrency: usize) -> Result<crate::backup::BackupJob, String> {
+        if !matches!(engine.as_str(), "mariabackup" | "builtin") {
+            return Err(format!("backup engine `{engine}` is unknown: use mariabackup (the default) or builtin"));
+        }
         let storage = self.cfg.backup.clone().ok_or("this tablet's node has no backup storage")??;
         let (user, password) = self.cfg.admin_login();
         Ok(crate::backup::BackupJob {
@@ -113,20 +264,77 @@ impl TabletActor {
                     super::manage::replicate_from(&mut conn, &host, p.mysql_port, &user, &password)
                         .await
                         .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(format!("replicating from {} at {position}", p.alias))
+                    Ok::<_, String>((true, format!("replicating from {} at {position}", p.alias)))
                 }
-                None => Ok(format!("restored at {position}; the shard has no primary to replicate from yet")),
+                None => Ok((false, format!("restored at {position}; the shard has no primary to replicate from yet"))),
             }
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             match res {
-                Ok(m) => info!(tablet = %alias, "{m}"),
+                Ok((replicating, m)) => {
+                    info!(tablet = %alias, "{m}");
+                    if !replicating {
+                        // Nothing to catch up with.
+                        act.catching_up = false;
+                        act.maybe_serve(ctx);
+                    }
+                }
                 Err(e) => {
                     warn!(tablet = %alias, error = %e, "cannot replicate after the restore");
                     act.last_error = Some(format!("after the restore: {e}"));
                 }
             }
             act.publish_health(ctx);
+        }));
+    }
+}
+
+/// `restore_from_backup` at start: restores the newest complete backup of the shard into a new
+/// tablet's mysqld (not started yet); its position, or None when the shard has no backup (the
+/// tablet starts empty, as a new shard's tablets do).
+pub(super) async fn restore_newest(
+    storage: Result<crate::backup::SharedStorage, String>,
+    keyspace: &str,
+    shard: &str,
+    alias: &str,
+    mysqld: &crate::mysqld::Mysqld,
+    store: crate::topo::store::TopoStore,
+) -> Result<Option<String>, String> {
+    use crate::backup::BackupStorage;
+    let storage = storage.map_err(|e| format!("restore_from_backup: {e}"))?;
+    let backups = storage.list(keyspace, shard).await?;
+    let Some(manifest) = backups.into_iter().find_map(|b| b.manifest) else {
+        info!(tablet = %alias, "restore_from_backup: {keyspace}/{shard} has no complete backup; starting empty");
+        return Ok(None);
+    };
+    let what = format!("restore of {alias} from backup {} (restore_from_backup)", manifest.name);
+    backup_event(store.clone(), "RestoreStarted", format!("{what} started")).await;
+    match crate::backup::restore(&storage, &manifest, mysqld).await {
+        Ok(()) => {
+            backup_event(store, "RestoreCompleted", format!("{what} complete at {}", manifest.position)).await;
+            Ok(Some(manifest.position))
+        }
+        Err(e) => {
+            backup_event(store, "RestoreFailed", format!("{what} failed: {e}")).await;
+            Err(format!("{what} failed: {e}"))
+        }
+    }
+}
+
+impl TabletActor {
+    /// After a builtin backup of a replica: replication, stopped for the copy, starts again.
+    pub(super) fn start_replication_again(&mut self, ctx: &mut Context<Self>) {
+        let service = self.service.clone();
+        let alias = self.cfg.alias.clone();
+        let fut = async move {
+            let mut conn = service.dba_conn().await.map_err(|e| e.to_string())?;
+            super::dbconn::exec(&mut conn, "START SLAVE").await.map_err(|e| format!("START SLAVE: {e}"))
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            if let Err(e) = res {
+                warn!(tablet = %alias, error = %e, "cannot restart replication after the backup");
+                act.last_error = Some(format!("after the backup: {e}"));
+            }
         }));
     }
 }

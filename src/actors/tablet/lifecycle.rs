@@ -36,12 +36,35 @@ impl TabletActor {
             return;
         };
         let template = self.template.clone();
+        // A new tablet (no data yet, or a restore that did not finish) configured to start from
+        // a backup restores the newest complete one of its shard first.
+        let from_backup = self.cfg.restore_from_backup
+            && (!mysqld.dir.join("data").exists() || crate::backup::incomplete_marker(&mysqld.dir).exists());
+        let restore_from = from_backup.then(|| {
+            let storage = self.cfg.backup.clone().unwrap_or_else(|| Err("this node has no backup storage".into()));
+            (
+                storage,
+                self.cfg.keyspace.clone(),
+                self.cfg.shard.clone(),
+                self.cfg.alias.clone(),
+                self.writer.store().clone(),
+            )
+        });
+        if from_backup {
+            self.not_serving("restoring the newest backup of the shard (restore_from_backup)");
+        }
         let fut = async move {
             ensure_template(&template).await.map_err(|e| e.to_string())?;
             tokio::fs::create_dir_all(&mysqld.dir)
                 .await
                 .map_err(|e| format!("creating {}: {e}", mysqld.dir.display()))?;
             mysqld.prepare(&template).await.map_err(|e| e.to_string())?;
+            let restored = match restore_from {
+                Some((storage, ks, shard, alias, store)) => {
+                    super::backup::restore_newest(storage, &ks, &shard, &alias, &mysqld, store).await?
+                }
+                None => None,
+            };
             let child = match mysqld.running_pid() {
                 Some(pid) => {
                     info!(dir = %mysqld.dir.display(), pid, "adopting running mysqld");
@@ -50,12 +73,16 @@ impl TabletActor {
                 None => Some(mysqld.spawn().map_err(|e| e.to_string())?),
             };
             mysqld.wait_ready(MYSQLD_START_TIMEOUT).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(child)
+            Ok::<_, String>((child, restored))
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
             act.busy = false;
             match res {
-                Ok(child) => {
+                Ok((child, restored)) => {
+                    if let Some(position) = restored {
+                        act.restore_position = Some(position);
+                        act.catching_up = true;
+                    }
                     act.mysqld_up = true;
                     act.watch_mysqld(ctx, child);
                     act.connect(ctx);
@@ -185,6 +212,8 @@ impl TabletActor {
                     act.connected = true;
                     if let Some(position) = act.restore_position.take() {
                         act.resume_after_restore(ctx, position);
+                    } else if std::mem::take(&mut act.resume_replication) {
+                        act.start_replication_again(ctx);
                     }
                     act.maybe_serve(ctx);
                 }
@@ -204,7 +233,7 @@ impl TabletActor {
     }
 
     /// Serves once the tablet is both registered and connected to MySQL.
-    fn maybe_serve(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn maybe_serve(&mut self, ctx: &mut Context<Self>) {
         let marker = self.mysqld.as_ref().map(|m| crate::backup::incomplete_marker(&m.dir));
         if self.data_incomplete.is_none() && marker.as_ref().is_some_and(|m| m.exists()) {
             self.data_incomplete = Some(
@@ -215,6 +244,11 @@ impl TabletActor {
             // A restore that failed after replacing the data: serving it would answer wrong.
             let why = why.clone();
             self.not_serving(&why);
+            return;
+        }
+        if self.catching_up {
+            // Restored or backed up: behind the primary until replication catches up (probe).
+            self.not_serving("catching up with the primary by replication");
             return;
         }
         if self.registered && self.connected && !self.stopping {
@@ -313,6 +347,13 @@ impl TabletActor {
         }));
     }
 
+    /// Records a type while the tablet does not serve (BACKUP, RESTORE, and back): health
+    /// reports it; the target subscription follows when the tablet serves again.
+    pub(super) fn set_type_locally(&mut self, tablet_type: TabletType) {
+        self.type_epoch += 1;
+        *self.state.tablet_type.write().unwrap_or_else(|e| e.into_inner()) = tablet_type;
+    }
+
     /// Records a new type and moves the target subscription to it.
     pub(super) fn set_type(&mut self, ctx: &mut Context<Self>, tablet_type: TabletType) {
         self.type_epoch += 1;
@@ -385,8 +426,16 @@ impl TabletActor {
                 if p.server.is_some() {
                     self.server = p.server;
                 }
+                if self.catching_up && self.replication.as_ref().is_some_and(caught_up) {
+                    info!(tablet = %self.cfg.alias, "caught up with the primary; serving");
+                    self.catching_up = false;
+                    self.maybe_serve(ctx);
+                }
                 if !self.state.serving.load(std::sync::atomic::Ordering::SeqCst)
                     && !self.busy
+                    && !self.catching_up
+                    && self.offline.is_none()
+                    && self.data_incomplete.is_none()
                     && self.registered
                     && self.connected
                 {
@@ -496,8 +545,8 @@ impl Handler<MysqldExited> for TabletActor {
         if self.stopping {
             return;
         }
-        if self.restoring {
-            // The restore stopped it; the restore starts it again.
+        if self.offline.is_some() {
+            // A restore or a builtin backup stopped it; it starts it again.
             self.mysqld_up = false;
             self.connected = false;
             return;
@@ -538,6 +587,11 @@ impl Handler<StopTablet> for TabletActor {
 }
 
 /// Whether MySQL refused the login (1045), as opposed to not answering.
+/// Replication runs and the replica has applied everything it received from its primary.
+fn caught_up(r: &crate::protocol::tablet::ReplicationStatus) -> bool {
+    r.io_running && r.sql_running && r.lag_secs == Some(0)
+}
+
 fn access_denied(e: &mysql_async::Error) -> bool {
     matches!(e, mysql_async::Error::Server(s) if s.code == 1045)
 }

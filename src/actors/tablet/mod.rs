@@ -108,10 +108,15 @@ pub struct TabletActor {
     announced: Option<(bool, bool)>,
     events_sent: u64,
     incarnation: String,
-    /// A restore from backup is replacing mysqld's data: its exit is expected.
-    restoring: bool,
+    /// What holds mysqld down on purpose (a restore replacing its data, a builtin backup
+    /// copying its files): its exit is expected, and nothing else may take it down meanwhile.
+    offline: Option<String>,
     /// After a restore: the GTID position to replicate from once connected.
     restore_position: Option<String>,
+    /// After a restore or a builtin backup: serve only once replication has caught up.
+    catching_up: bool,
+    /// After a builtin backup of a replica: start replication again once connected.
+    resume_replication: bool,
     /// A restore failed after the old data was gone: never serve until a restore succeeds.
     data_incomplete: Option<String>,
 }
@@ -174,7 +179,9 @@ impl TabletActor {
             announced: None,
             events_sent: 0,
             incarnation: uuid::Uuid::new_v4().simple().to_string(),
-            restoring: false,
+            offline: None,
+            catching_up: false,
+            resume_replication: false,
             restore_position: None,
             data_incomplete: None,
         }

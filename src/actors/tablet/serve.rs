@@ -250,47 +250,7 @@ impl Handler<Manage> for TabletActor {
                 }))
             }
             ManageRequest::Backup { engine, concurrency, allow_primary } => {
-                let job = self.backup_job(engine, concurrency);
-                let store = self.writer.store().clone();
-                let fut = async move {
-                    if current == TabletType::Primary && !allow_primary {
-                        return Err(TabletError::BadRequest(format!(
-                            "{alias} is the primary: back up a replica (BackupShard picks one) or pass --allow-primary"
-                        )));
-                    }
-                    let job = job.map_err(TabletError::BadRequest)?;
-                    let what = format!("backup of {} ({}/{}, {})", job.alias, job.keyspace, job.shard, job.engine);
-                    let event = |name: &str, summary: String| {
-                        let store = store.clone();
-                        let ev = crate::protocol::events::ClusterEvent::backup(name, summary);
-                        async move {
-                            let id = uuid::Uuid::new_v4().simple().to_string();
-                            if let Err(e) = store.publish_event(&ev, &id).await {
-                                tracing::warn!(error = %e, "could not publish a backup event");
-                            }
-                        }
-                    };
-                    event("BackupStarted", format!("{what} started")).await;
-                    match crate::backup::take(job).await {
-                        Ok(m) => {
-                            let summary = format!(
-                                "{what} complete: {} ({} files, {} bytes, {} stored, position {})",
-                                m.name,
-                                m.files.len(),
-                                m.size(),
-                                m.stored_size(),
-                                m.position
-                            );
-                            event("BackupCompleted", summary).await;
-                            Ok(ManageResponse::Backup { manifest: Box::new(m) })
-                        }
-                        Err(e) => {
-                            event("BackupFailed", format!("{what} failed: {e}")).await;
-                            Err(TabletError::Internal(format!("{what} failed: {e}")))
-                        }
-                    }
-                };
-                Box::pin(fut.into_actor(self))
+                self.backup(engine, concurrency, allow_primary, current)
             }
             ManageRequest::Restore { name } => self.restore(name, current),
             other => Box::pin(run_manage(service, other, current, alias).into_actor(self)),
