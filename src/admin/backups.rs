@@ -59,6 +59,16 @@ impl AdminService {
                     None => Default::default(),
                 };
                 let serving = |alias: &str| health.get(alias).is_some_and(|h| h.serving);
+                if engine == crate::backup::pitr::BINLOG_ENGINE {
+                    // Binlogs are saved from the primary: it has every transaction.
+                    let primary = topo.shard(&keyspace, &shard).and_then(|s| s.primary.clone()).ok_or_else(|| {
+                        err(
+                            ErrorCode::FailedPrecondition,
+                            format!("{keyspace}/{shard} has no primary to save binlogs from"),
+                        )
+                    })?;
+                    return self.backup_tablet(&primary, engine, concurrency, true).await;
+                }
                 // A serving replica, then rdonly, least behind first; the primary only if allowed.
                 let mut candidates: Vec<(u8, u64, String)> = topo
                     .shard_tablets(&keyspace, &shard)
@@ -99,10 +109,18 @@ impl AdminService {
                 self.backup_storage()?.remove(&key).await.map_err(|e| err(ErrorCode::NotFound, e))?;
                 Ok(AdminResponse::Done { message: format!("backup {name} of {keyspace}/{shard} removed"), seq: 0 })
             }
-            AdminRequest::RestoreFromBackup { alias, backup_name } => {
+            AdminRequest::RestoreFromBackup { alias, backup_name, restore_to } => {
                 let (alias, topo) = self.known_tablet(&alias).await?;
                 let tc = self.tablet_client()?;
-                match tc.manage_within(&alias, &ManageRequest::Restore { name: backup_name }, BACKUP_WAIT).await {
+                let pitr = restore_to.is_some();
+                let req = ManageRequest::Restore { name: backup_name, to: restore_to };
+                match tc.manage_within(&alias, &req, BACKUP_WAIT).await {
+                    // A point-in-time copy is not the shard's present: recorded drained, it
+                    // takes no queries until an operator changes its type.
+                    Ok(ManageResponse::Done { message }) if pitr => {
+                        let seq = self.record_type(&alias, TabletType::Drained).await?;
+                        Ok(AdminResponse::Done { message: format!("{message}; {alias} is drained"), seq })
+                    }
                     Ok(ManageResponse::Done { message }) => Ok(AdminResponse::Done { message, seq: topo.seq }),
                     Ok(other) => {
                         Err(err(ErrorCode::Internal, format!("tablet {alias} answered a restore with {other:?}")))

@@ -156,7 +156,7 @@ impl AdminService {
         Ok(AdminResponse::Done { message: done_message(resp), seq: topo.seq })
     }
 
-    async fn record_type(&self, alias: &str, tablet_type: TabletType) -> Result<u64, RemoteError> {
+    pub(super) async fn record_type(&self, alias: &str, tablet_type: TabletType) -> Result<u64, RemoteError> {
         let applied = self
             .writer
             .write("ChangeTabletType", &subjects::topo_tablet(alias), |topo| match topo.tablets.get(alias) {

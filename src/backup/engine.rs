@@ -42,7 +42,9 @@ pub async fn take(job: BackupJob) -> Result<Manifest, String> {
     let result = async {
         let target = mariabackup_copy(&bin, &job, &run.scratch).await?;
         let position = binlog_position(&target)?;
-        let files = store_all(&job.storage, &run.key, &target, &run.scratch.join("staged"), job.concurrency).await?;
+        let files = list_files(&target)?;
+        let files =
+            store_all(&job.storage, &run.key, &target, files, &run.scratch.join("staged"), job.concurrency).await?;
         run.finish(&job, files, position).await
     }
     .await;
@@ -50,17 +52,31 @@ pub async fn take(job: BackupJob) -> Result<Manifest, String> {
     result
 }
 
-/// The `builtin` engine's copy: every file of a cleanly stopped mysqld's data directory, at
-/// `position` (what the tablet had applied when it stopped).
-pub async fn take_stopped(job: BackupJob, data_dir: &Path, position: String) -> Result<Manifest, String> {
+/// Stores `files` (paths under `dir`) as a backup at `position`: the `builtin` engine's copy of a
+/// stopped server's data directory, or the `binlog` engine's closed binary logs.
+pub async fn take_files(job: BackupJob, dir: &Path, files: Vec<String>, position: String) -> Result<Manifest, String> {
     let run = Run::begin(&job)?;
     let result = async {
-        let files = store_all(&job.storage, &run.key, data_dir, &run.scratch.join("staged"), job.concurrency).await?;
+        let files = store_all(&job.storage, &run.key, dir, files, &run.scratch.join("staged"), job.concurrency).await?;
         run.finish(&job, files, position).await
     }
     .await;
     let _ = std::fs::remove_dir_all(&run.scratch);
     result
+}
+
+/// Every file under `dir` a backup of it holds (relative paths).
+pub fn list_files(dir: &Path) -> Result<Vec<String>, String> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    Ok(files)
+}
+
+/// The `builtin` engine's copy: every file of a cleanly stopped mysqld's data directory, at
+/// `position` (what the tablet had applied when it stopped).
+pub async fn take_stopped(job: BackupJob, data_dir: &Path, position: String) -> Result<Manifest, String> {
+    let files = list_files(data_dir)?;
+    take_files(job, data_dir, files, position).await
 }
 
 /// One backup being taken: its key and local staging directory.
@@ -132,18 +148,17 @@ async fn mariabackup_copy(bin: &Path, job: &BackupJob, scratch: &Path) -> Result
     Ok(target)
 }
 
-/// Compresses every file under `src` into `staged` and stores it, `concurrency` files at a
+/// Compresses `files` (under `src`) into `staged` and stores them, `concurrency` files at a
 /// time; the entries for the manifest, sorted by path.
-pub(super) async fn store_all(
+async fn store_all(
     storage: &SharedStorage,
     key: &BackupKey,
     src: &Path,
+    files: Vec<String>,
     staged: &Path,
     concurrency: usize,
 ) -> Result<Vec<FileEntry>, String> {
     use futures::StreamExt;
-    let mut files = Vec::new();
-    collect(src, src, &mut files).map_err(|e| format!("cannot list {}: {e}", src.display()))?;
     let results = futures::stream::iter(files)
         .map(|rel| async move {
             let (src, staged2, rel2) = (src.to_path_buf(), staged.to_path_buf(), rel.clone());

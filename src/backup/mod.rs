@@ -8,13 +8,14 @@
 //! `<keyspace>/<shard>/<name>/MANIFEST.json`, where `<name>` is `<UTC time>.<tablet alias>`.
 
 mod engine;
+pub mod pitr;
 mod restore;
 pub mod retention;
 pub mod scheduler;
 mod storage;
 
-pub use engine::{stored_sha256, take, take_stopped, BackupJob};
-pub use restore::{choose, incomplete_marker, restore, RestoreError};
+pub use engine::{stored_sha256, take, take_files, take_stopped, BackupJob};
+pub use restore::{choose, incomplete_marker, is_full, restore, RestoreError};
 pub use storage::{BackupKey, BackupStorage, FileStorage, NatsStorage, SharedStorage, Storage};
 
 use std::collections::BTreeMap;
@@ -209,7 +210,7 @@ pub fn backup_name(now_ms: u64, alias: &str) -> String {
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's method).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(super) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -24,10 +24,24 @@ pub async fn choose(
         }
         None => backups
             .into_iter()
-            .find(|b| b.manifest.is_some())
-            .ok_or_else(|| format!("no complete backup of {keyspace}/{shard} (GetBackups lists them)"))?,
+            .find(|b| b.manifest.as_ref().is_some_and(is_full))
+            .ok_or_else(|| format!("no complete full backup of {keyspace}/{shard} (GetBackups lists them)"))?,
     };
-    found.manifest.ok_or_else(|| format!("backup `{}` of {keyspace}/{shard} is partial (no manifest)", found.name))
+    let m = found
+        .manifest
+        .ok_or_else(|| format!("backup `{}` of {keyspace}/{shard} is partial (no manifest)", found.name))?;
+    if !is_full(&m) {
+        return Err(format!(
+            "backup `{}` holds binlogs only: restore a full backup, or use --restore-to-time/--restore-to-pos",
+            m.name
+        ));
+    }
+    Ok(m)
+}
+
+/// A backup of the data (not an incremental one of binlogs).
+pub fn is_full(m: &Manifest) -> bool {
+    m.engine != super::pitr::BINLOG_ENGINE
 }
 
 /// How a restore failed: before the tablet's data was touched (it is as it was), or after
@@ -96,6 +110,14 @@ async fn prepare_and_swap(
     .map_err(Untouched)?;
     if let Some(bin) = &bin {
         run(bin, &["--prepare".to_string(), format!("--target-dir={}", files.display())]).await.map_err(Untouched)?;
+    }
+    // The source's replication settings are not the restored tablet's: it replicates from the
+    // shard's primary as told (or not at all: a point-in-time copy).
+    for entry in std::fs::read_dir(&files).map_err(|e| Untouched(format!("cannot list {}: {e}", files.display())))? {
+        let name = entry.map_err(|e| Untouched(e.to_string()))?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".info") && (name.contains("master") || name.starts_with("relay-log")) {
+            let _ = std::fs::remove_file(files.join(&name));
+        }
     }
     mysqld.stop(std::time::Duration::from_secs(60)).await;
     // Until the new data is complete, a marker says the tablet must not serve (it survives a

@@ -56,7 +56,7 @@ pub fn started_ms(name: &str) -> Option<u64> {
 }
 
 /// (year, month, day) to days since 1970-01-01, proleptic Gregorian (Howard Hinnant's method).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
+use crate::backup::pitr::PitrTarget;
 use crate::client::AdminClient;
 use crate::protocol::admin::{AdminRequest, ShardRef};
 use crate::protocol::topology::TabletType;
@@ -261,13 +262,21 @@ pub enum CtlCommand {
         shard: ShardRef,
         name: String,
     },
-    /// Replace a replica's or rdonly's data with a backup of its shard, then catch up.
+    /// Replace a replica's or rdonly's data with a backup of its shard, then catch up; or restore
+    /// the shard as it was at a moment or GTID position (point-in-time recovery), left drained.
     #[command(name = "RestoreFromBackup")]
     RestoreFromBackup {
         alias: String,
         /// The backup (default: the newest complete one).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["restore_to_time", "restore_to_pos"])]
         backup_name: Option<String>,
+        /// Restore to this moment (UTC, `2026-12-01T10:00:00Z`): the newest full backup before it,
+        /// then the binlogs saved by `Backup --incremental` up to it.
+        #[arg(long, value_parser = PitrTarget::time, conflicts_with = "restore_to_pos")]
+        restore_to_time: Option<PitrTarget>,
+        /// Restore through this GTID position (`0-200-42`).
+        #[arg(long, value_parser = PitrTarget::position)]
+        restore_to_pos: Option<PitrTarget>,
     },
     /// Remove tablet records from the topology.
     #[command(name = "DeleteTablets")]
@@ -305,6 +314,10 @@ pub struct BackupOpts {
     /// copy; the tablet stops serving meanwhile and catches up afterwards).
     #[arg(long, default_value = "mariabackup")]
     engine: String,
+    /// Save the tablet's closed binary logs instead (for point-in-time recovery; BackupShard
+    /// takes them from the primary).
+    #[arg(long, conflicts_with = "engine")]
+    incremental: bool,
     /// Allow backing up a primary.
     #[arg(long)]
     allow_primary: bool,
@@ -398,14 +411,15 @@ impl CtlCommand {
             CtlCommand::DeleteTablets { aliases, allow_primary } => {
                 AdminRequest::DeleteTablets { aliases, allow_primary }
             }
-            CtlCommand::Backup { alias, opts: BackupOpts { concurrency, engine, allow_primary } } => {
+            CtlCommand::Backup { alias, opts: BackupOpts { concurrency, engine, allow_primary, incremental } } => {
+                let engine = if incremental { crate::backup::pitr::BINLOG_ENGINE.to_string() } else { engine };
                 AdminRequest::Backup { alias, engine, concurrency, allow_primary }
             }
-            CtlCommand::BackupShard { shard, opts: BackupOpts { concurrency, engine, allow_primary } } => {
+            CtlCommand::BackupShard { shard, opts: BackupOpts { concurrency, engine, allow_primary, incremental } } => {
                 AdminRequest::BackupShard {
                     keyspace: shard.keyspace,
                     shard: shard.shard,
-                    engine,
+                    engine: if incremental { crate::backup::pitr::BINLOG_ENGINE.to_string() } else { engine },
                     concurrency,
                     allow_primary,
                 }
@@ -413,8 +427,8 @@ impl CtlCommand {
             CtlCommand::GetBackups { shard, limit } => {
                 AdminRequest::GetBackups { keyspace: shard.keyspace, shard: shard.shard, limit }
             }
-            CtlCommand::RestoreFromBackup { alias, backup_name } => {
-                AdminRequest::RestoreFromBackup { alias, backup_name }
+            CtlCommand::RestoreFromBackup { alias, backup_name, restore_to_time, restore_to_pos } => {
+                AdminRequest::RestoreFromBackup { alias, backup_name, restore_to: restore_to_time.or(restore_to_pos) }
             }
             CtlCommand::RemoveBackup { shard, name } => {
                 AdminRequest::RemoveBackup { keyspace: shard.keyspace, shard: shard.shard, name }

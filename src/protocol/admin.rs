@@ -218,6 +218,10 @@ pub enum AdminRequest {
         alias: String,
         #[serde(default)]
         backup_name: Option<String>,
+        /// Point-in-time recovery: the moment or GTID position to restore to (the tablet is
+        /// left drained).
+        #[serde(default)]
+        restore_to: Option<crate::backup::pitr::PitrTarget>,
     },
     /// Removes tablet records from the topology (refuses a primary unless `allow_primary`).
     DeleteTablets {

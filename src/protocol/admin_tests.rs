@@ -64,7 +64,11 @@ fn requests_round_trip_and_tags_match_names() {
         },
         AdminRequest::GetBackups { keyspace: "ks".into(), shard: "-80".into(), limit: Some(3) },
         AdminRequest::RemoveBackup { keyspace: "ks".into(), shard: "-80".into(), name: "n".into() },
-        AdminRequest::RestoreFromBackup { alias: "a".into(), backup_name: None },
+        AdminRequest::RestoreFromBackup {
+            alias: "a".into(),
+            backup_name: None,
+            restore_to: Some(crate::backup::pitr::PitrTarget::Position { gtid: "0-1-2".into() }),
+        },
         AdminRequest::DeleteTablets { aliases: vec!["a".into()], allow_primary: false },
         AdminRequest::Reshard {
             args: WorkflowArgs {

@@ -366,9 +366,12 @@ pub enum ManageRequest {
         allow_primary: bool,
     },
     /// Replaces the tablet's data with a backup of its shard (the newest complete one, or the
-    /// one named) and replicates from the backup's position.
+    /// one named) and replicates from the backup's position; with `to`, restores the newest
+    /// full backup before that point, replays the saved binlogs up to it, and stays drained.
     Restore {
         name: Option<String>,
+        #[serde(default)]
+        to: Option<crate::backup::pitr::PitrTarget>,
     },
 }
 
@@ -533,7 +536,8 @@ mod tests {
             ManageRequest::ReplicateFrom { host: "h".into(), port: 1, tablet_type: TabletType::Replica },
             ManageRequest::ExecuteFetchAsDba { sql: "select 1".into(), max_rows: None },
             ManageRequest::Backup { engine: "mariabackup".into(), concurrency: 2, allow_primary: false },
-            ManageRequest::Restore { name: Some("n".into()) },
+            ManageRequest::Restore { name: Some("n".into()), to: None },
+            ManageRequest::Restore { name: None, to: Some(crate::backup::pitr::PitrTarget::Time { ms: 5 }) },
             ManageRequest::ApplyDdl { sql: "create table t (a int)".into() },
         ] {
             let back: Envelope<ManageRequest> =

@@ -4,6 +4,7 @@ mod harness;
 
 mod admin;
 mod backups;
+mod backups_pitr;
 mod backups_restore;
 mod concurrency;
 mod corpus;

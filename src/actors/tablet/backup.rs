@@ -5,6 +5,7 @@ use actix::prelude::*;
 use tracing::{info, warn};
 
 use super::TabletActor;
+use crate::backup::pitr::{self, PitrTarget};
 use crate::protocol::tablet::{ManageReply, ManageResponse, TabletError};
 use crate::protocol::topology::TabletType;
 
@@ -32,8 +33,10 @@ impl TabletActor {
         current: TabletType,
     ) -> ResponseActFuture<Self, ManageReply> {
         let alias = self.cfg.alias.clone();
+        let incremental = engine == pitr::BINLOG_ENGINE;
         let job = (|| {
-            if current == TabletType::Primary && !allow_primary {
+            // Saving binlogs copies closed files only: the primary's, usually.
+            if current == TabletType::Primary && !allow_primary && !incremental {
                 return Err(format!(
                     "{alias} is the primary: back up a replica (BackupShard picks one) or pass --allow-primary"
                 ));
@@ -49,6 +52,9 @@ impl TabletActor {
         };
         if job.engine == "builtin" {
             return self.builtin_backup(job, current);
+        }
+        if incremental {
+            return self.binlog_backup(job);
         }
         let store = self.writer.store().clone();
         let fut = async move {
@@ -135,6 +141,7 @@ impl TabletActor {
     pub(super) fn restore(
         &mut self,
         name: Option<String>,
+        to: Option<PitrTarget>,
         current: TabletType,
     ) -> ResponseActFuture<Self, ManageReply> {
         let alias = self.cfg.alias.clone();
@@ -157,10 +164,17 @@ impl TabletActor {
         };
         let (ks, shard) = (self.cfg.keyspace.clone(), self.cfg.shard.clone());
         self.offline = Some(format!("restoring {alias} from backup"));
-        let chosen =
-            async move { crate::backup::choose(&storage, &ks, &shard, name.as_deref()).await.map(|m| (m, storage)) };
+        let (user, password) = self.cfg.admin_login();
+        let login = pitr::Login { host: "127.0.0.1".into(), port: self.cfg.port(), user, password };
+        let chosen = async move {
+            let chosen = match to {
+                None => crate::backup::choose(&storage, &ks, &shard, name.as_deref()).await.map(|m| (m, None)),
+                Some(t) => pitr::plan(&storage, &ks, &shard, t).await.map(|p| (p.full.clone(), Some(p))),
+            };
+            chosen.map(|(m, plan)| (m, plan, storage))
+        };
         Box::pin(chosen.into_actor(self).then(move |chosen, act, _ctx| {
-            let (manifest, storage) = match chosen {
+            let (manifest, plan, storage) = match chosen {
                 Ok(c) => c,
                 Err(e) => {
                     act.offline = None;
@@ -172,17 +186,32 @@ impl TabletActor {
             act.not_serving(&format!("restoring from backup {}", manifest.name));
             act.set_type_locally(TabletType::Restore);
             let store = act.writer.store().clone();
-            let what = format!("restore of {alias} from backup {}", manifest.name);
+            let what = match &plan {
+                None => format!("restore of {alias} from backup {}", manifest.name),
+                Some(p) => format!(
+                    "restore of {alias} to {} (backup {} and {} binlog backups)",
+                    p.target,
+                    manifest.name,
+                    p.binlogs.len()
+                ),
+            };
+            let pitr = plan.is_some();
             let fut = async move {
                 backup_event(store.clone(), "RestoreStarted", format!("{what} started")).await;
-                let res = crate::backup::restore(&storage, &manifest, &mysqld).await.map(|()| manifest);
+                let mut res = crate::backup::restore(&storage, &manifest, &mysqld).await;
+                if let (Ok(()), Some(plan)) = (&res, &plan) {
+                    res = pitr::replay_into(&storage, plan, &mysqld, &login)
+                        .await
+                        .map_err(|e| crate::backup::RestoreError::DataLost(format!("replaying binlogs: {e}")));
+                }
                 match &res {
-                    Ok(m) => {
-                        backup_event(store, "RestoreCompleted", format!("{what} complete at {}", m.position)).await
+                    Ok(()) => {
+                        let at = plan.as_ref().map_or(manifest.position.clone(), |p| p.target.to_string());
+                        backup_event(store, "RestoreCompleted", format!("{what} complete at {at}")).await
                     }
                     Err(e) => backup_event(store, "RestoreFailed", format!("{what} failed: {e}")).await,
                 }
-                res
+                res.map(|()| (manifest, what))
             };
             Box::pin(fut.into_actor(act).map(move |res, act, ctx| {
                 act.offline = None;
@@ -191,7 +220,13 @@ impl TabletActor {
                 act.busy = false;
                 act.set_type_locally(current);
                 let reply = match res {
-                    Ok(m) => {
+                    Ok((_, what)) if pitr => {
+                        // A copy of the past: no replication, no serving but as drained.
+                        act.set_type_locally(TabletType::Drained);
+                        act.data_incomplete = None;
+                        Ok(ManageResponse::Done { message: format!("{what} complete") })
+                    }
+                    Ok((m, _)) => {
                         act.restore_position = Some(m.position.clone());
                         act.catching_up = true;
                         act.data_incomplete = None;
@@ -215,8 +250,10 @@ impl TabletActor {
 
     /// What a backup of this tablet needs, or why it cannot be taken here.
     pub(super) fn backup_job(&self, engine: String, concurrency: usize) -> Result<crate::backup::BackupJob, String> {
-        if !matches!(engine.as_str(), "mariabackup" | "builtin") {
-            return Err(format!("backup engine `{engine}` is unknown: use mariabackup (the default) or builtin"));
+        if !matches!(engine.as_str(), "mariabackup" | "builtin" | pitr::BINLOG_ENGINE) {
+            return Err(format!(
+                "backup engine `{engine}` is unknown: use mariabackup (the default), builtin, or --incremental"
+            ));
         }
         let storage = self.cfg.backup.clone().ok_or("this tablet's node has no backup storage")??;
         let (user, password) = self.cfg.admin_login();
@@ -303,7 +340,7 @@ pub(super) async fn restore_newest(
     use crate::backup::BackupStorage;
     let storage = storage.map_err(|e| format!("restore_from_backup: {e}"))?;
     let backups = storage.list(keyspace, shard).await?;
-    let Some(manifest) = backups.into_iter().find_map(|b| b.manifest) else {
+    let Some(manifest) = backups.into_iter().filter_map(|b| b.manifest).find(crate::backup::is_full) else {
         info!(tablet = %alias, "restore_from_backup: {keyspace}/{shard} has no complete backup; starting empty");
         return Ok(None);
     };
@@ -336,5 +373,75 @@ impl TabletActor {
                 act.last_error = Some(format!("after the backup: {e}"));
             }
         }));
+    }
+}
+
+impl TabletActor {
+    /// An incremental backup: the tablet's closed binary logs (after `FLUSH BINARY LOGS`), but
+    /// those an earlier incremental backup of this tablet already holds (same name and size),
+    /// at the position where the newest closed log ends.
+    fn binlog_backup(&mut self, job: crate::backup::BackupJob) -> ResponseActFuture<Self, ManageReply> {
+        let Some(mysqld) = self.mysqld.clone() else {
+            let e = format!(
+                "{} runs on an external MySQL that tessera does not manage: its binlogs are not on this node",
+                self.cfg.alias
+            );
+            return Box::pin(async move { Err(TabletError::BadRequest(e)) }.into_actor(self));
+        };
+        let service = self.service.clone();
+        let store = self.writer.store().clone();
+        let fut = async move {
+            use crate::backup::BackupStorage;
+            let what = format!("binlog backup of {} ({}/{})", job.alias, job.keyspace, job.shard);
+            let res = async {
+                let mut conn = service.dba_conn().await.map_err(|e| e.to_string())?;
+                super::dbconn::exec(&mut conn, "FLUSH BINARY LOGS")
+                    .await
+                    .map_err(|e| format!("FLUSH BINARY LOGS: {e}"))?;
+                let logs =
+                    super::dbconn::run(&mut conn, "SHOW BINARY LOGS", 100_000).await.map_err(|e| e.to_string())?;
+                let mut logs: Vec<(String, u64)> = logs
+                    .rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        let name = String::from_utf8_lossy(r.first()?.as_ref()?).into_owned();
+                        let size = String::from_utf8_lossy(r.get(1)?.as_ref()?).parse().ok()?;
+                        Some((name, size))
+                    })
+                    .collect();
+                // The newest log is open; the state it starts with is where the closed ones end.
+                let open = logs.pop().ok_or("SHOW BINARY LOGS listed no binlog (is log-bin on?)")?;
+                let start = super::dbconn::run(&mut conn, &format!("SHOW BINLOG EVENTS IN '{}' LIMIT 4", open.0), 10)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let position = start
+                    .rows
+                    .iter()
+                    .find(|r| r.get(2).and_then(|v| v.as_deref()) == Some(b"Gtid_list"))
+                    .and_then(|r| r.get(5)?.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))
+                    .map(|info| info.trim().trim_start_matches('[').trim_end_matches(']').to_string())
+                    .ok_or_else(|| format!("no Gtid_list event at the start of {}", open.0))?;
+                drop(conn);
+                let saved: std::collections::HashSet<(String, u64)> = job
+                    .storage
+                    .list(&job.keyspace, &job.shard)
+                    .await?
+                    .into_iter()
+                    .filter_map(|b| b.manifest)
+                    .filter(|m| m.engine == pitr::BINLOG_ENGINE && m.tablet_alias == job.alias)
+                    .flat_map(|m| m.files.into_iter().map(|f| (f.path, f.size)))
+                    .collect();
+                let files: Vec<String> = logs.into_iter().filter(|l| !saved.contains(l)).map(|l| l.0).collect();
+                crate::backup::take_files(job, &mysqld.dir.join("binlog"), files, position).await
+            }
+            .await;
+            match &res {
+                Ok(m) => backup_event(store, "BackupCompleted", completed(&what, m)).await,
+                Err(e) => backup_event(store, "BackupFailed", format!("{what} failed: {e}")).await,
+            }
+            res.map(|m| ManageResponse::Backup { manifest: Box::new(m) })
+                .map_err(|e| TabletError::Internal(format!("{what} failed: {e}")))
+        };
+        Box::pin(fut.into_actor(self))
     }
 }

@@ -252,7 +252,7 @@ impl Handler<Manage> for TabletActor {
             ManageRequest::Backup { engine, concurrency, allow_primary } => {
                 self.backup(engine, concurrency, allow_primary, current)
             }
-            ManageRequest::Restore { name } => self.restore(name, current),
+            ManageRequest::Restore { name, to } => self.restore(name, to, current),
             other => Box::pin(run_manage(service, other, current, alias).into_actor(self)),
         }
     }
