@@ -45,6 +45,9 @@ pub struct BackupConfig {
     /// BackupShard when its newest complete backup is older than that; run by one node of the
     /// cluster at a time.
     pub schedule: BTreeMap<String, String>,
+    /// For the scheduled keyspaces: how often the primaries' binlogs are saved as incremental
+    /// backups (`"1h"`; empty: never), for point-in-time recovery between full backups.
+    pub incremental_every: String,
 }
 
 impl Default for BackupConfig {
@@ -56,6 +59,7 @@ impl Default for BackupConfig {
             keep_last: 0,
             keep_days: 0,
             schedule: BTreeMap::new(),
+            incremental_every: String::new(),
         }
     }
 }
@@ -94,7 +98,16 @@ impl BackupConfig {
         for (ks, every) in &self.schedule {
             parse_interval(every).map_err(|e| format!("[backup.schedule] {ks} = \"{every}\": {e}"))?;
         }
+        if !self.incremental_every.is_empty() {
+            parse_interval(&self.incremental_every)
+                .map_err(|e| format!("[backup] incremental_every = \"{}\": {e}", self.incremental_every))?;
+        }
         Ok(())
+    }
+
+    /// How often scheduled keyspaces save binlogs, if they do.
+    pub fn incremental_interval(&self) -> Option<std::time::Duration> {
+        parse_interval(&self.incremental_every).ok()
     }
 
     /// The scheduled keyspaces with their intervals.

@@ -1,14 +1,17 @@
 //! Which backups retention removes (`[backup] keep_last`, `keep_days`), and when a shard is due
 //! for a scheduled backup. Pure: the scheduler lists and removes.
 
-use super::BackupInfo;
+use super::pitr::gtid_le;
+use super::{is_full, BackupInfo};
 
 const DAY_MS: u64 = 86_400_000;
 
 /// The backups of one shard (newest first, as listed) that retention removes:
-/// - a complete backup once it is beyond the newest `keep_last` complete ones **and** older
+/// - a complete full backup once it is beyond the newest `keep_last` full ones **and** older
 ///   than `keep_days` (with only one of the two set, that one decides; with neither, nothing
-///   is removed); the newest complete backup is never removed;
+///   is removed); the newest full backup is never removed;
+/// - an incremental (binlog) backup once the oldest full backup kept already holds all of it
+///   (point-in-time recovery starts from a full backup, so it is of no more use);
 /// - a partial backup (no manifest: its copy failed or its node died) once a complete backup
 ///   newer than it exists and it started more than a day ago (so a running one is left alone).
 pub fn expired(backups: &[BackupInfo], now_ms: u64, keep_last: usize, keep_days: u64) -> Vec<String> {
@@ -16,20 +19,35 @@ pub fn expired(backups: &[BackupInfo], now_ms: u64, keep_last: usize, keep_days:
         return Vec::new();
     }
     let mut out = Vec::new();
-    let mut complete_seen = 0usize;
+    let mut fulls_seen = 0usize;
+    let mut oldest_kept: Option<&str> = None;
+    let mut complete_seen = false;
     for b in backups {
         match &b.manifest {
-            Some(m) => {
-                let beyond_count = keep_last == 0 || complete_seen >= keep_last;
+            Some(m) if is_full(m) => {
+                let beyond_count = keep_last == 0 || fulls_seen >= keep_last;
                 let too_old = keep_days == 0 || now_ms.saturating_sub(m.finished_ms) > keep_days * DAY_MS;
-                if complete_seen > 0 && beyond_count && too_old {
+                if fulls_seen > 0 && beyond_count && too_old {
                     out.push(b.name.clone());
+                } else {
+                    oldest_kept = Some(&m.position);
                 }
-                complete_seen += 1;
+                fulls_seen += 1;
+                complete_seen = true;
             }
+            Some(_) => complete_seen = true,
             None => {
                 let started = started_ms(&b.name);
-                if complete_seen > 0 && started.is_some_and(|t| now_ms.saturating_sub(t) > DAY_MS) {
+                if complete_seen && started.is_some_and(|t| now_ms.saturating_sub(t) > DAY_MS) {
+                    out.push(b.name.clone());
+                }
+            }
+        }
+    }
+    if let Some(kept) = oldest_kept {
+        for b in backups {
+            if let Some(m) = b.manifest.as_ref().filter(|m| !is_full(m)) {
+                if gtid_le(&m.position, kept) {
                     out.push(b.name.clone());
                 }
             }
@@ -118,6 +136,29 @@ mod tests {
         // The newest complete backup stays whatever its age; a recent partial one stays.
         assert!(expired(&[backup(0, true)], 100 * DAY_MS, 0, 1).is_empty());
         assert!(expired(&[backup(10, false), backup(9, true)], now, 1, 0).is_empty());
+    }
+
+    #[test]
+    fn binlog_backups_go_once_the_oldest_full_backup_kept_holds_them() {
+        let with = |mut b: BackupInfo, engine: &str, pos: &str| {
+            if let Some(m) = b.manifest.as_mut() {
+                m.engine = engine.into();
+                m.position = pos.into();
+            }
+            b
+        };
+        // Newest first: binlog to 0-1-30, full at 0-1-20, binlog to 0-1-15, binlog to 0-1-25
+        // (saved before the full backup finished but reaching past it), full at 0-1-10.
+        let list = vec![
+            with(backup(10, true), "binlog", "0-1-30"),
+            with(backup(9, true), "mariabackup", "0-1-20"),
+            with(backup(8, true), "binlog", "0-1-15"),
+            with(backup(7, true), "binlog", "0-1-25"),
+            with(backup(5, true), "builtin", "0-1-10"),
+        ];
+        let names = |days: &[u64]| days.iter().map(|d| backup_name(d * DAY_MS, "zone1-0000000101")).collect::<Vec<_>>();
+        assert_eq!(expired(&list, 10 * DAY_MS, 1, 0), names(&[5, 8]), "keep the newest full backup only");
+        assert!(expired(&list, 10 * DAY_MS, 2, 0).is_empty(), "both full backups kept: every binlog may serve");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::pitr::BINLOG_ENGINE;
 use super::retention::{due, expired};
 use super::{BackupConfig, BackupKey, BackupStorage, SharedStorage};
 use crate::lease::Singleton;
@@ -102,45 +103,61 @@ async fn pass(
                 }
             }
             // Scheduled backups of the shards that serve (not of those a reshard retired).
+            // Scheduled backups of the shards that serve (not of those a reshard retired).
             let Some(every) = every.filter(|_| serving.is_none_or(|s| s.contains(shard))) else { continue };
-            let newest = backups.iter().find_map(|b| b.manifest.as_ref().map(|m| m.finished_ms));
-            let id = format!("{}/{shard}", ks.name);
-            if !due(newest, now, every.as_millis() as u64) {
-                continue;
-            }
-            {
-                let mut jobs = lock(running);
-                let waiting = jobs.retry_at.get(&id).is_some_and(|t| *t > tokio::time::Instant::now());
-                if waiting || !jobs.running.insert(id.clone()) {
+            let newest = |binlog: bool| {
+                backups
+                    .iter()
+                    .filter_map(|b| b.manifest.as_ref())
+                    .find(|m| (m.engine == BINLOG_ENGINE) == binlog)
+                    .map(|m| m.finished_ms)
+            };
+            let mut kinds = vec![("mariabackup", every)];
+            kinds.extend(cfg.incremental_interval().map(|d| (BINLOG_ENGINE, d)));
+            for (engine, every) in kinds {
+                if !due(newest(engine == BINLOG_ENGINE), now, every.as_millis() as u64) {
                     continue;
                 }
+                let req = AdminRequest::BackupShard {
+                    keyspace: ks.name.clone(),
+                    shard: shard.clone(),
+                    engine: engine.into(),
+                    concurrency: 4,
+                    allow_primary: false,
+                };
+                start(admin, running, format!("{}/{shard} ({engine})", ks.name), req);
             }
-            let (admin, running) = (admin.clone(), running.clone());
-            let req = AdminRequest::BackupShard {
-                keyspace: ks.name.clone(),
-                shard: shard.clone(),
-                engine: "mariabackup".into(),
-                concurrency: 4,
-                allow_primary: false,
-            };
-            info!(shard = %id, "scheduled backup due");
-            tokio::spawn(async move {
-                let res = admin.request(&req).await;
-                let mut jobs = lock(&running);
-                jobs.running.remove(&id);
-                match res {
-                    Ok(_) => {
-                        info!(shard = %id, "scheduled backup complete");
-                        jobs.retry_at.remove(&id);
-                    }
-                    Err(e) => {
-                        warn!(shard = %id, error = %e, retry_in_s = RETRY_AFTER.as_secs(), "scheduled backup failed");
-                        jobs.retry_at.insert(id, tokio::time::Instant::now() + RETRY_AFTER);
-                    }
-                }
-            });
         }
     }
+}
+
+/// Sends one scheduled backup in the background, unless the same one is running or waits to
+/// retry after a failure.
+fn start(admin: &crate::client::AdminClient, running: &Arc<Mutex<Jobs>>, id: String, req: AdminRequest) {
+    {
+        let mut jobs = lock(running);
+        let waiting = jobs.retry_at.get(&id).is_some_and(|t| *t > tokio::time::Instant::now());
+        if waiting || !jobs.running.insert(id.clone()) {
+            return;
+        }
+    }
+    let (admin, running) = (admin.clone(), running.clone());
+    info!(backup = %id, "scheduled backup due");
+    tokio::spawn(async move {
+        let res = admin.request(&req).await;
+        let mut jobs = lock(&running);
+        jobs.running.remove(&id);
+        match res {
+            Ok(_) => {
+                info!(backup = %id, "scheduled backup complete");
+                jobs.retry_at.remove(&id);
+            }
+            Err(e) => {
+                warn!(backup = %id, error = %e, retry_in_s = RETRY_AFTER.as_secs(), "scheduled backup failed");
+                jobs.retry_at.insert(id, tokio::time::Instant::now() + RETRY_AFTER);
+            }
+        }
+    });
 }
 
 fn lock(m: &Mutex<Jobs>) -> std::sync::MutexGuard<'_, Jobs> {

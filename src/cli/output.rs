@@ -52,16 +52,17 @@ pub fn render(resp: &AdminResponse) -> String {
                 .map(|b| match &b.manifest {
                     Some(m) => vec![
                         b.name.clone(),
+                        crate::backup::pitr::format_utc(m.finished_ms),
                         m.engine.clone(),
                         m.size().to_string(),
                         m.position.clone(),
                         "complete".into(),
                     ],
-                    None => vec![b.name.clone(), "-".into(), "-".into(), "-".into(), "partial".into()],
+                    None => vec![b.name.clone(), "-".into(), "-".into(), "-".into(), "-".into(), "partial".into()],
                 })
                 .collect();
             if !rows.is_empty() {
-                table(&mut out, &["NAME", "ENGINE", "BYTES", "POSITION", "STATE"], &rows);
+                table(&mut out, &["NAME", "FINISHED (UTC)", "ENGINE", "BYTES", "POSITION", "STATE"], &rows);
             }
         }
         AdminResponse::VDiff { report } => {

@@ -125,7 +125,7 @@ async fn nats_storage_builtin_engine_and_new_replicas_restored_from_backups() {
 async fn the_cluster_takes_scheduled_backups_and_applies_retention() {
     let store = tempfile::tempdir().unwrap();
     let c = GatewayCluster::start_with(&format!(
-        "\n[backup]\ndir = \"{}\"\nkeep_last = 1\n[backup.schedule]\ncustomer = \"1h\"",
+        "\n[backup]\ndir = \"{}\"\nkeep_last = 1\nincremental_every = \"1h\"\n[backup.schedule]\ncustomer = \"1h\"",
         store.path().display()
     ))
     .await;
@@ -137,7 +137,7 @@ async fn the_cluster_takes_scheduled_backups_and_applies_retention() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|b| !b["manifest"].is_null())
+            .filter(|b| !b["manifest"].is_null() && b["manifest"]["engine"] != "binlog")
             .map(|b| b["name"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
@@ -148,6 +148,12 @@ async fn the_cluster_takes_scheduled_backups_and_applies_retention() {
     })
     .await;
     assert!(complete("commerce/0").is_empty(), "commerce has no schedule");
+    // The primaries' binlogs are saved too, also of the shard without a replica.
+    eventually(Duration::from_secs(60), "a scheduled binlog backup of customer/80-", || {
+        let out = ctl_ok(&url, &["GetBackups", "customer/80-"]);
+        async move { out.contains("binlog").then_some(()) }
+    })
+    .await;
 
     // Two more by hand: retention keeps the newest only.
     ctl_ok(&url, &["Backup", "zone1-201"]);
