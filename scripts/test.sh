@@ -13,6 +13,9 @@ echo "== cargo clippy"
 cargo clippy --quiet --all-targets -- -D warnings
 echo "== tests"
 status=0
+# The S3 backup tests run against moto_server (PyPI); its venv is made here on first use.
+TESSERA_MOTO_SERVER="$(s3_test_server)" || { echo "cannot install moto from PyPI" >&2; exit 1; }
+export TESSERA_MOTO_SERVER
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast || status=$?
 else

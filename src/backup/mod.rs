@@ -16,7 +16,7 @@ mod storage;
 
 pub use engine::{stored_sha256, take, take_files, take_stopped, BackupJob};
 pub use restore::{choose, incomplete_marker, is_full, restore, RestoreError};
-pub use storage::{BackupKey, BackupStorage, FileStorage, NatsStorage, SharedStorage, Storage};
+pub use storage::{BackupKey, BackupStorage, FileStorage, NatsStorage, S3Storage, SharedStorage, Storage};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,12 +30,19 @@ pub const DEFAULT_BUCKET: &str = "TESSERA_BACKUPS";
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupConfig {
-    /// `file` (a directory the nodes share) or `nats` (the cluster's JetStream object store).
+    /// `file` (a directory the nodes share), `nats` (the cluster's JetStream object store) or
+    /// `s3` (an S3-compatible endpoint; credentials from the `AWS_*` environment variables).
     pub storage: String,
     /// The directory of `file` storage; empty: `<data_dir>/backups`.
     pub dir: String,
-    /// The object store bucket of `nats` storage.
+    /// The object store bucket of `nats` storage, or the S3 bucket of `s3` storage.
     pub bucket: String,
+    /// `s3`: the key prefix the backups live under (e.g. `tessera/prod`).
+    pub prefix: String,
+    /// `s3`: the endpoint URL (empty: AWS, or `AWS_ENDPOINT`); `http://` is allowed.
+    pub endpoint: String,
+    /// `s3`: the region (empty: `AWS_DEFAULT_REGION`, else us-east-1).
+    pub region: String,
     /// Retention: keep at least the newest `keep_last` complete backups of each shard (0: no
     /// count limit)...
     pub keep_last: usize,
@@ -56,6 +63,9 @@ impl Default for BackupConfig {
             storage: "file".into(),
             dir: String::new(),
             bucket: DEFAULT_BUCKET.into(),
+            prefix: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
             keep_last: 0,
             keep_days: 0,
             schedule: BTreeMap::new(),
@@ -86,12 +96,19 @@ impl BackupConfig {
                 let store = NatsStorage::new(js.clone(), self.bucket.clone(), replicas);
                 Ok(SharedStorage::new(Storage::Nats(Box::new(store)), Path::new(data_dir).join("backup-scratch")))
             }
-            other => Err(format!("backup storage `{other}` is unknown: use `file` or `nats`")),
+            "s3" => {
+                let store = S3Storage::new(&self.bucket, &self.prefix, &self.endpoint, &self.region)?;
+                Ok(SharedStorage::new(Storage::S3(Box::new(store)), Path::new(data_dir).join("backup-scratch")))
+            }
+            other => Err(format!("backup storage `{other}` is unknown: use `file`, `nats` or `s3`")),
         }
     }
 
     /// Checks the values a config file gives (also when the node starts).
     pub fn check(&self) -> Result<(), String> {
+        if self.storage == "s3" && self.bucket == DEFAULT_BUCKET {
+            return Err("[backup] storage = \"s3\" needs `bucket`: the name of your S3 bucket".into());
+        }
         if self.storage == "nats" && !self.bucket.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(format!("[backup] bucket `{}`: use letters, digits, `_` and `-`", self.bucket));
         }

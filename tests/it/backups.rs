@@ -66,7 +66,10 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     }
     assert!(caught_up, "the restored replica did not catch up with the primary ({on_primary})");
     let tablets = ctl_ok(&url, &["GetTablets"]);
-    assert!(tablets.lines().any(|l| l.starts_with("zone1-0000000201") && l.contains("SERVING")), "{tablets}");
+    assert!(
+        tablets.lines().any(|l| l.starts_with("zone1-0000000201") && l.split_whitespace().any(|w| w == "SERVING")),
+        "{tablets}"
+    );
     assert!(ctl_err(&url, &["RestoreFromBackup", "zone1-200"]).contains("is the primary"));
 
     // A damaged file is named, with both checksums.

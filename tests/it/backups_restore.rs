@@ -21,7 +21,7 @@ async fn holds_primary_rows(url: &str, alias: &str, primary: &str) {
         let on_primary = ctl_ok(&url, &["ExecuteFetchAsDba", &primary, SUM]);
         let here = ctl(&url, &["ExecuteFetchAsDba", &alias, SUM]);
         let tablets = ctl_ok(&url, &["GetTablets"]);
-        let serving = tablets.lines().any(|l| l.contains(&alias[6..]) && l.contains("SERVING"));
+        let serving = tablets.lines().any(|l| l.contains(&alias[6..]) && l.split_whitespace().any(|w| w == "SERVING"));
         let same = here.status.success() && String::from_utf8_lossy(&here.stdout) == on_primary;
         async move { (serving && same).then_some(()) }
     })
@@ -92,7 +92,9 @@ async fn nats_storage_builtin_engine_and_new_replicas_restored_from_backups() {
         let tablets = ctl_ok(&url, &["GetTablets"]);
         let n = tablets
             .lines()
-            .filter(|l| (l.contains("0000000202") || l.contains("0000000301")) && l.contains("SERVING"))
+            .filter(|l| {
+                (l.contains("0000000202") || l.contains("0000000301")) && l.split_whitespace().any(|w| w == "SERVING")
+            })
             .count();
         async move { (n == 2).then_some(()) }
     })

@@ -6,6 +6,7 @@ mod admin;
 mod backups;
 mod backups_pitr;
 mod backups_restore;
+mod backups_s3;
 mod concurrency;
 mod corpus;
 mod differential;

@@ -58,7 +58,9 @@ fn up_twice_starts_once_and_down_stops_it() {
         [("zone1-0000000100", "primary"), ("zone1-0000000101", "replica"), ("zone1-0000000102", "rdonly")]
     {
         assert!(
-            first.lines().any(|l| l.starts_with(alias) && l.contains(&format!(" {ttype} ")) && l.contains("SERVING")),
+            first.lines().any(|l| l.starts_with(alias)
+                && l.contains(&format!(" {ttype} "))
+                && l.split_whitespace().any(|w| w == "SERVING")),
             "{alias} {ttype}:\n{first}"
         );
     }

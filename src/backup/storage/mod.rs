@@ -8,12 +8,14 @@
 
 mod file;
 mod nats;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use file::FileStorage;
 pub use nats::NatsStorage;
+pub use s3::S3Storage;
 
 use super::{BackupInfo, Manifest};
 
@@ -79,6 +81,7 @@ pub trait BackupStorage {
 pub enum Storage {
     File(FileStorage),
     Nats(Box<NatsStorage>),
+    S3(Box<S3Storage>),
 }
 
 /// A node's storage, shared by its tablets and its admin service, with the local directory
@@ -117,6 +120,7 @@ macro_rules! each {
         match &*$self.storage {
             Storage::File($s) => $e,
             Storage::Nats($s) => $e,
+            Storage::S3($s) => $e,
         }
     };
 }

@@ -6,6 +6,7 @@ pub mod mariadb;
 pub mod nats;
 pub mod node;
 pub mod raw;
+pub mod s3;
 
 use std::future::Future;
 use std::net::TcpListener;
