@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use super::{backup_name, BackupKey, BackupStorage, FileEntry, Manifest, SharedStorage};
+use super::{backup_name, BackupKey, BackupStorage, FileEntry, Manifest, Progress, ProgressSink, SharedStorage};
 
 /// One backup to take of a tablet's MariaDB.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct BackupJob {
     pub concurrency: usize,
     pub topology_seq: u64,
     pub mariadb_version: String,
+    /// Where to report how far the copy is.
+    pub progress: Option<ProgressSink>,
 }
 
 /// Takes a backup with the `mariabackup` engine, online; its manifest once complete. A failure
@@ -43,8 +45,7 @@ pub async fn take(job: BackupJob) -> Result<Manifest, String> {
         let target = mariabackup_copy(&bin, &job, &run.scratch).await?;
         let position = binlog_position(&target)?;
         let files = list_files(&target)?;
-        let files =
-            store_all(&job.storage, &run.key, &target, files, &run.scratch.join("staged"), job.concurrency).await?;
+        let files = store_all(&job, &run.key, &target, files, &run.scratch.join("staged")).await?;
         run.finish(&job, files, position).await
     }
     .await;
@@ -57,7 +58,7 @@ pub async fn take(job: BackupJob) -> Result<Manifest, String> {
 pub async fn take_files(job: BackupJob, dir: &Path, files: Vec<String>, position: String) -> Result<Manifest, String> {
     let run = Run::begin(&job)?;
     let result = async {
-        let files = store_all(&job.storage, &run.key, dir, files, &run.scratch.join("staged"), job.concurrency).await?;
+        let files = store_all(&job, &run.key, dir, files, &run.scratch.join("staged")).await?;
         run.finish(&job, files, position).await
     }
     .await;
@@ -151,15 +152,32 @@ async fn mariabackup_copy(bin: &Path, job: &BackupJob, scratch: &Path) -> Result
 /// Compresses `files` (under `src`) into `staged` and stores them, `concurrency` files at a
 /// time; the entries for the manifest, sorted by path.
 async fn store_all(
-    storage: &SharedStorage,
+    job: &BackupJob,
     key: &BackupKey,
     src: &Path,
     files: Vec<String>,
     staged: &Path,
-    concurrency: usize,
 ) -> Result<Vec<FileEntry>, String> {
     use futures::StreamExt;
-    let results = futures::stream::iter(files)
+    let started = std::time::Instant::now();
+    let mut progress = Progress {
+        alias: job.alias.clone(),
+        keyspace: job.keyspace.clone(),
+        shard: job.shard.clone(),
+        phase: "storing".into(),
+        files_total: files.len() as u64,
+        bytes_total: files.iter().filter_map(|f| std::fs::metadata(src.join(f)).ok()).map(|m| m.len()).sum(),
+        ..Default::default()
+    };
+    let report = |p: &mut Progress| {
+        if let Some(sink) = &job.progress {
+            p.elapsed_ms = started.elapsed().as_millis() as u64;
+            sink.report(p);
+        }
+    };
+    report(&mut progress);
+    let storage = &job.storage;
+    let mut stored = futures::stream::iter(files)
         .map(|rel| async move {
             let (src, staged2, rel2) = (src.to_path_buf(), staged.to_path_buf(), rel.clone());
             let (entry, path) = tokio::task::spawn_blocking(move || store_file(&src, &staged2, &rel2))
@@ -168,10 +186,15 @@ async fn store_all(
             storage.put(key, &rel, &path).await?;
             Ok::<_, String>(entry)
         })
-        .buffer_unordered(concurrency.clamp(1, 16))
-        .collect::<Vec<_>>()
-        .await;
-    let mut entries = results.into_iter().collect::<Result<Vec<_>, String>>()?;
+        .buffer_unordered(job.concurrency.clamp(1, 16));
+    let mut entries = Vec::new();
+    while let Some(entry) = stored.next().await {
+        let entry = entry?;
+        progress.files_done += 1;
+        progress.bytes_done += entry.size;
+        report(&mut progress);
+        entries.push(entry);
+    }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
 }

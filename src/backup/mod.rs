@@ -152,6 +152,73 @@ pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// How far a backup or a restore is, reported every second or so as `BackupProgress` /
+/// `RestoreProgress` events (`tessera ctl ... --wait` draws them as a bar).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Progress {
+    /// The tablet backed up or restored.
+    pub alias: String,
+    pub keyspace: String,
+    pub shard: String,
+    /// What is happening: `storing`, `fetching`, `unpacking`, ...
+    pub phase: String,
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub elapsed_ms: u64,
+}
+
+impl Progress {
+    pub fn fraction(&self) -> f64 {
+        if self.bytes_total == 0 {
+            return if self.files_total == 0 { 0.0 } else { self.files_done as f64 / self.files_total as f64 };
+        }
+        (self.bytes_done as f64 / self.bytes_total as f64).min(1.0)
+    }
+
+    /// Bytes per second so far.
+    pub fn rate(&self) -> f64 {
+        self.bytes_done as f64 * 1000.0 / self.elapsed_ms.max(1) as f64
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} ({}/{}): {:.0}%, {}/{} files, {:.1}/{:.1} MB, {:.1} MB/s",
+            self.phase,
+            self.alias,
+            self.keyspace,
+            self.shard,
+            self.fraction() * 100.0,
+            self.files_done,
+            self.files_total,
+            self.bytes_done as f64 / 1e6,
+            self.bytes_total as f64 / 1e6,
+            self.rate() / 1e6
+        )
+    }
+}
+
+/// Where a backup or a restore reports its progress.
+#[derive(Clone)]
+pub struct ProgressSink(std::sync::Arc<dyn Fn(&Progress) + Send + Sync>);
+
+impl ProgressSink {
+    pub fn new(f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        ProgressSink(std::sync::Arc::new(f))
+    }
+
+    pub fn report(&self, p: &Progress) {
+        (self.0)(p)
+    }
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
 /// One stored file of a backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
@@ -203,10 +270,31 @@ pub struct BackupInfo {
 /// Fetches every file of a complete backup into `scratch` (or finds it in the storage) and
 /// checks it against the manifest (SHA-256 of the stored bytes) before anything is restored from
 /// it; the first mismatch names the file and both sums. The local paths, in manifest order.
-pub async fn fetch_verified(storage: &SharedStorage, m: &Manifest, scratch: &Path) -> Result<Vec<PathBuf>, String> {
+pub async fn fetch_verified(
+    storage: &SharedStorage,
+    m: &Manifest,
+    scratch: &Path,
+    progress: Option<(&ProgressSink, Progress)>,
+) -> Result<Vec<PathBuf>, String> {
     let key = BackupKey::of(m)?;
     let mut out = Vec::with_capacity(m.files.len());
+    let started = std::time::Instant::now();
+    let mut done = progress.map(|(sink, p)| {
+        let p = Progress {
+            phase: "fetching and verifying".into(),
+            files_total: m.files.len() as u64,
+            bytes_total: m.stored_size(),
+            ..p
+        };
+        (sink, p)
+    });
     for f in &m.files {
+        if let Some((sink, p)) = done.as_mut() {
+            p.elapsed_ms = started.elapsed().as_millis() as u64;
+            sink.report(p);
+            p.files_done += 1;
+            p.bytes_done += f.stored_size;
+        }
         let path = storage.fetch(&key, &f.path, scratch).await?;
         let p = path.clone();
         let actual = tokio::task::spawn_blocking(move || stored_sha256(&p)).await.map_err(|e| e.to_string())??;
@@ -217,6 +305,10 @@ pub async fn fetch_verified(storage: &SharedStorage, m: &Manifest, scratch: &Pat
             ));
         }
         out.push(path);
+    }
+    if let Some((sink, p)) = done.as_mut() {
+        p.elapsed_ms = started.elapsed().as_millis() as u64;
+        sink.report(p);
     }
     Ok(out)
 }

@@ -103,7 +103,7 @@ pub async fn apply(storage: &SharedStorage, plan: &PitrPlan, login: &Login, scra
     let mut files: Vec<PathBuf> = Vec::new();
     let mut seen = HashSet::new();
     for (i, m) in plan.binlogs.iter().enumerate() {
-        let fetched = fetch_verified(storage, m, &scratch.join(format!("stored{i}"))).await?;
+        let fetched = fetch_verified(storage, m, &scratch.join(format!("stored{i}")), None).await?;
         for (entry, stored) in m.files.iter().zip(fetched) {
             if !seen.insert((m.tablet_alias.clone(), entry.path.clone())) {
                 continue;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tracing::info;
 
-use super::{fetch_verified, BackupStorage, Manifest, SharedStorage};
+use super::{fetch_verified, BackupStorage, Manifest, Progress, ProgressSink, SharedStorage};
 use crate::mysqld::Mysqld;
 
 /// The newest complete backup of a shard, or the one named.
@@ -62,11 +62,16 @@ impl std::fmt::Display for RestoreError {
 }
 
 /// Replaces `mysqld`'s data with the backup's. mysqld is stopped on the way and left stopped.
-pub async fn restore(storage: &SharedStorage, m: &Manifest, mysqld: &Mysqld) -> Result<(), RestoreError> {
+pub async fn restore(
+    storage: &SharedStorage,
+    m: &Manifest,
+    mysqld: &Mysqld,
+    progress: Option<(&ProgressSink, Progress)>,
+) -> Result<(), RestoreError> {
     let target = mysqld.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let scratch = storage.scratch().join(format!("restore.{target}.{}", m.name));
     let _ = std::fs::remove_dir_all(&scratch);
-    let res = prepare_and_swap(storage, m, mysqld, &scratch).await;
+    let res = prepare_and_swap(storage, m, mysqld, &scratch, progress).await;
     let _ = std::fs::remove_dir_all(&scratch);
     res
 }
@@ -76,6 +81,7 @@ async fn prepare_and_swap(
     m: &Manifest,
     mysqld: &Mysqld,
     scratch: &Path,
+    progress: Option<(&ProgressSink, Progress)>,
 ) -> Result<(), RestoreError> {
     use RestoreError::{DataLost, Untouched};
     let builtin = match m.engine.as_str() {
@@ -90,7 +96,7 @@ async fn prepare_and_swap(
                 .ok_or_else(|| Untouched("mariadb-backup not found (apt-get install mariadb-backup)".to_string()))?,
         ),
     };
-    let stored = fetch_verified(storage, m, &scratch.join("stored")).await.map_err(Untouched)?;
+    let stored = fetch_verified(storage, m, &scratch.join("stored"), progress).await.map_err(Untouched)?;
     let files = scratch.join("files");
     let (list, files2) = (m.files.clone(), files.clone());
     tokio::task::spawn_blocking(move || -> Result<(), String> {

@@ -277,6 +277,9 @@ pub enum CtlCommand {
         /// Restore through this GTID position (`0-200-42`).
         #[arg(long, value_parser = PitrTarget::position)]
         restore_to_pos: Option<PitrTarget>,
+        /// Draw a progress bar while the restore runs.
+        #[arg(long)]
+        wait: bool,
     },
     /// Remove tablet records from the topology.
     #[command(name = "DeleteTablets")]
@@ -321,10 +324,29 @@ pub struct BackupOpts {
     /// Allow backing up a primary.
     #[arg(long)]
     allow_primary: bool,
+    /// Draw a progress bar (bytes, files, rate, ETA) while the backup runs.
+    #[arg(long)]
+    wait: bool,
 }
 
 impl CtlCommand {
     /// The request, and whether to follow it (`--wait`).
+    /// Whose progress `--wait` draws, if it was given.
+    fn progress_scope(&self) -> anyhow::Result<Option<super::ctl_progress::Scope>> {
+        use super::ctl_progress::Scope;
+        let tablet = |alias: &str| {
+            crate::protocol::names::normalize_tablet_alias(alias).map(Scope::Tablet).map_err(anyhow::Error::msg)
+        };
+        Ok(match self {
+            CtlCommand::Backup { alias, opts } if opts.wait => Some(tablet(alias)?),
+            CtlCommand::RestoreFromBackup { alias, wait: true, .. } => Some(tablet(alias)?),
+            CtlCommand::BackupShard { shard, opts } if opts.wait => {
+                Some(Scope::Shard(shard.keyspace.clone(), shard.shard.clone()))
+            }
+            _ => None,
+        })
+    }
+
     fn into_request(self) -> anyhow::Result<(AdminRequest, bool)> {
         use super::ctl_workflow as w;
         Ok(match self {
@@ -411,23 +433,24 @@ impl CtlCommand {
             CtlCommand::DeleteTablets { aliases, allow_primary } => {
                 AdminRequest::DeleteTablets { aliases, allow_primary }
             }
-            CtlCommand::Backup { alias, opts: BackupOpts { concurrency, engine, allow_primary, incremental } } => {
+            CtlCommand::Backup { alias, opts: BackupOpts { concurrency, engine, allow_primary, incremental, .. } } => {
                 let engine = if incremental { crate::backup::pitr::BINLOG_ENGINE.to_string() } else { engine };
                 AdminRequest::Backup { alias, engine, concurrency, allow_primary }
             }
-            CtlCommand::BackupShard { shard, opts: BackupOpts { concurrency, engine, allow_primary, incremental } } => {
-                AdminRequest::BackupShard {
-                    keyspace: shard.keyspace,
-                    shard: shard.shard,
-                    engine: if incremental { crate::backup::pitr::BINLOG_ENGINE.to_string() } else { engine },
-                    concurrency,
-                    allow_primary,
-                }
-            }
+            CtlCommand::BackupShard {
+                shard,
+                opts: BackupOpts { concurrency, engine, allow_primary, incremental, .. },
+            } => AdminRequest::BackupShard {
+                keyspace: shard.keyspace,
+                shard: shard.shard,
+                engine: if incremental { crate::backup::pitr::BINLOG_ENGINE.to_string() } else { engine },
+                concurrency,
+                allow_primary,
+            },
             CtlCommand::GetBackups { shard, limit } => {
                 AdminRequest::GetBackups { keyspace: shard.keyspace, shard: shard.shard, limit }
             }
-            CtlCommand::RestoreFromBackup { alias, backup_name, restore_to_time, restore_to_pos } => {
+            CtlCommand::RestoreFromBackup { alias, backup_name, restore_to_time, restore_to_pos, .. } => {
                 AdminRequest::RestoreFromBackup { alias, backup_name, restore_to: restore_to_time.or(restore_to_pos) }
             }
             CtlCommand::RemoveBackup { shard, name } => {
@@ -442,6 +465,7 @@ impl CtlCommand {
 
 /// Sends the command, prints the reply, and returns the exit code (0 on success).
 pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
+    let progress = args.command.progress_scope()?;
     let (req, wait) = args.command.into_request()?;
     let auth = args.nats_auth.resolve(crate::nats_roles::Role::Admin)?;
     let client = crate::nats::connect_once(&args.nats, "tessera-ctl", &auth, crate::nats_roles::Role::Admin).await?;
@@ -452,8 +476,12 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
         }
         _ => args.timeout,
     };
-    let admin = AdminClient::new(client, Duration::from_secs(timeout));
-    match admin.request(&req).await {
+    let admin = AdminClient::new(client.clone(), Duration::from_secs(timeout));
+    let reply = match progress {
+        Some(scope) => super::ctl_progress::drawing(client, scope, admin.request(&req)).await,
+        None => admin.request(&req).await,
+    };
+    match reply {
         Ok(resp) => {
             if args.json {
                 if !wait {

@@ -1,6 +1,7 @@
 //! The `tessera` command line: `up`, `down`, `node`, `ctl`, `events`.
 
 mod ctl;
+mod ctl_progress;
 mod ctl_workflow;
 mod events;
 mod example;

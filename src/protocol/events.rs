@@ -19,7 +19,9 @@ pub const BACKUP_EVENT_NAMES: &[&str] = &[
     "BackupStarted",
     "BackupCompleted",
     "BackupFailed",
+    "BackupProgress",
     "RestoreStarted",
+    "RestoreProgress",
     "RestoreCompleted",
     "RestoreFailed",
     "BackupRemoved",
@@ -49,6 +51,9 @@ pub struct ClusterEvent {
     /// For VReplication events: the stream's status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamStatus>,
+    /// For BackupProgress and RestoreProgress: how far the copy is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<crate::backup::Progress>,
 }
 
 impl ClusterEvent {
@@ -62,7 +67,13 @@ impl ClusterEvent {
             node: None,
             tablet: None,
             stream: None,
+            progress: None,
         }
+    }
+
+    /// How far a backup or a restore is (`BackupProgress`, `RestoreProgress`).
+    pub fn backup_progress(name: &str, p: &crate::backup::Progress) -> Self {
+        ClusterEvent { progress: Some(p.clone()), ..Self::plain(KIND_BACKUP, name, p.summary()) }
     }
 
     /// A backup's or a restore's progress (`BackupStarted`, `RestoreCompleted`, ...), and
@@ -82,6 +93,7 @@ impl ClusterEvent {
             node: None,
             tablet: None,
             stream: None,
+            progress: None,
         }
     }
 

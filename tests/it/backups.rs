@@ -23,8 +23,11 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     }
 
     // The shard with a replica: backed up from it, online.
-    let out = ctl_ok(&url, &["BackupShard", "customer/-80"]);
-    assert!(out.contains("complete") && out.contains("from zone1-0000000201"), "{out}");
+    let done = ctl(&url, &["BackupShard", "customer/-80", "--wait"]);
+    let (out, bar) = (String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert!(done.status.success() && out.contains("complete") && out.contains("from zone1-0000000201"), "{out}");
+    // --wait drew the copy's progress from the tablet's BackupProgress events.
+    assert!(bar.contains("zone1-0000000201 storing [") && bar.contains(" files "), "{bar}");
     let listed = ctl_ok(&url, &["--json", "GetBackups", "customer/-80"]);
     let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let backups = v["backups"].as_array().unwrap();
@@ -43,7 +46,7 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
         store.path().join(".tmp"),
     );
     let scratch = tempfile::tempdir().unwrap();
-    tessera::backup::fetch_verified(&storage, &manifest, scratch.path()).await.unwrap();
+    tessera::backup::fetch_verified(&storage, &manifest, scratch.path(), None).await.unwrap();
 
     // Restore the replica from it while the primary takes more rows: it comes back at the
     // backup's position, catches up by replication, and serves again.
@@ -79,7 +82,7 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let e = tessera::backup::fetch_verified(&storage, &manifest, scratch.path()).await.unwrap_err();
+    let e = tessera::backup::fetch_verified(&storage, &manifest, scratch.path(), None).await.unwrap_err();
     assert!(e.contains(&victim.path) && e.contains(&victim.sha256), "{e}");
     // A restore refuses it before touching the tablet, which keeps serving.
     let e = ctl_err(&url, &["RestoreFromBackup", "zone1-201"]);

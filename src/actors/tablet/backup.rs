@@ -11,6 +11,29 @@ use crate::protocol::topology::TabletType;
 
 use crate::backup::publish_event as backup_event;
 
+/// Publishes progress as `name` events: at most one a second, and the last one always.
+fn progress_sink(store: crate::topo::store::TopoStore, name: &'static str) -> crate::backup::ProgressSink {
+    let last: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    crate::backup::ProgressSink::new(move |p| {
+        let finished = p.files_done == p.files_total;
+        {
+            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+            if !finished && last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let ev = crate::protocol::events::ClusterEvent::backup_progress(name, p);
+        let store = store.clone();
+        tokio::spawn(async move {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            if let Err(e) = store.publish_event(&ev, &id).await {
+                tracing::debug!(error = %e, "could not publish a progress event");
+            }
+        });
+    })
+}
+
 fn completed(what: &str, m: &crate::backup::Manifest) -> String {
     format!(
         "{what} complete: {} ({} files, {} bytes, {} stored, position {})",
@@ -196,9 +219,11 @@ impl TabletActor {
                 ),
             };
             let pitr = plan.is_some();
+            let progress = act.restore_progress();
             let fut = async move {
                 backup_event(store.clone(), "RestoreStarted", format!("{what} started")).await;
-                let mut res = crate::backup::restore(&storage, &manifest, &mysqld).await;
+                let progress = Some((&progress.0, progress.1.clone()));
+                let mut res = crate::backup::restore(&storage, &manifest, &mysqld, progress).await;
                 if let (Ok(()), Some(plan)) = (&res, &plan) {
                     res = pitr::replay_into(&storage, plan, &mysqld, &login)
                         .await
@@ -270,7 +295,19 @@ impl TabletActor {
             concurrency,
             topology_seq: self.writer.view().seq(),
             mariadb_version: self.server.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+            progress: Some(progress_sink(self.writer.store().clone(), "BackupProgress")),
         })
+    }
+
+    /// What a restore of this tablet reports its progress with.
+    pub(super) fn restore_progress(&self) -> (crate::backup::ProgressSink, crate::backup::Progress) {
+        let p = crate::backup::Progress {
+            alias: self.cfg.alias.clone(),
+            keyspace: self.cfg.keyspace.clone(),
+            shard: self.cfg.shard.clone(),
+            ..Default::default()
+        };
+        (progress_sink(self.writer.store().clone(), "RestoreProgress"), p)
     }
 }
 
@@ -331,13 +368,12 @@ impl TabletActor {
 /// tablet starts empty, as a new shard's tablets do).
 pub(super) async fn restore_newest(
     storage: Result<crate::backup::SharedStorage, String>,
-    keyspace: &str,
-    shard: &str,
-    alias: &str,
     mysqld: &crate::mysqld::Mysqld,
     store: crate::topo::store::TopoStore,
+    progress: (crate::backup::ProgressSink, crate::backup::Progress),
 ) -> Result<Option<String>, String> {
     use crate::backup::BackupStorage;
+    let (keyspace, shard, alias) = (&progress.1.keyspace, &progress.1.shard, &progress.1.alias);
     let storage = storage.map_err(|e| format!("restore_from_backup: {e}"))?;
     let backups = storage.list(keyspace, shard).await?;
     let Some(manifest) = backups.into_iter().filter_map(|b| b.manifest).find(crate::backup::is_full) else {
@@ -346,7 +382,7 @@ pub(super) async fn restore_newest(
     };
     let what = format!("restore of {alias} from backup {} (restore_from_backup)", manifest.name);
     backup_event(store.clone(), "RestoreStarted", format!("{what} started")).await;
-    match crate::backup::restore(&storage, &manifest, mysqld).await {
+    match crate::backup::restore(&storage, &manifest, mysqld, Some((&progress.0, progress.1.clone()))).await {
         Ok(()) => {
             backup_event(store, "RestoreCompleted", format!("{what} complete at {}", manifest.position)).await;
             Ok(Some(manifest.position))

@@ -42,13 +42,7 @@ impl TabletActor {
             && (!mysqld.dir.join("data").exists() || crate::backup::incomplete_marker(&mysqld.dir).exists());
         let restore_from = from_backup.then(|| {
             let storage = self.cfg.backup.clone().unwrap_or_else(|| Err("this node has no backup storage".into()));
-            (
-                storage,
-                self.cfg.keyspace.clone(),
-                self.cfg.shard.clone(),
-                self.cfg.alias.clone(),
-                self.writer.store().clone(),
-            )
+            (storage, self.writer.store().clone(), self.restore_progress())
         });
         if from_backup {
             self.not_serving("restoring the newest backup of the shard (restore_from_backup)");
@@ -60,8 +54,8 @@ impl TabletActor {
                 .map_err(|e| format!("creating {}: {e}", mysqld.dir.display()))?;
             mysqld.prepare(&template).await.map_err(|e| e.to_string())?;
             let restored = match restore_from {
-                Some((storage, ks, shard, alias, store)) => {
-                    super::backup::restore_newest(storage, &ks, &shard, &alias, &mysqld, store).await?
+                Some((storage, store, progress)) => {
+                    super::backup::restore_newest(storage, &mysqld, store, progress).await?
                 }
                 None => None,
             };
