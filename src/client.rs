@@ -26,7 +26,15 @@ impl AdminClient {
 
     /// Sends one command and waits for its reply.
     pub async fn request(&self, req: &AdminRequest) -> AdminReply {
-        self.rpc.call::<Admin>(subjects::admin(req.name()), req).await.unwrap_or_else(|e| Err(remote(e)))
+        let subject = subjects::admin(req.name());
+        let reply = if req.is_long() {
+            // Up to the client's timeout, as long as the serving node keeps saying it works.
+            let idle = crate::rpc::KEEPALIVE_EVERY * 4;
+            self.rpc.call_long::<Admin>(subject, req, self.rpc.timeout(), idle).await
+        } else {
+            self.rpc.call::<Admin>(subject, req).await
+        };
+        reply.unwrap_or_else(|e| Err(remote(e)))
     }
 
     /// Sends raw bytes to an admin subject (tests use it to send garbage).

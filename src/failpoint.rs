@@ -6,6 +6,8 @@
 //! - `tablet-panic`: the tablet's query service panics while running it.
 //! - `tablet-slow-reply`: the tablet runs the statement, then waits 6 s before it answers
 //!   (past a short `query_timeout_ms`: the gateway must report the outcome unknown, not retry).
+//! - `backup-slow-store`: a backup waits 300 ms after storing each file (so a test can kill
+//!   the node in the middle of the copy). Armed alone, without a marker.
 
 use std::sync::OnceLock;
 
@@ -22,6 +24,11 @@ fn armed_set() -> &'static [String] {
 fn fires(name: &str, sql: &str) -> bool {
     let armed = armed_set();
     !armed.is_empty() && armed.iter().any(|a| a == name) && sql.contains(&format!("failpoint:{name}"))
+}
+
+/// Whether failpoint `name` is armed (for failpoints that need no statement marker).
+pub fn armed(name: &str) -> bool {
+    armed_set().iter().any(|a| a == name)
 }
 
 /// Panics when failpoint `name` is armed and `sql` carries its marker.

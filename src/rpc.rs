@@ -136,6 +136,61 @@ impl RpcClient {
     }
 }
 
+/// The header of a keep-alive message: a long request's server says it is still at work.
+pub const KEEPALIVE_HEADER: &str = "Tessera-Keepalive";
+/// How often a long request's server says so.
+pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
+
+impl RpcClient {
+    /// A long request (a backup, a restore): waits up to `timeout` for the reply, but only as
+    /// long as the server keeps sending keep-alives ([`Replier::keep_alive`]); `idle` without
+    /// one means the server died, and the call ends with an error saying so.
+    pub async fn call_long<R: Rpc>(
+        &self,
+        subject: String,
+        req: &R::Request,
+        timeout: Duration,
+        idle: Duration,
+    ) -> Result<R::Reply, RpcError> {
+        use futures::StreamExt;
+        let what = R::WHAT;
+        let failed = |message: String| RpcError::Failed { what, subject: subject.clone(), message };
+        let payload = R::encode_request(&self.sender, req).map_err(|e| failed(e.to_string()))?;
+        let inbox = self.client.new_inbox();
+        let mut replies = self.client.subscribe(inbox.clone()).await.map_err(|e| failed(e.to_string()))?;
+        self.client
+            .publish_with_reply(subject.clone(), inbox, payload.into())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let msg = match tokio::time::timeout(wait, replies.next()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Err(failed("the reply subscription ended".into())),
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(RpcError::TimedOut { what, subject, after_ms: timeout.as_millis() as u64 })
+                }
+                Err(_) => {
+                    return Err(failed(format!(
+                        "the node serving it went silent for {} s (no keep-alive): it died or lost NATS; check `tessera ctl GetTablets` and the events",
+                        idle.as_secs()
+                    )))
+                }
+            };
+            if msg.headers.as_ref().is_some_and(|h| h.get(KEEPALIVE_HEADER).is_some()) {
+                continue;
+            }
+            if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                return Err(RpcError::NoResponders { what, subject });
+            }
+            let undecodable = |message: String| RpcError::Undecodable { what, subject: subject.clone(), message };
+            let bytes = crate::bulk::unwrap(&self.client, msg.payload, idle).await.map_err(undecodable)?;
+            return R::decode_reply(&bytes).map_err(|e| undecodable(e.to_string()));
+        }
+    }
+}
+
 /// Where one request's reply goes.
 pub struct Replier<R: Rpc> {
     client: async_nats::Client,
@@ -154,6 +209,22 @@ impl<R: Rpc> Replier<R> {
     /// The subject the reply goes to (a streamed answer sends more there).
     pub fn subject(&self) -> &async_nats::Subject {
         &self.to
+    }
+
+    /// Sends keep-alives to the caller until the returned guard is dropped (a long request;
+    /// see [`RpcClient::call_long`]).
+    pub fn keep_alive(&self) -> tokio::task::JoinHandle<()> {
+        let (client, to) = (self.client.clone(), self.to.clone());
+        tokio::spawn(async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(KEEPALIVE_HEADER, "1");
+            loop {
+                tokio::time::sleep(KEEPALIVE_EVERY).await;
+                if client.publish_with_headers(to.clone(), headers.clone(), bytes::Bytes::new()).await.is_err() {
+                    return;
+                }
+            }
+        })
     }
 }
 

@@ -43,10 +43,16 @@ impl StreamHandler<async_nats::Message> for AdminActor {
         tokio::spawn(async move {
             let subject = msg.subject.to_string();
             let Some((req, replier)) = crate::rpc::receive::<Admin>(&client, &sender, msg, None).await else { return };
+            // Long commands tell the caller they are still at work (ctl stops waiting for a
+            // node that died instead of for hours).
+            let keep_alive = req.is_long().then(|| replier.keep_alive());
             let reply = match AdminService::check_subject(&subject, &req) {
                 Ok(()) => service.handle(req).await,
                 Err(e) => Err(e),
             };
+            if let Some(k) = keep_alive {
+                k.abort();
+            }
             replier.send(&reply).await;
         });
     }

@@ -12,6 +12,9 @@ use crate::protocol::names::normalize_tablet_alias;
 use crate::protocol::tablet::{ManageRequest, ManageResponse};
 use crate::protocol::topology::TabletType;
 
+/// A tablet silent this long is taken for gone.
+const SILENT_AFTER: Duration = Duration::from_secs(20);
+
 /// Longest a backup may run before the command stops waiting for it.
 const BACKUP_WAIT: Duration = Duration::from_secs(6 * 3600);
 
@@ -114,7 +117,7 @@ impl AdminService {
                 let tc = self.tablet_client()?;
                 let pitr = restore_to.is_some();
                 let req = ManageRequest::Restore { name: backup_name, to: restore_to };
-                match tc.manage_within(&alias, &req, BACKUP_WAIT).await {
+                match self.while_alive(&alias, tc.manage_within(&alias, &req, BACKUP_WAIT)).await? {
                     // A point-in-time copy is not the shard's present: recorded drained, it
                     // takes no queries until an operator changes its type.
                     Ok(ManageResponse::Done { message }) if pitr => {
@@ -135,10 +138,36 @@ impl AdminService {
     async fn backup_tablet(&self, alias: &str, engine: String, concurrency: usize, allow_primary: bool) -> AdminReply {
         let tc = self.tablet_client()?;
         let req = ManageRequest::Backup { engine, concurrency, allow_primary };
-        match tc.manage_within(alias, &req, BACKUP_WAIT).await {
+        match self.while_alive(alias, tc.manage_within(alias, &req, BACKUP_WAIT)).await? {
             Ok(ManageResponse::Backup { manifest }) => Ok(AdminResponse::Backup { manifest }),
             Ok(other) => Err(err(ErrorCode::Internal, format!("tablet {alias} answered a backup with {other:?}"))),
             Err(e) => Err(err(ErrorCode::FailedPrecondition, format!("backup of tablet {alias} failed: {e}"))),
+        }
+    }
+
+    /// Waits for a long tablet operation, but not for a tablet that stopped reporting health
+    /// (its node died): that ends with an error instead of hours of waiting.
+    async fn while_alive<T>(&self, alias: &str, op: impl std::future::Future<Output = T>) -> Result<T, RemoteError> {
+        let Some(health) = self.health.clone() else { return Ok(op.await) };
+        let silent = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let latest = health.send(crate::actors::health::GetHealth).await.unwrap_or_default();
+                let last = latest.get(alias).map_or(0, |h| h.time_ms);
+                if crate::protocol::envelope::now_ms().saturating_sub(last) > SILENT_AFTER.as_millis() as u64 {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            out = op => Ok(out),
+            () = silent => Err(err(
+                ErrorCode::Unavailable,
+                format!(
+                    "tablet {alias} stopped reporting health for {} s while working (its node died?); a backup it was taking is partial (GetBackups, RemoveBackup)",
+                    SILENT_AFTER.as_secs()
+                ),
+            )),
         }
     }
 }

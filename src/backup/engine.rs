@@ -184,6 +184,9 @@ async fn store_all(
                 .await
                 .map_err(|e| format!("a backup worker failed: {e}"))??;
             storage.put(key, &rel, &path).await?;
+            if crate::failpoint::armed("backup-slow-store") {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
             Ok::<_, String>(entry)
         })
         .buffer_unordered(job.concurrency.clamp(1, 16));

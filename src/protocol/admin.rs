@@ -285,6 +285,14 @@ pub fn default_large_table_rows() -> u64 {
 }
 
 impl AdminRequest {
+    /// Commands that run as long as a copy (backups, restores): answered with keep-alives.
+    pub fn is_long(&self) -> bool {
+        matches!(
+            self,
+            AdminRequest::Backup { .. } | AdminRequest::BackupShard { .. } | AdminRequest::RestoreFromBackup { .. }
+        )
+    }
+
     /// The command's name: the subject token and the `command` tag.
     pub fn name(&self) -> &'static str {
         match self {

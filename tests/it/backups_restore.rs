@@ -176,3 +176,73 @@ async fn the_cluster_takes_scheduled_backups_and_applies_retention() {
     let text = String::from_utf8_lossy(&events.stdout);
     assert!(text.contains(&all[1]) && text.contains(&all[2]) && text.contains("keep_last 1"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_killed_during_a_backup_comes_back_serving_and_leaves_a_partial_backup() {
+    let store = tempfile::tempdir().unwrap();
+    let backup_cfg = format!("[backup]\ndir = \"{}\"\n", store.path().display());
+    let c = GatewayCluster::start_with(&format!("\n{backup_cfg}")).await;
+    let url = c.nats.url.clone();
+    let pool = c.pool("root", "", Some("customer"));
+    let mut conn = pool.get_conn().await.unwrap();
+    for id in 1..=20u64 {
+        conn.exec_drop("insert into customer (customer_id, email) values (?, ?)", (id, format!("c{id}@x")))
+            .await
+            .unwrap();
+    }
+    ctl_ok(&url, &["BackupShard", "customer/-80"]);
+    // A replica on a node of its own (from that backup), whose copies are slowed down.
+    let cfg = c.dir.path().join("n2.toml");
+    std::fs::write(&cfg, &backup_cfg).unwrap();
+    let mut n2 = NodeProc::start_with(
+        &url,
+        "n2",
+        &[
+            "--config".into(),
+            cfg.display().to_string(),
+            "--restore-from-backup".into(),
+            format!("--tablet=zone1-202:customer/-80:replica:{}", free_port()),
+            "--failpoints=backup-slow-store".into(),
+        ],
+    );
+    holds_primary_rows(&url, "zone1-0000000202", "zone1-200").await;
+
+    // A builtin backup of it (mysqld stopped for the copy); the node dies in the middle.
+    let backup = std::process::Command::new(crate::harness::node::BIN)
+        .args(["ctl", "--nats", &url, "Backup", "zone1-202", "--engine", "builtin"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shard_dir = store.path().join("customer/-80");
+    let partial = eventually(Duration::from_secs(60), "the builtin backup storing files", || {
+        let found = std::fs::read_dir(&shard_dir).ok().and_then(|d| {
+            d.flatten().map(|e| e.path()).find(|p| {
+                p.to_string_lossy().contains("zone1-0000000202")
+                    && std::fs::read_dir(p).is_ok_and(|mut f| f.next().is_some())
+            })
+        });
+        async move { found }
+    })
+    .await;
+    n2.kill9();
+    let name = partial.file_name().unwrap().to_string_lossy().into_owned();
+    // The command does not wait hours for a dead node: it says what happened.
+    let answer = backup.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&answer.stderr);
+    // (The admin command was served by n1, which saw the tablet go silent, or by n2 itself,
+    // whose keep-alives stopped.)
+    let said = (e.contains("stopped reporting health") && e.contains("partial")) || e.contains("went silent");
+    assert!(!answer.status.success() && said, "{e}");
+    let listed = ctl_ok(&url, &["GetBackups", "customer/-80"]);
+    assert!(listed.lines().any(|l| l.starts_with(&name) && l.ends_with("partial")), "{listed}");
+
+    // Started again, the tablet starts its mysqld, replicates, and serves the primary's rows.
+    n2.restart();
+    conn.exec_drop("insert into customer (customer_id, email) values (?, ?)", (500u64, "late@x")).await.unwrap();
+    holds_primary_rows(&url, "zone1-0000000202", "zone1-200").await;
+    // The partial backup was never complete, is not chosen, and can be removed.
+    assert!(!partial.join("MANIFEST.json").exists());
+    ctl_ok(&url, &["RemoveBackup", "customer/-80", &name]);
+    assert!(!ctl_ok(&url, &["GetBackups", "customer/-80"]).contains(&name));
+}
