@@ -462,6 +462,7 @@ impl NodeConfig {
             }
         }
         names::validate("cell", &self.cell).map_err(ConfigError::Invalid)?;
+        self.backup.check().map_err(ConfigError::Invalid)?;
         if let Some(id) = &self.id {
             names::validate("node id", id).map_err(ConfigError::Invalid)?;
         }
@@ -567,5 +568,15 @@ mod tests {
         let mut dup = cfg.clone();
         dup.tablets.push(cfg.tablets[0].clone());
         assert!(dup.validate().unwrap_err().to_string().contains("listed twice"));
+        // The commented [backup] example, uncommented, is a valid section.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let from = text.find("# [backup]").unwrap();
+        let section: String = text[from..].lines().map(|l| format!("{}\n", l.trim_start_matches("# "))).collect();
+        let mut with_backup: NodeConfig = toml::from_str(&section).unwrap();
+        with_backup.validate().unwrap();
+        assert_eq!(with_backup.backup.keep_last, 7);
+        assert_eq!(with_backup.backup.schedules()[0].1.as_secs(), 86_400);
+        with_backup.backup.incremental_every = "1x".into();
+        assert!(with_backup.validate().unwrap_err().to_string().contains("incremental_every"));
     }
 }
