@@ -47,7 +47,7 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(round($2 - $1, 1))"; }
 rate() { python3 -c "print(round($1 / ($3 - $2), 1))"; }
 serving() {
-  ctl --json GetTablets 2>/dev/null | python3 -c "import json,sys; print(sum(1 for t in json.load(sys.stdin)['tablets'] if t['alias'] in '$1'.split(',') and (t.get('health') or {}).get('serving')))" 2>/dev/null || echo 0
+  ctl --json GetTablets 2>/dev/null | python3 -c "import json,sys; print(sum(1 for t in json.load(sys.stdin)['tablets'] if t['tablet']['alias'] in '$1'.split(',') and (t.get('health') or {}).get('serving')))" 2>/dev/null || echo 0
 }
 wait_serving() { # aliases (comma-separated) count
   for _ in $(seq 1 3000); do [ "$(serving "$1")" -ge "$2" ] && return 0; sleep 0.2; done
