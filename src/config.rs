@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub vreplication: VReplicationConfig,
     /// Where backups go (`[backup]`).
     pub backup: crate::backup::BackupConfig,
+    /// Automatic failover (`[failover]`).
+    pub failover: crate::reparent::failover::FailoverConfig,
 }
 
 /// `[vreplication]`: credentials streams and workflow commands use on the MySQL servers of
@@ -254,12 +256,20 @@ pub struct TabletConfig {
     /// backup of its shard and catches up by replication (with no backup it starts empty).
     #[serde(default)]
     pub restore_from_backup: bool,
+    /// A replica or rdonly tablet whose replication lags more than this many seconds (or whose
+    /// replication stopped) serves no reads until it has caught up again; 0 never stops.
+    #[serde(default = "default_max_replica_lag_s")]
+    pub max_replica_lag_s: u64,
     /// The cluster's MariaDB users of managed tablets (set at start, not configured).
     #[serde(skip)]
     pub cluster_users: Option<crate::mysqld::users::MysqlCredentials>,
     /// The node's backup storage, or why it has none (set at start, not configured).
     #[serde(skip)]
     pub backup: Option<Result<crate::backup::SharedStorage, String>>,
+}
+
+fn default_max_replica_lag_s() -> u64 {
+    30
 }
 
 fn default_tablet_type() -> TabletType {
@@ -315,6 +325,7 @@ impl TabletConfig {
             buffer_pool_mb: default_buffer_pool_mb(),
             cluster_users: None,
             restore_from_backup: false,
+            max_replica_lag_s: default_max_replica_lag_s(),
             backup: None,
         };
         if let Some(p) = parts.get(3) {
@@ -408,6 +419,7 @@ impl Default for NodeConfig {
             gateway: None,
             vreplication: VReplicationConfig::default(),
             backup: Default::default(),
+            failover: Default::default(),
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod nats_roles;
 pub mod plan;
 pub mod planner;
 pub mod protocol;
+pub mod reparent;
 pub mod routing;
 pub mod rpc;
 pub mod runtime;

@@ -102,16 +102,30 @@ async fn start_backup_scheduler(
     replicas: usize,
     view: TopoView,
 ) {
+    if let Some(lease) = singleton(config, id, store, replicas, "backup-scheduler").await {
+        crate::backup::scheduler::spawn(config.backup.clone(), storage, view, client, store.clone(), lease);
+    }
+}
+
+/// A cluster-wide singleton's lease (the backup scheduler, the failover watcher), or none
+/// when the lease bucket cannot be opened (logged: that singleton does not run on this node).
+async fn singleton(
+    config: &NodeConfig,
+    id: &str,
+    store: &TopoStore,
+    replicas: usize,
+    name: &str,
+) -> Option<crate::lease::Singleton> {
     let version = store.jetstream().client().server_info().version;
     let replicas = if crate::topo::store::needs_whole_stream_cas(&version, replicas) { 1 } else { replicas };
     match crate::lease::open(store.jetstream(), replicas, false).await {
         Ok(kv) => {
             let me = crate::lease::Holder::this_process(id, &config.data_dir);
-            let lease = crate::lease::Singleton::new(kv, "backup-scheduler", me);
-            crate::backup::scheduler::spawn(config.backup.clone(), storage, view, client, store.clone(), lease);
+            Some(crate::lease::Singleton::new(kv, name, me))
         }
         Err(e) => {
-            warn!(error = %e, "the backup scheduler cannot open the lease bucket; no scheduled backups on this node")
+            warn!(error = %e, singleton = name, "cannot open the lease bucket; this singleton does not run on this node");
+            None
         }
     }
 }
@@ -364,9 +378,21 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         )
         .start();
         let service = AdminService::new(writer, Some(node.clone().recipient()))
-            .with_tablets(client.clone(), id.clone(), health.recipient())
+            .with_tablets(client.clone(), id.clone(), health.clone().recipient())
             .with_workflows(client.clone(), config.vreplication.clone())
             .with_backups(backup_storage.clone().unwrap_or_else(|| Err("this node has no backup storage".into())));
+        if config.failover.enabled {
+            if let Some(lease) = singleton(&config, &id, &store, replicas, "failover").await {
+                crate::reparent::failover::spawn(
+                    config.failover.clone(),
+                    view.clone(),
+                    health.clone().recipient(),
+                    service.clone(),
+                    store.clone(),
+                    lease,
+                );
+            }
+        }
         let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
         AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();
     }

@@ -121,6 +121,23 @@ async fn index(state: web::Data<WebState>) -> HttpResponse {
             vschema
         );
     }
+    html.push_str("</table><h2>Shards</h2><table border=1 cellpadding=4><tr><th>keyspace/shard</th><th>primary</th><th>term</th><th>durability</th><th>failover</th><th>reparent running</th></tr>");
+    for ks in topo.keyspaces.values() {
+        for name in ks.shard_names() {
+            let Some(s) = ks.shards.get(&name) else { continue };
+            let _ = write!(
+                html,
+                "<tr><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&ks.name),
+                esc(&name),
+                esc(s.primary.as_deref().unwrap_or("-")),
+                s.primary_term,
+                esc(&ks.durability_policy),
+                if s.failover_disabled { "off" } else { "on" },
+                esc(&s.reparent.as_ref().map(|l| format!("{} {} by {}", l.command, l.id, l.by)).unwrap_or_default())
+            );
+        }
+    }
     html.push_str("</table><h2>Tablets</h2><table border=1 cellpadding=4><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>node</th></tr>");
     for t in topo.tablets.values() {
         let _ = write!(

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 mod backups;
+mod reparent;
 mod tablets;
 
 use actix::Recipient;
@@ -100,7 +101,12 @@ impl AdminService {
             | AdminRequest::DeleteKeyspace { .. }
             | AdminRequest::CreateShard { .. }
             | AdminRequest::SetShardIsPrimaryServing { .. }
+            | AdminRequest::SetKeyspaceDurabilityPolicy { .. }
+            | AdminRequest::SetFailover { .. }
             | AdminRequest::SetShardTabletControl { .. } => self.write(&req).await,
+            AdminRequest::PlannedReparentShard { .. }
+            | AdminRequest::EmergencyReparentShard { .. }
+            | AdminRequest::ReparentTablet { .. } => self.reparent_command(req).await,
             AdminRequest::ApplyVSchema { dry_run: true, keyspace, .. } => {
                 let topo = self.synced().await?;
                 plan(&req, &topo).map_err(RemoteError::from)?;
@@ -242,7 +248,10 @@ impl AdminService {
                     .map(|t| {
                         let h = health.get(&t.alias).cloned();
                         let stale = h.as_ref().is_none_or(|h| now.saturating_sub(h.time_ms) > STALE_AFTER_MS);
-                        TabletInfo { tablet: t.clone(), health: h, stale }
+                        let shard = topo.shard(&t.keyspace, &t.shard);
+                        let primary_term =
+                            shard.filter(|s| s.primary.as_deref() == Some(t.alias.as_str())).map(|s| s.primary_term);
+                        TabletInfo { tablet: t.clone(), health: h, stale, primary_term }
                     })
                     .collect();
                 Ok(AdminResponse::Tablets { tablets })

@@ -28,7 +28,7 @@ fn record<'a>(topo: &'a Topology, alias: &str) -> Result<&'a TabletRecord, Remot
     })
 }
 
-fn alias_arg(alias: &str) -> Result<String, RemoteError> {
+pub(super) fn alias_arg(alias: &str) -> Result<String, RemoteError> {
     normalize_tablet_alias(alias).map_err(|e| err(ErrorCode::InvalidArgument, e))
 }
 
@@ -188,13 +188,20 @@ impl AdminService {
             }
         }
         let mut lines = Vec::new();
-        let resp = tc.manage(primary, &ManageRequest::MakePrimary).await.map_err(|e| tablet_err(primary, e))?;
+        let policy = topo.keyspaces.get(keyspace).map(|k| k.durability_policy.clone()).unwrap_or_default();
+        let promote = ManageRequest::MakePrimary { semi_sync: crate::reparent::primary_waits(&policy) };
+        let resp = tc.manage(primary, &promote).await.map_err(|e| tablet_err(primary, e))?;
         lines.push(done_message(resp));
         let mut failures = Vec::new();
         let mut new_types = vec![(primary.to_string(), TabletType::Primary)];
         for t in tablets.iter().filter(|t| t.alias != primary) {
             let tablet_type = if t.tablet_type == TabletType::Primary { TabletType::Replica } else { t.tablet_type };
-            let req = ManageRequest::ReplicateFrom { host: p.mysql_host.clone(), port: p.mysql_port, tablet_type };
+            let req = ManageRequest::ReplicateFrom {
+                host: p.mysql_host.clone(),
+                port: p.mysql_port,
+                tablet_type,
+                semi_sync: crate::reparent::acknowledges(&policy, tablet_type, &t.cell, &p.cell),
+            };
             match tc.manage(&t.alias, &req).await {
                 Ok(resp) => {
                     lines.push(done_message(resp));

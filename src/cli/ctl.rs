@@ -47,7 +47,7 @@ pub enum CtlCommand {
     #[command(name = "CreateKeyspace")]
     CreateKeyspace {
         name: String,
-        /// none or semi_sync.
+        /// none, semi_sync or cross_cell.
         #[arg(long, default_value = "none")]
         durability_policy: String,
     },
@@ -188,6 +188,61 @@ pub enum CtlCommand {
         /// Allowed when the shard already has a primary.
         #[arg(long)]
         force: bool,
+    },
+    /// Move the shard's primary to a replica while both are up (writes pause, no errors).
+    #[command(name = "PlannedReparentShard")]
+    PlannedReparentShard {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        /// The replica to promote (default: the most caught-up replica).
+        #[arg(long)]
+        new_primary: Option<String>,
+        /// Reparent only if this tablet is the primary, to any other replica.
+        #[arg(long)]
+        avoid_primary: Option<String>,
+        /// How long the new primary may take to catch up (e.g. 30s).
+        #[arg(long, default_value = "30s", value_parser = crate::reparent::parse_duration)]
+        wait_replicas_timeout: std::time::Duration,
+    },
+    /// Replace a primary that is gone by the most advanced replica.
+    #[command(name = "EmergencyReparentShard")]
+    EmergencyReparentShard {
+        #[arg(value_parser = ShardRef::parse)]
+        shard: ShardRef,
+        /// The replica to promote (refused if another tablet is ahead of it).
+        #[arg(long)]
+        new_primary: Option<String>,
+        /// How long replicas may take to apply their relay logs (e.g. 30s).
+        #[arg(long, default_value = "30s", value_parser = crate::reparent::parse_duration)]
+        wait_replicas_timeout: std::time::Duration,
+    },
+    /// Point a replica or rdonly tablet at its shard's current primary.
+    #[command(name = "ReparentTablet")]
+    ReparentTablet { alias: String },
+    /// Record that a tablet became primary by a failover run outside tessera.
+    #[command(name = "TabletExternallyReparented")]
+    TabletExternallyReparented { alias: String },
+    /// Set a tablet's server read-only (`false`) or writable (`true`, primary only).
+    #[command(name = "SetWritable")]
+    SetWritable {
+        alias: String,
+        #[arg(value_parser = clap::builder::BoolishValueParser::new())]
+        writable: bool,
+    },
+    /// Set a keyspace's durability policy: none, semi_sync or cross_cell.
+    #[command(name = "SetKeyspaceDurabilityPolicy")]
+    SetKeyspaceDurabilityPolicy {
+        keyspace: String,
+        #[arg(long)]
+        durability_policy: String,
+    },
+    /// Switch automatic failover on or off for a keyspace or one shard (`ks` or `ks/shard`).
+    #[command(name = "SetFailover")]
+    SetFailover {
+        target: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
     /// Move a tablet between replica, rdonly, spare and drained.
     #[command(name = "ChangeTabletType")]
@@ -408,6 +463,37 @@ impl CtlCommand {
             CtlCommand::InitShardPrimary { shard, primary, force } => {
                 AdminRequest::InitShardPrimary { keyspace: shard.keyspace, shard: shard.shard, primary, force }
             }
+            CtlCommand::PlannedReparentShard { shard, new_primary, avoid_primary, wait_replicas_timeout } => {
+                AdminRequest::PlannedReparentShard {
+                    keyspace: shard.keyspace,
+                    shard: shard.shard,
+                    new_primary,
+                    avoid_primary,
+                    wait_replicas_timeout_ms: wait_replicas_timeout.as_millis() as u64,
+                }
+            }
+            CtlCommand::EmergencyReparentShard { shard, new_primary, wait_replicas_timeout } => {
+                AdminRequest::EmergencyReparentShard {
+                    keyspace: shard.keyspace,
+                    shard: shard.shard,
+                    new_primary,
+                    wait_replicas_timeout_ms: wait_replicas_timeout.as_millis() as u64,
+                    expected_term: None,
+                }
+            }
+            CtlCommand::ReparentTablet { alias } => AdminRequest::ReparentTablet { alias },
+            CtlCommand::TabletExternallyReparented { alias } => AdminRequest::TabletExternallyReparented { alias },
+            CtlCommand::SetWritable { alias, writable } => AdminRequest::SetWritable { alias, writable },
+            CtlCommand::SetKeyspaceDurabilityPolicy { keyspace, durability_policy } => {
+                AdminRequest::SetKeyspaceDurabilityPolicy { keyspace, durability_policy }
+            }
+            CtlCommand::SetFailover { target, state } => {
+                let (keyspace, shard) = match target.split_once('/') {
+                    Some((k, s)) => (k.to_string(), Some(s.to_string())),
+                    None => (target, None),
+                };
+                AdminRequest::SetFailover { keyspace, shard, enabled: state == "on" }
+            }
             CtlCommand::ChangeTabletType { alias, tablet_type } => {
                 AdminRequest::ChangeTabletType { alias, tablet_type }
             }
@@ -474,6 +560,9 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
         AdminRequest::Backup { .. } | AdminRequest::BackupShard { .. } | AdminRequest::RestoreFromBackup { .. } => {
             args.timeout.max(6 * 3600)
         }
+        // A reparent waits up to its replicas' timeout, and a little more for each step.
+        AdminRequest::PlannedReparentShard { wait_replicas_timeout_ms: t, .. }
+        | AdminRequest::EmergencyReparentShard { wait_replicas_timeout_ms: t, .. } => args.timeout.max(t / 1000 + 60),
         _ => args.timeout,
     };
     let admin = AdminClient::new(client.clone(), Duration::from_secs(timeout));

@@ -167,6 +167,14 @@ pub struct NodeArgs {
     /// backup of their shard, then catch up by replication (`restore_from_backup` per tablet).
     #[arg(long)]
     pub restore_from_backup: bool,
+    /// Run the automatic failover singleton on this node (`on`, the default) or not (`off`);
+    /// overrides `[failover] enabled`.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub failover: Option<String>,
+    /// Replace a primary whose health is missing for this long (milliseconds; `[failover]
+    /// primary_down_after_ms`).
+    #[arg(long)]
+    pub primary_down_after_ms: Option<u64>,
 }
 
 impl NodeArgs {
@@ -196,6 +204,12 @@ impl NodeArgs {
         }
         if let Some(v) = self.lost_after_ms {
             cfg.lost_after_ms = v;
+        }
+        if let Some(v) = self.failover {
+            cfg.failover.enabled = v == "on";
+        }
+        if let Some(v) = self.primary_down_after_ms {
+            cfg.failover.primary_down_after_ms = v;
         }
         if let Some(v) = self.data_dir {
             cfg.data_dir = v;

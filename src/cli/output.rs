@@ -145,11 +145,17 @@ pub fn render(resp: &AdminResponse) -> String {
                         ),
                         None => ("UNKNOWN".into(), "-".into(), "no health report".into()),
                     };
+                    // A primary the shard no longer names (replaced, not rejoined yet) says so.
+                    let tablet_type = match (t.tablet_type, i.primary_term) {
+                        (_, Some(term)) => format!("{} (term {term})", t.tablet_type),
+                        (TabletType::Primary, None) => "primary (replaced)".to_string(),
+                        (other, None) => other.to_string(),
+                    };
                     vec![
                         t.alias.clone(),
                         t.keyspace.clone(),
                         t.shard.clone(),
-                        t.tablet_type.to_string(),
+                        tablet_type,
                         state,
                         format!("{}:{}", t.mysql_host, t.mysql_port),
                         lag,

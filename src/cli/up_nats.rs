@@ -109,9 +109,13 @@ fn start(home: &Path, i: usize, port: u16, servers: usize, authorization: &str) 
         String::new()
     };
     // Messages up to 8 MiB (NATS's recommended ceiling; the default is 1 MiB): statements and
-    // result parts larger than that still travel, in chunks (`tessera::bulk`).
+    // result parts larger than that still travel, in chunks (`tessera::bulk`). A client that
+    // answers no ping for 3 x 2 s (a hung node) is dropped, so the queue groups it was in (admin
+    // commands, tablet targets) stop sending it requests that would never be answered (the
+    // default, 2 minutes x 2, would blackhole them for 4 minutes).
     let text = format!(
-        "# Written by `tessera up`.\nlisten: \"127.0.0.1:{}\"\nhttp: \"127.0.0.1:{}\"\nmax_payload: 8MB\n{cluster}\
+        "# Written by `tessera up`.\nlisten: \"127.0.0.1:{}\"\nhttp: \"127.0.0.1:{}\"\nmax_payload: 8MB\n\
+         ping_interval: \"2s\"\nping_max: 3\n{cluster}\
          jetstream {{\n  store_dir: {:?}{sync}\n}}\n{authorization}",
         port + i as u16,
         port + 4000 + i as u16,

@@ -79,20 +79,38 @@ pub async fn execute(svc: &Services, s: &mut SessionState, sql: &str) -> Result<
     } else {
         sql
     };
-    // A single-shard autocommit write that a tablet refuses because its shard is being switched
-    // (SwitchTraffic) is held and planned again until the topology routes it to the new shard.
+    // A single-shard autocommit statement that a tablet refuses because its shard is being
+    // switched (SwitchTraffic) or its primary replaced (a reparent: writes held, a tablet that
+    // is no longer primary answering the primary's subject, or no primary at all during a
+    // failover) is held and sent again, up to `hold_writes`, until the new primary takes it;
+    // the client sees a pause, not an error.
     let deadline = std::time::Instant::now() + svc.hold_writes;
     loop {
         let may_hold = s.autocommit && !s.in_transaction;
         let mut single_shard = false;
         match run(svc, s, sql, &mut single_shard).await {
-            Err(GatewayError::Tablet(crate::protocol::tablet::TabletError::WritesHeld { .. }))
-                if may_hold && single_shard && std::time::Instant::now() < deadline =>
+            Err(GatewayError::Tablet(e))
+                if may_hold && single_shard && primary_changing(&e, s) && std::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             other => return other,
         }
+    }
+}
+
+/// Whether a tablet's refusal means the shard's primary is changing hands (so the same
+/// statement will be taken once it has).
+fn primary_changing(e: &crate::protocol::tablet::TabletError, s: &SessionState) -> bool {
+    use crate::protocol::tablet::TabletError;
+    match e {
+        TabletError::WritesHeld { .. } | TabletError::NotPrimary { .. } => true,
+        // A replica answering for the primary: it was demoted after it was routed to. Or no
+        // primary answering at all (its node died; nothing ran): a failover may bring one.
+        TabletError::ReadOnly { .. } | TabletError::NotServing { .. } => {
+            s.target.tablet_type == crate::protocol::topology::TabletType::Primary
+        }
+        _ => false,
     }
 }
 

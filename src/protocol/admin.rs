@@ -146,6 +146,60 @@ pub enum AdminRequest {
         #[serde(default)]
         force: bool,
     },
+    /// Moves the shard's primary to a replica while both are up: writes are held, the old
+    /// primary turns read-only, the new one catches up and is promoted (a new term), the
+    /// rest replicate from it. `new_primary` none: the most caught-up replica (not
+    /// `avoid_primary`).
+    PlannedReparentShard {
+        keyspace: String,
+        shard: String,
+        #[serde(default)]
+        new_primary: Option<String>,
+        #[serde(default)]
+        avoid_primary: Option<String>,
+        wait_replicas_timeout_ms: u64,
+    },
+    /// Replaces a primary that is gone: replication stopped on every reachable tablet, relay
+    /// logs applied, the most advanced replica promoted (a new term), the rest repointed.
+    EmergencyReparentShard {
+        keyspace: String,
+        shard: String,
+        #[serde(default)]
+        new_primary: Option<String>,
+        wait_replicas_timeout_ms: u64,
+        /// Refused unless the shard is still at this primary term (the failover singleton
+        /// sets it, so a request that arrives late never replaces a newer primary).
+        #[serde(default)]
+        expected_term: Option<u64>,
+    },
+    /// Points a replica or rdonly tablet at its shard's current primary (repairs a tablet
+    /// that follows the wrong primary or stopped replicating).
+    ReparentTablet {
+        alias: String,
+    },
+    /// Records that `alias` became its shard's primary by a failover tessera did not run (an
+    /// external MySQL's own tooling): a new term, the tablet opened for writes.
+    TabletExternallyReparented {
+        alias: String,
+    },
+    /// Sets a tablet's server read-only or writable (`read_only`); writable only on the primary.
+    SetWritable {
+        alias: String,
+        writable: bool,
+    },
+    /// Sets the keyspace's durability policy (`none`, `semi_sync`, `cross_cell`); tablets
+    /// reconfigure their servers as the change reaches them.
+    SetKeyspaceDurabilityPolicy {
+        keyspace: String,
+        durability_policy: String,
+    },
+    /// Switches automatic failover on or off for a keyspace, or one of its shards.
+    SetFailover {
+        keyspace: String,
+        #[serde(default)]
+        shard: Option<String>,
+        enabled: bool,
+    },
     /// Moves a non-primary tablet between replica, rdonly, spare and drained.
     ChangeTabletType {
         alias: String,
@@ -317,6 +371,13 @@ impl AdminRequest {
             AdminRequest::GetRoutingRules => "GetRoutingRules",
             AdminRequest::GetNodes => "GetNodes",
             AdminRequest::InitShardPrimary { .. } => "InitShardPrimary",
+            AdminRequest::PlannedReparentShard { .. } => "PlannedReparentShard",
+            AdminRequest::EmergencyReparentShard { .. } => "EmergencyReparentShard",
+            AdminRequest::SetKeyspaceDurabilityPolicy { .. } => "SetKeyspaceDurabilityPolicy",
+            AdminRequest::SetFailover { .. } => "SetFailover",
+            AdminRequest::ReparentTablet { .. } => "ReparentTablet",
+            AdminRequest::TabletExternallyReparented { .. } => "TabletExternallyReparented",
+            AdminRequest::SetWritable { .. } => "SetWritable",
             AdminRequest::ChangeTabletType { .. } => "ChangeTabletType",
             AdminRequest::StartReplication { .. } => "StartReplication",
             AdminRequest::StopReplication { .. } => "StopReplication",
@@ -361,6 +422,13 @@ impl AdminRequest {
         "GetRoutingRules",
         "GetNodes",
         "InitShardPrimary",
+        "PlannedReparentShard",
+        "EmergencyReparentShard",
+        "SetKeyspaceDurabilityPolicy",
+        "SetFailover",
+        "ReparentTablet",
+        "TabletExternallyReparented",
+        "SetWritable",
         "ChangeTabletType",
         "StartReplication",
         "StopReplication",
@@ -476,6 +544,9 @@ pub struct TabletInfo {
     pub health: Option<TabletHealth>,
     /// True when the last health report is older than a few heartbeats.
     pub stale: bool,
+    /// The shard's primary term, when this tablet is the shard's primary.
+    #[serde(default)]
+    pub primary_term: Option<u64>,
 }
 
 /// One tablet's replication position (for `ShardReplicationPositions`).

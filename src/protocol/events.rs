@@ -13,7 +13,22 @@ pub const KIND_NODE: &str = "node";
 pub const KIND_TABLET: &str = "tablet";
 pub const KIND_VREPLICATION: &str = "vreplication";
 pub const KIND_BACKUP: &str = "backup";
-pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION, KIND_BACKUP];
+pub const KIND_RECOVERY: &str = "recovery";
+pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION, KIND_BACKUP, KIND_RECOVERY];
+/// Recovery events: reparents (planned or emergency) and what the failover singleton
+/// detects and repairs; a replaced primary fencing itself and rejoining (or left drained).
+pub const RECOVERY_EVENT_NAMES: &[&str] = &[
+    "ReparentStarted",
+    "ReparentCompleted",
+    "ReparentFailed",
+    "PrimaryDown",
+    "FailoverCompleted",
+    "FailoverFailed",
+    "ReplicaRepaired",
+    "PrimaryFenced",
+    "PrimaryRejoined",
+    "PrimaryDiverged",
+];
 /// Backup events: a backup of a tablet started, completed (with its manifest), or failed.
 pub const BACKUP_EVENT_NAMES: &[&str] = &[
     "BackupStarted",
@@ -82,6 +97,11 @@ impl ClusterEvent {
         Self::plain(KIND_BACKUP, name, summary)
     }
 
+    /// A reparent or a repair (`ReparentStarted`, `PrimaryDown`, `PrimaryFenced`, ...).
+    pub fn recovery(name: &str, summary: String) -> Self {
+        Self::plain(KIND_RECOVERY, name, summary)
+    }
+
     /// An event of `kind` that carries only its summary.
     fn plain(kind: &str, name: &str, summary: String) -> Self {
         ClusterEvent {
@@ -146,14 +166,18 @@ pub fn resolve_filter(word: &str) -> Result<(&'static str, Option<&'static str>)
     if let Some(name) = BACKUP_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
         return Ok((KIND_BACKUP, Some(name)));
     }
+    if let Some(name) = RECOVERY_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
+        return Ok((KIND_RECOVERY, Some(name)));
+    }
     Err(format!(
-        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {}, {}, {})",
+        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {}, {}, {}, {})",
         KINDS.join(", "),
         TopoEvent::NAMES.join(", "),
         NodeEvent::NAMES.join(", "),
         TABLET_EVENT_NAMES.join(", "),
         STREAM_EVENT_NAMES.join(", "),
-        BACKUP_EVENT_NAMES.join(", ")
+        BACKUP_EVENT_NAMES.join(", "),
+        RECOVERY_EVENT_NAMES.join(", ")
     ))
 }
 
@@ -167,6 +191,8 @@ mod tests {
         assert_eq!(resolve_filter("node").unwrap(), ("node", None));
         assert_eq!(resolve_filter("shardcreated").unwrap(), ("topo", Some("ShardCreated")));
         assert_eq!(resolve_filter("NodeLost").unwrap(), ("node", Some("NodeLost")));
+        assert_eq!(resolve_filter("recovery").unwrap(), ("recovery", None));
+        assert_eq!(resolve_filter("primaryfenced").unwrap(), ("recovery", Some("PrimaryFenced")));
         assert!(resolve_filter("bogus").unwrap_err().contains("unknown event kind"));
     }
 

@@ -225,8 +225,12 @@ pub enum TabletError {
     /// sends it again on its own (it is a read, stopped before anyone saw a row).
     #[error("the result is too large for a batched reply; send the statement alone")]
     TooLargeForBatch,
-    #[error("tablet {alias} holds writes to {what}: traffic is being switched (SwitchTraffic); retry")]
+    #[error("tablet {alias} holds writes to {what}: traffic is being switched (SwitchTraffic) or the shard's primary is changing (PlannedReparentShard); retry")]
     WritesHeld { alias: String, what: String },
+    /// A tablet that was primary and has been replaced (the topology names another primary,
+    /// with a newer term): it takes no writes, whatever its server would allow.
+    #[error("tablet {alias} is no longer the primary of its shard: {primary} is (term {term}); retry")]
+    NotPrimary { alias: String, primary: String, term: u64 },
     #[error("tablet {alias}: no free MySQL connection within {waited_ms} ms (every pooled connection is busy); retry, or raise the tablet's pool_size")]
     PoolTimeout { alias: String, waited_ms: u64 },
     #[error("bad request: {0}")]
@@ -242,7 +246,7 @@ impl TabletError {
             TabletError::Mysql { code, state, .. } => (*code, state.as_str()),
             TabletError::RowLimit { .. } => (1105, "HY000"),
             // ER_OPTION_PREVENTS_STATEMENT, as MySQL's own read_only answer.
-            TabletError::ReadOnly { .. } => (1290, "HY000"),
+            TabletError::ReadOnly { .. } | TabletError::NotPrimary { .. } => (1290, "HY000"),
             TabletError::TxNotFound { .. } => (1105, "HY000"),
             TabletError::NotServing { .. } => (1105, "HY000"),
             // ER_STATEMENT_TIMEOUT, MariaDB's answer when max_statement_time stops a statement.
@@ -327,14 +331,41 @@ pub enum ManageRequest {
     SetType {
         tablet_type: TabletType,
     },
-    /// Stop replicating and accept writes; the tablet becomes `primary`.
-    MakePrimary,
+    /// Stop replicating and accept writes; the tablet becomes `primary`. With `semi_sync`, a
+    /// commit is acknowledged only once a replica has it (`AFTER_SYNC`).
+    MakePrimary {
+        #[serde(default)]
+        semi_sync: bool,
+    },
     /// Replicate from the given primary with MariaDB GTID, read-only; the tablet keeps
-    /// `tablet_type` (replica or rdonly).
+    /// `tablet_type` (replica or rdonly). With `semi_sync`, it acknowledges the primary's
+    /// commits (never as rdonly). A tablet that was primary continues from its own position.
     ReplicateFrom {
         host: String,
         port: u16,
         tablet_type: TabletType,
+        #[serde(default)]
+        semi_sync: bool,
+    },
+    /// The first step of a planned reparent, on the primary: holds every write (waiting up to
+    /// `drain_ms` for open transactions, rolling back the rest), turns the server read-only
+    /// and answers its position. The tablet stays primary, refusing writes, until it is
+    /// pointed at the new primary (`ReplicateFrom`) or `UndoDemotePrimary` undoes this.
+    DemotePrimary {
+        drain_ms: u64,
+    },
+    /// Undoes `DemotePrimary` after a reparent that failed: writable again, writes released.
+    UndoDemotePrimary,
+    /// Waits until the server has applied `position` (a GTID set), up to `timeout_ms`.
+    WaitForPosition {
+        position: String,
+        timeout_ms: u64,
+    },
+    /// The first step of an emergency reparent, on every reachable replica: stops fetching
+    /// from the primary, applies what the relay log holds (up to `wait_ms`), stops
+    /// replication and answers the position.
+    StopReplicationAndGetStatus {
+        wait_ms: u64,
     },
     StartReplication,
     StopReplication,
@@ -380,7 +411,11 @@ impl ManageRequest {
         match self {
             ManageRequest::Status => "Status",
             ManageRequest::SetType { .. } => "SetType",
-            ManageRequest::MakePrimary => "MakePrimary",
+            ManageRequest::MakePrimary { .. } => "MakePrimary",
+            ManageRequest::DemotePrimary { .. } => "DemotePrimary",
+            ManageRequest::UndoDemotePrimary => "UndoDemotePrimary",
+            ManageRequest::WaitForPosition { .. } => "WaitForPosition",
+            ManageRequest::StopReplicationAndGetStatus { .. } => "StopReplicationAndGetStatus",
             ManageRequest::ReplicateFrom { .. } => "ReplicateFrom",
             ManageRequest::StartReplication => "StartReplication",
             ManageRequest::StopReplication => "StopReplication",
@@ -398,11 +433,25 @@ impl ManageRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ManageResponse {
-    Status { health: Box<TabletHealth> },
-    Done { message: String },
-    Schema { schema: TabletSchema },
-    Result { result: QueryResult },
-    Backup { manifest: Box<crate::backup::Manifest> },
+    Status {
+        health: Box<TabletHealth>,
+    },
+    Done {
+        message: String,
+    },
+    Schema {
+        schema: TabletSchema,
+    },
+    Result {
+        result: QueryResult,
+    },
+    Backup {
+        manifest: Box<crate::backup::Manifest>,
+    },
+    /// The tablet's replication state after the operation (reparent steps).
+    Position {
+        status: ReplicationStatus,
+    },
 }
 
 pub type ManageReply = Result<ManageResponse, TabletError>;
@@ -532,8 +581,17 @@ mod tests {
         for req in [
             ManageRequest::Status,
             ManageRequest::SetType { tablet_type: TabletType::Rdonly },
-            ManageRequest::MakePrimary,
-            ManageRequest::ReplicateFrom { host: "h".into(), port: 1, tablet_type: TabletType::Replica },
+            ManageRequest::MakePrimary { semi_sync: true },
+            ManageRequest::ReplicateFrom {
+                host: "h".into(),
+                port: 1,
+                tablet_type: TabletType::Replica,
+                semi_sync: false,
+            },
+            ManageRequest::DemotePrimary { drain_ms: 3 },
+            ManageRequest::UndoDemotePrimary,
+            ManageRequest::WaitForPosition { position: "0-1-5".into(), timeout_ms: 100 },
+            ManageRequest::StopReplicationAndGetStatus { wait_ms: 100 },
             ManageRequest::ExecuteFetchAsDba { sql: "select 1".into(), max_rows: None },
             ManageRequest::Backup { engine: "mariabackup".into(), concurrency: 2, allow_primary: false },
             ManageRequest::Restore { name: Some("n".into()), to: None },

@@ -192,6 +192,34 @@ pub enum TopoEvent {
     KeyspaceRoutingRulesChanged {
         rules: Vec<KeyspaceRoutingRule>,
     },
+    /// The keyspace's durability policy (`none`, `semi_sync`, `cross_cell`) changed.
+    KeyspaceDurabilityChanged {
+        keyspace: String,
+        durability_policy: String,
+    },
+    /// A reparent of the shard took (`Some`) or released (`None`) the shard's reparent lock:
+    /// one reparent of a shard at a time.
+    ShardReparentLocked {
+        keyspace: String,
+        shard: String,
+        lock: Option<ReparentLock>,
+    },
+    /// Automatic failover switched on or off for a keyspace (`shard` none) or one shard.
+    FailoverSwitched {
+        keyspace: String,
+        shard: Option<String>,
+        enabled: bool,
+    },
+}
+
+/// Who is reparenting a shard, until when at most (a reparent whose runner died releases the
+/// shard when `until_ms` passes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReparentLock {
+    pub id: String,
+    pub command: String,
+    pub by: String,
+    pub until_ms: u64,
 }
 
 impl TopoEvent {
@@ -218,6 +246,9 @@ impl TopoEvent {
             TopoEvent::RoutingRulesChanged { .. } => "RoutingRulesChanged",
             TopoEvent::VDiffRecorded { .. } => "VDiffRecorded",
             TopoEvent::KeyspaceRoutingRulesChanged { .. } => "KeyspaceRoutingRulesChanged",
+            TopoEvent::KeyspaceDurabilityChanged { .. } => "KeyspaceDurabilityChanged",
+            TopoEvent::ShardReparentLocked { .. } => "ShardReparentLocked",
+            TopoEvent::FailoverSwitched { .. } => "FailoverSwitched",
         }
     }
 
@@ -243,6 +274,9 @@ impl TopoEvent {
         "RoutingRulesChanged",
         "VDiffRecorded",
         "KeyspaceRoutingRulesChanged",
+        "KeyspaceDurabilityChanged",
+        "ShardReparentLocked",
+        "FailoverSwitched",
     ];
 }
 
@@ -312,6 +346,21 @@ impl fmt::Display for TopoEvent {
             TopoEvent::WorkflowDeleted { keyspace, workflow } => write!(f, "workflow {keyspace}.{workflow} deleted"),
             TopoEvent::RoutingRulesChanged { rules } => write!(f, "{} routing rules", rules.len()),
             TopoEvent::KeyspaceRoutingRulesChanged { rules } => write!(f, "{} keyspace routing rules", rules.len()),
+            TopoEvent::KeyspaceDurabilityChanged { keyspace, durability_policy } => {
+                write!(f, "keyspace {keyspace} durability policy is {durability_policy}")
+            }
+            TopoEvent::ShardReparentLocked { keyspace, shard, lock: Some(l) } => {
+                write!(f, "shard {keyspace}/{shard} locked by {} {} ({})", l.command, l.id, l.by)
+            }
+            TopoEvent::ShardReparentLocked { keyspace, shard, lock: None } => {
+                write!(f, "shard {keyspace}/{shard} reparent lock released")
+            }
+            TopoEvent::FailoverSwitched { keyspace, shard, enabled } => write!(
+                f,
+                "automatic failover {} for {keyspace}{}",
+                if *enabled { "on" } else { "off" },
+                shard.as_ref().map(|s| format!("/{s}")).unwrap_or_default()
+            ),
             TopoEvent::VDiffRecorded { report } => write!(
                 f,
                 "vdiff {} of {}.{} {}{}",
@@ -414,6 +463,13 @@ mod tests {
                     to_keyspace: "ks".into(),
                 }],
             },
+            TopoEvent::KeyspaceDurabilityChanged { keyspace: "ks".into(), durability_policy: "semi_sync".into() },
+            TopoEvent::ShardReparentLocked {
+                keyspace: "ks".into(),
+                shard: "0".into(),
+                lock: Some(ReparentLock { id: "r1".into(), command: "PRS".into(), by: "n1".into(), until_ms: 5 }),
+            },
+            TopoEvent::FailoverSwitched { keyspace: "ks".into(), shard: None, enabled: false },
         ];
         assert_eq!(events.len(), TopoEvent::NAMES.len());
         for (ev, name) in events.iter().zip(TopoEvent::NAMES) {

@@ -16,7 +16,7 @@ use crate::vindex::keyrange::{shard_order, KeyRange};
 use crate::vschema::{parse_and_validate, SequenceResolver};
 
 /// Durability policies a keyspace may have (Vitess's names).
-pub const DURABILITY_POLICIES: &[&str] = &["none", "semi_sync"];
+pub const DURABILITY_POLICIES: &[&str] = &["none", "semi_sync", "cross_cell"];
 
 /// The aggregate subject a write appends to, or `None` for reads and multi-aggregate writes.
 pub fn aggregate_subject(req: &AdminRequest) -> Option<String> {
@@ -26,7 +26,9 @@ pub fn aggregate_subject(req: &AdminRequest) -> Option<String> {
         AdminRequest::DeleteKeyspace { keyspace, .. }
         | AdminRequest::CreateShard { keyspace, .. }
         | AdminRequest::SetShardIsPrimaryServing { keyspace, .. }
-        | AdminRequest::ApplyVSchema { keyspace, .. } => Some(subjects::topo_keyspace(keyspace)),
+        | AdminRequest::ApplyVSchema { keyspace, .. }
+        | AdminRequest::SetKeyspaceDurabilityPolicy { keyspace, .. }
+        | AdminRequest::SetFailover { keyspace, .. } => Some(subjects::topo_keyspace(keyspace)),
         AdminRequest::DeleteShards { shards, .. } => {
             let first = shards.first()?;
             shards.iter().all(|s| s.keyspace == first.keyspace).then(|| subjects::topo_keyspace(&first.keyspace))
@@ -65,6 +67,35 @@ pub fn plan(req: &AdminRequest, topo: &Topology) -> Result<Vec<TopoEvent>, TopoE
                 return Err(TopoError::AlreadyExists(format!("keyspace `{name}` already exists")));
             }
             Ok(vec![TopoEvent::KeyspaceCreated { keyspace: name.clone(), durability_policy: policy.into() }])
+        }
+        AdminRequest::SetKeyspaceDurabilityPolicy { keyspace, durability_policy } => {
+            let ks = keyspace_of(topo, keyspace)?;
+            if !DURABILITY_POLICIES.contains(&durability_policy.as_str()) {
+                return Err(TopoError::Invalid(format!(
+                    "durability policy `{durability_policy}` is not one of {}",
+                    DURABILITY_POLICIES.join(", ")
+                )));
+            }
+            if &ks.durability_policy == durability_policy {
+                return Ok(Vec::new());
+            }
+            Ok(vec![TopoEvent::KeyspaceDurabilityChanged {
+                keyspace: keyspace.clone(),
+                durability_policy: durability_policy.clone(),
+            }])
+        }
+        AdminRequest::SetFailover { keyspace, shard, enabled } => {
+            let ks = keyspace_of(topo, keyspace)?;
+            if let Some(name) = shard {
+                if !ks.shards.contains_key(name) {
+                    return Err(TopoError::NotFound(format!("shard `{keyspace}/{name}` does not exist")));
+                }
+            }
+            Ok(vec![TopoEvent::FailoverSwitched {
+                keyspace: keyspace.clone(),
+                shard: shard.clone(),
+                enabled: *enabled,
+            }])
         }
         AdminRequest::DeleteKeyspace { keyspace, recursive } => {
             let ks = keyspace_of(topo, keyspace)?;

@@ -40,6 +40,9 @@ pub struct Keyspace {
     /// Recent VDiff reports of those workflows.
     #[serde(default)]
     pub vdiffs: Vec<VDiffReport>,
+    /// Automatic failover switched off for every shard of the keyspace.
+    #[serde(default)]
+    pub failover_disabled: bool,
 }
 
 /// A shard record.
@@ -53,6 +56,12 @@ pub struct Shard {
     pub is_primary_serving: bool,
     /// Tables denied per tablet type (used while moving tables).
     pub denied_tables: BTreeMap<TabletType, Vec<String>>,
+    /// The reparent running on the shard, if any.
+    #[serde(default)]
+    pub reparent: Option<crate::protocol::topology::ReparentLock>,
+    /// Automatic failover switched off for this shard.
+    #[serde(default)]
+    pub failover_disabled: bool,
 }
 
 impl Keyspace {
@@ -121,6 +130,8 @@ pub fn project(state: &mut Topology, event: &TopoEvent) {
                 primary_term: 0,
                 is_primary_serving: *is_primary_serving,
                 denied_tables: BTreeMap::new(),
+                reparent: None,
+                failover_disabled: ks.failover_disabled,
             });
         }
         TopoEvent::ShardDeleted { keyspace, shard } => {
@@ -147,6 +158,30 @@ pub fn project(state: &mut Topology, event: &TopoEvent) {
             if let Some(s) = shard_mut(state, keyspace, shard) {
                 s.primary = primary.clone();
                 s.primary_term = *term;
+                s.reparent = None;
+            }
+        }
+        TopoEvent::KeyspaceDurabilityChanged { keyspace, durability_policy } => {
+            if let Some(ks) = state.keyspaces.get_mut(keyspace) {
+                ks.durability_policy = durability_policy.clone();
+            }
+        }
+        TopoEvent::ShardReparentLocked { keyspace, shard, lock } => {
+            if let Some(s) = shard_mut(state, keyspace, shard) {
+                s.reparent = lock.clone();
+            }
+        }
+        TopoEvent::FailoverSwitched { keyspace, shard: None, enabled } => {
+            if let Some(ks) = state.keyspaces.get_mut(keyspace) {
+                ks.failover_disabled = !enabled;
+                for s in ks.shards.values_mut() {
+                    s.failover_disabled = !enabled;
+                }
+            }
+        }
+        TopoEvent::FailoverSwitched { keyspace, shard: Some(shard), enabled } => {
+            if let Some(s) = shard_mut(state, keyspace, shard) {
+                s.failover_disabled = !enabled;
             }
         }
         TopoEvent::ShardServingChanged { keyspace, shard, is_primary_serving } => {

@@ -22,6 +22,8 @@ mod nats_auth;
 mod nats_cluster;
 mod nats_jwt;
 mod nats_roles;
+mod reparent;
+mod reparent_bench;
 mod resharding;
 mod routing_rules;
 mod session_vars;

@@ -323,6 +323,9 @@ impl TabletActor {
         let service = self.service.clone();
         let (user, password) = self.cfg.replication_login();
         let alias = self.cfg.alias.clone();
+        let ack = primary
+            .as_ref()
+            .is_some_and(|p| self.state.fence.acknowledges(self.state.tablet_type(), self.cfg.cell(), &p.cell));
         let fut = async move {
             let mut conn = service.dba_conn().await.map_err(|e| e.to_string())?;
             for sql in [
@@ -335,7 +338,7 @@ impl TabletActor {
             match primary {
                 Some(p) => {
                     let host = if p.mysql_host.is_empty() { "127.0.0.1".to_string() } else { p.mysql_host.clone() };
-                    super::manage::replicate_from(&mut conn, &host, p.mysql_port, &user, &password)
+                    super::manage::replicate_from(&mut conn, &host, p.mysql_port, (&user, &password), false, ack)
                         .await
                         .map_err(|e| e.to_string())?;
                     Ok::<_, String>((true, format!("replicating from {} at {position}", p.alias)))

@@ -11,6 +11,7 @@
 
 mod backup;
 mod dbconn;
+mod fence;
 mod lifecycle;
 mod manage;
 pub mod query;
@@ -119,6 +120,12 @@ pub struct TabletActor {
     resume_replication: bool,
     /// A restore failed after the old data was gone: never serve until a restore succeeds.
     data_incomplete: Option<String>,
+    /// A replaced primary is being pointed at the new one (see [`fence`]).
+    rejoining: bool,
+    /// The semi-sync settings last applied: type, durability policy, primary's cell.
+    durability: Option<String>,
+    /// Why the tablet serves no reads while its replication lags (see `check_lag`).
+    lagging: Option<String>,
 }
 
 impl TabletActor {
@@ -137,6 +144,7 @@ impl TabletActor {
             tablet_type: std::sync::RwLock::new(cfg.tablet_type),
             serving: std::sync::atomic::AtomicBool::new(false),
             not_serving_reason: std::sync::RwLock::new("starting".into()),
+            fence: fence::Fence::new(writer.view().clone(), &cfg.keyspace, &cfg.shard),
         });
         let limits = Limits {
             max_result_rows: cfg.max_result_rows,
@@ -184,6 +192,9 @@ impl TabletActor {
             resume_replication: false,
             restore_position: None,
             data_incomplete: None,
+            rejoining: false,
+            durability: None,
+            lagging: None,
         }
     }
 
@@ -217,6 +228,7 @@ impl Actor for TabletActor {
         // serving, with the reason.
         self.register(ctx);
         self.boot(ctx);
+        self.watch_topology(ctx);
         ctx.run_interval(std::time::Duration::from_secs(2), |act, ctx| act.probe(ctx));
         let service = self.service.clone();
         ctx.run_interval(std::time::Duration::from_millis(500), move |_, _| {

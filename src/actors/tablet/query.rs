@@ -36,6 +36,8 @@ pub struct TabletState {
     pub tablet_type: RwLock<TabletType>,
     pub serving: AtomicBool,
     pub not_serving_reason: RwLock<String>,
+    /// What the topology says of the shard's primary (checked before every write).
+    pub fence: super::fence::Fence,
 }
 
 impl TabletState {
@@ -145,6 +147,9 @@ impl QueryService {
         let tablet_type = self.state.tablet_type();
         if tablet_type != TabletType::Primary {
             return Err(TabletError::ReadOnly { alias: self.state.alias.clone(), tablet_type });
+        }
+        if let Some((primary, term)) = self.state.fence.replaced_by(&self.state.alias) {
+            return Err(TabletError::NotPrimary { alias: self.state.alias.clone(), primary, term });
         }
         let held = self.held.read().unwrap_or_else(|e| e.into_inner());
         if let Some(tables) = held.as_ref() {

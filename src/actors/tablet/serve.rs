@@ -8,7 +8,7 @@ use actix::prelude::*;
 use tracing::warn;
 
 use super::dbconn::{exec, run};
-use super::manage::{make_primary, replicate_from, schema};
+use super::manage::{make_primary, replicate_from, replication_status, schema};
 use super::query::QueryService;
 use super::stream::{Outcome, Streamer};
 use super::{Manage, TabletActor};
@@ -195,7 +195,7 @@ impl Handler<Manage> for TabletActor {
             ManageRequest::Status => {
                 let fut = async move {
                     let mut conn = service.dba_conn().await.ok()?;
-                    super::manage::replication_status(&mut conn).await.ok()
+                    replication_status(&mut conn).await.ok()
                 };
                 Box::pin(fut.into_actor(self).map(|repl, act, _| {
                     if repl.is_some() {
@@ -221,10 +221,12 @@ impl Handler<Manage> for TabletActor {
                     Ok(ManageResponse::Done { message: format!("{} is now {tablet_type}", act.cfg.alias) })
                 }))
             }
-            ManageRequest::MakePrimary => {
+            ManageRequest::MakePrimary { semi_sync } => {
                 let fut = async move {
                     let mut conn = service.dba_conn().await?;
-                    make_primary(&mut conn, &alias).await
+                    let position = make_primary(&mut conn, &alias, semi_sync).await?;
+                    service.set_writes_held(false, Vec::new(), std::time::Duration::ZERO).await;
+                    Ok(position)
                 };
                 Box::pin(fut.into_actor(self).map(|res, act, ctx| {
                     let position = res?;
@@ -233,14 +235,17 @@ impl Handler<Manage> for TabletActor {
                     Ok(ManageResponse::Done { message: format!("{} is primary at {position}", act.cfg.alias) })
                 }))
             }
-            ManageRequest::ReplicateFrom { host, port, tablet_type } => {
+            ManageRequest::ReplicateFrom { host, port, tablet_type, semi_sync } => {
+                let from_own_position = current == TabletType::Primary;
                 let fut = async move {
                     if tablet_type == TabletType::Primary {
                         return Err(TabletError::BadRequest("a replicating tablet cannot be primary".into()));
                     }
                     let mut conn = service.dba_conn().await?;
-                    replicate_from(&mut conn, &host, port, &user, &password).await?;
-                    Ok(format!("replicating from {host}:{port}"))
+                    let ack = semi_sync && tablet_type != TabletType::Rdonly;
+                    replicate_from(&mut conn, &host, port, (&user, &password), from_own_position, ack).await?;
+                    service.set_writes_held(false, Vec::new(), std::time::Duration::ZERO).await;
+                    Ok(format!("replicating from {host}:{port}{}", if ack { " (semi-sync)" } else { "" }))
                 };
                 Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
                     let message = res?;
@@ -264,6 +269,32 @@ async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: Tab
     match req {
         ManageRequest::StartReplication | ManageRequest::StopReplication if current == TabletType::Primary => {
             Err(TabletError::BadRequest(format!("{alias} is the primary: it does not replicate")))
+        }
+        ManageRequest::DemotePrimary { .. } | ManageRequest::UndoDemotePrimary if current != TabletType::Primary => {
+            Err(TabletError::BadRequest(format!("{alias} is {current}, not primary")))
+        }
+        ManageRequest::StopReplicationAndGetStatus { .. } if current == TabletType::Primary => {
+            Err(TabletError::BadRequest(format!("{alias} is the primary: it does not replicate")))
+        }
+        ManageRequest::DemotePrimary { drain_ms } => {
+            drop(conn);
+            service.set_writes_held(true, Vec::new(), std::time::Duration::from_millis(drain_ms)).await;
+            let mut conn = service.dba_conn().await?;
+            let status = super::manage::demote_primary(&mut conn).await?;
+            Ok(ManageResponse::Position { status })
+        }
+        ManageRequest::UndoDemotePrimary => {
+            super::manage::undo_demote_primary(&mut conn).await?;
+            service.set_writes_held(false, Vec::new(), std::time::Duration::ZERO).await;
+            Ok(ManageResponse::Done { message: format!("{alias}: writable again") })
+        }
+        ManageRequest::WaitForPosition { position, timeout_ms } => {
+            super::manage::wait_for_position(&mut conn, &position, timeout_ms).await?;
+            Ok(ManageResponse::Position { status: replication_status(&mut conn).await? })
+        }
+        ManageRequest::StopReplicationAndGetStatus { wait_ms } => {
+            let status = super::manage::stop_replication_and_get_status(&mut conn, wait_ms).await?;
+            Ok(ManageResponse::Position { status })
         }
         ManageRequest::StartReplication => {
             exec(&mut conn, "START SLAVE").await?;
@@ -297,7 +328,7 @@ async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: Tab
         | ManageRequest::Backup { .. }
         | ManageRequest::Restore { .. }
         | ManageRequest::SetType { .. }
-        | ManageRequest::MakePrimary
+        | ManageRequest::MakePrimary { .. }
         | ManageRequest::ReplicateFrom { .. } => Err(TabletError::Internal("handled by the actor".into())),
     }
 }

@@ -58,6 +58,8 @@ fn spawn(nats_url: &str, id: &str, http: SocketAddr, dir: &std::path::Path, extr
         let child = Command::new(BIN)
             .args(["node", "--nats", nats_url, "--cell", "zone1", "--id", id, "--http", &http.to_string()])
             .args(["--heartbeat-ms", "200", "--lost-after-ms", "1500"])
+            // Automatic failover only where a test asks for it (`--failover on`).
+            .args(if extra.iter().any(|a| a == "--failover") { &[][..] } else { &["--failover", "off"][..] })
             .arg("--data-dir")
             .arg(dir.join("tablets"))
             .arg("--mysql-template")
