@@ -17,7 +17,7 @@ use crate::protocol::subjects;
 use crate::protocol::tablet::{ManageRequest, ManageResponse, ReplicationStatus, TabletError};
 use crate::protocol::topology::{ReparentLock, TabletRecord, TabletType, TopoEvent};
 use crate::reparent::{acknowledges, most_advanced, primary_waits, Candidate};
-use crate::topo::state::Topology;
+use crate::topo::state::{Keyspace, Shard, Topology};
 use crate::topo::TopoError;
 
 fn err(code: ErrorCode, message: impl Into<String>) -> RemoteError {
@@ -42,6 +42,36 @@ fn position_of(resp: ManageResponse) -> Result<ReplicationStatus, String> {
 /// (not drained ones, which may hold a diverged history, nor tablets in a backup or restore).
 fn follows_primary(t: &TabletRecord) -> bool {
     matches!(t.tablet_type, TabletType::Replica | TabletType::Rdonly | TabletType::Spare)
+}
+
+/// The keyspace and shard records, or which does not exist.
+fn shard_of<'a>(topo: &'a Topology, keyspace: &str, shard: &str) -> Result<(&'a Keyspace, &'a Shard), RemoteError> {
+    let ks = topo
+        .keyspaces
+        .get(keyspace)
+        .ok_or_else(|| err(ErrorCode::NotFound, format!("keyspace `{keyspace}` does not exist")))?;
+    let s = ks
+        .shards
+        .get(shard)
+        .ok_or_else(|| err(ErrorCode::NotFound, format!("shard `{keyspace}/{shard}` does not exist")))?;
+    Ok((ks, s))
+}
+
+/// A tablet named to become primary: one of `tablets`, and a replica.
+fn check_candidate(tablets: &[TabletRecord], w: &str, keyspace: &str, shard: &str) -> Result<(), RemoteError> {
+    let t = tablets.iter().find(|t| t.alias == w).ok_or_else(|| {
+        err(
+            ErrorCode::FailedPrecondition,
+            format!("tablet `{w}` is not a tablet of {keyspace}/{shard}; nothing was changed"),
+        )
+    })?;
+    if t.tablet_type != TabletType::Replica {
+        return Err(err(
+            ErrorCode::FailedPrecondition,
+            format!("{w} is {}: only a replica can become primary; nothing was changed", t.tablet_type),
+        ));
+    }
+    Ok(())
 }
 
 /// `host` as a replica connects to it.
@@ -234,14 +264,7 @@ impl AdminService {
     ) -> AdminReply {
         let tc = self.tablet_client()?;
         let topo = self.synced().await?;
-        let ks = topo
-            .keyspaces
-            .get(keyspace)
-            .ok_or_else(|| err(ErrorCode::NotFound, format!("keyspace `{keyspace}` does not exist")))?;
-        let s = ks
-            .shards
-            .get(shard)
-            .ok_or_else(|| err(ErrorCode::NotFound, format!("shard `{keyspace}/{shard}` does not exist")))?;
+        let (ks, s) = shard_of(&topo, keyspace, shard)?;
         let Some(old) = s.primary.clone().and_then(|p| topo.tablets.get(&p).cloned()) else {
             return Err(err(
                 ErrorCode::FailedPrecondition,
@@ -250,21 +273,13 @@ impl AdminService {
         };
         let tablets: Vec<TabletRecord> = topo.shard_tablets(keyspace, shard).cloned().collect();
         if let Some(w) = new_primary {
-            let t = tablets.iter().find(|t| t.alias == w).ok_or_else(|| {
-                err(ErrorCode::FailedPrecondition, format!("tablet `{w}` is not a tablet of {keyspace}/{shard}"))
-            })?;
             if w == old.alias {
                 return Ok(AdminResponse::Done {
                     message: format!("{w} is already the primary of {keyspace}/{shard}"),
                     seq: topo.seq,
                 });
             }
-            if t.tablet_type != TabletType::Replica {
-                return Err(err(
-                    ErrorCode::FailedPrecondition,
-                    format!("{w} is {}: only a replica can become primary; nothing was changed", t.tablet_type),
-                ));
-            }
+            check_candidate(&tablets, w, keyspace, shard)?;
         }
         if avoid.is_some_and(|a| a != old.alias) && new_primary.is_none() {
             return Ok(AdminResponse::Done {
@@ -473,14 +488,7 @@ impl AdminService {
     ) -> AdminReply {
         let tc = self.tablet_client()?;
         let topo = self.synced().await?;
-        let ks = topo
-            .keyspaces
-            .get(keyspace)
-            .ok_or_else(|| err(ErrorCode::NotFound, format!("keyspace `{keyspace}` does not exist")))?;
-        let s = ks
-            .shards
-            .get(shard)
-            .ok_or_else(|| err(ErrorCode::NotFound, format!("shard `{keyspace}/{shard}` does not exist")))?;
+        let (ks, s) = shard_of(&topo, keyspace, shard)?;
         let old = s.primary.clone().and_then(|p| topo.tablets.get(&p).cloned());
         let old_alias = old.as_ref().map(|o| o.alias.clone()).unwrap_or_default();
         let tablets: Vec<TabletRecord> = topo
@@ -489,21 +497,7 @@ impl AdminService {
             .cloned()
             .collect();
         if let Some(w) = new_primary {
-            match tablets.iter().find(|t| t.alias == w) {
-                None => {
-                    return Err(err(
-                        ErrorCode::FailedPrecondition,
-                        format!("tablet `{w}` is not a replica of {keyspace}/{shard}; nothing was changed"),
-                    ))
-                }
-                Some(t) if t.tablet_type != TabletType::Replica => {
-                    return Err(err(
-                        ErrorCode::FailedPrecondition,
-                        format!("{w} is {}: only a replica can become primary; nothing was changed", t.tablet_type),
-                    ))
-                }
-                Some(_) => {}
-            }
+            check_candidate(&tablets, w, keyspace, shard)?;
         }
         let policy = ks.durability_policy.clone();
         let (lock, _) = self.lock_shard(keyspace, shard, "EmergencyReparentShard", timeout, expected_term).await?;
@@ -630,11 +624,7 @@ impl AdminService {
 
     async fn reparent_tablet(&self, alias: &str) -> AdminReply {
         let topo = self.synced().await?;
-        let t = topo
-            .tablets
-            .get(alias)
-            .cloned()
-            .ok_or_else(|| err(ErrorCode::NotFound, format!("tablet `{alias}` does not exist")))?;
+        let t = super::tablets::record(&topo, alias)?.clone();
         let shard = topo.shard(&t.keyspace, &t.shard);
         let primary =
             shard.and_then(|s| s.primary.clone()).and_then(|p| topo.tablets.get(&p).cloned()).ok_or_else(|| {
@@ -663,11 +653,7 @@ impl AdminService {
     async fn externally_reparented(&self, alias: &str) -> AdminReply {
         let tc = self.tablet_client()?;
         let topo = self.synced().await?;
-        let t = topo
-            .tablets
-            .get(alias)
-            .cloned()
-            .ok_or_else(|| err(ErrorCode::NotFound, format!("tablet `{alias}` does not exist")))?;
+        let t = super::tablets::record(&topo, alias)?.clone();
         let (keyspace, shard) = (t.keyspace.clone(), t.shard.clone());
         if topo.shard(&keyspace, &shard).and_then(|s| s.primary.as_deref()) == Some(alias) {
             return Ok(AdminResponse::Done {
@@ -691,10 +677,7 @@ impl AdminService {
     async fn set_writable(&self, alias: &str, writable: bool) -> AdminReply {
         let tc = self.tablet_client()?;
         let topo = self.synced().await?;
-        let t = topo
-            .tablets
-            .get(alias)
-            .ok_or_else(|| err(ErrorCode::NotFound, format!("tablet `{alias}` does not exist")))?;
+        let t = super::tablets::record(&topo, alias)?;
         if writable && topo.shard(&t.keyspace, &t.shard).and_then(|s| s.primary.as_deref()) != Some(alias) {
             return Err(err(
                 ErrorCode::FailedPrecondition,

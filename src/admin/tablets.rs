@@ -22,7 +22,7 @@ fn tablet_err(alias: &str, e: TabletError) -> RemoteError {
     err(code, format!("tablet {alias}: {e}"))
 }
 
-fn record<'a>(topo: &'a Topology, alias: &str) -> Result<&'a TabletRecord, RemoteError> {
+pub(super) fn record<'a>(topo: &'a Topology, alias: &str) -> Result<&'a TabletRecord, RemoteError> {
     topo.tablets.get(alias).ok_or_else(|| {
         err(ErrorCode::NotFound, format!("tablet `{alias}` is not in the topology (GetTablets lists them)"))
     })

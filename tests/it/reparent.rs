@@ -81,6 +81,25 @@ fn tablet_type(url: &str, alias: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Waits until the replaced primary zone1-100 is a serving replica whose `query` (a count)
+/// answers `want`.
+async fn rejoined(url: &str, query: &str, want: usize) {
+    let u = url.to_string();
+    eventually(Duration::from_secs(60), "zone1-100 rejoined as a replica", || {
+        let t = tablet_type(&u, "zone1-0000000100");
+        async move { (t == "replica").then_some(()) }
+    })
+    .await;
+    wait_serving(url, &["zone1-100"]).await;
+    let (u, q) = (url.to_string(), query.to_string());
+    eventually(Duration::from_secs(30), &format!("zone1-100 answers {want} to {query}"), || {
+        let out = ctl(&u, &["ExecuteFetchAsDba", "zone1-100", &q]);
+        let ok = String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == want.to_string());
+        async move { ok.then_some(()) }
+    })
+    .await;
+}
+
 /// What a writer saw: acknowledged ids, errors, the longest wait for one insert, and when
 /// each acknowledgement came.
 #[derive(Default)]
@@ -285,23 +304,7 @@ async fn semi_sync_failover_after_the_primary_node_dies_loses_no_acknowledged_wr
 
     // The old primary comes back: it takes no writes and rejoins as a replica of the new one.
     a.restart();
-    let u = url.clone();
-    eventually(Duration::from_secs(60), "zone1-100 rejoined as a replica", || {
-        let t = tablet_type(&u, "zone1-0000000100");
-        async move { (t == "replica").then_some(()) }
-    })
-    .await;
-    wait_serving(&url, &["zone1-100"]).await;
-    let u = url.clone();
-    let want = stored.len();
-    eventually(Duration::from_secs(30), "zone1-100 has every row", || {
-        let out = ctl(&u, &["ExecuteFetchAsDba", "zone1-0000000100", "select count(*) from t"]);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let ok =
-            text.lines().any(|l| l.trim() == want.to_string() || l.trim().trim_matches('|').trim() == want.to_string());
-        async move { ok.then_some(()) }
-    })
-    .await;
+    rejoined(&url, "select count(*) from t", stored.len()).await;
     let events = ctl_ok(&url, &["GetShard", "ks/0"]);
     assert!(events.contains(&p), "{events}");
 }
@@ -443,20 +446,7 @@ async fn a_stopped_replica_is_repaired_and_a_frozen_primary_is_replaced_then_fen
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = tc.query("zone1-0000000100", &insert).await;
     assert!(refused.is_err(), "the replaced primary took a write: {refused:?}");
-    let u = url.clone();
-    eventually(Duration::from_secs(60), "zone1-100 rejoined as a replica", || {
-        let t = tablet_type(&u, "zone1-0000000100");
-        async move { (t == "replica").then_some(()) }
-    })
-    .await;
-    wait_serving(&url, &["zone1-100"]).await;
-    let u = url.clone();
-    eventually(Duration::from_secs(30), "zone1-100 has the new primary's row", || {
-        let out = ctl(&u, &["ExecuteFetchAsDba", "zone1-100", "select count(*) from t where id = 2"]);
-        let ok = String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "1");
-        async move { ok.then_some(()) }
-    })
-    .await;
+    rejoined(&url, "select count(*) from t where id = 2", 1).await;
     let events = recovery_events(&nats).await;
     eprintln!("{events:#?}");
     // One failover: a late or repeated one would have replaced the new primary too.
