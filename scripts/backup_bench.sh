@@ -97,7 +97,9 @@ primary -e "CREATE TABLE big (id BIGINT PRIMARY KEY, k INT NOT NULL, pad VARCHAR
 chunk=100000
 for ((from = 1; from <= rows; from += chunk)); do
   to=$((from + chunk - 1)); [ "$to" -gt "$rows" ] && to=$rows
-  primary -e "INSERT INTO big SELECT seq, seq * 7919 % 100000, REPEAT(MD5(seq), 32) FROM seq_${from}_to_${to}"
+  # Half random hex, half repeated: compresses about 3x, like real rows (all-repeated text
+  # would make zstd look 25x faster than the disk).
+  primary -e "INSERT INTO big SELECT seq, seq * 7919 % 100000, CONCAT(HEX(RANDOM_BYTES(256)), REPEAT(MD5(seq), 16)) FROM seq_${from}_to_${to}"
 done
 target_pos=$(primary -N -e "SELECT @@gtid_binlog_pos")
 for _ in $(seq 1 3000); do
@@ -137,10 +139,14 @@ t0=$(now)
 "$bin" node --nats "$nats" --id bench2 --http "127.0.0.1:$(port)" --config "$home/node2.toml" \
   --data-dir "$home/tablets2" --mysql-template "$home/template" --restore-from-backup \
   --tablet "zone1-102:bench/0:replica:$p102" >"$home/node2.log" 2>&1 &
-pids+=($!)
+node2_pid=$!
+pids+=($node2_pid)
 wait_serving zone1-0000000102 1
 t1=$(now)
 results+=("new replica (--restore-from-backup) from start to serving|$(secs "$t0" "$t1")|$(rate "$mb" "$t0" "$t1")|restore, replication, catch-up")
+# The second node keeps file storage: stopped, so GetBackups below reads the storage under test.
+kill "$node2_pid"
+for _ in $(seq 1 300); do kill -0 "$node2_pid" 2>/dev/null || break; sleep 0.1; done
 
 # The same with the cluster's NATS object store.
 stop_node
