@@ -583,12 +583,18 @@ mod tests {
         // The commented [backup] example, uncommented, is a valid section.
         let text = std::fs::read_to_string(&path).unwrap();
         let from = text.find("# [backup]").unwrap();
-        let section: String = text[from..].lines().map(|l| format!("{}\n", l.trim_start_matches("# "))).collect();
+        let to = text.find("# Automatic failover").unwrap();
+        let uncomment =
+            |t: &str| -> String { t.lines().map(|l| format!("{}\n", l.trim_start_matches("# "))).collect() };
+        let section = uncomment(&text[from..to]);
         let mut with_backup: NodeConfig = toml::from_str(&section).unwrap();
         with_backup.validate().unwrap();
         assert_eq!(with_backup.backup.keep_last, 7);
         assert_eq!(with_backup.backup.schedules()[0].1.as_secs(), 86_400);
         with_backup.backup.incremental_every = "1x".into();
         assert!(with_backup.validate().unwrap_err().to_string().contains("incremental_every"));
+        // And the [failover] example.
+        let failover: NodeConfig = toml::from_str(&uncomment(&text[text.find("# [failover]").unwrap()..])).unwrap();
+        assert_eq!(failover.failover, crate::reparent::failover::FailoverConfig::default());
     }
 }

@@ -3,7 +3,10 @@
 #   1. keyspace commerce (one shard) holds product, customer and corder;
 #   2. MoveTables customer and corder into a new keyspace customer (one shard), while a
 #      writer keeps inserting customers through the gateway;
-#   3. Reshard customer from 0 into -80 and 80-, again under writes.
+#   3. Reshard customer from 0 into -80 and 80-, again under writes;
+#   4. replicas of both new shards on node c, and PlannedReparentShard of both to them, still
+#      under writes; then node c is killed and automatic failover makes node b's tablets the
+#      primaries again; node c comes back and its old primaries rejoin as replicas.
 # Each step prints what it did and how the topology looks afterwards.
 #
 # Runs on its own NATS and nodes (free ports, a temp dir) and stops them when it ends.
@@ -133,9 +136,38 @@ step "SwitchTraffic"
 ctl Reshard --workflow split --target-keyspace customer switchtraffic
 step "Complete"
 ctl Reshard --workflow split --target-keyspace customer complete
+
+step "Replicas of customer/-80 and customer/80- on node c, then PlannedReparentShard to them"
+{ tablet zone1-301 customer -80; tablet zone1-401 customer 80-; } >"$home/c.toml"
+start_node c "$home/c.toml"
+c_pid=${pids[-1]}
+wait_serving 6
+ctl ReparentTablet zone1-301
+ctl ReparentTablet zone1-401
+ctl PlannedReparentShard customer/-80 --new-primary zone1-301 | sed 's/^/    /'
+ctl PlannedReparentShard customer/80- --new-primary zone1-401 | sed 's/^/    /'
+ctl GetTablets --keyspace customer | sed 's/^/    /'
 touch "$home/stop-writer"
 wait "$writer_pid"
 read -r written failed <"$home/writer.out"
+
+step "Kill node c (both primaries): automatic failover promotes node b's tablets"
+kill -9 "$c_pid"
+for _ in $(seq 1 200); do
+  primaries=$(ctl --json GetTablets --keyspace customer | python3 -c 'import json,sys; print(sum(1 for t in json.load(sys.stdin)["tablets"] if t.get("primary_term") and t["tablet"]["node_id"] == "b"))' 2>/dev/null || echo 0)
+  [ "$primaries" -ge 2 ] && break
+  sleep 0.3
+done
+[ "$primaries" -ge 2 ] || { echo "error: no failover within 60 s; see $home/*.log" >&2; exit 1; }
+ctl GetTablets --keyspace customer | sed 's/^/    /'
+sql -e "insert into customer.customer (customer_id, email) values (99999, 'after-failover@example.com')"
+sql -e "select email from customer.customer where customer_id = 99999"
+step "Node c comes back: its old primaries rejoin as replicas"
+start_node c "$home/c.toml"
+wait_serving 6
+ctl GetTablets --keyspace customer | sed 's/^/    /'
+step "What happened, as recovery events"
+timeout 3 "$bin" events --nats "$nats" --from-start --filter recovery 2>/dev/null | sed 's/^/    /' || true
 topology customer
 step "Rows per shard, through the gateway"
 for shard in -80 80-; do

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 mod backups;
+mod emergency;
 mod reparent;
+mod reparent_tablet;
 mod tablets;
 
 use actix::Recipient;
@@ -106,7 +108,9 @@ impl AdminService {
             | AdminRequest::SetShardTabletControl { .. } => self.write(&req).await,
             AdminRequest::PlannedReparentShard { .. }
             | AdminRequest::EmergencyReparentShard { .. }
-            | AdminRequest::ReparentTablet { .. } => self.reparent_command(req).await,
+            | AdminRequest::ReparentTablet { .. }
+            | AdminRequest::TabletExternallyReparented { .. }
+            | AdminRequest::SetWritable { .. } => self.reparent_command(req).await,
             AdminRequest::ApplyVSchema { dry_run: true, keyspace, .. } => {
                 let topo = self.synced().await?;
                 plan(&req, &topo).map_err(RemoteError::from)?;

@@ -1,4 +1,5 @@
-//! `PlannedReparentShard`, `EmergencyReparentShard` and `ReparentTablet`.
+//! `PlannedReparentShard`, and what every reparent shares (the emergency one is in
+//! [`super::emergency`], commands on one tablet in [`super::reparent_tablet`]).
 //!
 //! A reparent first takes the shard's reparent lock (a topology event on the shard's subject,
 //! so of two reparents of one shard the second is refused), and ends with one topology write
@@ -16,11 +17,11 @@ use crate::protocol::events::ClusterEvent;
 use crate::protocol::subjects;
 use crate::protocol::tablet::{ManageRequest, ManageResponse, ReplicationStatus, TabletError};
 use crate::protocol::topology::{ReparentLock, TabletRecord, TabletType, TopoEvent};
-use crate::reparent::{acknowledges, most_advanced, primary_waits, Candidate};
+use crate::reparent::{acknowledges, primary_waits};
 use crate::topo::state::{Keyspace, Shard, Topology};
 use crate::topo::TopoError;
 
-fn err(code: ErrorCode, message: impl Into<String>) -> RemoteError {
+pub(super) fn err(code: ErrorCode, message: impl Into<String>) -> RemoteError {
     RemoteError::new(code, message)
 }
 
@@ -28,9 +29,9 @@ fn err(code: ErrorCode, message: impl Into<String>) -> RemoteError {
 /// rolled back (planned reparent).
 const DRAIN: Duration = Duration::from_secs(3);
 /// How long a status probe of one tablet may take while choosing a candidate.
-const PROBE: Duration = Duration::from_secs(5);
+pub(super) const PROBE: Duration = Duration::from_secs(5);
 
-fn position_of(resp: ManageResponse) -> Result<ReplicationStatus, String> {
+pub(super) fn position_of(resp: ManageResponse) -> Result<ReplicationStatus, String> {
     match resp {
         ManageResponse::Position { status } => Ok(status),
         ManageResponse::Status { health } => Ok(health.replication.unwrap_or_default()),
@@ -40,12 +41,16 @@ fn position_of(resp: ManageResponse) -> Result<ReplicationStatus, String> {
 
 /// Tablets a reparent points at the new primary: those that replicate in normal service
 /// (not drained ones, which may hold a diverged history, nor tablets in a backup or restore).
-fn follows_primary(t: &TabletRecord) -> bool {
+pub(super) fn follows_primary(t: &TabletRecord) -> bool {
     matches!(t.tablet_type, TabletType::Replica | TabletType::Rdonly | TabletType::Spare)
 }
 
 /// The keyspace and shard records, or which does not exist.
-fn shard_of<'a>(topo: &'a Topology, keyspace: &str, shard: &str) -> Result<(&'a Keyspace, &'a Shard), RemoteError> {
+pub(super) fn shard_of<'a>(
+    topo: &'a Topology,
+    keyspace: &str,
+    shard: &str,
+) -> Result<(&'a Keyspace, &'a Shard), RemoteError> {
     let ks = topo
         .keyspaces
         .get(keyspace)
@@ -58,7 +63,12 @@ fn shard_of<'a>(topo: &'a Topology, keyspace: &str, shard: &str) -> Result<(&'a 
 }
 
 /// A tablet named to become primary: one of `tablets`, and a replica.
-fn check_candidate(tablets: &[TabletRecord], w: &str, keyspace: &str, shard: &str) -> Result<(), RemoteError> {
+pub(super) fn check_candidate(
+    tablets: &[TabletRecord],
+    w: &str,
+    keyspace: &str,
+    shard: &str,
+) -> Result<(), RemoteError> {
     let t = tablets.iter().find(|t| t.alias == w).ok_or_else(|| {
         err(
             ErrorCode::FailedPrecondition,
@@ -75,7 +85,7 @@ fn check_candidate(tablets: &[TabletRecord], w: &str, keyspace: &str, shard: &st
 }
 
 /// `host` as a replica connects to it.
-fn host_of(t: &TabletRecord) -> String {
+pub(super) fn host_of(t: &TabletRecord) -> String {
     if t.mysql_host.is_empty() {
         "127.0.0.1".into()
     } else {
@@ -117,14 +127,14 @@ impl AdminService {
     }
 
     /// Takes the shard's reparent lock, or says who holds it.
-    async fn lock_shard(
+    pub(super) async fn lock_shard(
         &self,
         keyspace: &str,
         shard: &str,
         command: &str,
         timeout: Duration,
         expected_term: Option<u64>,
-    ) -> Result<(ReparentLock, std::sync::Arc<Topology>), RemoteError> {
+    ) -> Result<(ReparentLock, u64), RemoteError> {
         let lock = ReparentLock {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
             command: command.to_string(),
@@ -157,11 +167,13 @@ impl AdminService {
             })
             .await
             .map_err(RemoteError::from)?;
-        Ok((lock, self.writer.view().snapshot()))
+        // The term the reparent will record: the lock keeps other reparents out meanwhile.
+        let term = self.writer.view().snapshot().shard(keyspace, shard).map_or(1, |s| s.primary_term + 1);
+        Ok((lock, term))
     }
 
     /// Releases the lock after a reparent that changed nothing (or failed midway).
-    async fn unlock_shard(&self, keyspace: &str, shard: &str, lock: &ReparentLock) {
+    pub(super) async fn unlock_shard(&self, keyspace: &str, shard: &str, lock: &ReparentLock) {
         let res = self
             .writer
             .write("ReparentUnlock", &subjects::topo_shard(keyspace, shard), |topo| {
@@ -181,7 +193,7 @@ impl AdminService {
     }
 
     /// Names the new primary with the next term, if the shard is still under `lock`.
-    async fn record_primary(
+    pub(super) async fn record_primary(
         &self,
         keyspace: &str,
         shard: &str,
@@ -223,7 +235,7 @@ impl AdminService {
         Ok((applied.seq, term))
     }
 
-    async fn event(&self, name: &str, summary: String) {
+    pub(super) async fn event(&self, name: &str, summary: String) {
         let ev = ClusterEvent::recovery(name, summary);
         let id = uuid::Uuid::new_v4().simple().to_string();
         if let Err(e) = self.writer.store().publish_event(&ev, &id).await {
@@ -232,7 +244,7 @@ impl AdminService {
     }
 
     /// Points `others` at `primary`, each keeping its type; the failures, described.
-    async fn repoint(&self, policy: &str, primary: &TabletRecord, others: &[TabletRecord]) -> Vec<String> {
+    pub(super) async fn repoint(&self, policy: &str, primary: &TabletRecord, others: &[TabletRecord]) -> Vec<String> {
         let tc = match self.tablet_client() {
             Ok(tc) => tc,
             Err(e) => return vec![e.message],
@@ -336,7 +348,7 @@ impl AdminService {
             ));
         };
         let policy = ks.durability_policy.clone();
-        let (lock, _) = self.lock_shard(keyspace, shard, "PlannedReparentShard", timeout, None).await?;
+        let (lock, term) = self.lock_shard(keyspace, shard, "PlannedReparentShard", timeout, None).await?;
         if crate::failpoint::armed("reparent-slow") {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -346,7 +358,8 @@ impl AdminService {
             format!("PlannedReparentShard {keyspace}/{shard}: {} -> {} (lock {})", old.alias, candidate.alias, lock.id),
         )
         .await;
-        let result = self.planned_steps(keyspace, shard, &lock, &policy, &old, &candidate, &tablets, timeout).await;
+        let result =
+            self.planned_steps(keyspace, shard, (&lock, term), &policy, &old, &candidate, &tablets, timeout).await;
         match result {
             Ok((seq, term, held_ms, failures)) => {
                 let mut message = format!(
@@ -379,7 +392,7 @@ impl AdminService {
         &self,
         keyspace: &str,
         shard: &str,
-        lock: &ReparentLock,
+        (lock, term): (&ReparentLock, u64),
         policy: &str,
         old: &TabletRecord,
         candidate: &TabletRecord,
@@ -411,7 +424,7 @@ impl AdminService {
                 .undo_demote(old, format!("{} did not catch up with {position}: {e}", candidate.alias))
                 .await);
         }
-        let promote = ManageRequest::MakePrimary { semi_sync: primary_waits(policy) };
+        let promote = ManageRequest::MakePrimary { semi_sync: primary_waits(policy), term };
         if let Err(e) = tc.manage_within(&candidate.alias, &promote, PROBE).await {
             let req = ManageRequest::ReplicateFrom {
                 host: host_of(old),
@@ -476,221 +489,5 @@ impl AdminService {
             Err(e) => format!("{} could not be made writable again ({e}): run PlannedReparentShard again", old.alias),
         };
         err(ErrorCode::FailedPrecondition, format!("{why}; {undone}"))
-    }
-
-    async fn emergency(
-        &self,
-        keyspace: &str,
-        shard: &str,
-        new_primary: Option<&str>,
-        timeout: Duration,
-        expected_term: Option<u64>,
-    ) -> AdminReply {
-        let tc = self.tablet_client()?;
-        let topo = self.synced().await?;
-        let (ks, s) = shard_of(&topo, keyspace, shard)?;
-        let old = s.primary.clone().and_then(|p| topo.tablets.get(&p).cloned());
-        let old_alias = old.as_ref().map(|o| o.alias.clone()).unwrap_or_default();
-        let tablets: Vec<TabletRecord> = topo
-            .shard_tablets(keyspace, shard)
-            .filter(|t| t.alias != old_alias && follows_primary(t))
-            .cloned()
-            .collect();
-        if let Some(w) = new_primary {
-            check_candidate(&tablets, w, keyspace, shard)?;
-        }
-        let policy = ks.durability_policy.clone();
-        let (lock, _) = self.lock_shard(keyspace, shard, "EmergencyReparentShard", timeout, expected_term).await?;
-        let started = Instant::now();
-        self.event(
-            "ReparentStarted",
-            format!(
-                "EmergencyReparentShard {keyspace}/{shard}: replacing {} (lock {})",
-                if old_alias.is_empty() { "no primary" } else { &old_alias },
-                lock.id
-            ),
-        )
-        .await;
-        // A primary that still answers (an emergency reparent of a live primary) is made
-        // read-only first, and the replicas get what it wrote before they stop.
-        if let Some(o) = &old {
-            let demote = ManageRequest::DemotePrimary { drain_ms: 0 };
-            if let Ok(Ok(status)) =
-                tokio::time::timeout(Duration::from_secs(2), tc.manage_within(&o.alias, &demote, PROBE))
-                    .await
-                    .map(|r| r.map_err(|e| e.to_string()).and_then(position_of))
-            {
-                let position = if status.binlog_position.is_empty() { status.position } else { status.binlog_position };
-                let wait = ManageRequest::WaitForPosition { position, timeout_ms: timeout.as_millis() as u64 };
-                let waits = tablets.iter().map(|t| {
-                    let (tc, wait) = (tc.clone(), wait.clone());
-                    async move { tc.manage_within(&t.alias, &wait, timeout + PROBE).await }
-                });
-                futures::future::join_all(waits).await;
-            }
-        }
-        // Every reachable tablet stops replicating and applies what it received.
-        let stop = ManageRequest::StopReplicationAndGetStatus { wait_ms: timeout.as_millis() as u64 };
-        let calls = tablets.iter().map(|t| {
-            let (tc, stop) = (tc.clone(), stop.clone());
-            async move { (t.clone(), tc.manage_within(&t.alias, &stop, timeout + PROBE).await) }
-        });
-        let mut candidates = Vec::new();
-        let mut others = Vec::new();
-        let mut reached = Vec::new();
-        let mut unreachable = Vec::new();
-        for (t, r) in futures::future::join_all(calls).await {
-            match r.map_err(|e: TabletError| e.to_string()).and_then(position_of) {
-                Ok(status) => {
-                    let c = Candidate { alias: t.alias.clone(), cell: t.cell.clone(), position: status.position };
-                    if t.tablet_type == TabletType::Replica {
-                        candidates.push(c);
-                    } else {
-                        others.push(c);
-                    }
-                    reached.push(t);
-                }
-                Err(e) => unreachable.push(format!("{}: {e}", t.alias)),
-            }
-        }
-        let prefer_cell = old.as_ref().map(|o| o.cell.clone()).unwrap_or_default();
-        let chosen = match most_advanced(&candidates, &others, new_primary, &prefer_cell) {
-            Ok(c) => c.alias.clone(),
-            Err(why) => {
-                let restart = self.restart_replication(&reached).await;
-                self.unlock_shard(keyspace, shard, &lock).await;
-                let message = format!(
-                    "{keyspace}/{shard}: {why}{}; nothing was promoted{restart}",
-                    if unreachable.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (unreachable: {})", unreachable.join("; "))
-                    }
-                );
-                self.event("ReparentFailed", format!("EmergencyReparentShard {message}")).await;
-                return Err(err(ErrorCode::FailedPrecondition, message));
-            }
-        };
-        let Some(candidate) = reached.iter().find(|t| t.alias == chosen).cloned() else {
-            self.unlock_shard(keyspace, shard, &lock).await;
-            return Err(err(ErrorCode::Internal, format!("{chosen} vanished from the reachable tablets")));
-        };
-        let promote = ManageRequest::MakePrimary { semi_sync: primary_waits(&policy) };
-        if let Err(e) = tc.manage_within(&candidate.alias, &promote, PROBE).await {
-            let restart = self.restart_replication(&reached).await;
-            self.unlock_shard(keyspace, shard, &lock).await;
-            let message = format!("{keyspace}/{shard}: {} could not be promoted: {e}{restart}", candidate.alias);
-            self.event("ReparentFailed", format!("EmergencyReparentShard {message}")).await;
-            return Err(err(ErrorCode::FailedPrecondition, message));
-        }
-        let (seq, term) = match self.record_primary(keyspace, shard, &lock, &candidate.alias).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.event("ReparentFailed", format!("EmergencyReparentShard {keyspace}/{shard}: {}", e.message)).await;
-                return Err(e);
-            }
-        };
-        let others: Vec<TabletRecord> = reached.iter().filter(|t| t.alias != candidate.alias).cloned().collect();
-        let mut failures = self.repoint(&policy, &candidate, &others).await;
-        failures.extend(unreachable.iter().map(|u| format!("{u} (repoint it with ReparentTablet when it is back)")));
-        let mut message = format!(
-            "{keyspace}/{shard}: {} is primary (term {term}), replacing {}; took {} ms",
-            candidate.alias,
-            if old_alias.is_empty() { "no primary" } else { &old_alias },
-            started.elapsed().as_millis()
-        );
-        if !failures.is_empty() {
-            message.push_str(&format!("; not repointed: {}", failures.join("; ")));
-        }
-        self.event("ReparentCompleted", format!("EmergencyReparentShard {message}")).await;
-        Ok(AdminResponse::Done { message, seq })
-    }
-
-    /// After an emergency reparent that promoted nobody: replication again where it stopped.
-    async fn restart_replication(&self, tablets: &[TabletRecord]) -> String {
-        let Ok(tc) = self.tablet_client() else { return String::new() };
-        let mut failed = Vec::new();
-        for t in tablets {
-            if let Err(e) = tc.manage_within(&t.alias, &ManageRequest::StartReplication, PROBE).await {
-                failed.push(format!("{}: {e}", t.alias));
-            }
-        }
-        if failed.is_empty() {
-            "; replication restarted where it stopped".into()
-        } else {
-            format!("; replication could not be restarted on {}", failed.join("; "))
-        }
-    }
-
-    async fn reparent_tablet(&self, alias: &str) -> AdminReply {
-        let topo = self.synced().await?;
-        let t = super::tablets::record(&topo, alias)?.clone();
-        let shard = topo.shard(&t.keyspace, &t.shard);
-        let primary =
-            shard.and_then(|s| s.primary.clone()).and_then(|p| topo.tablets.get(&p).cloned()).ok_or_else(|| {
-                err(
-                    ErrorCode::FailedPrecondition,
-                    format!("{}/{} has no primary to replicate from", t.keyspace, t.shard),
-                )
-            })?;
-        if primary.alias == alias || t.tablet_type == TabletType::Primary {
-            return Err(err(
-                ErrorCode::FailedPrecondition,
-                format!(
-                    "{alias} is {}: ReparentTablet points replicas and rdonly tablets at their primary",
-                    t.tablet_type
-                ),
-            ));
-        }
-        let policy = topo.keyspaces.get(&t.keyspace).map(|k| k.durability_policy.clone()).unwrap_or_default();
-        let failures = self.repoint(&policy, &primary, std::slice::from_ref(&t)).await;
-        if let Some(f) = failures.first() {
-            return Err(err(ErrorCode::FailedPrecondition, f.clone()));
-        }
-        Ok(AdminResponse::Done { message: format!("{alias} replicates from {}", primary.alias), seq: topo.seq })
-    }
-
-    async fn externally_reparented(&self, alias: &str) -> AdminReply {
-        let tc = self.tablet_client()?;
-        let topo = self.synced().await?;
-        let t = super::tablets::record(&topo, alias)?.clone();
-        let (keyspace, shard) = (t.keyspace.clone(), t.shard.clone());
-        if topo.shard(&keyspace, &shard).and_then(|s| s.primary.as_deref()) == Some(alias) {
-            return Ok(AdminResponse::Done {
-                message: format!("{alias} is already the primary of {keyspace}/{shard}"),
-                seq: topo.seq,
-            });
-        }
-        let policy = topo.keyspaces.get(&keyspace).map(|k| k.durability_policy.clone()).unwrap_or_default();
-        let (lock, _) = self.lock_shard(&keyspace, &shard, "TabletExternallyReparented", PROBE, None).await?;
-        let promote = ManageRequest::MakePrimary { semi_sync: primary_waits(&policy) };
-        if let Err(e) = tc.manage_within(alias, &promote, PROBE).await {
-            self.unlock_shard(&keyspace, &shard, &lock).await;
-            return Err(err(ErrorCode::FailedPrecondition, format!("{alias} could not be opened for writes: {e}")));
-        }
-        let (seq, term) = self.record_primary(&keyspace, &shard, &lock, alias).await?;
-        let message = format!("{alias} is primary of {keyspace}/{shard} (term {term}), reparented externally");
-        self.event("ReparentCompleted", format!("TabletExternallyReparented {message}")).await;
-        Ok(AdminResponse::Done { message, seq })
-    }
-
-    async fn set_writable(&self, alias: &str, writable: bool) -> AdminReply {
-        let tc = self.tablet_client()?;
-        let topo = self.synced().await?;
-        let t = super::tablets::record(&topo, alias)?;
-        if writable && topo.shard(&t.keyspace, &t.shard).and_then(|s| s.primary.as_deref()) != Some(alias) {
-            return Err(err(
-                ErrorCode::FailedPrecondition,
-                format!("{alias} is not its shard's primary: only the primary may be writable"),
-            ));
-        }
-        let sql = format!("SET GLOBAL read_only = {}", if writable { "OFF" } else { "ON" });
-        tc.manage_within(alias, &ManageRequest::ExecuteFetchAsDba { sql, max_rows: None }, PROBE)
-            .await
-            .map_err(|e| err(ErrorCode::FailedPrecondition, format!("tablet {alias}: {e}")))?;
-        Ok(AdminResponse::Done {
-            message: format!("{alias} is {}", if writable { "writable" } else { "read-only" }),
-            seq: topo.seq,
-        })
     }
 }

@@ -189,7 +189,8 @@ impl AdminService {
         }
         let mut lines = Vec::new();
         let policy = topo.keyspaces.get(keyspace).map(|k| k.durability_policy.clone()).unwrap_or_default();
-        let promote = ManageRequest::MakePrimary { semi_sync: crate::reparent::primary_waits(&policy) };
+        let promote =
+            ManageRequest::MakePrimary { semi_sync: crate::reparent::primary_waits(&policy), term: s.primary_term + 1 };
         let resp = tc.manage(primary, &promote).await.map_err(|e| tablet_err(primary, e))?;
         lines.push(done_message(resp));
         let mut failures = Vec::new();

@@ -226,7 +226,7 @@ pub enum CtlCommand {
     #[command(name = "SetWritable")]
     SetWritable {
         alias: String,
-        #[arg(value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
         writable: bool,
     },
     /// Set a keyspace's durability policy: none, semi_sync or cross_cell.

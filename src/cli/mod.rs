@@ -277,3 +277,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 fn block_on<F: std::future::Future<Output = anyhow::Result<i32>>>(f: F) -> anyhow::Result<i32> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(f)
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks its definitions only when a subcommand is built (in debug builds): this
+    /// builds every one, so a bad argument definition fails here, not at a user's prompt.
+    #[test]
+    fn every_command_line_definition_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

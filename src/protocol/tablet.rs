@@ -336,6 +336,10 @@ pub enum ManageRequest {
     MakePrimary {
         #[serde(default)]
         semi_sync: bool,
+        /// The term the reparent will record for it: until the topology shows that term, the
+        /// tablet does not take the previous primary's entry as a sign it was replaced.
+        #[serde(default)]
+        term: u64,
     },
     /// Replicate from the given primary with MariaDB GTID, read-only; the tablet keeps
     /// `tablet_type` (replica or rdonly). With `semi_sync`, it acknowledges the primary's
@@ -581,7 +585,7 @@ mod tests {
         for req in [
             ManageRequest::Status,
             ManageRequest::SetType { tablet_type: TabletType::Rdonly },
-            ManageRequest::MakePrimary { semi_sync: true },
+            ManageRequest::MakePrimary { semi_sync: true, term: 3 },
             ManageRequest::ReplicateFrom {
                 host: "h".into(),
                 port: 1,

@@ -336,6 +336,37 @@ mod tests {
     }
 
     #[test]
+    fn durability_and_failover_switches() {
+        let mut t = Topology::default();
+        create_ks(&mut t, "ks");
+        create_shard(&mut t, "ks", "-80").unwrap();
+        create_shard(&mut t, "ks", "80-").unwrap();
+        let set =
+            |p: &str| AdminRequest::SetKeyspaceDurabilityPolicy { keyspace: "ks".into(), durability_policy: p.into() };
+        apply(&mut t, set("cross_cell")).unwrap();
+        assert_eq!(t.keyspaces["ks"].durability_policy, "cross_cell");
+        assert!(apply(&mut t, set("cross_cell")).unwrap().is_empty(), "already in effect");
+        assert!(matches!(apply(&mut t, set("paxos")), Err(TopoError::Invalid(_))));
+        let switch = |shard: Option<&str>, enabled| AdminRequest::SetFailover {
+            keyspace: "ks".into(),
+            shard: shard.map(String::from),
+            enabled,
+        };
+        apply(&mut t, switch(None, false)).unwrap();
+        assert!(t.keyspaces["ks"].shards.values().all(|s| s.failover_disabled));
+        apply(&mut t, switch(Some("80-"), true)).unwrap();
+        assert!(
+            t.keyspaces["ks"].shards["-80"].failover_disabled && !t.keyspaces["ks"].shards["80-"].failover_disabled
+        );
+        // A shard created later follows its keyspace's switch.
+        create_ks(&mut t, "other");
+        apply(&mut t, AdminRequest::SetFailover { keyspace: "other".into(), shard: None, enabled: false }).unwrap();
+        create_shard(&mut t, "other", "0").unwrap();
+        assert!(t.keyspaces["other"].shards["0"].failover_disabled);
+        assert!(matches!(apply(&mut t, switch(Some("40-"), true)), Err(TopoError::NotFound(_))));
+    }
+
+    #[test]
     fn keyspace_lifecycle() {
         let mut t = Topology::default();
         create_ks(&mut t, "customer");

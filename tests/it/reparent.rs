@@ -182,6 +182,12 @@ async fn planned_reparent_under_a_writer_pauses_writes_and_loses_nothing() {
     assert!(e.contains("is rdonly: only a replica can become primary"), "{e}");
     let e = ctl_err(&url, &["PlannedReparentShard", "nope/0"]);
     assert!(e.contains("does not exist"), "{e}");
+    // A candidate that does not replicate (its SQL thread stopped) cannot catch up: refused.
+    ctl_ok(&url, &["ExecuteFetchAsDba", "zone1-101", "STOP SLAVE SQL_THREAD"]);
+    let e = ctl_err(&url, &["PlannedReparentShard", "ks/0", "--new-primary", "zone1-101"]);
+    assert!(e.contains("zone1-0000000101 is not replicating") && e.contains("nothing was changed"), "{e}");
+    ctl_ok(&url, &["ExecuteFetchAsDba", "zone1-101", "START SLAVE SQL_THREAD"]);
+    wait_serving(&url, &["zone1-101"]).await;
     assert_eq!(shard_primary(&url), ("zone1-0000000100".to_string(), 1));
 
     let w = Arc::new(Writes::default());
@@ -344,6 +350,34 @@ async fn a_replica_whose_replication_stalls_leaves_read_routing_until_it_catches
     .await;
     let rows = ctl_ok(&url, &["ExecuteFetchAsDba", "zone1-101", "select count(*) from t"]);
     assert!(rows.lines().any(|l| l.trim() == "1"), "{rows}");
+
+    // SetWritable: only the primary may be opened.
+    let e = ctl_err(&url, &["SetWritable", "zone1-101", "true"]);
+    assert!(e.contains("only the primary may be writable"), "{e}");
+    let read_only = |u: &str| {
+        let out = ctl_ok(u, &["ExecuteFetchAsDba", "zone1-100", "select @@global.read_only as ro"]);
+        out.lines().any(|l| l.trim() == "1")
+    };
+    ctl_ok(&url, &["SetWritable", "zone1-100", "false"]);
+    assert!(read_only(&url));
+    ctl_ok(&url, &["SetWritable", "zone1-100", "true"]);
+    assert!(!read_only(&url));
+    ctl_ok(&url, &["ExecuteFetchAsDba", "zone1-100", "insert into t values (2, 2)"]);
+
+    // A failover done outside tessera: zone1-101 was made primary by other tooling; recorded,
+    // it takes writes, and the old primary fences itself and replicates from it.
+    let u = url.clone();
+    eventually(Duration::from_secs(20), "zone1-101 caught up", || {
+        let out = ctl(&u, &["ExecuteFetchAsDba", "zone1-101", "select count(*) from t"]);
+        let ok = String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "2");
+        async move { ok.then_some(()) }
+    })
+    .await;
+    let out = ctl_ok(&url, &["TabletExternallyReparented", "zone1-101"]);
+    assert!(out.contains("term 2"), "{out}");
+    assert_eq!(shard_primary(&url), ("zone1-0000000101".to_string(), 2));
+    ctl_ok(&url, &["ExecuteFetchAsDba", "zone1-101", "insert into t values (3, 3)"]);
+    rejoined(&url, "select count(*) from t", 3).await;
 }
 
 /// The `recovery` events kept so far, as `Name: summary`.

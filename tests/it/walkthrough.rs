@@ -20,6 +20,9 @@ fn walkthrough_runs_end_to_end() {
         "serving primary  -80 80-",
         "no differences",
         "0 inserts failed",
+        "=== Kill node c (both primaries): automatic failover promotes node b's tablets",
+        "after-failover@example.com",
+        "PrimaryRejoined",
         "walkthrough complete",
     ] {
         assert!(stdout.contains(line), "walkthrough output lacks `{line}`:\n{stdout}");

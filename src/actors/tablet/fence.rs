@@ -23,19 +23,36 @@ pub struct Fence {
     view: TopoView,
     keyspace: String,
     shard: String,
+    /// The term this tablet was promoted for (by `MakePrimary`), so the previous primary's
+    /// entry, still in the topology until the reparent records the new term, is not taken
+    /// for a newer one. 0 after a restart: any other primary then counts.
+    promoted: std::sync::atomic::AtomicU64,
 }
 
 impl Fence {
     pub fn new(view: TopoView, keyspace: &str, shard: &str) -> Fence {
-        Fence { view, keyspace: keyspace.to_string(), shard: shard.to_string() }
+        Fence {
+            view,
+            keyspace: keyspace.to_string(),
+            shard: shard.to_string(),
+            promoted: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
-    /// The shard's primary and term when the topology names a primary other than `alias`.
+    /// Records the term a promotion is for.
+    pub fn promoted_at(&self, term: u64) {
+        self.promoted.store(term, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The shard's primary and term when the topology names a primary other than `alias`,
+    /// at a term not older than the one this tablet was promoted for.
     pub fn replaced_by(&self, alias: &str) -> Option<(String, u64)> {
         let topo = self.view.snapshot();
         let s = topo.shard(&self.keyspace, &self.shard)?;
         match &s.primary {
-            Some(p) if p != alias => Some((p.clone(), s.primary_term)),
+            Some(p) if p != alias && s.primary_term >= self.promoted.load(std::sync::atomic::Ordering::SeqCst) => {
+                Some((p.clone(), s.primary_term))
+            }
             _ => None,
         }
     }
@@ -259,5 +276,57 @@ impl Handler<TopologyChanged> for TabletActor {
         {
             self.apply_durability(ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topo::state::Topology;
+
+    fn topo_with_primary(primary: Option<&str>, term: u64) -> Topology {
+        let mut t = Topology::default();
+        let seq = |t: &Topology| t.seq + 1;
+        let commit = |events| crate::protocol::topology::TopoCommit { command: "test".into(), events };
+        let s = seq(&t);
+        crate::topo::state::project_commit(
+            &mut t,
+            s,
+            &commit(vec![
+                TopoEvent::KeyspaceCreated { keyspace: "ks".into(), durability_policy: "semi_sync".into() },
+                TopoEvent::ShardCreated { keyspace: "ks".into(), shard: "0".into(), is_primary_serving: true },
+                TopoEvent::ShardPrimaryChanged {
+                    keyspace: "ks".into(),
+                    shard: "0".into(),
+                    primary: primary.map(String::from),
+                    term,
+                },
+            ]),
+        );
+        t
+    }
+
+    #[test]
+    fn a_primary_is_replaced_only_by_another_named_primary() {
+        let fence = Fence::new(TopoView::fixed(topo_with_primary(Some("b"), 4)), "ks", "0");
+        assert_eq!(fence.replaced_by("a"), Some(("b".to_string(), 4)));
+        assert_eq!(fence.replaced_by("b"), None);
+        // No primary yet (InitShardPrimary promotes before it records): not replaced.
+        let fence = Fence::new(TopoView::fixed(topo_with_primary(None, 0)), "ks", "0");
+        assert_eq!(fence.replaced_by("a"), None);
+        // Promoted for term 5 while the topology still shows term 4's primary: not replaced,
+        // until a term of at least 5 names another.
+        let fence = Fence::new(TopoView::fixed(topo_with_primary(Some("b"), 4)), "ks", "0");
+        fence.promoted_at(5);
+        assert_eq!(fence.replaced_by("a"), None);
+        let fence = Fence::new(TopoView::fixed(topo_with_primary(Some("b"), 5)), "ks", "0");
+        fence.promoted_at(5);
+        assert_eq!(fence.replaced_by("a"), Some(("b".to_string(), 5)));
+        // Another shard's primary is none of its business.
+        let fence = Fence::new(TopoView::fixed(topo_with_primary(Some("b"), 4)), "ks", "-80");
+        assert_eq!(fence.replaced_by("a"), None);
+        let fence = Fence::new(TopoView::fixed(topo_with_primary(Some("b"), 4)), "ks", "0");
+        assert!(fence.acknowledges(TabletType::Replica, "z1", "z1"));
+        assert!(!fence.acknowledges(TabletType::Rdonly, "z1", "z1"));
     }
 }

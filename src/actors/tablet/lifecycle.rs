@@ -591,48 +591,6 @@ impl Handler<StopTablet> for TabletActor {
 
 /// Whether MySQL refused the login (1045), as opposed to not answering.
 /// Replication runs and the replica has applied everything it received from its primary.
-impl TabletActor {
-    /// A replica or rdonly tablet lagging past `max_replica_lag_s` (or whose SQL thread
-    /// stopped while its IO thread fetches on) stops serving reads until it catches up.
-    fn check_lag(&mut self, ctx: &mut Context<Self>) {
-        let lagging = match (self.state.tablet_type(), self.replication.as_ref()) {
-            (TabletType::Replica | TabletType::Rdonly, Some(r))
-                if self.cfg.max_replica_lag_s > 0 && !self.catching_up =>
-            {
-                lag_reason(r, self.cfg.max_replica_lag_s)
-            }
-            _ => None,
-        };
-        match (lagging, self.lagging.is_some()) {
-            (Some(why), _) => {
-                if self.state.serving.load(std::sync::atomic::Ordering::SeqCst) {
-                    warn!(tablet = %self.cfg.alias, "{why}; not serving reads until caught up");
-                    self.not_serving(&why);
-                    self.publish_health(ctx);
-                }
-                self.lagging = Some(why);
-            }
-            (None, true) => {
-                info!(tablet = %self.cfg.alias, "replication caught up; serving reads again");
-                self.lagging = None;
-            }
-            (None, false) => {}
-        }
-    }
-}
-
-/// Why a replica is too far behind to serve reads, if it is.
-fn lag_reason(r: &crate::protocol::tablet::ReplicationStatus, max_s: u64) -> Option<String> {
-    r.source.as_ref()?;
-    if r.io_running && !r.sql_running {
-        return Some("replication's SQL thread stopped while it fetches on: its lag grows".into());
-    }
-    match r.lag_secs {
-        Some(lag) if lag > max_s => Some(format!("replication lags {lag} s, more than max_replica_lag_s {max_s}")),
-        _ => None,
-    }
-}
-
 fn caught_up(r: &crate::protocol::tablet::ReplicationStatus) -> bool {
     r.io_running && r.sql_running && r.lag_secs == Some(0)
 }

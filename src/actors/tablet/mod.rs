@@ -12,6 +12,7 @@
 mod backup;
 mod dbconn;
 mod fence;
+mod lag;
 mod lifecycle;
 mod manage;
 pub mod query;

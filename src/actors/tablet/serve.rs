@@ -221,15 +221,16 @@ impl Handler<Manage> for TabletActor {
                     Ok(ManageResponse::Done { message: format!("{} is now {tablet_type}", act.cfg.alias) })
                 }))
             }
-            ManageRequest::MakePrimary { semi_sync } => {
+            ManageRequest::MakePrimary { semi_sync, term } => {
                 let fut = async move {
                     let mut conn = service.dba_conn().await?;
                     let position = make_primary(&mut conn, &alias, semi_sync).await?;
                     service.set_writes_held(false, Vec::new(), std::time::Duration::ZERO).await;
                     Ok(position)
                 };
-                Box::pin(fut.into_actor(self).map(|res, act, ctx| {
+                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
                     let position = res?;
+                    act.state.fence.promoted_at(term);
                     act.set_type(ctx, TabletType::Primary);
                     act.publish_health(ctx);
                     Ok(ManageResponse::Done { message: format!("{} is primary at {position}", act.cfg.alias) })
