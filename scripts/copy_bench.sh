@@ -16,7 +16,7 @@ ensure_packages
 rows="${ROWS:-1000000}"
 writers_list="${WRITERS:-1 2 4}"
 (cd "$root" && cargo build --release --quiet)
-bin="$root/target/release/tessera"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/tessera"
 home="$(mktemp -d "${TMPDIR:-/tmp}/tessera-copybench.XXXXXX")"
 out_dir="$root/docs/bench/$(date -u +%Y-%m-%d)-copy"
 mkdir -p "$out_dir"
@@ -64,8 +64,11 @@ for _ in $(seq 1 600); do
 done
 ctl InitShardPrimary bench/0 zone1-100 >/dev/null
 ctl InitShardPrimary benchcopy/0 zone1-200 >/dev/null
-src() { mariadb -h127.0.0.1 -P"$src_port" -uroot bench "$@"; }
-dst() { mariadb -h127.0.0.1 -P"$dst_port" -uroot "$@"; }
+# root logs in by the unix socket only (tessera takes its TCP login away).
+src_sock="$home/tablets/zone1-0000000100/mysqld.sock"
+dst_sock="$home/tablets/zone1-0000000200/mysqld.sock"
+src() { mariadb --socket="$src_sock" -uroot bench "$@"; }
+dst() { mariadb --socket="$dst_sock" -uroot "$@"; }
 
 echo "loading $rows rows into bench/0..."
 src -e "CREATE TABLE sbtest1 (id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_1 (k)) ENGINE=InnoDB"
@@ -89,7 +92,7 @@ done
 
 dst -e "DROP DATABASE IF EXISTS dumptest; CREATE DATABASE dumptest"
 t0=$(now)
-mariadb-dump -h127.0.0.1 -P"$src_port" -uroot --single-transaction bench sbtest1 | dst dumptest
+mariadb-dump --socket="$src_sock" -uroot --single-transaction bench sbtest1 | dst dumptest
 t1=$(now)
 copied=$(dst -N -e "SELECT COUNT(*) FROM dumptest.sbtest1")
 [ "$copied" = "$rows" ] || { echo "error: dump-and-load copied $copied of $rows rows" >&2; exit 1; }

@@ -491,3 +491,42 @@ async fn a_stopped_replica_is_repaired_and_a_frozen_primary_is_replaced_then_fen
         assert!(events.iter().any(|e| e.starts_with(name)), "no {name} event: {events:#?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_switched_off_waits_and_unreachable_tablets_are_refused_or_skipped() {
+    let nats = NatsServer::start();
+    let url = nats.url.clone();
+    let fo = ["--failover", "on", "--primary-down-after-ms", "2000"];
+    let _g = node(&nats, "g", None, None, &fo);
+    let mut a = node(&nats, "a", Some(("zone1-100", "replica")), None, &fo);
+    let _b = node(&nats, "b", Some(("zone1-101", "replica")), None, &fo);
+    let mut c = node(&nats, "c", Some(("zone1-102", "replica")), None, &fo);
+    wait_serving(&url, &["zone1-100", "zone1-101", "zone1-102"]).await;
+    ctl_ok(&url, &["InitShardPrimary", "ks/0", "zone1-100"]);
+    let out = ctl_ok(&url, &["SetFailover", "ks/0", "off"]);
+    assert!(out.contains("automatic failover off for ks/0"), "{out}");
+
+    // A candidate whose node is gone: refused, nothing changes.
+    c.kill9();
+    let e = ctl_err(&url, &["PlannedReparentShard", "ks/0", "--new-primary", "zone1-102"]);
+    assert!(e.contains("zone1-0000000102 is unreachable") && e.contains("nothing was changed"), "{e}");
+    assert_eq!(shard_primary(&url), ("zone1-0000000100".to_string(), 1));
+
+    // The primary's node dies with failover off for its shard: nobody replaces it.
+    a.kill9();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(shard_primary(&url), ("zone1-0000000100".to_string(), 1));
+    // Switched on: the one reachable replica is promoted; the dead one is reported, not waited for.
+    ctl_ok(&url, &["SetFailover", "ks", "on"]);
+    let u = url.clone();
+    eventually(Duration::from_secs(60), "zone1-101 primary", || {
+        let p = shard_primary(&u);
+        async move { (p == ("zone1-0000000101".to_string(), 2)).then_some(()) }
+    })
+    .await;
+    let events = recovery_events(&nats).await;
+    assert!(
+        events.iter().any(|e| e.starts_with("ReparentCompleted") && e.contains("not repointed: zone1-0000000102")),
+        "{events:#?}"
+    );
+}
