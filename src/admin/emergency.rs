@@ -52,7 +52,7 @@ impl AdminService {
                     .await
                     .map(|r| r.map_err(|e| e.to_string()).and_then(position_of))
             {
-                let position = if status.binlog_position.is_empty() { status.position } else { status.binlog_position };
+                let position = status.written();
                 let wait = ManageRequest::WaitForPosition { position, timeout_ms: timeout.as_millis() as u64 };
                 let waits = tablets.iter().map(|t| {
                     let (tc, wait) = (tc.clone(), wait.clone());

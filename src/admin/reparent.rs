@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use super::AdminService;
 use crate::protocol::admin::{AdminReply, AdminRequest, AdminResponse, ErrorCode, RemoteError};
 use crate::protocol::envelope::now_ms;
-use crate::protocol::events::ClusterEvent;
 use crate::protocol::subjects;
 use crate::protocol::tablet::{ManageRequest, ManageResponse, ReplicationStatus, TabletError};
 use crate::protocol::topology::{ReparentLock, TabletRecord, TabletType, TopoEvent};
@@ -236,11 +235,7 @@ impl AdminService {
     }
 
     pub(super) async fn event(&self, name: &str, summary: String) {
-        let ev = ClusterEvent::recovery(name, summary);
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        if let Err(e) = self.writer.store().publish_event(&ev, &id).await {
-            tracing::warn!(error = %e, "could not publish a recovery event");
-        }
+        crate::reparent::publish_event(self.writer.store(), name, summary).await;
     }
 
     /// Points `others` at `primary`, each keeping its type; the failures, described.
@@ -416,7 +411,7 @@ impl AdminService {
                     ),
                 )
             })?;
-        let position = if status.binlog_position.is_empty() { status.position } else { status.binlog_position };
+        let position = status.written();
         let wait =
             ManageRequest::WaitForPosition { position: position.clone(), timeout_ms: timeout.as_millis() as u64 };
         if let Err(e) = tc.manage_within(&candidate.alias, &wait, timeout + PROBE).await {

@@ -157,16 +157,7 @@ impl AdminService {
     }
 
     pub(super) async fn record_type(&self, alias: &str, tablet_type: TabletType) -> Result<u64, RemoteError> {
-        let applied = self
-            .writer
-            .write("ChangeTabletType", &subjects::topo_tablet(alias), |topo| match topo.tablets.get(alias) {
-                Some(t) if t.tablet_type == tablet_type => Ok(Vec::new()),
-                Some(_) => Ok(vec![TopoEvent::TabletTypeChanged { alias: alias.to_string(), tablet_type }]),
-                None => Err(TopoError::NotFound(format!("tablet `{alias}` does not exist"))),
-            })
-            .await
-            .map_err(RemoteError::from)?;
-        Ok(applied.seq)
+        self.writer.record_tablet_type(alias, tablet_type).await.map_err(RemoteError::from)
     }
 
     async fn init_shard_primary(&self, keyspace: &str, shard: &str, primary: &str, force: bool) -> AdminReply {

@@ -110,16 +110,20 @@ fn golden_plans() {
     let bless = std::env::var("TESSERA_BLESS").is_ok_and(|v| v == "1");
     let mut total = 0;
     let mut failures = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
     for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "txt")) {
-        let text = std::fs::read_to_string(f).unwrap();
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let (fixed, wrong, cases) = check(&text);
         total += cases;
         if bless {
-            std::fs::write(f, fixed.trim_end().to_string() + "\n").unwrap();
+            std::fs::write(f, fixed.trim_end().to_string() + "\n").unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         } else {
-            failures.extend(wrong.into_iter().map(|w| format!("{}: {w}", f.file_name().unwrap().to_string_lossy())));
+            failures.extend(wrong.into_iter().map(|w| format!("{}: {w}", f.display())));
         }
     }
     assert!(failures.is_empty(), "{} plan(s) differ from the golden files:\n{}", failures.len(), failures.join("\n"));

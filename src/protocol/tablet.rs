@@ -476,6 +476,19 @@ pub struct ReplicationStatus {
     pub last_error: Option<String>,
 }
 
+impl ReplicationStatus {
+    /// Every transaction the server wrote to its binlog (its own and replicated ones), or, with
+    /// no binlog position, every one it applied: what a new primary must have before it takes
+    /// over.
+    pub fn written(&self) -> String {
+        if self.binlog_position.is_empty() {
+            self.position.clone()
+        } else {
+            self.binlog_position.clone()
+        }
+    }
+}
+
 /// What a tablet reports about itself, on `tessera.health.<alias>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TabletHealth {

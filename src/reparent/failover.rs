@@ -18,7 +18,6 @@ use tracing::{info, warn};
 use crate::actors::health::GetHealth;
 use crate::lease::Singleton;
 use crate::protocol::admin::AdminRequest;
-use crate::protocol::events::ClusterEvent;
 use crate::protocol::tablet::TabletHealth;
 use crate::protocol::topology::{TabletRecord, TabletType};
 use crate::topo::state::Topology;
@@ -180,14 +179,6 @@ fn replica_broken(h: &TabletHealth, primary: &TabletRecord, now_ms: u64, cfg: &F
     }
 }
 
-async fn event(store: &TopoStore, name: &str, summary: String) {
-    let ev = ClusterEvent::recovery(name, summary);
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    if let Err(e) = store.publish_event(&ev, &id).await {
-        warn!(error = %e, "could not publish a recovery event");
-    }
-}
-
 /// One look at every shard: recoveries and repairs that are due start on their own tasks, so
 /// the lease keeps being renewed while they run (a holder that stopped renewing would let a
 /// second node start the same recovery).
@@ -231,7 +222,7 @@ async fn pass(
                     let (admin, store, jobs) = (admin.clone(), store.clone(), watch.jobs.clone());
                     let old = primary.alias.clone();
                     tokio::spawn(async move {
-                        event(
+                        super::publish_event(
                             &store,
                             "PrimaryDown",
                             format!("{key}: primary {old} is down: {why}; running EmergencyReparentShard"),
@@ -247,7 +238,7 @@ async fn pass(
                                     other => format!("{other:?}"),
                                 };
                                 info!(shard = %key, "automatic failover done: {done}");
-                                event(
+                                super::publish_event(
                                     &store,
                                     "FailoverCompleted",
                                     format!(
@@ -259,7 +250,7 @@ async fn pass(
                             }
                             Err(e) => {
                                 warn!(shard = %key, error = %e, "automatic failover failed; trying again in 30 s");
-                                event(
+                                super::publish_event(
                                     &store,
                                     "FailoverFailed",
                                     format!("{key}: automatic failover from {old} failed: {e}; trying again in 30 s"),
@@ -311,7 +302,14 @@ fn repair_replicas(
             // (a primary address the replica spells differently) must not repeat every pass.
             finish(&jobs, &alias, true);
             match result {
-                Ok(_) => event(&store, "ReplicaRepaired", format!("{alias}: {why}; pointed at {primary} again")).await,
+                Ok(_) => {
+                    super::publish_event(
+                        &store,
+                        "ReplicaRepaired",
+                        format!("{alias}: {why}; pointed at {primary} again"),
+                    )
+                    .await
+                }
                 Err(e) => warn!(tablet = %alias, error = %e, "could not repair replication; trying again later"),
             }
         });

@@ -27,6 +27,16 @@ pub fn acknowledges(policy: &str, tablet_type: TabletType, my_cell: &str, primar
     }
 }
 
+/// Publishes a `recovery` cluster event; a failure to publish is logged, not returned (the
+/// recovery itself has happened either way).
+pub async fn publish_event(store: &crate::topo::store::TopoStore, name: &str, summary: String) {
+    let ev = crate::protocol::events::ClusterEvent::recovery(name, summary);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    if let Err(e) = store.publish_event(&ev, &id).await {
+        tracing::warn!(error = %e, event = name, "could not publish a recovery event");
+    }
+}
+
 /// One tablet that may become primary: its alias, cell and GTID position (`gtid_current_pos`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {

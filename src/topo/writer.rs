@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
-use crate::protocol::topology::{TopoCommit, TopoEvent};
+use crate::protocol::topology::{TabletType, TopoCommit, TopoEvent};
 use crate::topo::state::Topology;
 use crate::topo::store::{AppendError, TopoStore};
 use crate::topo::view::TopoView;
@@ -51,6 +51,19 @@ impl TopoWriter {
 
     pub fn store(&self) -> &TopoStore {
         &self.store
+    }
+
+    /// Records a tablet's type (nothing to do when it has it already); the sequence after.
+    pub async fn record_tablet_type(&self, alias: &str, tablet_type: TabletType) -> Result<u64, TopoError> {
+        let subject = crate::protocol::subjects::topo_tablet(alias);
+        let applied = self
+            .write("ChangeTabletType", &subject, |topo| match topo.tablets.get(alias) {
+                Some(t) if t.tablet_type == tablet_type => Ok(Vec::new()),
+                Some(_) => Ok(vec![TopoEvent::TabletTypeChanged { alias: alias.to_string(), tablet_type }]),
+                None => Err(TopoError::NotFound(format!("tablet `{alias}` does not exist"))),
+            })
+            .await?;
+        Ok(applied.seq)
     }
 
     /// Runs `plan` against the current aggregate and appends its events to `subject`.

@@ -16,11 +16,7 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
     let url = c.nats.url.clone();
     let pool = c.pool("root", "", Some("customer"));
     let mut conn = pool.get_conn().await.unwrap();
-    for id in 1..=20u64 {
-        conn.exec_drop("insert into customer (customer_id, email) values (?, ?)", (id, format!("c{id}@x")))
-            .await
-            .unwrap();
-    }
+    crate::harness::cluster::insert_customers(&mut conn, 1..=20).await;
 
     // The shard with a replica: backed up from it, online.
     let done = ctl(&url, &["BackupShard", "customer/-80", "--wait"]);
@@ -50,11 +46,7 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
 
     // Restore the replica from it while the primary takes more rows: it comes back at the
     // backup's position, catches up by replication, and serves again.
-    for id in 21..=30u64 {
-        conn.exec_drop("insert into customer (customer_id, email) values (?, ?)", (id, format!("c{id}@x")))
-            .await
-            .unwrap();
-    }
+    crate::harness::cluster::insert_customers(&mut conn, 21..=30).await;
     let on_primary = c.on_tablet("zone1-200", "select count(*), sum(customer_id) from customer");
     let out = ctl_ok(&url, &["RestoreFromBackup", "zone1-201"]);
     assert!(out.contains("restored from backup") && out.contains(&manifest.name), "{out}");

@@ -75,18 +75,11 @@ async fn nats_storage_builtin_engine_and_new_replicas_restored_from_backups() {
     assert!(info.size > 0);
 
     // New replicas on another node start from those backups and catch up with the writer.
-    let cfg = c.dir.path().join("n2.toml");
-    std::fs::write(&cfg, "[backup]\nstorage = \"nats\"\n").unwrap();
-    let n2 = NodeProc::start_with(
-        &url,
-        "n2",
-        &[
-            "--config".into(),
-            cfg.display().to_string(),
-            "--restore-from-backup".into(),
-            format!("--tablet=zone1-202:customer/-80:replica:{}", free_port()),
-            format!("--tablet=zone1-301:customer/80-:replica:{}", free_port()),
-        ],
+    let n2 = node_from_backup(
+        &c,
+        "[backup]\nstorage = \"nats\"\n",
+        &["zone1-202:customer/-80".into(), "zone1-301:customer/80-".into()],
+        &[],
     );
     eventually(Duration::from_secs(120), "the new replicas restored", || {
         let tablets = ctl_ok(&url, &["GetTablets"]);
@@ -185,26 +178,11 @@ async fn a_node_killed_during_a_backup_comes_back_serving_and_leaves_a_partial_b
     let url = c.nats.url.clone();
     let pool = c.pool("root", "", Some("customer"));
     let mut conn = pool.get_conn().await.unwrap();
-    for id in 1..=20u64 {
-        conn.exec_drop("insert into customer (customer_id, email) values (?, ?)", (id, format!("c{id}@x")))
-            .await
-            .unwrap();
-    }
+    crate::harness::cluster::insert_customers(&mut conn, 1..=20).await;
     ctl_ok(&url, &["BackupShard", "customer/-80"]);
     // A replica on a node of its own (from that backup), whose copies are slowed down.
-    let cfg = c.dir.path().join("n2.toml");
-    std::fs::write(&cfg, &backup_cfg).unwrap();
-    let mut n2 = NodeProc::start_with(
-        &url,
-        "n2",
-        &[
-            "--config".into(),
-            cfg.display().to_string(),
-            "--restore-from-backup".into(),
-            format!("--tablet=zone1-202:customer/-80:replica:{}", free_port()),
-            "--failpoints=backup-slow-store".into(),
-        ],
-    );
+    let mut n2 =
+        node_from_backup(&c, &backup_cfg, &["zone1-202:customer/-80".into()], &["--failpoints=backup-slow-store"]);
     holds_primary_rows(&url, "zone1-0000000202", "zone1-200").await;
 
     // A builtin backup of it (mysqld stopped for the copy); the node dies in the middle.
@@ -245,4 +223,15 @@ async fn a_node_killed_during_a_backup_comes_back_serving_and_leaves_a_partial_b
     assert!(!partial.join("MANIFEST.json").exists());
     ctl_ok(&url, &["RemoveBackup", "customer/-80", &name]);
     assert!(!ctl_ok(&url, &["GetBackups", "customer/-80"]).contains(&name));
+}
+
+/// Node `n2` of cluster `c` with `config`, hosting new replicas (`alias:ks/shard`) that start
+/// from their shard's newest backup (`--restore-from-backup`), plus `extra` arguments.
+fn node_from_backup(c: &GatewayCluster, config: &str, replicas: &[String], extra: &[&str]) -> NodeProc {
+    let cfg = c.dir.path().join("n2.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut args = vec!["--config".to_string(), cfg.display().to_string(), "--restore-from-backup".into()];
+    args.extend(replicas.iter().map(|r| format!("--tablet={r}:replica:{}", free_port())));
+    args.extend(extra.iter().map(|e| e.to_string()));
+    NodeProc::start_with(&c.nats.url, "n2", &args)
 }

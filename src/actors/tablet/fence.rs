@@ -13,9 +13,8 @@ use actix::prelude::*;
 use tracing::{info, warn};
 
 use super::TabletActor;
-use crate::protocol::events::ClusterEvent;
 use crate::protocol::tablet::ReplicationStatus;
-use crate::protocol::topology::{TabletRecord, TabletType, TopoEvent};
+use crate::protocol::topology::{TabletRecord, TabletType};
 use crate::topo::view::TopoView;
 
 /// What the topology says of a tablet's shard, read on every write.
@@ -231,16 +230,7 @@ impl TabletActor {
         let writer = self.writer.clone();
         let alias = self.cfg.alias.clone();
         tokio::spawn(async move {
-            let subject = crate::protocol::subjects::topo_tablet(&alias);
-            let res = writer
-                .write("ChangeTabletType", &subject, |topo| match topo.tablets.get(&alias) {
-                    Some(t) if t.tablet_type != tablet_type => {
-                        Ok(vec![TopoEvent::TabletTypeChanged { alias: alias.clone(), tablet_type }])
-                    }
-                    _ => Ok(Vec::new()),
-                })
-                .await;
-            if let Err(e) = res {
+            if let Err(e) = writer.record_tablet_type(&alias, tablet_type).await {
                 warn!(tablet = %alias, error = %e, "could not record the tablet's type in the topology");
             }
         });
@@ -248,14 +238,8 @@ impl TabletActor {
 
     /// Publishes a recovery event (in the background).
     pub(super) fn recovery_event(&self, name: &str, summary: String) {
-        let store = self.writer.store().clone();
-        let ev = ClusterEvent::recovery(name, summary);
-        tokio::spawn(async move {
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            if let Err(e) = store.publish_event(&ev, &id).await {
-                warn!(error = %e, "could not publish a recovery event");
-            }
-        });
+        let (store, name) = (self.writer.store().clone(), name.to_string());
+        tokio::spawn(async move { crate::reparent::publish_event(&store, &name, summary).await });
     }
 }
 
@@ -282,6 +266,7 @@ impl Handler<TopologyChanged> for TabletActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::topology::TopoEvent;
     use crate::topo::state::Topology;
 
     fn topo_with_primary(primary: Option<&str>, term: u64) -> Topology {

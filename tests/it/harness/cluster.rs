@@ -112,3 +112,13 @@ impl GatewayCluster {
         ctl_ok(&self.nats.url, &["ExecuteFetchAsDba", alias, sql])
     }
 }
+
+/// Inserts customers `ids` (email `c<id>@x`) through a gateway connection, one statement each.
+pub async fn insert_customers(conn: &mut mysql_async::Conn, ids: std::ops::RangeInclusive<u64>) {
+    use mysql_async::prelude::Queryable;
+    for id in ids {
+        conn.exec_drop("insert into customer (customer_id, email) values (?, ?)", (id, format!("c{id}@x")))
+            .await
+            .unwrap();
+    }
+}
