@@ -54,6 +54,8 @@ pub struct NodeConfig {
     pub backup: crate::backup::BackupConfig,
     /// Automatic failover (`[failover]`).
     pub failover: crate::reparent::failover::FailoverConfig,
+    /// The resolver of distributed transactions (`[twopc]`).
+    pub twopc: crate::twopc::resolver::ResolverConfig,
 }
 
 /// `[vreplication]`: credentials streams and workflow commands use on the MySQL servers of
@@ -134,6 +136,12 @@ pub struct GatewayConfig {
     pub table_acl_file: String,
     /// With an ACL, refuse tables no group names (by default they are open to all).
     pub table_acl_strict: bool,
+    /// Sessions' `transaction_mode` until they set one: `single` (a transaction may touch
+    /// one shard), `multi` (each shard commits in turn) or `twopc` (atomic, two-phase).
+    pub transaction_mode: String,
+    /// Milliseconds a statement inside a transaction may wait before the gateway looks for a
+    /// lock wait cycle across shards (0: never looks).
+    pub deadlock_detect_after_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -159,11 +167,23 @@ impl Default for GatewayConfig {
             server_version: String::new(),
             table_acl_file: String::new(),
             table_acl_strict: false,
+            transaction_mode: "multi".into(),
+            deadlock_detect_after_ms: 50,
         }
     }
 }
 
 impl GatewayConfig {
+    /// `transaction_mode`, checked.
+    pub fn transaction_mode(&self) -> Result<crate::twopc::TxMode, ConfigError> {
+        crate::twopc::TxMode::parse(&self.transaction_mode).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "[gateway] transaction_mode = {:?}: use single, multi or twopc",
+                self.transaction_mode
+            ))
+        })
+    }
+
     /// The authentication rules: every user with its stored password hashes.
     pub fn auth(&self) -> Result<crate::auth::Auth, ConfigError> {
         match self.auth.as_str() {
@@ -420,6 +440,7 @@ impl Default for NodeConfig {
             vreplication: VReplicationConfig::default(),
             backup: Default::default(),
             failover: Default::default(),
+            twopc: Default::default(),
         }
     }
 }
@@ -475,6 +496,9 @@ impl NodeConfig {
         }
         names::validate("cell", &self.cell).map_err(ConfigError::Invalid)?;
         self.backup.check().map_err(ConfigError::Invalid)?;
+        if let Some(g) = &self.gateway {
+            g.transaction_mode()?;
+        }
         if let Some(id) = &self.id {
             names::validate("node id", id).map_err(ConfigError::Invalid)?;
         }

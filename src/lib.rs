@@ -40,6 +40,7 @@ pub mod schema;
 pub mod secrets;
 pub mod sql;
 pub mod topo;
+pub mod twopc;
 pub mod vindex;
 pub mod vrepl;
 pub mod vschema;

@@ -11,6 +11,8 @@ use crate::protocol::subjects::{EVENTS_STREAM, TOPO_STREAM};
 
 /// The lease bucket's stream (see [`crate::lease`]).
 const LEASE_STREAM: &str = "KV_TESSERA_LEASES";
+/// The transaction log's stream (see [`crate::twopc::log`]).
+const TX_STREAM: &str = "KV_TESSERA_TX";
 
 /// What a process is allowed to do on NATS.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -70,6 +72,7 @@ impl Role {
                     "$JS.ACK.>",
                     "$KV.TESSERA_LEASES.>",
                     "$KV.TESSERA_SECRETS.>",
+                    "$KV.TESSERA_TX.>",
                     // The backup object store (`[backup] storage = "nats"`).
                     "$O.>",
                     "_INBOX.>",
@@ -85,9 +88,13 @@ impl Role {
                     "tessera.node.>",
                     "tessera.events.node.>",
                     "$KV.TESSERA_LEASES.>",
+                    // Two-phase commits: decisions recorded, concluded ones purged.
+                    "$KV.TESSERA_TX.>",
+                    "$JS.API.STREAM.PURGE.KV_TESSERA_TX",
                     "$JS.API.INFO",
                 ]);
-                publish.extend([TOPO_STREAM, EVENTS_STREAM, LEASE_STREAM].into_iter().flat_map(stream_reader));
+                publish
+                    .extend([TOPO_STREAM, EVENTS_STREAM, LEASE_STREAM, TX_STREAM].into_iter().flat_map(stream_reader));
                 Permissions {
                     publish,
                     subscribe: vec![

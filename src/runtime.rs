@@ -107,6 +107,30 @@ async fn start_backup_scheduler(
     }
 }
 
+/// The resolver of distributed transactions, run by whichever node holds its lease.
+async fn start_resolver(
+    config: &NodeConfig,
+    id: &str,
+    store: &TopoStore,
+    client: async_nats::Client,
+    log: std::sync::Arc<crate::twopc::log::KvTxLog>,
+    view: TopoView,
+    replicas: usize,
+) {
+    if let Some(lease) = singleton(config, id, store, replicas, "twopc-resolver").await {
+        let tc = crate::backend::TabletClient::new(client, format!("resolver@{id}"), Duration::from_secs(10));
+        crate::twopc::resolver::spawn(
+            config.twopc.clone(),
+            view,
+            std::sync::Arc::new(tc),
+            log,
+            store.clone(),
+            lease,
+            id.to_string(),
+        );
+    }
+}
+
 /// A cluster-wide singleton's lease (the backup scheduler, the failover watcher), or none
 /// when the lease bucket cannot be opened (logged: that singleton does not run on this node).
 async fn singleton(
@@ -313,16 +337,19 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         })?;
         info!(addr = %g.listen, auth = %g.auth, "MySQL gateway listening");
         let health_addr = health.clone();
+        let txlog = crate::twopc::log::KvTxLog::new(store.jetstream(), replicas);
+        let tablet_client = crate::backend::TabletClient::new(
+            client.clone(),
+            format!("gateway@{id}"),
+            Duration::from_millis(g.query_timeout_ms),
+        )
+        .with_bulk(bulk.clone())
+        .with_txlog(std::sync::Arc::new(txlog), &id);
+        let tablet_client: crate::engine::shards::ShardsRef = std::sync::Arc::new(tablet_client);
         let services = crate::frontend::execute::Services {
             router: crate::routing::Router::new(view.clone()),
-            tablets: std::sync::Arc::new(
-                crate::backend::TabletClient::new(
-                    client.clone(),
-                    format!("gateway@{id}"),
-                    Duration::from_millis(g.query_timeout_ms),
-                )
-                .with_bulk(bulk.clone()),
-            ),
+            tablets: tablet_client.clone(),
+            transaction_mode: g.transaction_mode()?,
             max_rows: g.max_rows,
             hold_writes: Duration::from_millis(g.hold_writes_ms),
             plans: std::sync::Arc::new(crate::planner::cache::PlanCache::new(g.plan_cache_size)),
@@ -364,6 +391,11 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
             Some(l)
         };
         let sessions = services.sessions.clone();
+        crate::twopc::deadlock::spawn(
+            sessions.clone(),
+            tablet_client,
+            Duration::from_millis(g.deadlock_detect_after_ms),
+        );
         let addr = crate::actors::gateway::GatewayActor::new(listener, socket, cfg, services).start();
         gateway = Some((addr, sessions, Duration::from_millis(g.drain_ms)));
     }
@@ -392,6 +424,14 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
                     lease,
                 );
             }
+        }
+        let txlog = std::sync::Arc::new(crate::twopc::log::KvTxLog::new(store.jetstream(), replicas));
+        if let Err(e) = txlog.store().await {
+            warn!(error = %e, "cannot open the transaction log yet; it is opened when first used");
+        }
+        let service = service.with_txlog(txlog.clone());
+        if config.twopc.resolver {
+            start_resolver(&config, &id, &store, client.clone(), txlog, view.clone(), replicas).await;
         }
         let admin_sub = client.queue_subscribe(subjects::admin_all(), subjects::ADMIN_QUEUE.to_string()).await?;
         AdminActor::new(service, client.clone(), id.clone(), admin_sub).start();

@@ -10,6 +10,7 @@ mod emergency;
 mod reparent;
 mod reparent_tablet;
 mod tablets;
+mod transactions;
 
 use actix::Recipient;
 
@@ -37,6 +38,8 @@ pub struct AdminService {
     workflows: Option<crate::workflow::WorkflowService>,
     /// This node's backup storage, or why it has none.
     backups: Option<Result<crate::backup::SharedStorage, String>>,
+    /// The log of distributed transactions' decisions.
+    txlog: Option<std::sync::Arc<dyn crate::twopc::TxLog>>,
 }
 
 /// How long an admin command waits for one tablet to answer.
@@ -44,12 +47,18 @@ const TABLET_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl AdminService {
     pub fn new(writer: TopoWriter, peers: Option<Recipient<GetPeers>>) -> Self {
-        AdminService { writer, peers, tablets: None, health: None, workflows: None, backups: None }
+        AdminService { writer, peers, tablets: None, health: None, workflows: None, backups: None, txlog: None }
     }
 
     /// Enables the backup commands, with this node's storage (or the reason it has none).
     pub fn with_backups(mut self, storage: Result<crate::backup::SharedStorage, String>) -> Self {
         self.backups = Some(storage);
+        self
+    }
+
+    /// Enables `DistributedTransaction`, over the cluster's transaction log.
+    pub fn with_txlog(mut self, log: std::sync::Arc<dyn crate::twopc::TxLog>) -> Self {
+        self.txlog = Some(log);
         self
     }
 
@@ -137,6 +146,7 @@ impl AdminService {
             | AdminRequest::GetBackups { .. }
             | AdminRequest::RemoveBackup { .. }
             | AdminRequest::RestoreFromBackup { .. } => self.backup_command(req).await,
+            AdminRequest::DistributedTransaction { .. } => self.transaction_command(req).await,
             AdminRequest::Reshard { .. }
             | AdminRequest::MoveTables { .. }
             | AdminRequest::Workflow { .. }

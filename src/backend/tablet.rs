@@ -21,17 +21,30 @@ pub struct TabletClient {
     /// Statements to a busy target leave together ([`super::batch`]); `TESSERA_BATCH=0` turns
     /// it off.
     batchers: Option<super::batch::Batchers>,
+    /// The transaction log two-phase commits record their decisions in, and this node's id.
+    txlog: Option<(std::sync::Arc<dyn crate::twopc::TxLog>, String)>,
 }
 
 impl TabletClient {
     pub fn new(client: Client, sender: impl Into<String>, timeout: Duration) -> Self {
         let batching = std::env::var("TESSERA_BATCH").map(|v| v != "0").unwrap_or(true);
-        TabletClient { rpc: RpcClient::new(client, sender, timeout), batchers: batching.then(Default::default) }
+        TabletClient {
+            rpc: RpcClient::new(client, sender, timeout),
+            batchers: batching.then(Default::default),
+            txlog: None,
+        }
     }
 
     /// Sends requests larger than one message through `bulk`.
     pub fn with_bulk(mut self, bulk: crate::bulk::Bulk) -> Self {
         self.rpc = self.rpc.with_bulk(bulk);
+        self
+    }
+
+    /// Two-phase commits through this client record their decisions in `log`, coordinated
+    /// by node `node`.
+    pub fn with_txlog(mut self, log: std::sync::Arc<dyn crate::twopc::TxLog>, node: &str) -> Self {
+        self.txlog = Some((log, node.to_string()));
         self
     }
 
@@ -195,6 +208,14 @@ impl Shards for TabletClient {
 
     fn tablet<'a>(&'a self, alias: &'a str, req: QueryRequest) -> BoxFuture<'a, QueryReply> {
         Box::pin(async move { self.query(alias, &req).await })
+    }
+
+    fn txlog(&self) -> Option<std::sync::Arc<dyn crate::twopc::TxLog>> {
+        self.txlog.as_ref().map(|(l, _)| l.clone())
+    }
+
+    fn coordinator(&self) -> &str {
+        self.txlog.as_ref().map(|(_, n)| n.as_str()).unwrap_or("gateway")
     }
 
     fn kill<'a>(&'a self, keyspace: &'a str, shard: &'a str, query_ids: Vec<u64>) -> BoxFuture<'a, ()> {

@@ -302,6 +302,15 @@ pub enum CtlCommand {
         #[command(flatten)]
         opts: BackupOpts,
     },
+    /// Distributed transactions (transaction_mode twopc): `list [keyspace]` those in flight or
+    /// in doubt, `show <dtid>`, `conclude <dtid>` (to its recorded decision, else rolled back).
+    #[command(name = "DistributedTransaction")]
+    DistributedTransaction {
+        /// list, show (or read), conclude
+        action: String,
+        /// The transaction id (show, conclude), or a keyspace to list only its transactions.
+        arg: Option<String>,
+    },
     /// A shard's backups, newest first (complete or partial).
     #[command(name = "GetBackups")]
     GetBackups {
@@ -533,6 +542,10 @@ impl CtlCommand {
                 concurrency,
                 allow_primary,
             },
+            CtlCommand::DistributedTransaction { action, arg } => {
+                let (dtid, keyspace) = if action == "list" { (None, arg) } else { (arg, None) };
+                AdminRequest::DistributedTransaction { action, dtid, keyspace }
+            }
             CtlCommand::GetBackups { shard, limit } => {
                 AdminRequest::GetBackups { keyspace: shard.keyspace, shard: shard.shard, limit }
             }

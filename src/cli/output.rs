@@ -65,6 +65,41 @@ pub fn render(resp: &AdminResponse) -> String {
                 table(&mut out, &["NAME", "FINISHED (UTC)", "ENGINE", "BYTES", "POSITION", "STATE"], &rows);
             }
         }
+        AdminResponse::Transactions { transactions, unreachable, steps } => {
+            for step in steps {
+                let _ = writeln!(out, "{step}");
+            }
+            if transactions.is_empty() && steps.is_empty() {
+                let _ = writeln!(out, "no distributed transaction in flight or in doubt");
+            }
+            let now = crate::protocol::envelope::now_ms();
+            let rows: Vec<Vec<String>> = transactions
+                .iter()
+                .map(|t| {
+                    let (decision, by, age, parts) = match &t.record {
+                        Some(r) => (
+                            format!("{:?}", r.decision).to_lowercase(),
+                            r.decided_by.clone(),
+                            format!("{:.1}s", now.saturating_sub(r.time_ms) as f64 / 1000.0),
+                            r.participants
+                                .iter()
+                                .map(|p| format!("{}/{}", p.keyspace, p.shard))
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        ),
+                        None => ("none yet".into(), "-".into(), "-".into(), "-".into()),
+                    };
+                    let prepared = if t.prepared_on.is_empty() { "-".into() } else { t.prepared_on.join(",") };
+                    vec![t.dtid.clone(), decision, by, age, parts, prepared]
+                })
+                .collect();
+            if !rows.is_empty() {
+                table(&mut out, &["DTID", "DECISION", "DECIDED BY", "AGE", "PARTICIPANTS", "PREPARED ON"], &rows);
+            }
+            for u in unreachable {
+                let _ = writeln!(out, "not reached (its branches are unknown): {u}");
+            }
+        }
         AdminResponse::VDiff { report } => {
             let _ = writeln!(out, "vdiff {} of {}.{}: {}", report.id, report.keyspace, report.workflow, report.state);
             if !report.message.is_empty() {

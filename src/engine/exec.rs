@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use super::session::SessionState;
 use crate::engine::shards::ShardsRef;
 use crate::plan::{GatewayError, InsertPlan};
-use crate::protocol::tablet::{ExecOptions, QueryRequest, QueryResponse, QueryResult};
+use crate::protocol::tablet::{ExecOptions, QueryRequest, QueryResponse, QueryResult, TxBegin};
 use crate::protocol::topology::TabletType;
 use crate::routing::RoutingView;
+use crate::twopc::TxMode;
 
 /// What a statement returns to the client.
 pub enum Answer {
@@ -137,11 +138,17 @@ pub(super) async fn shard_call(
 }
 
 /// Commits every shard's transaction in turn; a failure names what committed and what did not.
+/// In `transaction_mode = twopc`, several shards commit atomically instead
+/// ([`crate::twopc::commit`]).
 pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayError> {
     let txs = std::mem::take(&mut s.shard_txs);
+    let dtid = s.dtid.take();
     s.savepoints.clear();
     s.in_transaction = false;
     s.vars.transaction_ended();
+    if let Some(dtid) = dtid.filter(|_| txs.len() > 1) {
+        return crate::twopc::commit::commit(tc, dtid, txs, tc.coordinator()).await;
+    }
     let mut committed = Vec::new();
     let mut iter = txs.into_iter();
     while let Some(((ks, shard), (alias, tx))) = iter.next() {
@@ -165,6 +172,7 @@ pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayE
 /// Rolls back every shard's transaction (errors ignored: the tablet's timeout reaps leftovers).
 pub async fn rollback(tc: &ShardsRef, s: &mut SessionState) {
     let txs = std::mem::take(&mut s.shard_txs);
+    s.dtid = None;
     s.savepoints.clear();
     s.in_transaction = false;
     s.vars.transaction_ended();
@@ -198,7 +206,7 @@ pub async fn run_shards_with(
     tablet_type: TabletType,
     stream: bool,
 ) -> Result<Vec<(QueryResult, Option<super::stream::Cursor>)>, GatewayError> {
-    let options = ExecOptions { query_id: s.query_id, stream, begin: s.vars.begin() };
+    let options = ExecOptions { query_id: s.query_id, stream, begin: begin_options(s, keyspace, shards)? };
     // The session's variables, for this statement only (pooled connections keep the tablet's).
     let with_vars;
     let sql = match s.statement_prefix() {
@@ -240,6 +248,37 @@ pub async fn run_shards_with(
         Some(e) => Err(e),
         None => Ok(out),
     }
+}
+
+/// How shards that join the session's transaction with this statement begin it: as branches
+/// of its distributed transaction in `twopc` (not for a read-only one: it has nothing to
+/// commit atomically); refused in `single` when the transaction would span two shards.
+fn begin_options(s: &mut SessionState, keyspace: &str, shards: &[String]) -> Result<TxBegin, GatewayError> {
+    let mut begin = s.vars.begin();
+    if !s.in_transaction {
+        return Ok(begin);
+    }
+    match s.transaction_mode {
+        TxMode::Multi => {}
+        TxMode::Twopc if !begin.read_only => begin.xa = Some(*s.dtid.get_or_insert_with(crate::twopc::new_dtid)),
+        TxMode::Twopc => {}
+        TxMode::Single => {
+            let mut touched: Vec<String> = s.shard_txs.keys().map(|(k, sh)| format!("{k}/{sh}")).collect();
+            for sh in shards {
+                let name = format!("{keyspace}/{sh}");
+                if !touched.contains(&name) {
+                    touched.push(name);
+                }
+            }
+            if touched.len() > 1 {
+                return Err(GatewayError::Other(format!(
+                    "multi-db transaction attempted: transaction_mode is single and this transaction would span                      [{}]; SET transaction_mode = 'multi' (each shard commits in turn) or 'twopc' (atomic)",
+                    touched.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(begin)
 }
 
 /// Runs a routed statement on every shard it names; rows concatenated, counts added.

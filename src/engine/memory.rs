@@ -18,11 +18,18 @@ pub struct MemoryShards {
     /// (where, what): `customer/-80 select ...`, `customer/-80 commit 3`.
     pub log: Mutex<Vec<(String, String)>>,
     next_tx: AtomicU64,
+    /// The decisions of two-phase commits through these shards.
+    pub txlog: Arc<crate::twopc::log::MemoryTxLog>,
 }
 
 impl MemoryShards {
     pub fn new(answer: impl Fn(&str, &str) -> Result<QueryResult, TabletError> + Send + Sync + 'static) -> Arc<Self> {
-        Arc::new(MemoryShards { answer: Box::new(answer), log: Mutex::default(), next_tx: AtomicU64::new(1) })
+        Arc::new(MemoryShards {
+            answer: Box::new(answer),
+            log: Mutex::default(),
+            next_tx: AtomicU64::new(1),
+            txlog: Default::default(),
+        })
     }
 
     pub fn as_ref(self: &Arc<Self>) -> ShardsRef {
@@ -45,12 +52,13 @@ impl MemoryShards {
             QueryRequest::Execute { sql, .. } => {
                 Ok(QueryResponse::Result { result: self.run(at, &sql)?, tablet, cursor: None })
             }
-            QueryRequest::BeginExecute { sql, .. } => {
+            QueryRequest::BeginExecute { sql, options, .. } => {
                 let transaction_id = self.next_tx.fetch_add(1, Ordering::Relaxed);
+                let xa = if options.begin.xa.is_some() { " xa" } else { "" };
                 self.log
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push((at.to_string(), format!("begin {transaction_id}")));
+                    .push((at.to_string(), format!("begin {transaction_id}{xa}")));
                 let result = self.run(at, &sql)?;
                 Ok(QueryResponse::BeganResult { transaction_id, tablet, result, cursor: None })
             }
@@ -60,6 +68,18 @@ impl MemoryShards {
             }
             QueryRequest::Rollback { transaction_id } => {
                 self.run(at, &format!("rollback {transaction_id}"))?;
+                Ok(QueryResponse::Done)
+            }
+            QueryRequest::Prepare { transaction_id } => {
+                self.run(at, &format!("prepare {transaction_id}"))?;
+                Ok(QueryResponse::Done)
+            }
+            QueryRequest::CommitPrepared { transaction_id, .. } => {
+                self.run(at, &format!("commit prepared {}", transaction_id.unwrap_or(0)))?;
+                Ok(QueryResponse::Done)
+            }
+            QueryRequest::RollbackPrepared { transaction_id, .. } => {
+                self.run(at, &format!("rollback prepared {}", transaction_id.unwrap_or(0)))?;
                 Ok(QueryResponse::Done)
             }
             QueryRequest::ExecuteBatch { statements, .. } => Ok(QueryResponse::Batch {
@@ -92,6 +112,10 @@ impl Shards for MemoryShards {
 
     fn tablet<'a>(&'a self, alias: &'a str, req: QueryRequest) -> BoxFuture<'a, QueryReply> {
         Box::pin(async move { self.reply(alias, req) })
+    }
+
+    fn txlog(&self) -> Option<Arc<dyn crate::twopc::TxLog>> {
+        Some(self.txlog.clone())
     }
 
     fn kill<'a>(&'a self, keyspace: &'a str, shard: &'a str, query_ids: Vec<u64>) -> BoxFuture<'a, ()> {

@@ -13,6 +13,11 @@ pub struct SessionState {
     /// An open transaction (BEGIN, or autocommit off): per keyspace/shard, the tablet and id.
     pub in_transaction: bool,
     pub shard_txs: BTreeMap<(String, String), (String, u64)>,
+    /// How the session's transactions may span shards (`SET transaction_mode`).
+    pub transaction_mode: crate::twopc::TxMode,
+    /// The open transaction's distributed-transaction id (`twopc`: its shards' parts are XA
+    /// branches of it), made when its first shard begins.
+    pub dtid: Option<u64>,
     /// Savepoints of the open transaction, oldest first. A shard that joins the transaction
     /// later sets them all before its first statement, so `ROLLBACK TO` undoes its part too.
     pub savepoints: Vec<String>,
@@ -65,6 +70,7 @@ impl SessionVars {
         crate::protocol::tablet::TxBegin {
             isolation: self.next_isolation.or(self.isolation),
             read_only: self.next_read_only.or(self.read_only).unwrap_or(false),
+            xa: None,
         }
     }
 

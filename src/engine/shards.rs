@@ -22,6 +22,14 @@ pub trait Shards: Send + Sync {
     fn tablet<'a>(&'a self, alias: &'a str, req: QueryRequest) -> BoxFuture<'a, QueryReply>;
     /// Stops these statements wherever they run on the shard's tablets (fire and forget).
     fn kill<'a>(&'a self, keyspace: &'a str, shard: &'a str, query_ids: Vec<u64>) -> BoxFuture<'a, ()>;
+    /// The log of distributed transactions' decisions (two-phase commit), if this side has one.
+    fn txlog(&self) -> Option<Arc<dyn crate::twopc::TxLog>> {
+        None
+    }
+    /// Who coordinates the two-phase commits sent through this (a node id).
+    fn coordinator(&self) -> &str {
+        "gateway"
+    }
 }
 
 /// A shared handle (cursors and kills outlive the call that made them).

@@ -155,7 +155,13 @@ pub async fn serve(mut stream: Stream, peer: String, local: bool, conn_id: u32, 
     };
     let host = peer.rsplit_once(':').map_or(peer.as_str(), |(h, _)| h).trim_matches(['[', ']']).to_string();
     let host = if local { "localhost".to_string() } else { host };
-    let mut state = SessionState { autocommit: true, connection_id: conn_id, host, ..Default::default() };
+    let mut state = SessionState {
+        autocommit: true,
+        connection_id: conn_id,
+        host,
+        transaction_mode: svc.transaction_mode,
+        ..Default::default()
+    };
     let login = handshake_and_auth(stream, local, conn_id, &cfg, &svc, &mut state, &mut counted);
     let mut conn = match tokio::time::timeout(cfg.connect_timeout, login).await {
         Ok(Ok(Some(conn))) => conn,

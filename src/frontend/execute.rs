@@ -29,6 +29,8 @@ pub struct Services {
     pub identity: Arc<super::identity::IdentitySource>,
     /// The table ACL (`[gateway] table_acl_file`), if any.
     pub acl: Arc<super::acl::AclSource>,
+    /// Sessions' `transaction_mode` until they set one (`[gateway] transaction_mode`).
+    pub transaction_mode: crate::twopc::TxMode,
 }
 
 impl Services {

@@ -27,6 +27,7 @@ pub(super) async fn run_guarded(
 ) -> io::Result<Result<Answer, GatewayError>> {
     state.query_id = svc.sessions.next_query_id();
     let signals = conn.signals.clone();
+    crate::twopc::deadlock::watch(&signals.tx, state);
     signals.started(sql, state.target.keyspace.as_deref());
     let outcome = tokio::select! {
         r = execute(svc, state, sql) => Ok(r),
@@ -35,6 +36,22 @@ pub(super) async fn run_guarded(
     };
     signals.finished();
     state.query_id = 0;
+    if signals.deadlock.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        // Chosen to end a deadlock across shards: the whole transaction rolls back, as
+        // InnoDB does to its own deadlock victims.
+        crate::engine::exec::rollback(&svc.tablets, state).await;
+        crate::twopc::deadlock::watch(&signals.tx, state);
+        return outcome.map(|_| {
+            Err(GatewayError::Deadlock(
+                "Deadlock found when trying to get lock; try restarting transaction (a lock wait cycle across \
+                 shards; this transaction was rolled back)"
+                    .into(),
+            ))
+        });
+    }
+    if !state.in_transaction {
+        crate::twopc::deadlock::watch(&signals.tx, state);
+    }
     outcome
 }
 

@@ -22,6 +22,10 @@ pub struct Signals {
     pub close: Notify,
     pub closing: AtomicBool,
     activity: Mutex<Activity>,
+    /// The session's transaction, as the cross-shard deadlock detector sees it.
+    pub tx: Mutex<crate::twopc::deadlock::TxWatch>,
+    /// Set when the deadlock detector chose this session's transaction to roll back.
+    pub deadlock: AtomicBool,
 }
 
 /// A session's current command.
@@ -62,6 +66,12 @@ impl Signals {
         if a.db.as_deref() != db {
             a.db = db.map(str::to_string);
         }
+    }
+
+    /// How long the session's statement has been running (`None`: idle).
+    pub fn running_for(&self) -> Option<std::time::Duration> {
+        let a = self.activity();
+        a.query.then(|| a.since.elapsed())
     }
 
     /// The session's statement ended; it waits for the next.
@@ -196,6 +206,11 @@ impl Sessions {
         let mut out: Vec<_> = by_id.iter().map(|(id, e)| (*id, e.user.clone())).collect();
         out.sort();
         out
+    }
+
+    /// Every session's id and signals.
+    pub fn all(&self) -> Vec<(u32, Arc<Signals>)> {
+        self.by_id.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(id, e)| (*id, e.signals.clone())).collect()
     }
 
     /// SHOW PROCESSLIST for a session of `user`: every session when the gateway checks no

@@ -125,6 +125,20 @@ async fn system(svc: &Services, s: &mut SessionState, name: String, expr: &str) 
                 Some(Isolation::parse(&v).ok_or_else(|| wrong_value(&name, &v))?)
             };
         }
+        Kind::TransactionMode => {
+            let mode = if default {
+                svc.transaction_mode
+            } else {
+                let v = text_value(svc, s, expr).await?.unwrap_or_default();
+                crate::twopc::TxMode::parse(&v).ok_or_else(|| wrong_value(&name, &v))?
+            };
+            if s.in_transaction && !s.shard_txs.is_empty() && mode != s.transaction_mode {
+                return Err(GatewayError::Other(
+                    "transaction_mode cannot change inside a transaction: COMMIT or ROLLBACK first".into(),
+                ));
+            }
+            s.transaction_mode = mode;
+        }
         Kind::TxReadOnly => {
             s.vars.read_only = if default {
                 None
@@ -248,6 +262,7 @@ pub fn held(s: &SessionState, name: &str) -> Option<(Option<String>, bool)> {
         "transaction_isolation" => s.vars.isolation.map(|i| (Some(i.as_var().to_string()), false)),
         "transaction_read_only" => s.vars.read_only.map(|r| (Some(u8::from(r).to_string()), true)),
         "autocommit" => Some((Some(u8::from(s.autocommit).to_string()), true)),
+        "transaction_mode" => Some((Some(s.transaction_mode.as_str().to_string()), false)),
         _ => s.vars.local.get(name).map(|v| {
             let value = (v != "NULL").then(|| v.clone());
             (value, matches!(sysvars::kind(name), Kind::Connection) && !name.starts_with("session_track_"))

@@ -21,6 +21,7 @@ fn services(shards: &Arc<MemoryShards>) -> Services {
         sessions: super::sessions::Sessions::new(true),
         identity: Arc::new(super::identity::IdentitySource::new("")),
         acl: super::acl::AclSource::none(),
+        transaction_mode: Default::default(),
     }
 }
 

@@ -23,6 +23,13 @@ pub enum GatewayError {
     Commit(String),
     #[error("{0}")]
     Other(String),
+    /// A distributed transaction rolled back instead of committing (MySQL's XA_RBROLLBACK).
+    #[error("{0}")]
+    RolledBack(String),
+    /// The session's transaction was chosen to end a deadlock and was rolled back (MySQL's
+    /// ER_LOCK_DEADLOCK).
+    #[error("{0}")]
+    Deadlock(String),
     /// Nested deeper than the gateway can walk (MySQL's ER_STACK_OVERRUN_NEED_MORE).
     #[error("{0}")]
     TooDeep(String),
@@ -55,6 +62,8 @@ impl GatewayError {
             GatewayError::Tablet(e) => e.mysql_code(),
             GatewayError::Commit(_) => (1180, "HY000"),
             GatewayError::Other(_) => (1105, "HY000"),
+            GatewayError::RolledBack(_) => (1402, "XA100"),
+            GatewayError::Deadlock(_) => (1213, "40001"),
             GatewayError::TooDeep(_) => (1436, "HY000"),
         }
     }

@@ -255,6 +255,16 @@ pub enum AdminRequest {
         #[serde(default)]
         allow_primary: bool,
     },
+    /// Distributed transactions (two-phase commit): `list` those in flight or in doubt
+    /// (optionally of one keyspace), `show` one, `conclude` one now (to its recorded decision,
+    /// or rolled back when none was recorded).
+    DistributedTransaction {
+        action: String,
+        #[serde(default)]
+        dtid: Option<String>,
+        #[serde(default)]
+        keyspace: Option<String>,
+    },
     /// A shard's backups, newest first.
     GetBackups {
         keyspace: String,
@@ -389,6 +399,7 @@ impl AdminRequest {
             AdminRequest::Backup { .. } => "Backup",
             AdminRequest::BackupShard { .. } => "BackupShard",
             AdminRequest::GetBackups { .. } => "GetBackups",
+            AdminRequest::DistributedTransaction { .. } => "DistributedTransaction",
             AdminRequest::RemoveBackup { .. } => "RemoveBackup",
             AdminRequest::RestoreFromBackup { .. } => "RestoreFromBackup",
             AdminRequest::DeleteTablets { .. } => "DeleteTablets",
@@ -440,6 +451,7 @@ impl AdminRequest {
         "Backup",
         "BackupShard",
         "GetBackups",
+        "DistributedTransaction",
         "RemoveBackup",
         "RestoreFromBackup",
         "DeleteTablets",
@@ -534,6 +546,14 @@ pub enum AdminResponse {
     },
     VDiff {
         report: VDiffReport,
+    },
+    /// Distributed transactions with their records and where a branch is prepared; shards
+    /// whose primary did not answer; what `conclude` did.
+    Transactions {
+        transactions: Vec<crate::twopc::resolver::InDoubt>,
+        unreachable: Vec<String>,
+        #[serde(default)]
+        steps: Vec<String>,
     },
 }
 

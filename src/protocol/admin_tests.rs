@@ -82,6 +82,11 @@ fn requests_round_trip_and_tags_match_names() {
             allow_primary: true,
         },
         AdminRequest::GetBackups { keyspace: "ks".into(), shard: "-80".into(), limit: Some(3) },
+        AdminRequest::DistributedTransaction {
+            action: "show".into(),
+            dtid: Some("tsr0000000000000001".into()),
+            keyspace: None,
+        },
         AdminRequest::RemoveBackup { keyspace: "ks".into(), shard: "-80".into(), name: "n".into() },
         AdminRequest::RestoreFromBackup {
             alias: "a".into(),

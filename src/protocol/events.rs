@@ -14,7 +14,13 @@ pub const KIND_TABLET: &str = "tablet";
 pub const KIND_VREPLICATION: &str = "vreplication";
 pub const KIND_BACKUP: &str = "backup";
 pub const KIND_RECOVERY: &str = "recovery";
-pub const KINDS: &[&str] = &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION, KIND_BACKUP, KIND_RECOVERY];
+pub const KIND_TRANSACTION: &str = "transaction";
+pub const KINDS: &[&str] =
+    &[KIND_TOPO, KIND_NODE, KIND_TABLET, KIND_VREPLICATION, KIND_BACKUP, KIND_RECOVERY, KIND_TRANSACTION];
+/// Distributed-transaction events: the resolver (or `DistributedTransaction conclude`) found
+/// a transaction in doubt, committed or rolled back its prepared branches, or failed to.
+pub const TRANSACTION_EVENT_NAMES: &[&str] =
+    &["TransactionInDoubt", "TransactionCommitted", "TransactionRolledBack", "TransactionResolveFailed"];
 /// Recovery events: reparents (planned or emergency) and what the failover singleton
 /// detects and repairs; a replaced primary fencing itself and rejoining (or left drained).
 pub const RECOVERY_EVENT_NAMES: &[&str] = &[
@@ -102,6 +108,10 @@ impl ClusterEvent {
         Self::plain(KIND_RECOVERY, name, summary)
     }
 
+    pub fn transaction(name: &str, summary: String) -> Self {
+        Self::plain(KIND_TRANSACTION, name, summary)
+    }
+
     /// An event of `kind` that carries only its summary.
     fn plain(kind: &str, name: &str, summary: String) -> Self {
         ClusterEvent {
@@ -169,15 +179,19 @@ pub fn resolve_filter(word: &str) -> Result<(&'static str, Option<&'static str>)
     if let Some(name) = RECOVERY_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
         return Ok((KIND_RECOVERY, Some(name)));
     }
+    if let Some(name) = TRANSACTION_EVENT_NAMES.iter().find(|n| n.eq_ignore_ascii_case(word)) {
+        return Ok((KIND_TRANSACTION, Some(name)));
+    }
     Err(format!(
-        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {}, {}, {}, {})",
+        "unknown event kind `{word}`; use a kind ({}) or an event name ({}, {}, {}, {}, {}, {}, {})",
         KINDS.join(", "),
         TopoEvent::NAMES.join(", "),
         NodeEvent::NAMES.join(", "),
         TABLET_EVENT_NAMES.join(", "),
         STREAM_EVENT_NAMES.join(", "),
         BACKUP_EVENT_NAMES.join(", "),
-        RECOVERY_EVENT_NAMES.join(", ")
+        RECOVERY_EVENT_NAMES.join(", "),
+        TRANSACTION_EVENT_NAMES.join(", ")
     ))
 }
 

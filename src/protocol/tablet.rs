@@ -52,6 +52,30 @@ pub enum QueryRequest {
     Rollback {
         transaction_id: u64,
     },
+    /// Ends the XA branch of a distributed transaction and prepares it (`XA END`, `XA PREPARE`):
+    /// from then on it survives a crash of the tablet or its server, and only
+    /// [`QueryRequest::CommitPrepared`] or [`QueryRequest::RollbackPrepared`] ends it.
+    Prepare {
+        transaction_id: u64,
+    },
+    /// Commits the shard's prepared branch of distributed transaction `dtid`: on the connection
+    /// that holds it (`transaction_id`, when the tablet still has it), else by its XA id on the
+    /// shard's primary (after a restart or a reparent). A branch no longer prepared is done.
+    CommitPrepared {
+        #[serde(default)]
+        transaction_id: Option<u64>,
+        dtid: u64,
+    },
+    /// Rolls back the shard's branch of `dtid`, prepared or not.
+    RollbackPrepared {
+        #[serde(default)]
+        transaction_id: Option<u64>,
+        dtid: u64,
+    },
+    /// The distributed transactions prepared on this tablet's server (`XA RECOVER`).
+    RecoverPrepared,
+    /// Which of this tablet's transactions wait for a lock another one holds.
+    LockWaits,
     /// The next rows of a streamed result, from the tablet that holds its cursor.
     Fetch {
         cursor: u64,
@@ -86,6 +110,36 @@ pub struct TxBegin {
     pub isolation: Option<Isolation>,
     #[serde(default)]
     pub read_only: bool,
+    /// Begin the shard's branch of distributed transaction `dtid` (`transaction_mode =
+    /// twopc`): `XA START` with [`xa_id`], so it can be prepared and committed in two phases.
+    #[serde(default)]
+    pub xa: Option<u64>,
+}
+
+/// The XA id (gtrid, bqual) of a shard's branch of distributed transaction `dtid`: the
+/// transaction's id, and the shard, so two shards' branches never clash on one server.
+pub fn xa_id(dtid: u64, keyspace: &str, shard: &str) -> String {
+    format!("'{}','{}/{}'", dtid_name(dtid), keyspace.replace('\'', "''"), shard.replace('\'', "''"))
+}
+
+/// How a distributed transaction id is written (XA gtrid, logs, `DistributedTransaction`).
+pub fn dtid_name(dtid: u64) -> String {
+    format!("tsr{dtid:016x}")
+}
+
+/// A distributed transaction id back from its name.
+pub fn parse_dtid(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("tsr")?;
+    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+}
+
+/// One lock wait inside a tablet: the statement `waiting_query` (the gateway's query id; 0
+/// when untracked) waits for a lock that transaction `blocking` holds (the tablet's
+/// transaction id; 0 for a connection outside the tablet's transactions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockWait {
+    pub waiting_query: u64,
+    pub blocking: u64,
 }
 
 /// A transaction isolation level.
@@ -193,6 +247,13 @@ pub enum QueryResponse {
         tablet: String,
         result: QueryResult,
         cursor: Option<u64>,
+    },
+    /// Distributed transactions prepared on the tablet's server (their ids).
+    Prepared {
+        dtids: Vec<u64>,
+    },
+    LockWaits {
+        waits: Vec<LockWait>,
     },
     /// More rows of a streamed result; `cursor` again while still more follow.
     Rows {
@@ -564,6 +625,15 @@ mod tests {
     }
 
     #[test]
+    fn distributed_transaction_ids() {
+        assert_eq!(dtid_name(0xab), "tsr00000000000000ab");
+        assert_eq!(parse_dtid(&dtid_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(parse_dtid("tsr12"), None);
+        assert_eq!(parse_dtid("xyz00000000000000ab"), None);
+        assert_eq!(xa_id(1, "it's", "-80"), "'tsr0000000000000001','it''s/-80'");
+    }
+
+    #[test]
     fn requests_round_trip() {
         let mut binds = BTreeMap::new();
         binds.insert("id".to_string(), BindValue::Int(3));
@@ -580,6 +650,16 @@ mod tests {
             QueryRequest::Begin,
             QueryRequest::Commit { transaction_id: 1 },
             QueryRequest::Rollback { transaction_id: 1 },
+            QueryRequest::Prepare { transaction_id: 1 },
+            QueryRequest::CommitPrepared { transaction_id: Some(2), dtid: u64::MAX },
+            QueryRequest::RollbackPrepared { transaction_id: None, dtid: 7 },
+            QueryRequest::RecoverPrepared,
+            QueryRequest::LockWaits,
+            QueryRequest::BeginExecute {
+                sql: "select 1".into(),
+                binds: BTreeMap::new(),
+                options: ExecOptions { begin: TxBegin { xa: Some(5), ..Default::default() }, ..Default::default() },
+            },
         ] {
             assert_eq!(decode_query_request(&encode_query_request(&req).unwrap()).unwrap(), req);
         }

@@ -22,6 +22,8 @@ pub enum Kind {
     Charset,
     /// Kept by the gateway for its side of the connection; a number.
     Connection,
+    /// `transaction_mode` (Vitess's): how the session's transactions span shards.
+    TransactionMode,
     /// Refused, with the reason.
     Refused(&'static str),
     /// Sent with every statement.
@@ -48,6 +50,7 @@ pub fn kind(name: &str) -> Kind {
         "sql_mode" => Kind::SqlMode,
         "transaction_isolation" => Kind::Isolation,
         "transaction_read_only" => Kind::TxReadOnly,
+        "transaction_mode" => Kind::TransactionMode,
         "character_set_client" | "character_set_connection" | "character_set_results" | "collation_connection" => {
             Kind::Charset
         }

@@ -20,6 +20,7 @@ mod running;
 mod sequence;
 mod serve;
 pub mod stream;
+mod xa;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,6 +147,8 @@ impl TabletActor {
             serving: std::sync::atomic::AtomicBool::new(false),
             not_serving_reason: std::sync::RwLock::new("starting".into()),
             fence: fence::Fence::new(writer.view().clone(), &cfg.keyspace, &cfg.shard),
+            keyspace: cfg.keyspace.clone(),
+            shard: cfg.shard.clone(),
         });
         let limits = Limits {
             max_result_rows: cfg.max_result_rows,

@@ -16,7 +16,7 @@ use super::dbconn::{exec, map_err};
 use super::running::Running;
 use super::sequence::Sequences;
 use super::stream::{CursorCmd, Cursors, Outcome, Streamer};
-use crate::protocol::tablet::{BindValue, ExecOptions, QueryResponse, QueryResult, TabletError};
+use crate::protocol::tablet::{xa_id, BindValue, ExecOptions, QueryResponse, QueryResult, TabletError};
 use crate::protocol::topology::TabletType;
 use crate::sql::{binds, classify, next_values, StatementKind};
 
@@ -38,6 +38,9 @@ pub struct TabletState {
     pub not_serving_reason: RwLock<String>,
     /// What the topology says of the shard's primary (checked before every write).
     pub fence: super::fence::Fence,
+    /// The tablet's keyspace and shard (the XA ids of its distributed-transaction branches).
+    pub keyspace: String,
+    pub shard: String,
 }
 
 impl TabletState {
@@ -59,9 +62,34 @@ impl TabletState {
     }
 }
 
-struct Tx {
-    conn: Option<Conn>,
+pub(super) struct Tx {
+    pub(super) conn: Option<Conn>,
     started: Instant,
+    /// The XA id of a distributed transaction's branch (`'gtrid','bqual'`) and its dtid.
+    pub(super) xa: Option<(String, u64)>,
+    /// Prepared (`XA PREPARE`): only a commit or rollback of the distributed transaction ends
+    /// it; never rolled back by the reaper or a role change.
+    pub(super) prepared: bool,
+}
+
+/// An open transaction, with what is known of it without waiting for its lock (a statement
+/// may be running in it).
+pub(super) struct TxSlot {
+    /// MySQL's id of the connection (lock waits name transactions by it).
+    pub(super) thread: u32,
+    /// The distributed transaction it is a branch of, if any.
+    pub(super) dtid: Option<u64>,
+    tx: tokio::sync::Mutex<Tx>,
+}
+
+impl TxSlot {
+    pub(super) async fn lock(&self) -> tokio::sync::MutexGuard<'_, Tx> {
+        self.tx.lock().await
+    }
+
+    fn try_lock(&self) -> Result<tokio::sync::MutexGuard<'_, Tx>, tokio::sync::TryLockError> {
+        self.tx.try_lock()
+    }
 }
 
 /// One tablet's query service.
@@ -71,7 +99,7 @@ pub struct QueryService {
     pool: RwLock<Option<Pool>>,
     /// The configured (administrative) user's: management, replication, DBA requests.
     dba_pool: RwLock<Option<Pool>>,
-    txs: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Tx>>>>,
+    pub(super) txs: Mutex<HashMap<u64, Arc<TxSlot>>>,
     next_tx: AtomicU64,
     pub limits: Limits,
     pub sequences: Sequences,
@@ -140,7 +168,7 @@ impl QueryService {
         }
     }
 
-    fn check_write(&self, kind: StatementKind, sql: &str) -> Result<(), TabletError> {
+    pub(super) fn check_write(&self, kind: StatementKind, sql: &str) -> Result<(), TabletError> {
         if !kind.is_write() {
             return Ok(());
         }
@@ -262,11 +290,11 @@ impl QueryService {
         )))
     }
 
-    fn tx_gone(&self, id: u64) -> TabletError {
+    pub(super) fn tx_gone(&self, id: u64) -> TabletError {
         TabletError::TxNotFound { id, alias: self.state.alias.clone() }
     }
 
-    fn tx(&self, id: u64) -> Result<Arc<tokio::sync::Mutex<Tx>>, TabletError> {
+    pub(super) fn tx(&self, id: u64) -> Result<Arc<TxSlot>, TabletError> {
         self.txs.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned().ok_or_else(|| self.tx_gone(id))
     }
 
@@ -279,10 +307,18 @@ impl QueryService {
         if let Some(level) = how.isolation {
             exec(&mut conn, &format!("SET TRANSACTION ISOLATION LEVEL {}", level.as_sql())).await?;
         }
-        exec(&mut conn, if how.read_only { "START TRANSACTION READ ONLY" } else { "BEGIN" }).await?;
+        let xa = how.xa.map(|dtid| (xa_id(dtid, &self.state.keyspace, &self.state.shard), dtid));
+        match &xa {
+            Some((xid, _)) => exec(&mut conn, &format!("XA START {xid}")).await?,
+            None => exec(&mut conn, if how.read_only { "START TRANSACTION READ ONLY" } else { "BEGIN" }).await?,
+        }
         let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
-        let tx = Tx { conn: Some(conn), started: Instant::now() };
-        self.txs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Arc::new(tokio::sync::Mutex::new(tx)));
+        let slot = TxSlot {
+            thread: conn.id(),
+            dtid: xa.as_ref().map(|(_, d)| *d),
+            tx: tokio::sync::Mutex::new(Tx { conn: Some(conn), started: Instant::now(), xa, prepared: false }),
+        };
+        self.txs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Arc::new(slot));
         Ok(QueryResponse::Began { transaction_id: id, tablet: self.state.alias.clone() })
     }
 
@@ -314,12 +350,24 @@ impl QueryService {
         }
     }
 
-    /// Commits (`commit = true`) or rolls back a transaction and frees its connection.
+    /// Commits (`commit = true`) or rolls back a transaction and frees its connection. A
+    /// distributed transaction's branch commits in one phase (`XA COMMIT .. ONE PHASE`: it was
+    /// the only shard), or, once prepared, as its coordinator decided.
     pub async fn finish(&self, id: u64, commit: bool) -> Result<QueryResponse, TabletError> {
         let tx = self.txs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).ok_or_else(|| self.tx_gone(id))?;
         let mut guard = tx.lock().await;
         let mut conn = guard.conn.take().ok_or_else(|| self.tx_gone(id))?;
-        exec(&mut conn, if commit { "COMMIT" } else { "ROLLBACK" }).await?;
+        match guard.xa.clone() {
+            None => exec(&mut conn, if commit { "COMMIT" } else { "ROLLBACK" }).await?,
+            Some((xid, _)) => {
+                let done = super::xa::end_branch(&mut conn, &xid, guard.prepared, commit).await;
+                if done.is_err() {
+                    // Never hand a connection with an XA branch of unknown state to the pool.
+                    let _ = conn.disconnect().await;
+                }
+                done?
+            }
+        }
         Ok(QueryResponse::Done)
     }
 
@@ -331,11 +379,11 @@ impl QueryService {
     /// Rolls back transactions older than the timeout. Called periodically.
     pub async fn reap(&self) {
         let timeout = self.limits.tx_timeout;
-        let expired: Vec<(u64, Arc<tokio::sync::Mutex<Tx>>)> = {
+        let expired: Vec<(u64, Arc<TxSlot>)> = {
             let mut txs = self.txs.lock().unwrap_or_else(|e| e.into_inner());
             let ids: Vec<u64> = txs
                 .iter()
-                .filter(|(_, tx)| tx.try_lock().map(|t| t.started.elapsed() > timeout).unwrap_or(false))
+                .filter(|(_, tx)| tx.try_lock().map(|t| !t.prepared && t.started.elapsed() > timeout).unwrap_or(false))
                 .map(|(id, _)| *id)
                 .collect();
             ids.into_iter().filter_map(|id| txs.remove(&id).map(|tx| (id, tx))).collect()
@@ -355,10 +403,15 @@ impl QueryService {
         }
     }
 
-    /// Rolls back every open transaction (the tablet stops or changes role).
+    /// Rolls back every open transaction (the tablet stops or changes role). Prepared branches
+    /// of distributed transactions are not rolled back: their connections are closed, which
+    /// leaves them prepared in MariaDB (and on its replicas) for the resolver to complete.
     pub async fn rollback_all(&self) {
         let all: Vec<u64> = self.txs.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
         for id in all {
+            if self.detach_if_prepared(id).await {
+                continue;
+            }
             let _ = self.finish(id, false).await;
         }
     }

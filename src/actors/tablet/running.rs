@@ -42,6 +42,11 @@ pub struct Registration<'a> {
 }
 
 impl Running {
+    /// Running statements by MySQL thread: thread -> query id.
+    pub fn by_thread(&self) -> HashMap<u32, u64> {
+        self.by_query.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(q, e)| (e.thread, *q)).collect()
+    }
+
     /// Registers statement `query_id` (0: untracked) running on MySQL thread `thread`;
     /// refused when it was killed before it started.
     pub fn begin(&self, query_id: u64, thread: u32) -> Result<Registration<'_>, TabletError> {

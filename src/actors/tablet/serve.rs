@@ -150,6 +150,15 @@ async fn answer_query(
         }
         Ok(QueryRequest::Commit { transaction_id }) => Some(service.finish(transaction_id, true).await),
         Ok(QueryRequest::Rollback { transaction_id }) => Some(service.finish(transaction_id, false).await),
+        Ok(QueryRequest::Prepare { transaction_id }) => Some(service.prepare(transaction_id).await),
+        Ok(QueryRequest::CommitPrepared { transaction_id, dtid }) => {
+            Some(service.conclude_branch(transaction_id, dtid, true).await)
+        }
+        Ok(QueryRequest::RollbackPrepared { transaction_id, dtid }) => {
+            Some(service.conclude_branch(transaction_id, dtid, false).await)
+        }
+        Ok(QueryRequest::RecoverPrepared) => Some(service.recover_prepared().await),
+        Ok(QueryRequest::LockWaits) => Some(service.lock_waits().await),
         Ok(QueryRequest::Fetch { cursor }) => service.cursor(cursor, true, reply_to.clone()).await.err().map(Err),
         Ok(QueryRequest::CloseCursor { cursor }) => {
             service.cursor(cursor, false, reply_to.clone()).await.err().map(Err)
