@@ -65,7 +65,7 @@ impl AdminService {
                 format!("no distributed transaction {} in the log or prepared on any shard: it has concluded (or never existed)", dtid_name(d)),
             ));
         };
-        let transactions: Vec<_> = survey.in_doubt().into_iter().filter(|t| t.dtid == dtid_name(d)).collect();
+        let transactions: Vec<_> = survey.one(d).into_iter().collect();
         if action != "conclude" {
             return Ok(AdminResponse::Transactions { transactions, unreachable, steps: Vec::new() });
         }

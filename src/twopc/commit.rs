@@ -51,6 +51,7 @@ pub async fn commit(tc: &ShardsRef, dtid: u64, branches: Branches, coordinator: 
         )));
     };
     step("before-prepare").await;
+    let started = std::time::Instant::now();
     let prepares = branches.values().map(|(alias, id)| tc.tablet(alias, QueryRequest::Prepare { transaction_id: *id }));
     let prepared = futures::future::join_all(prepares).await;
     if let Some(((ks, shard), e)) = branches.keys().zip(&prepared).find_map(|(k, r)| r.as_ref().err().map(|e| (k, e))) {
@@ -60,6 +61,15 @@ pub async fn commit(tc: &ShardsRef, dtid: u64, branches: Branches, coordinator: 
         )));
     }
     step("after-prepare").await;
+    if started.elapsed() > super::MAX_UNDECIDED {
+        rollback_all(tc, dtid, &branches).await;
+        return Err(GatewayError::RolledBack(format!(
+            "distributed transaction {name} rolled back: preparing took {:?}, past the {:?} a commit decision may \
+             come after",
+            started.elapsed(),
+            super::MAX_UNDECIDED
+        )));
+    }
     let participants: Vec<Participant> = branches
         .iter()
         .map(|((keyspace, shard), (tablet, _))| Participant {

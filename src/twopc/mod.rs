@@ -81,6 +81,13 @@ pub struct TxRecord {
     pub time_ms: u64,
 }
 
+/// How long a rollback decision is kept after its branches ended: a coordinator that comes
+/// back to record its commit decision within this time finds the rollback and obeys it.
+pub const ROLLBACK_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+/// A coordinator that took longer than this between starting to prepare and recording its
+/// decision rolls back instead (well inside [`ROLLBACK_KEPT`]).
+pub const MAX_UNDECIDED: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The transaction log could not be read or written.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("transaction log: {0}")]

@@ -96,16 +96,29 @@ pub async fn survey(tc: &ShardsRef, log: &dyn TxLog, topo: &Topology) -> Result<
 }
 
 impl Survey {
-    /// As `DistributedTransaction list` shows it.
+    /// As `DistributedTransaction list` shows it: every transaction but rollbacks already
+    /// carried out (kept a while as records).
     pub fn in_doubt(&self) -> Vec<InDoubt> {
         self.txs
             .iter()
-            .map(|(d, (record, on))| InDoubt {
-                dtid: dtid_name(*d),
-                record: record.clone(),
-                prepared_on: on.iter().map(|(k, s)| format!("{k}/{s}")).collect(),
+            .filter(|(_, (record, on))| {
+                !on.is_empty() || record.as_ref().is_some_and(|r| r.decision == Decision::Commit)
             })
+            .map(|(d, found)| Self::shown(*d, found))
             .collect()
+    }
+
+    /// One transaction, whatever its state.
+    pub fn one(&self, dtid: u64) -> Option<InDoubt> {
+        self.txs.get(&dtid).map(|found| Self::shown(dtid, found))
+    }
+
+    fn shown(dtid: u64, (record, on): &Found) -> InDoubt {
+        InDoubt {
+            dtid: dtid_name(dtid),
+            record: record.clone(),
+            prepared_on: on.iter().map(|(k, s)| format!("{k}/{s}")).collect(),
+        }
     }
 }
 
@@ -185,8 +198,14 @@ pub async fn resolve_one(
         };
         events.push((done, format!("{name}: {:?} on [{}] by {who}", record.decision, shards.join(", "))));
     }
-    if let Err(e) = log.remove(dtid).await {
-        events.push(("TransactionResolveFailed", format!("{name}: forgetting its record: {e}")));
+    // A rollback is remembered a while, so a coordinator that comes back late to record its
+    // commit finds it; a commit is forgotten once its branches ended (only its coordinator
+    // could record another decision, and it recorded this one).
+    let age = crate::protocol::envelope::now_ms().saturating_sub(record.time_ms);
+    if record.decision == Decision::Commit || age > super::ROLLBACK_KEPT.as_millis() as u64 {
+        if let Err(e) = log.remove(dtid).await {
+            events.push(("TransactionResolveFailed", format!("{name}: forgetting its record: {e}")));
+        }
     }
     events
 }

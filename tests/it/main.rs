@@ -30,6 +30,7 @@ mod session_vars;
 mod statement_atomicity;
 mod streaming;
 mod tablets;
+mod twopc;
 mod up;
 mod up_cluster;
 mod values;

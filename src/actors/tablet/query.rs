@@ -391,12 +391,18 @@ impl QueryService {
         for (id, tx) in expired {
             let mut guard = tx.lock().await;
             if let Some(mut conn) = guard.conn.take() {
-                match exec(&mut conn, "ROLLBACK").await {
+                let rolled_back = match guard.xa.clone() {
+                    None => exec(&mut conn, "ROLLBACK").await,
+                    Some((xid, _)) => super::xa::end_branch(&mut conn, &xid, false, false).await,
+                };
+                match rolled_back {
                     Ok(()) => {
                         info!(tablet = %self.state.alias, transaction = id, timeout = ?timeout, "transaction timed out; rolled back")
                     }
                     Err(e) => {
-                        warn!(tablet = %self.state.alias, transaction = id, error = %e, "rollback of timed-out transaction failed")
+                        // Closing the connection rolls back whatever it still had open.
+                        let _ = conn.disconnect().await;
+                        warn!(tablet = %self.state.alias, transaction = id, error = %e, "rollback of timed-out transaction failed; connection closed")
                     }
                 }
             }

@@ -122,7 +122,14 @@ impl QueryService {
                 info!(tablet = %self.state.alias, xid, commit, "distributed transaction branch concluded by its XA id");
                 Ok(QueryResponse::Done)
             }
-            Err(TabletError::Mysql { code: XAER_NOTA, .. }) => Ok(QueryResponse::Done),
+            // Unknown: ended already, unless a connection still holds it prepared (MariaDB
+            // ends a branch by its id only once no connection holds it).
+            Err(TabletError::Mysql { code: XAER_NOTA, .. }) => match self.recover_prepared().await? {
+                QueryResponse::Prepared { dtids } if dtids.contains(&dtid) => Err(TabletError::Internal(format!(
+                    "branch {xid} is prepared but held by a connection this tablet does not know; retry"
+                ))),
+                _ => Ok(QueryResponse::Done),
+            },
             Err(e) => Err(e),
         }
     }
