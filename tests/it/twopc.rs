@@ -166,13 +166,6 @@ async fn a_participants_mysqld_killed_during_a_commit_leaves_all_or_nothing() {
         // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe { libc::kill(pid(victim), libc::SIGKILL) };
         let answer = commit.await.unwrap();
-        if std::env::var("TWOPC_DEBUG").is_ok() {
-            println!("{step}: answer {answer:?}; {:?}", both(&c));
-            for l in _g.log().lines().filter(|l| l.contains("twopc") || l.contains("WARN") || l.contains("distributed"))
-            {
-                println!("gateway: {l}");
-            }
-        }
         assert_eq!(answer.is_ok(), commits, "{step} ({victim}): the client's answer: {answer:?}");
         let after = settled(&c, &format!("{step} ({victim}): both shards agree after the mysqld restart")).await;
         assert_eq!(after, if commits { value } else { before }, "{step} ({victim}): the outcome");
