@@ -243,3 +243,107 @@ async fn a_deadlock_across_shards_is_broken_at_once() {
     let (x, y) = both(&c);
     assert_eq!(x, y, "the survivor's transaction committed whole");
 }
+
+/// Customer ids on each shard: (on -80, on 80-), `n` of each.
+fn ids_by_shard(c: &GatewayCluster, n: usize) -> (Vec<u64>, Vec<u64>) {
+    let on = |alias: &str| -> Vec<u64> {
+        let out =
+            c.on_tablet(alias, "select concat('I=', customer_id) from customer where customer_id >= 100 order by 1");
+        out.split_whitespace().filter_map(|w| w.strip_prefix("I=")).filter_map(|v| v.parse().ok()).take(n).collect()
+    };
+    (on("zone1-200"), on("zone1-300"))
+}
+
+/// One client: its pair of rows set to 1, 2, 3... one transaction each; returns (last
+/// acknowledged, attempt whose outcome is unknown) when stopped.
+async fn pair_writer(
+    port: u16,
+    pair: (u64, u64),
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u64, Option<u64>) {
+    let (mut acked, mut unknown) = (0u64, None);
+    let mut n = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port)
+            .user(Some("root"))
+            .db_name(Some("customer"));
+        let Ok(mut conn) = mysql_async::Conn::new(opts).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            n += 1;
+            let v = n.to_string();
+            let tx = async {
+                conn.query_drop("begin").await?;
+                conn.exec_drop("update customer set email = ? where customer_id = ?", (&v, pair.0)).await?;
+                conn.exec_drop("update customer set email = ? where customer_id = ?", (&v, pair.1)).await?;
+                conn.query_drop("commit").await
+            };
+            match tx.await {
+                Ok(()) => (acked, unknown) = (n, None),
+                Err(_) => {
+                    unknown = Some(n);
+                    break;
+                }
+            }
+        }
+    }
+    (acked, unknown)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workload_with_kills_every_15_s_commits_nothing_partially() {
+    let c = cluster().await;
+    let mut conn = connect(c.gateway.port()).await;
+    let values: Vec<String> = (100..140).map(|i| format!("({i}, '0')")).collect();
+    conn.query_drop(format!("insert into customer (customer_id, email) values {}", values.join(", "))).await.unwrap();
+    let (left, right) = ids_by_shard(&c, 4);
+    assert_eq!((left.len(), right.len()), (4, 4), "rows on both shards");
+    let (mut g, port) = gateway_node(&c, "w", "");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> =
+        left.iter().zip(&right).map(|(a, b)| tokio::spawn(pair_writer(port, (*a, *b), stop.clone()))).collect();
+    // Every 15 s something dies: the gateway (SIGKILL, then started again), a participant's
+    // mysqld (the tablet restarts it), the gateway again.
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        if round == 1 {
+            let f = c.node.tablet_dir("zone1-0000000300").join("mysqld.pid");
+            let pid: i32 = std::fs::read_to_string(f).unwrap().trim().parse().unwrap();
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        } else {
+            g.kill9();
+            g.restart();
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut outcomes = Vec::new();
+    for w in writers {
+        outcomes.push(w.await.unwrap());
+    }
+    // Everything settles: no branch prepared; each pair's rows equal; each at the client's
+    // last acknowledged value, or at the attempt whose answer it never got.
+    eventually(Duration::from_secs(40), "no branch prepared", || {
+        let ok = nothing_prepared(&c).then_some(());
+        async move { ok }
+    })
+    .await;
+    let mut total = 0;
+    for ((a, b), (acked, unknown)) in left.iter().zip(&right).zip(&outcomes) {
+        let (x, y) = (email_on(&c, "zone1-200", *a), email_on(&c, "zone1-300", *b));
+        assert_eq!(x, y, "pair ({a}, {b}) committed partially");
+        let stored: u64 = x.parse().unwrap();
+        assert!(
+            stored == *acked || Some(stored) == *unknown,
+            "pair ({a}, {b}): stored {stored}, acked {acked}, unknown {unknown:?}"
+        );
+        total += acked;
+    }
+    println!("{total} transactions acknowledged over 60 s with 3 kills; no partial commit");
+    assert!(total > 100, "too few transactions: {total}");
+}
