@@ -134,12 +134,16 @@ pub fn parse_dtid(name: &str) -> Option<u64> {
 }
 
 /// One lock wait inside a tablet: the statement `waiting_query` (the gateway's query id; 0
-/// when untracked) waits for a lock that transaction `blocking` holds (the tablet's
-/// transaction id; 0 for a connection outside the tablet's transactions).
+/// when untracked) waits for transaction `blocking` (the tablet's transaction id; 0 for a
+/// connection outside the tablet's transactions), which holds the lock or is queued for it
+/// ahead; `blocking_query` is the statement that transaction runs now (0: idle), which names
+/// it before the gateway has learned its id (its first statement still running).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockWait {
     pub waiting_query: u64,
     pub blocking: u64,
+    #[serde(default)]
+    pub blocking_query: u64,
 }
 
 /// A transaction isolation level.

@@ -34,12 +34,15 @@ pub struct TxWatch {
     pub holdings: Vec<(String, u64)>,
     /// When the transaction first held a tablet transaction.
     pub began: Option<Instant>,
+    /// The statement runs inside a transaction (the session's or its own).
+    pub in_transaction: bool,
 }
 
 /// Records what the session holds as its next statement starts (or its transaction ends).
 pub fn watch(slot: &Mutex<TxWatch>, s: &SessionState) {
     let mut w = slot.lock().unwrap_or_else(|e| e.into_inner());
     w.query_id = s.query_id;
+    w.in_transaction = s.in_transaction || !s.autocommit;
     w.holdings.clear();
     w.holdings.extend(s.shard_txs.values().cloned());
     if w.holdings.is_empty() {
@@ -91,7 +94,8 @@ pub fn find_cycle(edges: &BTreeMap<u32, BTreeSet<u32>>) -> Option<Vec<u32>> {
 }
 
 /// Runs the detector for this gateway's sessions: a look every `after / 2` while two or more
-/// sessions in transactions have had a statement running for `after`.
+/// sessions in transactions have had a statement running for `after` (each tablet reads
+/// InnoDB's lock waits at most every 110 ms and answers from that copy meanwhile).
 pub fn spawn(sessions: Arc<Sessions>, tc: ShardsRef, after: Duration) {
     if after.is_zero() {
         return;
@@ -113,7 +117,9 @@ async fn look(sessions: &Sessions, tc: &ShardsRef, after: Duration) {
         .filter(|(_, sig)| sig.running_for().is_some_and(|d| d >= after))
         .filter_map(|(id, sig)| {
             let w = sig.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            (!w.holdings.is_empty() && w.query_id != 0).then_some((id, w, sig))
+            // A transaction whose first statement waits holds no lock yet, but others may
+            // queue behind it: it can close a cycle too.
+            (w.in_transaction && w.query_id != 0).then_some((id, w, sig))
         })
         .collect();
     if waiting.len() < 2 {
@@ -132,7 +138,8 @@ async fn look(sessions: &Sessions, tc: &ShardsRef, after: Duration) {
     for (alias, reply) in tablets.iter().zip(futures::future::join_all(asks).await) {
         let Ok(QueryResponse::LockWaits { waits }) = reply else { continue };
         for w in waits {
-            if let (Some(&a), Some(&b)) = (by_query.get(&w.waiting_query), holder.get(&(*alias, w.blocking))) {
+            let blocker = holder.get(&(*alias, w.blocking)).or_else(|| by_query.get(&w.blocking_query));
+            if let (Some(&a), Some(&b)) = (by_query.get(&w.waiting_query), blocker) {
                 if a != b {
                     edges.entry(a).or_default().insert(b);
                 }
@@ -141,11 +148,12 @@ async fn look(sessions: &Sessions, tc: &ShardsRef, after: Duration) {
     }
     debug!(sessions = waiting.len(), edges = edges.len(), "deadlock detector looked");
     let Some(cycle) = find_cycle(&edges) else { return };
-    // The youngest transaction in the cycle gives way (it has done the least work).
+    // The youngest transaction in the cycle gives way (it has done the least work; one that
+    // holds nothing yet is the youngest).
     let victim = waiting
         .iter()
         .filter(|(id, _, _)| cycle.contains(id))
-        .max_by_key(|(id, w, _)| (w.began, *id))
+        .max_by_key(|(id, w, _)| (w.began.is_none(), w.began, *id))
         .map(|(id, _, sig)| (*id, sig.clone()));
     if let Some((id, sig)) = victim {
         info!(session = id, cycle = ?cycle, "deadlock across shards: rolling back the youngest transaction");

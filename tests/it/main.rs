@@ -31,6 +31,7 @@ mod statement_atomicity;
 mod streaming;
 mod tablets;
 mod twopc;
+mod twopc_bench;
 mod twopc_reparent;
 mod up;
 mod up_cluster;

@@ -15,7 +15,7 @@ use crate::harness::{eventually, free_port};
 
 /// The cluster's node: a fast resolver (undecided branches rolled back after 5 s, longer than a paused commit), and tablets
 /// that roll back a dead gateway's open transactions after 4 s.
-async fn cluster() -> GatewayCluster {
+pub(crate) async fn cluster() -> GatewayCluster {
     GatewayCluster::start_opts(
         "transaction_mode = \"twopc\"\n\n[twopc]\nabandon_after_ms = 5000\nresolve_every_ms = 300",
         "pool_size = 32\ntx_timeout_ms = 4000",
@@ -25,13 +25,18 @@ async fn cluster() -> GatewayCluster {
 }
 
 /// A node running only a gateway (`twopc`), with failpoints armed: the process to kill.
-fn gateway_node(c: &GatewayCluster, id: &str, failpoints: &str) -> (NodeProc, u16) {
+pub(crate) fn gateway_node(c: &GatewayCluster, id: &str, failpoints: &str) -> (NodeProc, u16) {
+    gateway_node_with(c, id, failpoints, "")
+}
+
+/// [`gateway_node`] with more `[gateway]` settings.
+pub(crate) fn gateway_node_with(c: &GatewayCluster, id: &str, failpoints: &str, extra: &str) -> (NodeProc, u16) {
     let port = free_port();
     let cfg = c.dir.path().join(format!("{id}.toml"));
     std::fs::write(
         &cfg,
         format!(
-            "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\nauth = \"none\"\ntransaction_mode = \"twopc\"\n"
+            "role = \"gateway\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\nauth = \"none\"\ntransaction_mode = \"twopc\"\n{extra}\n"
         ),
     )
     .unwrap();
@@ -43,7 +48,7 @@ fn gateway_node(c: &GatewayCluster, id: &str, failpoints: &str) -> (NodeProc, u1
     (node, port)
 }
 
-async fn connect(port: u16) -> mysql_async::Conn {
+pub(crate) async fn connect(port: u16) -> mysql_async::Conn {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
@@ -245,7 +250,7 @@ async fn a_deadlock_across_shards_is_broken_at_once() {
 }
 
 /// Customer ids on each shard: (on -80, on 80-), `n` of each.
-fn ids_by_shard(c: &GatewayCluster, n: usize) -> (Vec<u64>, Vec<u64>) {
+pub(crate) fn ids_by_shard(c: &GatewayCluster, n: usize) -> (Vec<u64>, Vec<u64>) {
     let on = |alias: &str| -> Vec<u64> {
         let out =
             c.on_tablet(alias, "select concat('I=', customer_id) from customer where customer_id >= 100 order by 1");

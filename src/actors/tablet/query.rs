@@ -109,6 +109,10 @@ pub struct QueryService {
     pub(super) running: Running,
     /// Streamed results still being read.
     pub(super) cursors: Cursors,
+    /// The last lock waits read from InnoDB (MySQL thread waiting, thread it waits for), and
+    /// when: InnoDB refreshes its lock tables only for a reader that comes 100 ms after the
+    /// previous one, so this tablet reads them at most that often and answers from here.
+    pub(super) lock_waits: Mutex<Option<(Instant, std::sync::Arc<Vec<(u32, u32)>>)>>,
 }
 
 impl QueryService {
@@ -126,6 +130,7 @@ impl QueryService {
             held: RwLock::new(None),
             running: Running::default(),
             cursors: Cursors::default(),
+            lock_waits: Mutex::new(None),
         }
     }
 

@@ -192,6 +192,30 @@ impl QueryService {
     /// Which statements wait for locks held by which of the tablet's transactions (InnoDB's
     /// lock waits, statements named by the gateway's query ids).
     pub async fn lock_waits(&self) -> Result<QueryResponse, TabletError> {
+        let pairs = self.thread_waits().await?;
+        let by_thread: std::collections::HashMap<u32, u64> =
+            self.txs.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(id, s)| (s.thread, *id)).collect();
+        let queries = self.running.by_thread();
+        let waits = pairs
+            .iter()
+            .map(|(waiting, blocking)| LockWait {
+                waiting_query: queries.get(waiting).copied().unwrap_or(0),
+                blocking: by_thread.get(blocking).copied().unwrap_or(0),
+                blocking_query: queries.get(blocking).copied().unwrap_or(0),
+            })
+            .filter(|w| w.waiting_query != 0 && (w.blocking != 0 || w.blocking_query != 0))
+            .collect();
+        Ok(QueryResponse::LockWaits { waits })
+    }
+
+    /// InnoDB's lock waits as (waiting thread, blocking thread), read at most every
+    /// [`LOCK_WAITS_EVERY`] (InnoDB keeps serving its old copy to readers closer together).
+    async fn thread_waits(&self) -> Result<Arc<Vec<(u32, u32)>>, TabletError> {
+        if let Some((at, pairs)) = self.lock_waits.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if at.elapsed() < LOCK_WAITS_EVERY {
+                return Ok(pairs.clone());
+            }
+        }
         let mut conn = self.dba_conn().await?;
         let result = run(
             &mut conn,
@@ -201,21 +225,16 @@ impl QueryService {
             100_000,
         )
         .await?;
-        let by_thread: std::collections::HashMap<u32, u64> =
-            self.txs.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(id, s)| (s.thread, *id)).collect();
-        let queries = self.running.by_thread();
         let thread = |v: Option<&Option<Vec<u8>>>| {
             v.and_then(|v| v.as_deref()).and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse::<u32>().ok())
         };
-        let waits = result
-            .rows
-            .iter()
-            .map(|row| LockWait {
-                waiting_query: thread(row.first()).and_then(|t| queries.get(&t).copied()).unwrap_or(0),
-                blocking: thread(row.get(1)).and_then(|t| by_thread.get(&t).copied()).unwrap_or(0),
-            })
-            .filter(|w| w.waiting_query != 0 && w.blocking != 0)
-            .collect();
-        Ok(QueryResponse::LockWaits { waits })
+        let pairs: Arc<Vec<(u32, u32)>> =
+            Arc::new(result.rows.iter().filter_map(|row| Some((thread(row.first())?, thread(row.get(1))?))).collect());
+        *self.lock_waits.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), pairs.clone()));
+        Ok(pairs)
     }
 }
+
+/// How often a tablet reads InnoDB's lock waits: InnoDB refreshes them only for a reader
+/// more than 100 ms after the previous one.
+const LOCK_WAITS_EVERY: std::time::Duration = std::time::Duration::from_millis(110);
