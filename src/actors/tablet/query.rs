@@ -92,6 +92,9 @@ impl TxSlot {
     }
 }
 
+/// InnoDB's lock waits as read at a moment: (waiting MySQL thread, thread it waits for).
+pub(super) type ThreadWaits = (Instant, Arc<Vec<(u32, u32)>>);
+
 /// One tablet's query service.
 pub struct QueryService {
     pub state: Arc<TabletState>,
@@ -112,7 +115,7 @@ pub struct QueryService {
     /// The last lock waits read from InnoDB (MySQL thread waiting, thread it waits for), and
     /// when: InnoDB refreshes its lock tables only for a reader that comes 100 ms after the
     /// previous one, so this tablet reads them at most that often and answers from here.
-    pub(super) lock_waits: Mutex<Option<(Instant, std::sync::Arc<Vec<(u32, u32)>>)>>,
+    pub(super) lock_waits: Mutex<Option<ThreadWaits>>,
 }
 
 impl QueryService {
