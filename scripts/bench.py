@@ -175,6 +175,9 @@ def main():
     ap.add_argument("--gateway-b", metavar="BIN",
                     help="A/B: also run a gateway node from this binary (same NATS and tablets) and measure it "
                          "in the same alternating rounds")
+    ap.add_argument("--b-transaction-mode", metavar="MODE",
+                    help="A/B: also run a gateway node of the same binary whose sessions start in this "
+                         "transaction_mode (single, multi, twopc), measured in the same alternating rounds")
     args = ap.parse_args()
     if args.quick:
         args.time, args.rounds, args.table_size = 5, 1, 10000
@@ -234,6 +237,12 @@ buffer_pool_mb = {buffer_mb // 2}
         gateway_b = spawn([args.gateway_b, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
                            "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log",
                           env={**os.environ, "RUST_LOG": "warn"})
+    elif args.b_transaction_mode:
+        cfg_b = HOME / "gateway-b.toml"
+        cfg_b.write_text(f'role = "gateway"\n[gateway]\nlisten = "127.0.0.1:{GW_B_PORT}"\nauth = "none"\n'
+                         f'transaction_mode = "{args.b_transaction_mode}"\n')
+        gateway_b = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
+                           "--config", str(cfg_b)], "gateway-b-node.log", env={**os.environ, "RUST_LOG": "warn"})
 
     def serving():
         r = subprocess.run([BIN, "ctl", "--nats", NATS, "--json", "GetTablets"], capture_output=True, text=True)
@@ -370,7 +379,8 @@ def render(rows, args):
 
 def render_ab(rows, args):
     """Gateway A (TESSERA_BIN) against gateway B (--gateway-b), same tablets, same rounds."""
-    lines = [f"A/B: gateway A = {BIN}, gateway B = {args.gateway_b} (tablets from A)", "",
+    b_name = args.gateway_b or f"{BIN} with transaction_mode = {args.b_transaction_mode}"
+    lines = [f"A/B: gateway A = {BIN}, gateway B = {b_name} (tablets from A)", "",
              "| workload | threads | protocol | A QPS | B QPS | A/B | A p50 ms | B p50 ms | A p95 ms | B p95 ms | "
              "A gateway CPU ms/1000q | B gateway CPU ms/1000q |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -617,8 +617,11 @@ mod tests {
         assert_eq!(with_backup.backup.schedules()[0].1.as_secs(), 86_400);
         with_backup.backup.incremental_every = "1x".into();
         assert!(with_backup.validate().unwrap_err().to_string().contains("incremental_every"));
-        // And the [failover] example.
-        let failover: NodeConfig = toml::from_str(&uncomment(&text[text.find("# [failover]").unwrap()..])).unwrap();
+        // And the [failover] and [twopc] examples.
+        let (from, to) = (text.find("# [failover]").unwrap(), text.find("# Distributed transactions").unwrap());
+        let failover: NodeConfig = toml::from_str(&uncomment(&text[from..to])).unwrap();
         assert_eq!(failover.failover, crate::reparent::failover::FailoverConfig::default());
+        let twopc: NodeConfig = toml::from_str(&uncomment(&text[text.find("# [twopc]").unwrap()..])).unwrap();
+        assert_eq!(twopc.twopc, crate::twopc::resolver::ResolverConfig::default());
     }
 }
