@@ -290,6 +290,18 @@ pub async fn run_route(
     sql: &str,
     tablet_type: TabletType,
 ) -> Result<Answer, GatewayError> {
+    // In twopc an autocommit write over several shards is a transaction of its own, committed
+    // atomically (as Vitess does); elsewhere each shard commits its part.
+    if !s.in_transaction
+        && s.transaction_mode == TxMode::Twopc
+        && shards.len() > 1
+        && tablet_type == TabletType::Primary
+        && crate::sql::classify(sql).is_write()
+    {
+        let own = super::lookup::begin_own(s);
+        let result = Box::pin(run_route(tc, s, keyspace, shards, sql, tablet_type)).await;
+        return super::lookup::end_own(tc, s, own, result).await;
+    }
     let results = run_shards_with(tc, s, keyspace, shards, sql, tablet_type, true).await?;
     if results.iter().any(|(_, c)| c.is_some()) {
         // Larger than a part somewhere: to the client as it comes, shard after shard.
@@ -415,7 +427,8 @@ pub async fn run_insert(
         }
         by_shard.entry(shard).or_default().push((index, format!("({})", row.cells.join(", "))));
     }
-    let own = super::lookup::begin_own_if(s, !p.lookups.is_empty());
+    let atomic = s.transaction_mode == TxMode::Twopc && by_shard.len() > 1;
+    let own = super::lookup::begin_own_if(s, !p.lookups.is_empty() || atomic);
     let result = insert_rows(tc, view, s, &p, by_shard, &mapped).await;
     let answer = super::lookup::end_own(tc, s, own, result).await?;
     if first_id != 0 {

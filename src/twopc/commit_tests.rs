@@ -124,3 +124,27 @@ async fn one_shard_commits_in_one_phase_and_single_mode_refuses_a_second() {
     s.in_transaction = false;
     write_both(&tablets, &mut s).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_autocommit_write_over_shards_is_atomic_in_twopc_only() {
+    let shards = MemoryShards::new(|_, _| Ok(affected(1)));
+    let tablets: ShardsRef = shards.as_ref();
+    let both = ["-80".to_string(), "80-".to_string()];
+    let mut s = session(TxMode::Twopc);
+    s.in_transaction = false;
+    exec::run_route(&tablets, &mut s, "customer", &both, "update customer set n = 1", TabletType::Primary)
+        .await
+        .unwrap();
+    let lines = shards.lines();
+    assert_eq!(count(&lines, " xa"), 2, "{lines:?}");
+    assert_eq!(count(&lines, ": commit prepared"), 2, "{lines:?}");
+    assert!(!s.in_transaction && s.shard_txs.is_empty());
+    // Reads, and other modes, run on each shard as before.
+    exec::run_route(&tablets, &mut s, "customer", &both, "select 1", TabletType::Primary).await.unwrap();
+    let mut m = session(TxMode::Multi);
+    m.in_transaction = false;
+    exec::run_route(&tablets, &mut m, "customer", &both, "update customer set n = 2", TabletType::Primary)
+        .await
+        .unwrap();
+    assert_eq!(count(&shards.lines(), ": begin"), 2, "only the twopc write began transactions");
+}

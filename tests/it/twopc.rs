@@ -207,6 +207,14 @@ async fn transaction_modes_and_the_resolver_commands() {
         assert!(out.contains("TransactionCommitted") || out.contains("no distributed"), "{out}");
     }
     assert_eq!(settled(&c, "concluded").await, "concluded");
+    // An autocommit write over both shards is a two-phase transaction of its own: a gateway
+    // dying after the prepare leaves neither shard changed.
+    let (mut g, port) = gateway_node(&c, "ga", "twopc-kill-after-prepare");
+    let mut auto = connect(port).await;
+    assert!(auto.query_drop("update customer set email = 'auto' where customer_id in (1, 4)").await.is_err());
+    g.wait_exit(Duration::from_secs(10));
+    assert!(!g.running(), "the autocommit write reached the two-phase commit");
+    assert_eq!(settled(&c, "the autocommit write rolled back").await, "concluded");
     let bad = crate::harness::node::ctl_err(&c.nats.url, &["DistributedTransaction", "show", "nope"]);
     assert!(bad.contains("not a distributed transaction id"), "{bad}");
 }
