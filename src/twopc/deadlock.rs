@@ -43,8 +43,13 @@ pub fn watch(slot: &Mutex<TxWatch>, s: &SessionState) {
     let mut w = slot.lock().unwrap_or_else(|e| e.into_inner());
     w.query_id = s.query_id;
     w.in_transaction = s.in_transaction || !s.autocommit;
-    w.holdings.clear();
-    w.holdings.extend(s.shard_txs.values().cloned());
+    // Unchanged most of the time (the same transactions as the last statement): no copy then.
+    let same = w.holdings.len() == s.shard_txs.len()
+        && w.holdings.iter().zip(s.shard_txs.values()).all(|(a, b)| a.1 == b.1 && a.0 == b.0);
+    if !same {
+        w.holdings.clear();
+        w.holdings.extend(s.shard_txs.values().cloned());
+    }
     if w.holdings.is_empty() {
         w.began = None;
     } else if w.began.is_none() {
