@@ -69,7 +69,8 @@ impl AdminService {
         if action != "conclude" {
             return Ok(AdminResponse::Transactions { transactions, unreachable, steps: Vec::new() });
         }
-        let events = resolver::resolve_one(&tc, log.as_ref(), d, found, true, "DistributedTransaction conclude").await;
+        let who = "DistributedTransaction conclude";
+        let events = resolver::resolve_one(&tc, log.as_ref(), d, found, &survey.answered, true, who).await;
         let mut steps = Vec::new();
         for (name, summary) in events {
             steps.push(format!("{name}: {summary}"));

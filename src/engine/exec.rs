@@ -147,7 +147,10 @@ pub async fn commit(tc: &ShardsRef, s: &mut SessionState) -> Result<(), GatewayE
     s.in_transaction = false;
     s.vars.transaction_ended();
     if let Some(dtid) = dtid.filter(|_| txs.len() > 1) {
-        return crate::twopc::commit::commit(tc, dtid, txs, tc.coordinator()).await;
+        // Its own task: a session dropped mid-commit (its client gone) does not stop it half way.
+        let (tc, coordinator) = (tc.clone(), tc.coordinator().to_string());
+        let commit = tokio::spawn(async move { crate::twopc::commit::commit(&tc, dtid, txs, &coordinator).await });
+        return commit.await.unwrap_or_else(|e| Err(GatewayError::Other(format!("the commit task failed: {e}"))));
     }
     let mut committed = Vec::new();
     let mut iter = txs.into_iter();

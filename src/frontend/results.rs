@@ -26,28 +26,35 @@ pub(super) async fn run_guarded(
     sql: &str,
 ) -> io::Result<Result<Answer, GatewayError>> {
     state.query_id = svc.sessions.next_query_id();
+    let query_id = state.query_id;
     let signals = conn.signals.clone();
     crate::twopc::deadlock::watch(&signals.tx, state);
     signals.started(sql, state.target.keyspace.as_deref());
+    // A COMMIT is not cut short by KILL QUERY (as in MySQL): a two-phase commit stopped half
+    // way would leave the client told "interrupted" about a transaction that commits.
+    let interruptible = crate::sql::first_keyword(sql) != "COMMIT";
+    let mut interrupted = false;
     let outcome = tokio::select! {
         r = execute(svc, state, sql) => Ok(r),
         gone = client_gone(conn) => Err(gone),
-        _ = signals.interrupt.notified() => Ok(Err(GatewayError::Tablet(TabletError::Interrupted))),
+        _ = signals.interrupt.notified(), if interruptible => {
+            interrupted = true;
+            Ok(Err(GatewayError::Tablet(TabletError::Interrupted)))
+        }
     };
     signals.finished();
     state.query_id = 0;
-    if signals.deadlock.swap(false, std::sync::atomic::Ordering::SeqCst) {
+    let victim = signals.deadlock_victim.swap(0, std::sync::atomic::Ordering::SeqCst);
+    if interrupted && victim == query_id {
         // Chosen to end a deadlock across shards: the whole transaction rolls back, as
         // InnoDB does to its own deadlock victims.
         crate::engine::exec::rollback(&svc.tablets, state).await;
         crate::twopc::deadlock::watch(&signals.tx, state);
-        return outcome.map(|_| {
-            Err(GatewayError::Deadlock(
-                "Deadlock found when trying to get lock; try restarting transaction (a lock wait cycle across \
-                 shards; this transaction was rolled back)"
-                    .into(),
-            ))
-        });
+        return Ok(Err(GatewayError::Deadlock(
+            "Deadlock found when trying to get lock; try restarting transaction (a lock wait cycle across shards; \
+             this transaction was rolled back)"
+                .into(),
+        )));
     }
     if !state.in_transaction {
         crate::twopc::deadlock::watch(&signals.tx, state);

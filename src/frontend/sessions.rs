@@ -24,8 +24,8 @@ pub struct Signals {
     activity: Mutex<Activity>,
     /// The session's transaction, as the cross-shard deadlock detector sees it.
     pub tx: Mutex<crate::twopc::deadlock::TxWatch>,
-    /// Set when the deadlock detector chose this session's transaction to roll back.
-    pub deadlock: AtomicBool,
+    /// The statement (query id) whose transaction the deadlock detector chose to roll back.
+    pub deadlock_victim: AtomicU64,
 }
 
 /// A session's current command.

@@ -87,32 +87,34 @@ pub async fn commit(tc: &ShardsRef, dtid: u64, branches: Branches, coordinator: 
     };
     let stands = match log.decide(record.clone()).await {
         Ok(r) => r,
-        // The write may or may not have landed: read what stands.
-        Err(e) => match log.get(dtid).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                rollback_all(tc, dtid, &branches).await;
-                return Err(GatewayError::RolledBack(format!(
-                    "distributed transaction {name} rolled back: its commit decision could not be recorded ({e})"
-                )));
+        // The write may or may not have landed (an acknowledgement lost): only another
+        // create-if-absent can tell. A rollback recorded now stands if the commit did not.
+        Err(e) => {
+            let rollback = TxRecord { decision: Decision::Rollback, ..record.clone() };
+            match log.decide(rollback).await {
+                Ok(r) => r,
+                Err(e2) => {
+                    return Err(GatewayError::Commit(format!(
+                        "distributed transaction {name}: the outcome is unknown: recording the commit decision \
+                         failed ({e}) and recording a rollback too ({e2}); every shard holds its part prepared, \
+                         and the resolver will commit it if the decision was recorded, else roll it back \
+                         (`tessera ctl DistributedTransaction show {name}`)"
+                    )));
+                }
             }
-            Err(e2) => {
-                return Err(GatewayError::Commit(format!(
-                    "distributed transaction {name}: the outcome is unknown: recording the commit decision failed \
-                     ({e}) and reading it back too ({e2}); every shard holds its part prepared, and the resolver \
-                     will commit it if the decision was recorded, else roll it back (`tessera ctl \
-                     DistributedTransaction show {name}`)"
-                )));
-            }
-        },
+        }
     };
     if stands.decision != Decision::Commit || stands.decided_by != record.decided_by {
         rollback_all(tc, dtid, &branches).await;
-        return Err(GatewayError::RolledBack(format!(
-            "distributed transaction {name} rolled back: {} decided to roll it back first (it waited too long \
-             between prepare and commit)",
-            stands.decided_by
-        )));
+        let why = if stands.decided_by == record.decided_by {
+            "its commit decision could not be recorded".to_string()
+        } else {
+            format!(
+                "{} decided to roll it back first (it waited too long between prepare and commit)",
+                stands.decided_by
+            )
+        };
+        return Err(GatewayError::RolledBack(format!("distributed transaction {name} rolled back: {why}")));
     }
     step("after-decision").await;
     let mut all_done = true;

@@ -42,7 +42,8 @@ pub struct TxWatch {
 pub fn watch(slot: &Mutex<TxWatch>, s: &SessionState) {
     let mut w = slot.lock().unwrap_or_else(|e| e.into_inner());
     w.query_id = s.query_id;
-    w.in_transaction = s.in_transaction || !s.autocommit;
+    // In twopc an autocommit write over several shards is a transaction of its own too.
+    w.in_transaction = s.in_transaction || !s.autocommit || s.transaction_mode == super::TxMode::Twopc;
     // Unchanged most of the time (the same transactions as the last statement): no copy then.
     let same = w.holdings.len() == s.shard_txs.len()
         && w.holdings.iter().zip(s.shard_txs.values()).all(|(a, b)| a.1 == b.1 && a.0 == b.0);
@@ -159,10 +160,11 @@ async fn look(sessions: &Sessions, tc: &ShardsRef, after: Duration) {
         .iter()
         .filter(|(id, _, _)| cycle.contains(id))
         .max_by_key(|(id, w, _)| (w.began.is_none(), w.began, *id))
-        .map(|(id, _, sig)| (*id, sig.clone()));
-    if let Some((id, sig)) = victim {
+        .map(|(id, w, sig)| (*id, w.query_id, sig.clone()));
+    if let Some((id, query_id, sig)) = victim {
         info!(session = id, cycle = ?cycle, "deadlock across shards: rolling back the youngest transaction");
-        sig.deadlock.store(true, Ordering::SeqCst);
+        // Tied to the statement that waits: if it ended meanwhile, nothing happens to the next.
+        sig.deadlock_victim.store(query_id, Ordering::SeqCst);
         sig.interrupt.notify_waiters();
     }
 }

@@ -13,7 +13,7 @@
 //! Every step is a cluster event (kind `transaction`). `DistributedTransaction conclude` runs
 //! the same steps for one transaction at once, without waiting.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,8 @@ pub type Found = (Option<TxRecord>, Vec<(String, String)>);
 pub struct Survey {
     pub txs: BTreeMap<u64, Found>,
     pub unreachable: Vec<String>,
+    /// The shards whose primary answered (their prepared branches are known).
+    pub answered: BTreeSet<(String, String)>,
 }
 
 /// Reads the log and every shard primary's prepared branches.
@@ -75,15 +77,21 @@ pub async fn survey(tc: &ShardsRef, log: &dyn TxLog, topo: &Topology) -> Result<
         let dtid = r.dtid;
         out.txs.entry(dtid).or_default().0 = Some(r);
     }
-    let shards: Vec<(String, String)> = topo
-        .keyspaces
-        .values()
-        .flat_map(|ks| ks.shards.values().filter(|s| s.primary.is_some()).map(|s| (ks.name.clone(), s.name.clone())))
-        .collect();
+    let mut shards: Vec<(String, String)> = Vec::new();
+    for ks in topo.keyspaces.values() {
+        for s in ks.shards.values() {
+            if s.primary.is_some() {
+                shards.push((ks.name.clone(), s.name.clone()));
+            } else {
+                out.unreachable.push(format!("{}/{} (no primary)", ks.name, s.name));
+            }
+        }
+    }
     let asks = shards.iter().map(|(ks, sh)| tc.target(ks, sh, TabletType::Primary, QueryRequest::RecoverPrepared));
     for ((ks, sh), reply) in shards.iter().zip(futures::future::join_all(asks).await) {
         match reply {
             Ok(QueryResponse::Prepared { dtids }) => {
+                out.answered.insert((ks.clone(), sh.clone()));
                 for d in dtids {
                     out.txs.entry(d).or_default().1.push((ks.clone(), sh.clone()));
                 }
@@ -151,6 +159,7 @@ pub async fn resolve_one(
     log: &dyn TxLog,
     dtid: u64,
     found: &Found,
+    answered: &BTreeSet<(String, String)>,
     rollback_undecided: bool,
     who: &str,
 ) -> Vec<(&'static str, String)> {
@@ -199,10 +208,16 @@ pub async fn resolve_one(
         events.push((done, format!("{name}: {:?} on [{}] by {who}", record.decision, shards.join(", "))));
     }
     // A rollback is remembered a while, so a coordinator that comes back late to record its
-    // commit finds it; a commit is forgotten once its branches ended (only its coordinator
-    // could record another decision, and it recorded this one).
+    // commit finds it; a commit is forgotten once every participant's primary answered and
+    // holds none of its branches any more (a shard that did not answer may still hold one,
+    // which without the record would later look undecided and be rolled back).
     let age = crate::protocol::envelope::now_ms().saturating_sub(record.time_ms);
-    if record.decision == Decision::Commit || age > super::ROLLBACK_KEPT.as_millis() as u64 {
+    let all_known = record.participants.iter().all(|p| answered.contains(&(p.keyspace.clone(), p.shard.clone())));
+    let forget = match record.decision {
+        Decision::Commit => all_known,
+        Decision::Rollback => all_known && age > super::ROLLBACK_KEPT.as_millis() as u64,
+    };
+    if forget {
         if let Err(e) = log.remove(dtid).await {
             events.push(("TransactionResolveFailed", format!("{name}: forgetting its record: {e}")));
         }
@@ -284,20 +299,23 @@ async fn pass(
     let now_ms = crate::protocol::envelope::now_ms();
     for (dtid, found) in &survey.txs {
         let (record, prepared_on) = found;
+        let age = now_ms.saturating_sub(record.as_ref().map_or(now_ms, |r| r.time_ms));
         let ready = match record {
-            // A coordinator commits its branches within milliseconds of its decision: a record
-            // older than a few seconds is in doubt. One none of whose shards holds a branch is
-            // forgotten, unless a shard did not answer (its branch may still be there).
-            Some(r) => {
-                now_ms.saturating_sub(r.time_ms) > 3_000 && (!prepared_on.is_empty() || survey.unreachable.is_empty())
+            // A carried-out rollback is kept an hour (see `resolve_one`).
+            Some(r) if prepared_on.is_empty() && r.decision == Decision::Rollback => {
+                age > super::ROLLBACK_KEPT.as_millis() as u64
             }
+            // A coordinator commits its branches within milliseconds of its decision: a record
+            // older than a few seconds is in doubt (`resolve_one` forgets it only once every
+            // participant answered).
+            Some(_) => age > 3_000,
             None => first_seen.entry(*dtid).or_insert_with(Instant::now).elapsed() >= abandon,
         };
         if !ready {
             continue;
         }
         first_seen.remove(dtid);
-        for (name, summary) in resolve_one(tc, log, *dtid, found, true, who).await {
+        for (name, summary) in resolve_one(tc, log, *dtid, found, &survey.answered, true, who).await {
             publish(store, name, summary).await;
         }
     }

@@ -60,7 +60,15 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     assert!(caught_up, "the restored replica did not catch up with the primary ({on_primary})");
-    let tablets = ctl_ok(&url, &["GetTablets"]);
+    // Serving follows the data within a health report or two (a CI run once looked first).
+    let mut tablets = String::new();
+    for _ in 0..40 {
+        tablets = ctl_ok(&url, &["GetTablets"]);
+        if tablets.lines().any(|l| l.starts_with("zone1-0000000201") && l.split_whitespace().any(|w| w == "SERVING")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     assert!(
         tablets.lines().any(|l| l.starts_with("zone1-0000000201") && l.split_whitespace().any(|w| w == "SERVING")),
         "{tablets}"

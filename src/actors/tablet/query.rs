@@ -360,15 +360,27 @@ impl QueryService {
 
     /// Commits (`commit = true`) or rolls back a transaction and frees its connection. A
     /// distributed transaction's branch commits in one phase (`XA COMMIT .. ONE PHASE`: it was
-    /// the only shard), or, once prepared, as its coordinator decided.
+    /// the only shard); a prepared one is ended only as its decision says
+    /// ([`QueryService::conclude_branch`]), never here.
     pub async fn finish(&self, id: u64, commit: bool) -> Result<QueryResponse, TabletError> {
-        let tx = self.txs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).ok_or_else(|| self.tx_gone(id))?;
-        let mut guard = tx.lock().await;
+        let slot = self.tx(id)?;
+        let mut guard = slot.lock().await;
+        if guard.prepared {
+            return Err(TabletError::BadRequest(format!(
+                "transaction {id} on tablet {} is a prepared branch of a distributed transaction: only its \
+                 decision ends it (DistributedTransaction conclude)",
+                self.state.alias
+            )));
+        }
+        // Out of the open ones while its lock is held: nothing queued on it acts on it after.
+        if !self.forget(id, &slot) {
+            return Err(self.tx_gone(id));
+        }
         let mut conn = guard.conn.take().ok_or_else(|| self.tx_gone(id))?;
         match guard.xa.clone() {
             None => exec(&mut conn, if commit { "COMMIT" } else { "ROLLBACK" }).await?,
             Some((xid, _)) => {
-                let done = super::xa::end_branch(&mut conn, &xid, guard.prepared, commit).await;
+                let done = super::xa::end_branch(&mut conn, &xid, false, commit).await;
                 if done.is_err() {
                     // Never hand a connection with an XA branch of unknown state to the pool.
                     let _ = conn.disconnect().await;
@@ -377,6 +389,24 @@ impl QueryService {
             }
         }
         Ok(QueryResponse::Done)
+    }
+
+    /// Removes transaction `id` from the open ones if `slot` is still it (call with its lock
+    /// held); false when it was removed already.
+    pub(super) fn forget(&self, id: u64, slot: &Arc<TxSlot>) -> bool {
+        let mut txs = self.txs.lock().unwrap_or_else(|e| e.into_inner());
+        match txs.get(&id) {
+            Some(s) if Arc::ptr_eq(s, slot) => {
+                txs.remove(&id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `slot` is still open transaction `id` (call with its lock held).
+    pub(super) fn still_open(&self, id: u64, slot: &Arc<TxSlot>) -> bool {
+        self.txs.lock().unwrap_or_else(|e| e.into_inner()).get(&id).is_some_and(|s| Arc::ptr_eq(s, slot))
     }
 
     /// Open transactions.
@@ -388,16 +418,18 @@ impl QueryService {
     pub async fn reap(&self) {
         let timeout = self.limits.tx_timeout;
         let expired: Vec<(u64, Arc<TxSlot>)> = {
-            let mut txs = self.txs.lock().unwrap_or_else(|e| e.into_inner());
-            let ids: Vec<u64> = txs
-                .iter()
+            let txs = self.txs.lock().unwrap_or_else(|e| e.into_inner());
+            txs.iter()
                 .filter(|(_, tx)| tx.try_lock().map(|t| !t.prepared && t.started.elapsed() > timeout).unwrap_or(false))
-                .map(|(id, _)| *id)
-                .collect();
-            ids.into_iter().filter_map(|id| txs.remove(&id).map(|tx| (id, tx))).collect()
+                .map(|(id, tx)| (*id, tx.clone()))
+                .collect()
         };
-        for (id, tx) in expired {
-            let mut guard = tx.lock().await;
+        for (id, slot) in expired {
+            let mut guard = slot.lock().await;
+            // Prepared meanwhile (a prepare was queued on it), or ended: not the reaper's.
+            if guard.prepared || !self.forget(id, &slot) {
+                continue;
+            }
             if let Some(mut conn) = guard.conn.take() {
                 let rolled_back = match guard.xa.clone() {
                     None => exec(&mut conn, "ROLLBACK").await,
@@ -423,10 +455,10 @@ impl QueryService {
     pub async fn rollback_all(&self) {
         let all: Vec<u64> = self.txs.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
         for id in all {
-            if self.detach_if_prepared(id).await {
-                continue;
+            // A prepare queued on it may get in between: then it is detached after all.
+            if !self.detach_if_prepared(id).await && self.finish(id, false).await.is_err() {
+                self.detach_if_prepared(id).await;
             }
-            let _ = self.finish(id, false).await;
         }
     }
 }

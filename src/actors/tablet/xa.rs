@@ -71,6 +71,10 @@ impl QueryService {
         if tx.prepared {
             return Ok(QueryResponse::Done);
         }
+        // Ended while this waited for its lock (rolled back by the reaper or a role change).
+        if !self.still_open(id, &slot) {
+            return Err(self.tx_gone(id));
+        }
         self.check_primary()?;
         let conn = tx.conn.as_mut().ok_or_else(|| self.tx_gone(id))?;
         let prepared = match exec(conn, &format!("XA END {xid}")).await {
@@ -83,7 +87,7 @@ impl QueryService {
                 Ok(QueryResponse::Done)
             }
             Err(e) => {
-                self.txs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                self.forget(id, &slot);
                 if let Some(mut conn) = tx.conn.take() {
                     let _ = exec(&mut conn, &format!("XA ROLLBACK {xid}")).await;
                     let _ = conn.disconnect().await;
@@ -103,8 +107,8 @@ impl QueryService {
         commit: bool,
     ) -> Result<QueryResponse, TabletError> {
         if let Some((id, slot)) = self.holder_of(id, dtid) {
-            self.txs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             let mut tx = slot.lock().await;
+            self.forget(id, &slot);
             if let (Some(mut conn), Some((xid, _))) = (tx.conn.take(), tx.xa.clone()) {
                 let prepared = tx.prepared;
                 let done = end_branch(&mut conn, &xid, prepared, commit).await;
@@ -150,10 +154,9 @@ impl QueryService {
     pub(super) async fn detach_if_prepared(&self, id: u64) -> bool {
         let Ok(slot) = self.tx(id) else { return false };
         let mut tx = slot.lock().await;
-        if !tx.prepared {
+        if !tx.prepared || !self.forget(id, &slot) {
             return false;
         }
-        self.txs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         if let Some(conn) = tx.conn.take() {
             if let Err(e) = conn.disconnect().await {
                 warn!(tablet = %self.state.alias, error = %e, "closing a prepared branch's connection");
