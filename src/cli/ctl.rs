@@ -122,7 +122,8 @@ pub enum CtlCommand {
     GetTablets {
         #[arg(long)]
         keyspace: Option<String>,
-        #[arg(long)]
+        /// A shard name; `-80` is a name, not a flag.
+        #[arg(long, allow_hyphen_values = true)]
         shard: Option<String>,
         #[arg(long)]
         cell: Option<String>,

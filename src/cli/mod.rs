@@ -23,6 +23,10 @@ use crate::config::NodeConfig;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written (to stderr): `text`, or `json` (one object per line, for log
+    /// collectors). Colour codes only on a terminal.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,5 +290,18 @@ mod tests {
     fn every_command_line_definition_is_valid() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// Shard names start with `-` (`-80`), and users type them as Vitess users do.
+    #[test]
+    fn a_shard_name_that_starts_with_a_dash_is_a_value() {
+        use clap::Parser;
+        let cli =
+            super::Cli::try_parse_from(["tessera", "--log-format", "json", "ctl", "GetTablets", "--shard", "-80"]);
+        let cli = cli.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cli.log_format, "json");
+        let super::Command::Ctl(args) = cli.command else { panic!("not ctl") };
+        assert!(format!("{args:?}").contains("\"-80\""), "{args:?}");
+        assert!(super::Cli::try_parse_from(["tessera", "--log-format", "xml", "ctl", "GetNodes"]).is_err());
     }
 }

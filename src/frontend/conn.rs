@@ -181,7 +181,7 @@ pub async fn serve(mut stream: Stream, peer: String, local: bool, conn_id: u32, 
     let result = commands(&mut conn, &cfg, &svc, &mut state).await;
     if state.in_transaction {
         exec::rollback(&svc.tablets, &mut state).await;
-        info!(conn_id, "client left inside a transaction; rolled back");
+        debug!(conn_id, "client left inside a transaction; rolled back");
     }
     // Deregistered after the rollback: a draining gateway waits for it.
     drop(registered);

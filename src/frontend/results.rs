@@ -59,6 +59,16 @@ pub(super) async fn run_guarded(
     if !state.in_transaction {
         crate::twopc::deadlock::watch(&signals.tx, state);
     }
+    if let Ok(Err(e)) = &outcome {
+        let mut end = sql.len().min(300);
+        while !sql.is_char_boundary(end) {
+            end -= 1;
+        }
+        tracing::debug!(
+            conn = state.connection_id, user = %state.user, errno = e.mysql_code().0, error = %e,
+            statement = &sql[..end], "statement failed"
+        );
+    }
     outcome
 }
 
