@@ -26,6 +26,7 @@ pub mod engine;
 pub mod failpoint;
 pub mod frontend;
 pub mod lease;
+pub mod metrics;
 pub mod mysqld;
 pub mod nats;
 pub mod nats_roles;

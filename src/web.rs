@@ -49,6 +49,7 @@ pub fn start(addr: &str, state: WebState) -> std::io::Result<std::net::SocketAdd
             .route("/healthz", web::get().to(healthz))
             .route("/debug/status", web::get().to(status))
             .route("/api/topology", web::get().to(topology))
+            .route("/metrics", web::get().to(metrics))
             .route("/", web::get().to(index))
     })
     .workers(1)
@@ -87,6 +88,13 @@ async fn status(state: web::Data<WebState>) -> HttpResponse {
         uptime_secs: state.started.elapsed().as_secs(),
         batching: crate::backend::batch::stats(),
     })
+}
+
+/// Prometheus's text exposition of this process's metrics.
+async fn metrics(state: web::Data<WebState>) -> HttpResponse {
+    let m = crate::metrics::metrics();
+    m.topology_seq.set(i64::try_from(state.view.snapshot().seq).unwrap_or(i64::MAX));
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(m.render())
 }
 
 async fn topology(state: web::Data<WebState>) -> HttpResponse {

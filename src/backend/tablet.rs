@@ -144,7 +144,18 @@ impl TabletClient {
         req: &crate::protocol::tablet::QueryRequest,
         what: &str,
     ) -> crate::protocol::tablet::QueryReply {
-        self.rpc.call::<Query>(subject, req).await.unwrap_or_else(|e| Err(tablet_error(e, what)))
+        let started = std::time::Instant::now();
+        let reply = self.rpc.call::<Query>(subject, req).await.unwrap_or_else(|e| Err(tablet_error(e, what)));
+        let m = crate::metrics::metrics();
+        let labels = crate::metrics::RequestLabels { request: req.kind() };
+        m.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        if let (QueryRequest::ExecuteBatch { statements, .. }, _) = (req, &reply) {
+            m.batched_statements.observe(statements.len() as f64);
+        }
+        if matches!(reply, Err(crate::protocol::tablet::TabletError::Timeout { .. })) {
+            m.request_timeouts.inc();
+        }
+        reply
     }
 
     /// Runs a read on a tablet by alias, streamed: every part's rows, the fields, and how many

@@ -130,7 +130,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         println!("  {line}");
     }
     println!("  {node_line}");
-    println!("  web       http://{http_addr}/  (/healthz, /debug/status, /api/topology)");
+    println!("  web       http://{http_addr}/  (/healthz, /debug/status, /api/topology, /metrics)");
     println!("  gateway   127.0.0.1:{} (MySQL; --auth none: any user, any password)", args.gateway_port);
     println!("  cell      {}", args.cell);
     println!(

@@ -32,6 +32,9 @@ pub struct SessionState {
     /// `ROW_COUNT()`: rows the last statement changed; -1 after a SELECT.
     pub row_count: i64,
     pub connection_id: u32,
+    /// The shape of the plan of the client statement running now (its first plan), for the
+    /// metrics; empty until planned.
+    pub plan_shape: &'static str,
     /// The client statement running now (every tablet request of it carries this id, so it
     /// can be stopped wherever it runs; 0 outside statements).
     pub query_id: u64,

@@ -128,6 +128,9 @@ fn single_shard(p: &Plan) -> bool {
 async fn run(svc: &Services, s: &mut SessionState, sql: &str, single: &mut bool) -> Result<Answer, GatewayError> {
     let view = svc.router.current();
     let p = svc.plans.plan(sql, &s.target, &view)?;
+    if s.plan_shape.is_empty() {
+        s.plan_shape = p.shape();
+    }
     *single = single_shard(&p);
     let tc = &svc.tablets;
     // Writes only go to primaries, whatever the plan.

@@ -32,7 +32,10 @@ pub(super) async fn run_guarded(
     signals.started(sql, state.target.keyspace.as_deref());
     // A COMMIT is not cut short by KILL QUERY (as in MySQL): a two-phase commit stopped half
     // way would leave the client told "interrupted" about a transaction that commits.
-    let interruptible = crate::sql::first_keyword(sql) != "COMMIT";
+    let keyword = crate::sql::first_keyword(sql);
+    let interruptible = keyword != "COMMIT";
+    let started = std::time::Instant::now();
+    state.plan_shape = "";
     let mut interrupted = false;
     let outcome = tokio::select! {
         r = execute(svc, state, sql) => Ok(r),
@@ -59,7 +62,17 @@ pub(super) async fn run_guarded(
     if !state.in_transaction {
         crate::twopc::deadlock::watch(&signals.tx, state);
     }
+    let m = crate::metrics::metrics();
+    let plan = if state.plan_shape.is_empty() { "none" } else { state.plan_shape };
+    let labels = crate::metrics::StatementLabels {
+        kind: crate::metrics::statement_kind(keyword.as_str()),
+        plan,
+        keyspace: state.target.keyspace.clone().unwrap_or_default(),
+    };
+    m.statements.get_or_create(&labels).inc();
+    m.statement_seconds.get_or_create(&crate::metrics::PlanLabels { plan }).observe(started.elapsed().as_secs_f64());
     if let Ok(Err(e)) = &outcome {
+        m.errors.get_or_create(&crate::metrics::ErrnoLabels { errno: e.mysql_code().0 }).inc();
         let mut end = sql.len().min(300);
         while !sql.is_char_boundary(end) {
             end -= 1;

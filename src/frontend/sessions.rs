@@ -147,6 +147,7 @@ impl Sessions {
         let signals = Arc::new(Signals::default());
         let entry = Entry { user: user.to_string(), host: host.to_string(), signals: signals.clone() };
         self.by_id.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry);
+        crate::metrics::metrics().sessions.inc();
         Registered { sessions: self.clone(), id, signals }
     }
 
@@ -264,6 +265,7 @@ fn mysql_error(code: u16, state: &str, message: String) -> GatewayError {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.sessions.by_id.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        crate::metrics::metrics().sessions.dec();
     }
 }
 

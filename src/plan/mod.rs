@@ -115,6 +115,28 @@ pub enum Plan {
     },
 }
 
+impl Plan {
+    /// How the plan reaches the shards, as the metrics name it.
+    pub fn shape(&self) -> &'static str {
+        match self {
+            Plan::Local(_) | Plan::Use(_) | Plan::Set(_) | Plan::Kill { .. } | Plan::FoundRows { .. } => "local",
+            Plan::SetStatement { .. } => "set_statement",
+            Plan::Begin | Plan::Commit | Plan::Rollback | Plan::Savepoint { .. } => "transaction",
+            Plan::Route { shards, .. } if shards.len() == 1 => "single_shard",
+            Plan::Route { .. } => "scatter",
+            Plan::Insert(_) => "insert",
+            Plan::NextValues { .. } => "sequence",
+            Plan::Lookup(_) => "lookup",
+            Plan::Select(_) => "cross_shard_select",
+            Plan::NeedColumns { .. } => "insert",
+            Plan::InsertSelect { .. } => "insert_select",
+            Plan::Pullout(_) => "subquery_first",
+            Plan::DmlInput(_) => "dml_with_input",
+            Plan::Fanout { .. } => "reference_fanout",
+        }
+    }
+}
+
 /// A table whose primary key a [`DmlInputPlan`] needs, asked of one of its shards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyProbe {

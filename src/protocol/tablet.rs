@@ -86,6 +86,28 @@ pub enum QueryRequest {
     },
 }
 
+impl QueryRequest {
+    /// The request's name, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            QueryRequest::Execute { transaction_id: None, .. } => "execute",
+            QueryRequest::Execute { .. } => "execute_in_transaction",
+            QueryRequest::ExecuteBatch { .. } => "execute_batch",
+            QueryRequest::Begin => "begin",
+            QueryRequest::BeginExecute { .. } => "begin_execute",
+            QueryRequest::Commit { .. } => "commit",
+            QueryRequest::Rollback { .. } => "rollback",
+            QueryRequest::Prepare { .. } => "prepare",
+            QueryRequest::CommitPrepared { .. } => "commit_prepared",
+            QueryRequest::RollbackPrepared { .. } => "rollback_prepared",
+            QueryRequest::RecoverPrepared => "recover_prepared",
+            QueryRequest::LockWaits => "lock_waits",
+            QueryRequest::Fetch { .. } => "fetch",
+            QueryRequest::CloseCursor { .. } => "close_cursor",
+        }
+    }
+}
+
 /// How a statement is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ExecOptions {

@@ -43,6 +43,17 @@ async fn step(name: &str) {
 
 /// Commits the branches of distributed transaction `dtid` atomically.
 pub async fn commit(tc: &ShardsRef, dtid: u64, branches: Branches, coordinator: &str) -> Result<(), GatewayError> {
+    let result = two_phases(tc, dtid, branches, coordinator).await;
+    let outcome = match &result {
+        Ok(()) => "committed",
+        Err(GatewayError::RolledBack(_)) => "rolled_back",
+        Err(_) => "unknown",
+    };
+    crate::metrics::metrics().distributed_commits.get_or_create(&crate::metrics::OutcomeLabels { outcome }).inc();
+    result
+}
+
+async fn two_phases(tc: &ShardsRef, dtid: u64, branches: Branches, coordinator: &str) -> Result<(), GatewayError> {
     let name = dtid_name(dtid);
     let Some(log) = tc.txlog() else {
         rollback_all(tc, dtid, &branches).await;

@@ -165,6 +165,7 @@ async fn look(sessions: &Sessions, tc: &ShardsRef, after: Duration) {
         info!(session = id, cycle = ?cycle, "deadlock across shards: rolling back the youngest transaction");
         // Tied to the statement that waits: if it ended meanwhile, nothing happens to the next.
         sig.deadlock_victim.store(query_id, Ordering::SeqCst);
+        crate::metrics::metrics().deadlocks.inc();
         sig.interrupt.notify_waiters();
     }
 }

@@ -18,6 +18,7 @@ mod gateway_security;
 mod lifecycle;
 mod limits;
 mod metadata;
+mod metrics;
 mod nats_auth;
 mod nats_cluster;
 mod nats_jwt;

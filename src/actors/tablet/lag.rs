@@ -10,6 +10,8 @@ impl TabletActor {
     /// A replica or rdonly tablet lagging past `max_replica_lag_s` (or whose SQL thread
     /// stopped while its IO thread fetches on) stops serving reads until it catches up.
     pub(super) fn check_lag(&mut self, ctx: &mut Context<Self>) {
+        let lag = self.replication.as_ref().and_then(|r| r.lag_secs).unwrap_or(0);
+        self.service.metrics.lag_seconds.set(i64::try_from(lag).unwrap_or(i64::MAX));
         let lagging = match (self.state.tablet_type(), self.replication.as_ref()) {
             (TabletType::Replica | TabletType::Rdonly, Some(r))
                 if self.cfg.max_replica_lag_s > 0 && !self.catching_up =>

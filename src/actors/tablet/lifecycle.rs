@@ -558,6 +558,7 @@ impl Handler<MysqldExited> for TabletActor {
         self.mysqld_up = false;
         self.connected = false;
         self.mysqld_restarts += 1;
+        self.service.metrics.mysqld_restarts.inc();
         self.not_serving(&format!("{}; restarting", msg.detail));
         self.publish_health(ctx);
         let service = self.service.clone();

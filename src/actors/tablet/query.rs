@@ -50,6 +50,7 @@ impl TabletState {
 
     pub fn set_serving(&self, serving: bool, reason: &str) {
         self.serving.store(serving, Ordering::SeqCst);
+        crate::metrics::TabletHandles::new(&self.alias).serving.set(i64::from(serving));
         *self.not_serving_reason.write().unwrap_or_else(|e| e.into_inner()) = reason.to_string();
     }
 
@@ -116,10 +117,13 @@ pub struct QueryService {
     /// when: InnoDB refreshes its lock tables only for a reader that comes 100 ms after the
     /// previous one, so this tablet reads them at most that often and answers from here.
     pub(super) lock_waits: Mutex<Option<ThreadWaits>>,
+    /// This tablet's Prometheus metrics.
+    pub metrics: crate::metrics::TabletHandles,
 }
 
 impl QueryService {
     pub fn new(state: Arc<TabletState>, limits: Limits) -> Self {
+        let metrics = crate::metrics::TabletHandles::new(&state.alias);
         // Transaction ids start from the clock so a restarted tablet does not reuse old ids.
         let seed = crate::protocol::envelope::now_ms() << 16;
         QueryService {
@@ -134,6 +138,7 @@ impl QueryService {
             running: Running::default(),
             cursors: Cursors::default(),
             lock_waits: Mutex::new(None),
+            metrics,
         }
     }
 
@@ -154,8 +159,12 @@ impl QueryService {
     /// A connection of the query service, waiting at most `pool_wait` for one to be free.
     pub async fn conn(&self) -> Result<Conn, TabletError> {
         let pool = self.pool()?;
+        let started = Instant::now();
         match tokio::time::timeout(self.limits.pool_wait, pool.get_conn()).await {
-            Ok(c) => c.map_err(map_err),
+            Ok(c) => {
+                self.metrics.pool_wait.observe(started.elapsed().as_secs_f64());
+                c.map_err(map_err)
+            }
             Err(_) => Err(TabletError::PoolTimeout {
                 alias: self.state.alias.clone(),
                 waited_ms: self.limits.pool_wait.as_millis() as u64,
@@ -321,6 +330,7 @@ impl QueryService {
             None => exec(&mut conn, if how.read_only { "START TRANSACTION READ ONLY" } else { "BEGIN" }).await?,
         }
         let id = self.next_tx.fetch_add(1, Ordering::Relaxed);
+        self.metrics.transactions.inc();
         let slot = TxSlot {
             thread: conn.id(),
             dtid: xa.as_ref().map(|(_, d)| *d),
@@ -411,7 +421,9 @@ impl QueryService {
 
     /// Open transactions.
     pub fn open_transactions(&self) -> usize {
-        self.txs.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let n = self.txs.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.metrics.open_transactions.set(n as i64);
+        n
     }
 
     /// Rolls back transactions older than the timeout. Called periodically.
@@ -437,6 +449,7 @@ impl QueryService {
                 };
                 match rolled_back {
                     Ok(()) => {
+                        self.metrics.timeouts.inc();
                         info!(tablet = %self.state.alias, transaction = id, timeout = ?timeout, "transaction timed out; rolled back")
                     }
                     Err(e) => {

@@ -113,6 +113,12 @@ async fn answer_query(
         Err(e) => Err(TabletError::BadRequest(format!("{subject}: {e}"))),
     };
     let streamer = Streamer { publish: &publish, reply_to: reply_to.clone() };
+    let started = std::time::Instant::now();
+    let statements = match &req {
+        Ok(QueryRequest::Execute { .. } | QueryRequest::BeginExecute { .. }) => 1,
+        Ok(QueryRequest::ExecuteBatch { statements, .. }) => statements.len() as u64,
+        _ => 0,
+    };
     let done = |o: Result<Outcome, TabletError>| -> Option<QueryReply> {
         match o {
             Ok(Outcome::Done(result)) => Some(Ok(service.answer(result))),
@@ -164,6 +170,20 @@ async fn answer_query(
             service.cursor(cursor, false, reply_to.clone()).await.err().map(Err)
         }
     };
+    if statements > 0 {
+        let m = &service.metrics;
+        m.queries.inc_by(statements);
+        m.seconds.observe(started.elapsed().as_secs_f64());
+        match &reply {
+            Some(Err(_)) => {
+                m.errors.inc();
+            }
+            Some(Ok(QueryResponse::Result { result, .. } | QueryResponse::BeganResult { result, .. })) => {
+                m.rows.inc_by(result.rows.len() as u64);
+            }
+            _ => {}
+        }
+    }
     if let Some(reply) = reply {
         publish(reply_to, reply).await;
     }
