@@ -142,6 +142,8 @@ pub struct GatewayConfig {
     /// Milliseconds a statement inside a transaction may wait before the gateway looks for a
     /// lock wait cycle across shards (0: never looks).
     pub deadlock_detect_after_ms: u64,
+    /// Statements slower than this (milliseconds) are logged at `warn` as slow queries (0: none).
+    pub slow_query_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -169,6 +171,7 @@ impl Default for GatewayConfig {
             table_acl_strict: false,
             transaction_mode: "multi".into(),
             deadlock_detect_after_ms: 50,
+            slow_query_ms: 1000,
         }
     }
 }

@@ -391,6 +391,7 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
             Some(l)
         };
         let sessions = services.sessions.clone();
+        crate::frontend::querylog::hub().set_slow(Duration::from_millis(g.slow_query_ms));
         crate::twopc::deadlock::spawn(
             sessions.clone(),
             tablet_client,

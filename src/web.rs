@@ -50,6 +50,8 @@ pub fn start(addr: &str, state: WebState) -> std::io::Result<std::net::SocketAdd
             .route("/debug/status", web::get().to(status))
             .route("/api/topology", web::get().to(topology))
             .route("/metrics", web::get().to(metrics))
+            .route("/debug/querylog", web::get().to(querylog))
+            .route("/debug/queryz", web::get().to(queryz))
             .route("/", web::get().to(index))
     })
     .workers(1)
@@ -95,6 +97,70 @@ async fn metrics(state: web::Data<WebState>) -> HttpResponse {
     let m = crate::metrics::metrics();
     m.topology_seq.set(i64::try_from(state.view.snapshot().seq).unwrap_or(i64::MAX));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(m.render())
+}
+
+/// Filters of `/debug/querylog`.
+#[derive(serde::Deserialize)]
+struct QueryLogFilter {
+    keyspace: Option<String>,
+    user: Option<String>,
+    #[serde(default)]
+    min_ms: u64,
+    #[serde(default)]
+    errors: bool,
+}
+
+/// The gateway's statements as they end, one tab-separated line each (time, connection, user,
+/// keyspace, plan, milliseconds, rows, errno, statement, error), until the client leaves.
+async fn querylog(filter: web::Query<QueryLogFilter>) -> HttpResponse {
+    let f = filter.into_inner();
+    let rx = crate::frontend::querylog::hub().subscribe();
+    let lines = futures::stream::unfold((rx, f), |(mut rx, f)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.matches(f.keyspace.as_deref(), f.user.as_deref(), f.min_ms, f.errors) => {
+                    return Some((Ok::<_, actix_web::Error>(bytes::Bytes::from(e.line())), (rx, f)));
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let note = format!("# {n} statements skipped: this reader fell behind\n");
+                    return Some((Ok(bytes::Bytes::from(note)), (rx, f)));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").streaming(lines)
+}
+
+/// Normalised statements with their count, total and max time, rows and errors (as Vitess's
+/// queryz), most total time first; `?format=json` for machines.
+async fn queryz(q: web::Query<std::collections::HashMap<String, String>>) -> HttpResponse {
+    let stats = crate::frontend::querylog::hub().stats();
+    if q.get("format").is_some_and(|f| f == "json") {
+        return HttpResponse::Ok().json(&stats);
+    }
+    let mut html = String::from(
+        "<!doctype html><meta charset=utf-8><title>queryz</title><table border=1 cellpadding=3>\
+         <tr><th>statement</th><th>plan</th><th>count</th><th>total ms</th><th>avg ms</th><th>max ms</th>\
+         <th>rows</th><th>errors</th></tr>",
+    );
+    for s in stats {
+        let _ = write!(
+            html,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.normalised),
+            s.plan,
+            s.count,
+            s.total_micros as f64 / 1000.0,
+            s.total_micros as f64 / 1000.0 / s.count.max(1) as f64,
+            s.max_micros as f64 / 1000.0,
+            s.rows,
+            s.errors
+        );
+    }
+    html.push_str("</table>");
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
 }
 
 async fn topology(state: web::Data<WebState>) -> HttpResponse {

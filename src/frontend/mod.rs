@@ -19,6 +19,7 @@ pub mod handshake;
 pub mod identity;
 mod insert_select;
 pub mod local;
+pub mod querylog;
 mod results;
 pub mod sessions;
 mod setvars;

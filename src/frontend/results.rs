@@ -71,6 +71,26 @@ pub(super) async fn run_guarded(
     };
     m.statements.get_or_create(&labels).inc();
     m.statement_seconds.get_or_create(&crate::metrics::PlanLabels { plan }).observe(started.elapsed().as_secs_f64());
+    let rows = match &outcome {
+        Ok(Ok(Answer::Rows(r))) => r.rows.len() as u64,
+        Ok(Ok(Answer::Ok { affected, .. })) => *affected,
+        _ => 0,
+    };
+    let error = match &outcome {
+        Ok(Err(e)) => Some((e.mysql_code().0, e.to_string())),
+        _ => None,
+    };
+    let keyspace = state.target.keyspace.as_deref().unwrap_or_default();
+    super::querylog::hub().record(
+        state.connection_id,
+        &state.user,
+        keyspace,
+        sql,
+        plan,
+        started.elapsed(),
+        rows,
+        error,
+    );
     if let Ok(Err(e)) = &outcome {
         m.errors.get_or_create(&crate::metrics::ErrnoLabels { errno: e.mysql_code().0 }).inc();
         let mut end = sql.len().min(300);

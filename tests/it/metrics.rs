@@ -64,3 +64,63 @@ async fn metrics_move_by_the_traffic_sent() {
     assert!(value(&after, "tessera_topology_sequence", &[]) > 0.0);
     assert!(delta("tessera_nats_request_duration_seconds_count", &[("request", "execute")]) >= 13.0);
 }
+
+/// Reads a streamed HTTP response for up to `for_how_long`, all of it as text.
+fn follow(
+    addr: std::net::SocketAddr,
+    path: &str,
+    for_how_long: std::time::Duration,
+) -> std::thread::JoinHandle<String> {
+    use std::io::{Read, Write};
+    let path = path.to_string();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    std::thread::spawn(move || {
+        let end = std::time::Instant::now() + for_how_long;
+        let mut text = Vec::new();
+        let mut buf = [0u8; 8192];
+        while std::time::Instant::now() < end {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_query_log_shows_statements_with_their_errors_and_queryz_counts_them() {
+    let c = GatewayCluster::start().await;
+    let pool = c.pool("root", "", Some("customer"));
+    let mut conn = pool.get_conn().await.unwrap();
+    let all = follow(c.node.http, "/debug/querylog", std::time::Duration::from_secs(4));
+    let errors_only = follow(c.node.http, "/debug/querylog?errors=true", std::time::Duration::from_secs(4));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for i in [7u64, 8, 9] {
+        let _: Vec<u64> =
+            conn.query(format!("select customer_id from customer where customer_id = {i}")).await.unwrap();
+    }
+    assert!(conn.query_drop("select * from querylog_missing").await.is_err());
+    let (all, errors_only) = (all.join().unwrap(), errors_only.join().unwrap());
+    assert!(all.contains("select customer_id from customer where customer_id = 8"), "{all}");
+    let failed = all.lines().find(|l| l.contains("querylog_missing")).unwrap_or_else(|| panic!("{all}"));
+    assert!(
+        failed.contains("\t1146\t") && (failed.contains("doesn't exist") || failed.contains("not found")),
+        "{failed}"
+    );
+    assert!(errors_only.contains("querylog_missing") && !errors_only.contains("customer_id = 8"), "{errors_only}");
+
+    let (code, body) = http_get(c.node.http, "/debug/queryz?format=json").unwrap();
+    assert_eq!(code, 200);
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let shape = stats
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["normalised"] == "select customer_id from customer where customer_id = ?"))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(shape["count"].as_u64() >= Some(3) && shape["plan"] == "single_shard", "{shape}");
+    let (code, html) = http_get(c.node.http, "/debug/queryz").unwrap();
+    assert!(code == 200 && html.contains("customer_id = ?"), "{html}");
+}
