@@ -260,7 +260,9 @@ impl Handler<RunEnded> for VReplicationActor {
                 }
             }
         }
-        self.publish(true);
+        // Only a change of state is news here: a stop by request announced itself already
+        // (announcing again printed every stream-stopped event twice in `tessera events`).
+        self.publish(false);
     }
 }
 

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use crate::backup::pitr::PitrTarget;
 use crate::client::AdminClient;
-use crate::protocol::admin::{AdminRequest, ShardRef};
+use crate::protocol::admin::{AdminRequest, AdminResponse, ShardRef};
 use crate::protocol::topology::TabletType;
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +117,12 @@ pub enum CtlCommand {
         #[arg(long)]
         remove: bool,
     },
+    /// One tablet's record and health (zone1-100 or zone1-0000000100).
+    #[command(name = "GetTablet")]
+    GetTablet { alias: String },
+    /// The shard names of N equal shards (as Vitess names them), without asking the cluster.
+    #[command(name = "GenerateShardRanges")]
+    GenerateShardRanges { shards: usize },
     /// List tablets, optionally filtered.
     #[command(name = "GetTablets")]
     GetTablets {
@@ -456,6 +462,10 @@ impl CtlCommand {
                 }
             }
             CtlCommand::GetTablets { keyspace, shard, cell } => AdminRequest::GetTablets { keyspace, shard, cell },
+            CtlCommand::GetTablet { .. } => AdminRequest::GetTablets { keyspace: None, shard: None, cell: None },
+            CtlCommand::GenerateShardRanges { .. } => {
+                anyhow::bail!("GenerateShardRanges is answered without the cluster")
+            }
             CtlCommand::GetTopology { at } => AdminRequest::GetTopology { at },
             CtlCommand::ApplyVSchema { keyspace, vschema, vschema_file, dry_run } => {
                 let vschema = text_or_file(vschema, vschema_file, "--vschema")?;
@@ -565,6 +575,17 @@ impl CtlCommand {
 
 /// Sends the command, prints the reply, and returns the exit code (0 on success).
 pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
+    if let CtlCommand::GenerateShardRanges { shards } = &args.command {
+        let ranges = crate::vindex::keyrange::generate_shard_ranges(*shards).map_err(anyhow::Error::msg)?;
+        println!("{}", if args.json { serde_json::to_string(&ranges)? } else { ranges.join("\n") });
+        return Ok(0);
+    }
+    let one_tablet = match &args.command {
+        CtlCommand::GetTablet { alias } => {
+            Some(crate::protocol::names::normalize_tablet_alias(alias).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
     let progress = args.command.progress_scope()?;
     let (req, wait) = args.command.into_request()?;
     let auth = args.nats_auth.resolve(crate::nats_roles::Role::Admin)?;
@@ -583,6 +604,18 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
     let reply = match progress {
         Some(scope) => super::ctl_progress::drawing(client, scope, admin.request(&req)).await,
         None => admin.request(&req).await,
+    };
+    // GetTablet is GetTablets narrowed to one.
+    let reply = match (reply, &one_tablet) {
+        (Ok(AdminResponse::Tablets { mut tablets }), Some(alias)) => {
+            tablets.retain(|t| &t.tablet.alias == alias);
+            if tablets.is_empty() {
+                eprintln!("error: GetTablet failed: tablet `{alias}` is not in the topology (GetTablets lists them)");
+                return Ok(1);
+            }
+            Ok(AdminResponse::Tablets { tablets })
+        }
+        (other, _) => other,
     };
     match reply {
         Ok(resp) => {

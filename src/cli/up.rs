@@ -63,11 +63,26 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let nats = super::up_nats::ensure(&home, args.nats_port, args.nats_cluster as usize, &creds).await?;
     let nats_url = nats.urls.clone();
 
-    let http_addr: SocketAddr = ([127, 0, 0, 1], args.http_port).into();
+    let mut args = args;
     let node_id = format!("{}-local", args.cell);
-    let node_line = if let Some(pid) = alive_pid(&home.join(NODE_PID), "tessera") {
+    let running = alive_pid(&home.join(NODE_PID), "tessera");
+    if running.is_some() {
+        // The running node keeps the ports it was started with: say those, not this call's.
+        if let Some((gateway_port, http_port)) = read_ports(&home) {
+            if (gateway_port, http_port) != (args.gateway_port, args.http_port) {
+                eprintln!(
+                    "note: the node already runs with gateway port {gateway_port} and HTTP port {http_port}; \
+                     `tessera down` first to change them"
+                );
+            }
+            (args.gateway_port, args.http_port) = (gateway_port, http_port);
+        }
+    }
+    let http_addr: SocketAddr = ([127, 0, 0, 1], args.http_port).into();
+    let node_line = if let Some(pid) = running {
         format!("node      {node_id} (already running, pid {pid})")
     } else {
+        write_ports(&home, args.gateway_port, args.http_port);
         let tablets: Vec<String> = EXAMPLE_TABLETS
             .iter()
             .enumerate()
@@ -147,15 +162,30 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         // ctl and events find the credentials through TESSERA_HOME (or ./tessera-data).
         println!("  export TESSERA_HOME={}", home.display());
     }
-    println!("  {exe} events &                      # watch cluster events");
-    println!("  {exe} ctl GetTopology");
-    println!("  {exe} ctl FindAllShardsInKeyspace customer");
-    println!("  {exe} ctl CreateKeyspace demo && {exe} ctl CreateShard demo/-80");
-    println!("  {exe} ctl GetTablets");
+    // ctl and events reach nats://127.0.0.1:4222 unless told otherwise.
+    let flag = if args.nats_port == 4222 { String::new() } else { format!(" --nats {nats_url}") };
+    println!("  {exe} events{flag} &                      # watch cluster events");
+    println!("  {exe} ctl{flag} GetTopology");
+    println!("  {exe} ctl{flag} FindAllShardsInKeyspace customer");
+    println!("  {exe} ctl{flag} CreateKeyspace demo && {exe} ctl{flag} CreateShard demo/-80");
+    println!("  {exe} ctl{flag} GetTablets");
     println!("  mariadb -h127.0.0.1 -P{} -uroot customer     # MySQL clients talk to the gateway", args.gateway_port);
     println!("  {exe} ctl --help                    # every admin command");
     println!("  {exe} down                          # stop what `up` started");
     Ok(0)
+}
+
+/// The ports a node `up` started listens on, kept beside its pid file.
+const PORTS: &str = "ports";
+
+fn write_ports(home: &Path, gateway_port: u16, http_port: u16) {
+    let _ = std::fs::write(home.join(PORTS), format!("{gateway_port} {http_port}\n"));
+}
+
+fn read_ports(home: &Path) -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string(home.join(PORTS)).ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<u16>().ok());
+    Some((it.next()??, it.next()??))
 }
 
 pub async fn down(args: DownArgs) -> anyhow::Result<i32> {

@@ -124,6 +124,27 @@ pub fn covers_full_range(ranges: &[KeyRange]) -> bool {
     false
 }
 
+/// The names of `shards` equal shards of the keyspace id space, as Vitess's
+/// `GenerateShardRanges` makes them: one-byte bounds up to 256 shards, two-byte up to 65,536,
+/// each shard `space / shards` wide and the last one taking what is left.
+pub fn generate_shard_ranges(shards: usize) -> Result<Vec<String>, String> {
+    let (width, space) = match shards {
+        1..=256 => (2, 256usize),
+        257..=65_536 => (4, 65_536usize),
+        _ => return Err(format!("{shards} shards: give 1 to 65536")),
+    };
+    let bound = |v: usize| if v == 0 || v == space { String::new() } else { format!("{v:0width$x}") };
+    let size = space / shards;
+    let mut out = Vec::with_capacity(shards);
+    let mut start = 0;
+    for i in 1..shards {
+        out.push(format!("{}-{}", bound(start), bound(i * size)));
+        start = i * size;
+    }
+    out.push(format!("{}-{}", bound(start), bound(space)));
+    Ok(out)
+}
+
 /// Sort key for shard names: by key range when both parse, else by name.
 pub fn shard_order(a: &str, b: &str) -> Ordering {
     match (KeyRange::parse_shard_name(a), KeyRange::parse_shard_name(b)) {
@@ -236,5 +257,16 @@ mod tests {
         let mut names = vec!["80-", "40-80", "-40"];
         names.sort_by(|a, b| shard_order(a, b));
         assert_eq!(names, vec!["-40", "40-80", "80-"]);
+    }
+
+    #[test]
+    fn shard_ranges_are_generated_as_vitess_does() {
+        assert_eq!(generate_shard_ranges(1).unwrap(), vec!["-"]);
+        assert_eq!(generate_shard_ranges(2).unwrap(), vec!["-80", "80-"]);
+        assert_eq!(generate_shard_ranges(3).unwrap(), vec!["-55", "55-aa", "aa-"]);
+        assert_eq!(generate_shard_ranges(4).unwrap(), vec!["-40", "40-80", "80-c0", "c0-"]);
+        let many = generate_shard_ranges(512).unwrap();
+        assert_eq!((many[0].as_str(), many[1].as_str(), many.len()), ("-0080", "0080-0100", 512));
+        assert!(generate_shard_ranges(0).is_err() && generate_shard_ranges(70_000).is_err());
     }
 }
