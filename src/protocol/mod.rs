@@ -9,3 +9,4 @@ pub mod subjects;
 pub mod tablet;
 pub mod topology;
 pub mod workflow;
+pub mod xa;
