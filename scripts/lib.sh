@@ -8,6 +8,9 @@ ensure_packages() {
   command -v mariadb-backup >/dev/null 2>&1 || need+=(mariadb-backup)
   command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  # The console's browser test (tests/it/console.rs) drives headless Chromium.
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
   command -v python3 >/dev/null 2>&1 || need+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   if [ ${#need[@]} -gt 0 ]; then

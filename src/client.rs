@@ -67,6 +67,8 @@ pub enum EventsFrom {
     Now,
     /// Everything still kept in `TESSERA_EVENTS`.
     Start,
+    /// From the last this-many events of the stream (of any subject) on.
+    Recent(u64),
 }
 
 /// A cluster event with its stream metadata.
@@ -102,6 +104,19 @@ pub async fn subscribe_events(
             deliver_policy: match from {
                 EventsFrom::Now => DeliverPolicy::New,
                 EventsFrom::Start => DeliverPolicy::All,
+                EventsFrom::Recent(n) => {
+                    let mut stream = stream.clone();
+                    let last = stream
+                        .info()
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", subjects::EVENTS_STREAM))?
+                        .state
+                        .last_sequence;
+                    match last.saturating_sub(n.saturating_sub(1)) {
+                        0 | 1 => DeliverPolicy::All,
+                        start_sequence => DeliverPolicy::ByStartSequence { start_sequence },
+                    }
+                }
             },
             ..Default::default()
         })

@@ -22,6 +22,7 @@ pub mod bulk;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod engine;
 pub mod failpoint;
 pub mod frontend;

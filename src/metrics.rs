@@ -48,6 +48,25 @@ pub struct RequestLabels {
     pub request: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// A cluster event's name (`BackupCompleted`, `ReparentFailed`, ...): a fixed set.
+    pub event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabels {
+    /// `<keyspace>.<workflow>/<target shard><-<source shard>`.
+    pub stream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamStateLabels {
+    pub stream: String,
+    /// `Init`, `Copying`, `Running`, `Stopped`, `Error`.
+    pub state: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency() -> Histogram {
@@ -83,6 +102,16 @@ pub struct Metrics {
     pub tablet_mysqld_restarts: Family<TabletLabels, Counter>,
     // Control plane.
     pub topology_seq: Gauge,
+    pub events_relayed: Counter,
+    pub nats_reconnects: Counter,
+    pub nats_disconnects: Counter,
+    pub tablet_writes_held: Family<TabletLabels, Gauge>,
+    pub backup_events: Family<EventLabels, Counter>,
+    pub recovery_events: Family<EventLabels, Counter>,
+    pub vrepl_rows_copied: Family<StreamLabels, Gauge>,
+    pub vrepl_rows_per_second: Family<StreamLabels, Gauge>,
+    pub vrepl_lag_seconds: Family<StreamLabels, Gauge>,
+    pub vrepl_state: Family<StreamStateLabels, Gauge>,
 }
 
 impl Metrics {
@@ -110,6 +139,16 @@ impl Metrics {
             tablet_replication_lag_seconds: Family::default(),
             tablet_mysqld_restarts: Family::default(),
             topology_seq: Gauge::default(),
+            events_relayed: Counter::default(),
+            nats_reconnects: Counter::default(),
+            nats_disconnects: Counter::default(),
+            tablet_writes_held: Family::default(),
+            backup_events: Family::default(),
+            recovery_events: Family::default(),
+            vrepl_rows_copied: Family::default(),
+            vrepl_rows_per_second: Family::default(),
+            vrepl_lag_seconds: Family::default(),
+            vrepl_state: Family::default(),
             registry: Registry::default(),
         };
         r.register("gateway_statements", "Client statements, by kind, plan shape and keyspace", m.statements.clone());
@@ -181,6 +220,44 @@ impl Metrics {
         );
         r.register("tablet_mysqld_restarts", "Times a tablet restarted its mysqld", m.tablet_mysqld_restarts.clone());
         r.register("topology_sequence", "The topology stream sequence this node has folded", m.topology_seq.clone());
+        r.register(
+            "topology_events_relayed",
+            "Topology commits' events this node published as cluster events",
+            m.events_relayed.clone(),
+        );
+        r.register("nats_reconnects", "Times the NATS connection came back after a loss", m.nats_reconnects.clone());
+        r.register("nats_disconnects", "Times the NATS connection was lost", m.nats_disconnects.clone());
+        r.register(
+            "tablet_writes_held",
+            "1 while a tablet holds writes (a reparent or traffic switch in progress)",
+            m.tablet_writes_held.clone(),
+        );
+        r.register(
+            "backup_events",
+            "Backup and restore events this node published, by event (BackupCompleted, BackupFailed, ...)",
+            m.backup_events.clone(),
+        );
+        r.register(
+            "recovery_events",
+            "Reparent and failover events this node published, by event (ReparentCompleted, PrimaryDown, ...)",
+            m.recovery_events.clone(),
+        );
+        r.register(
+            "vreplication_rows_copied",
+            "Rows a VReplication stream's copy wrote to its target",
+            m.vrepl_rows_copied.clone(),
+        );
+        r.register(
+            "vreplication_copy_rows_per_second",
+            "A stream's copy rate (source rows read per second, over the last ~12 s)",
+            m.vrepl_rows_per_second.clone(),
+        );
+        r.register(
+            "vreplication_lag_seconds",
+            "How far a replicating stream is behind its source",
+            m.vrepl_lag_seconds.clone(),
+        );
+        r.register("vreplication_stream_state", "1 for each stream's current state", m.vrepl_state.clone());
         Metrics { registry: r, ..m }
     }
 
@@ -191,6 +268,13 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+
+    /// Counts a cluster event of a fixed set of names (others are not counted).
+    pub fn count_event(family: &Family<EventLabels, Counter>, names: &[&'static str], name: &str) {
+        if let Some(event) = names.iter().find(|n| **n == name) {
+            family.get_or_create(&EventLabels { event }).inc();
+        }
     }
 
     pub fn tablet(alias: &str) -> TabletLabels {

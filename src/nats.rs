@@ -168,8 +168,12 @@ fn options(name: &str, role: Role, connects: Option<watch::Sender<u64>>) -> Conn
             let connects = connects.clone();
             async move {
                 match event {
-                    async_nats::Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
+                    async_nats::Event::Disconnected => {
+                        crate::metrics::metrics().nats_disconnects.inc();
+                        warn!("disconnected from NATS; reconnecting")
+                    }
                     async_nats::Event::Connected => {
+                        crate::metrics::metrics().nats_reconnects.inc();
                         info!("NATS connection (re)established");
                         if let Some(tx) = connects {
                             tx.send_modify(|n| *n += 1);

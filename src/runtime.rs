@@ -268,8 +268,14 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
 
     let ready = Arc::new(AtomicBool::new(false));
     if !config.http_addr.is_empty() {
-        let state =
-            WebState { node: info.clone(), client: client.clone(), view: view.clone(), ready: ready.clone(), started };
+        let state = WebState {
+            node: info.clone(),
+            client: client.clone(),
+            view: view.clone(),
+            ready: ready.clone(),
+            started,
+            store: Some(store.clone()),
+        };
         let bound = web::start(&config.http_addr, state).map_err(|e| {
             anyhow::anyhow!("cannot serve HTTP on {}: {e} (is the port in use? pass --http)", config.http_addr)
         })?;

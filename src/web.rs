@@ -1,4 +1,5 @@
-//! Each node's HTTP server: `/healthz`, `/debug/status`, `/api/topology` and a small page.
+//! Each node's HTTP server: `/healthz`, `/debug/status`, `/api/topology`, `/metrics`, the query
+//! logs and the operator console ([`crate::console`]).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,8 @@ pub struct WebState {
     /// Set once the node has replayed the topology and serves admin commands.
     pub ready: Arc<AtomicBool>,
     pub started: Instant,
+    /// The topology stream, for time travel.
+    pub store: Option<crate::topo::store::TopoStore>,
 }
 
 #[derive(Serialize)]
@@ -52,13 +55,14 @@ pub fn start(addr: &str, state: WebState) -> std::io::Result<std::net::SocketAdd
             .route("/metrics", web::get().to(metrics))
             .route("/debug/querylog", web::get().to(querylog))
             .route("/debug/queryz", web::get().to(queryz))
-            .route("/", web::get().to(index))
+            .configure(crate::console::routes)
     })
     .workers(1)
     .disable_signals()
     .bind(addr)?;
     let bound = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no address bound"))?;
     actix::spawn(server.run());
+    crate::console::spawn_sampler();
     Ok(bound)
 }
 
@@ -149,7 +153,7 @@ async fn queryz(q: web::Query<std::collections::HashMap<String, String>>) -> Htt
         let _ = write!(
             html,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",
-            esc(&s.normalised),
+            crate::console::esc(&s.normalised),
             s.plan,
             s.count,
             s.total_micros as f64 / 1000.0,
@@ -165,69 +169,4 @@ async fn queryz(q: web::Query<std::collections::HashMap<String, String>>) -> Htt
 
 async fn topology(state: web::Data<WebState>) -> HttpResponse {
     HttpResponse::Ok().json(&*state.view.snapshot())
-}
-
-async fn index(state: web::Data<WebState>) -> HttpResponse {
-    let topo = state.view.snapshot();
-    let mut html = String::from("<!doctype html><meta charset=utf-8><title>tessera</title>");
-    let _ = write!(
-        html,
-        "<h1>tessera node {}</h1><p>cell {} &middot; NATS {} &middot; topology sequence {}</p><h2>Keyspaces</h2><table border=1 cellpadding=4><tr><th>keyspace</th><th>shards</th><th>serving (primary)</th><th>vschema</th></tr>",
-        esc(&state.node.id),
-        esc(&state.node.cell),
-        crate::nats::state_name(&state.client),
-        topo.seq
-    );
-    for ks in topo.keyspaces.values() {
-        let serving =
-            ks.serving.get(&crate::protocol::topology::TabletType::Primary).map(|v| v.join(" ")).unwrap_or_default();
-        let vschema = match &ks.vschema {
-            Some(v) if v.sharded => "sharded",
-            Some(_) => "unsharded",
-            None => "none",
-        };
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&ks.name),
-            esc(&ks.shard_names().join(" ")),
-            esc(&serving),
-            vschema
-        );
-    }
-    html.push_str("</table><h2>Shards</h2><table border=1 cellpadding=4><tr><th>keyspace/shard</th><th>primary</th><th>term</th><th>durability</th><th>failover</th><th>reparent running</th></tr>");
-    for ks in topo.keyspaces.values() {
-        for name in ks.shard_names() {
-            let Some(s) = ks.shards.get(&name) else { continue };
-            let _ = write!(
-                html,
-                "<tr><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&ks.name),
-                esc(&name),
-                esc(s.primary.as_deref().unwrap_or("-")),
-                s.primary_term,
-                esc(&ks.durability_policy),
-                if s.failover_disabled { "off" } else { "on" },
-                esc(&s.reparent.as_ref().map(|l| format!("{} {} by {}", l.command, l.id, l.by)).unwrap_or_default())
-            );
-        }
-    }
-    html.push_str("</table><h2>Tablets</h2><table border=1 cellpadding=4><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>node</th></tr>");
-    for t in topo.tablets.values() {
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&t.alias),
-            esc(&t.keyspace),
-            esc(&t.shard),
-            t.tablet_type,
-            esc(&t.node_id)
-        );
-    }
-    html.push_str("</table>");
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -18,6 +18,9 @@ use crate::protocol::workflow::{StreamControl, StreamStatus};
 use crate::rpc::exchanges::Stream as StreamRpc;
 use crate::topo::store::TopoStore;
 use crate::vrepl::replay::Shared;
+
+/// Status samples (one per 3 s) over which the copy rate is measured.
+const RATE_WINDOW: usize = 5;
 use crate::vrepl::stream::{self, Outcome};
 use crate::vrepl::{StreamSpec, VReplError};
 
@@ -52,7 +55,10 @@ pub struct VReplicationActor {
     announced: (String, u64),
     events: u64,
     /// (when, rows scanned then): the copy rate is measured between ticks.
-    rate_sample: (std::time::Instant, u64),
+    /// Copy progress samples for rows/s, one per status interval.
+    rate_samples: std::collections::VecDeque<(std::time::Instant, u64)>,
+    /// The state last exported to `/metrics`.
+    metric_state: String,
 }
 
 impl VReplicationActor {
@@ -84,19 +90,51 @@ impl VReplicationActor {
             sub: Some(sub),
             announced: (String::new(), 0),
             events: 0,
-            rate_sample: (std::time::Instant::now(), 0),
+            rate_samples: std::collections::VecDeque::with_capacity(RATE_WINDOW + 1),
+            metric_state: String::new(),
         }
     }
 
+    /// The copy rate over the last [`RATE_WINDOW`] samples (a chunk commits every few
+    /// seconds on a slow copy, so one interval alone often reads 0); 0 once not copying.
     fn measure_rate(&mut self) {
-        let (at, before) = self.rate_sample;
         let now = std::time::Instant::now();
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let secs = now.duration_since(at).as_secs_f64();
-        if secs > 0.0 {
-            s.rows_per_sec = s.rows_scanned.saturating_sub(before) as f64 / secs;
+        let shared = self.shared.clone();
+        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if s.state != "Copying" {
+            s.rows_per_sec = 0.0;
+            self.rate_samples.clear();
+            self.export_metrics(&s);
+            return;
         }
-        self.rate_sample = (now, s.rows_scanned);
+        self.rate_samples.push_back((now, s.rows_scanned));
+        while self.rate_samples.len() > RATE_WINDOW {
+            self.rate_samples.pop_front();
+        }
+        if let (Some((t0, r0)), Some((t1, r1))) = (self.rate_samples.front(), self.rate_samples.back()) {
+            let secs = t1.duration_since(*t0).as_secs_f64();
+            if secs > 0.0 {
+                s.rows_per_sec = r1.saturating_sub(*r0) as f64 / secs;
+            }
+        }
+        self.export_metrics(&s);
+    }
+
+    /// The stream's gauges on `/metrics` (its state as the one label set at 1).
+    fn export_metrics(&mut self, s: &StreamStatus) {
+        use crate::metrics::{metrics, StreamLabels, StreamStateLabels};
+        let m = metrics();
+        let stream = StreamLabels { stream: self.spec.key.to_string() };
+        m.vrepl_rows_copied.get_or_create(&stream).set(i64::try_from(s.rows_copied).unwrap_or(i64::MAX));
+        m.vrepl_rows_per_second.get_or_create(&stream).set(s.rows_per_sec as i64);
+        m.vrepl_lag_seconds.get_or_create(&stream).set(s.lag_secs as i64);
+        if self.metric_state != s.state {
+            let old =
+                StreamStateLabels { stream: stream.stream.clone(), state: std::mem::take(&mut self.metric_state) };
+            m.vrepl_state.remove(&old);
+            m.vrepl_state.get_or_create(&StreamStateLabels { stream: stream.stream, state: s.state.clone() }).set(1);
+            self.metric_state = s.state.clone();
+        }
     }
 
     fn status(&self) -> StreamStatus {
@@ -167,6 +205,14 @@ impl Actor for VReplicationActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        // Its series leave /metrics with it.
+        let m = crate::metrics::metrics();
+        let stream = crate::metrics::StreamLabels { stream: self.spec.key.to_string() };
+        m.vrepl_rows_copied.remove(&stream);
+        m.vrepl_rows_per_second.remove(&stream);
+        m.vrepl_lag_seconds.remove(&stream);
+        let state = std::mem::take(&mut self.metric_state);
+        m.vrepl_state.remove(&crate::metrics::StreamStateLabels { stream: stream.stream, state });
         if let Some(t) = self.stop_run() {
             // The run notices the stop signal; abort in case it is stuck in a connect.
             tokio::spawn(async move {

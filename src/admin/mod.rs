@@ -11,6 +11,8 @@ mod reparent;
 mod reparent_tablet;
 mod tablets;
 mod transactions;
+mod validate;
+mod vitess;
 
 use actix::Recipient;
 
@@ -147,10 +149,30 @@ impl AdminService {
             | AdminRequest::RemoveBackup { .. }
             | AdminRequest::RestoreFromBackup { .. } => self.backup_command(req).await,
             AdminRequest::DistributedTransaction { .. } => self.transaction_command(req).await,
+            AdminRequest::GetSrvKeyspaces { .. }
+            | AdminRequest::GetSrvVSchema { .. }
+            | AdminRequest::PingTablet { .. }
+            | AdminRequest::RefreshState { .. }
+            | AdminRequest::RefreshStateByShard { .. }
+            | AdminRequest::ReloadSchema { .. }
+            | AdminRequest::ReloadSchemaShard { .. }
+            | AdminRequest::ReloadSchemaKeyspace { .. }
+            | AdminRequest::Validate { .. }
+            | AdminRequest::ValidateSchemaShard { .. }
+            | AdminRequest::ValidateVersionKeyspace { .. }
+            | AdminRequest::GetPermissions { .. }
+            | AdminRequest::ExecuteFetchAsApp { .. }
+            | AdminRequest::GetWorkflows { .. }
+            | AdminRequest::GetFullStatus { .. }
+            | AdminRequest::RunHealthCheck { .. } => self.vitess_command(req).await,
             AdminRequest::Reshard { .. }
             | AdminRequest::MoveTables { .. }
             | AdminRequest::Workflow { .. }
-            | AdminRequest::VDiff { .. } => match &self.workflows {
+            | AdminRequest::VDiff { .. }
+            | AdminRequest::CopySchemaShard { .. }
+            | AdminRequest::SplitClone { .. }
+            | AdminRequest::SplitDiff { .. }
+            | AdminRequest::MigrateServedTypes { .. } => match &self.workflows {
                 Some(w) => w.handle(req).await,
                 None => Err(RemoteError::new(ErrorCode::Unavailable, "this process cannot run workflows")),
             },

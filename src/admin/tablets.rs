@@ -234,7 +234,7 @@ impl AdminService {
         Ok(AdminResponse::Done { message: lines.join("\n"), seq })
     }
 
-    async fn schema_of(&self, alias: &str) -> Result<TabletSchema, RemoteError> {
+    pub(super) async fn schema_of(&self, alias: &str) -> Result<TabletSchema, RemoteError> {
         match self.tablet_client()?.manage(alias, &ManageRequest::GetSchema).await {
             Ok(ManageResponse::Schema { schema }) => Ok(schema),
             Ok(other) => Err(err(ErrorCode::Internal, format!("unexpected answer {other:?}"))),

@@ -315,6 +315,8 @@ pub async fn fetch_verified(
 
 /// Publishes a `backup` cluster event (BackupStarted, RestoreCompleted, BackupRemoved, ...).
 pub async fn publish_event(store: crate::topo::store::TopoStore, name: &str, summary: String) {
+    let m = crate::metrics::metrics();
+    crate::metrics::Metrics::count_event(&m.backup_events, crate::protocol::events::BACKUP_EVENT_NAMES, name);
     let ev = crate::protocol::events::ClusterEvent::backup(name, summary);
     let id = uuid::Uuid::new_v4().simple().to_string();
     if let Err(e) = store.publish_event(&ev, &id).await {

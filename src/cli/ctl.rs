@@ -376,6 +376,8 @@ pub enum CtlCommand {
     /// create [--wait]`, `VDiff ... show [id]`.
     #[command(name = "VDiff")]
     VDiff(super::ctl_workflow::VDiffArgs),
+    #[command(flatten)]
+    Vitess(super::ctl_vitess::VitessCommand),
 }
 
 /// How a backup is taken (`Backup`, `BackupShard`).
@@ -425,6 +427,7 @@ impl CtlCommand {
             CtlCommand::MoveTables(a) => w::move_tables(a),
             CtlCommand::Workflow(a) => w::workflow(a)?,
             CtlCommand::VDiff(a) => w::vdiff(a),
+            CtlCommand::Vitess(v) => v.into_request(),
             other => (other.into_plain()?, false),
         })
     }
@@ -566,7 +569,11 @@ impl CtlCommand {
             CtlCommand::RemoveBackup { shard, name } => {
                 AdminRequest::RemoveBackup { keyspace: shard.keyspace, shard: shard.shard, name }
             }
-            CtlCommand::Reshard(_) | CtlCommand::MoveTables(_) | CtlCommand::Workflow(_) | CtlCommand::VDiff(_) => {
+            CtlCommand::Reshard(_)
+            | CtlCommand::MoveTables(_)
+            | CtlCommand::Workflow(_)
+            | CtlCommand::VDiff(_)
+            | CtlCommand::Vitess(_) => {
                 anyhow::bail!("workflow commands are built by into_request")
             }
         })
@@ -619,17 +626,21 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
     };
     match reply {
         Ok(resp) => {
-            if args.json {
-                if !wait {
-                    println!("{}", serde_json::to_string_pretty(&resp)?);
-                }
-            } else {
-                print!("{}", super::output::render(&resp));
+            match (&resp, args.json) {
+                // A document already in JSON is printed as it is.
+                (AdminResponse::Json { json }, _) => println!("{json}"),
+                (_, true) if !wait => println!("{}", serde_json::to_string_pretty(&resp)?),
+                (_, true) => {}
+                (_, false) => print!("{}", super::output::render(&resp)),
             }
             if wait {
                 return super::ctl_workflow::follow(&admin, &req, &resp, args.json).await;
             }
-            Ok(0)
+            // A check that found problems fails.
+            Ok(match &resp {
+                AdminResponse::Validation { problems, .. } if !problems.is_empty() => 1,
+                _ => 0,
+            })
         }
         Err(e) => {
             if args.json {

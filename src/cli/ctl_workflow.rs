@@ -196,9 +196,9 @@ pub async fn follow(admin: &AdminClient, req: &AdminRequest, first: &AdminRespon
     let tty = std::io::stdout().is_terminal();
     let started = Instant::now();
     match (req, first) {
-        (AdminRequest::VDiff { args, .. }, AdminResponse::VDiff { report }) => {
+        (_, AdminResponse::VDiff { report }) => {
             let show = AdminRequest::VDiff {
-                args: plain(&args.keyspace, &args.workflow, WorkflowAction::Show),
+                args: plain(&report.keyspace, &report.workflow, WorkflowAction::Show),
                 id: Some(report.id.clone()),
             };
             loop {

@@ -2,6 +2,7 @@
 
 mod ctl;
 mod ctl_progress;
+mod ctl_vitess;
 mod ctl_workflow;
 mod events;
 mod example;

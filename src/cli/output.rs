@@ -281,6 +281,19 @@ pub fn render(resp: &AdminResponse) -> String {
                 let _ = writeln!(out, "-- {} ({}, about {} rows)\n{};\n", t.name, t.kind, t.rows, t.create);
             }
         }
+        AdminResponse::Json { json } => {
+            let _ = writeln!(out, "{json}");
+        }
+        AdminResponse::Validation { scope, checked, problems } => {
+            if problems.is_empty() {
+                let _ = writeln!(out, "{scope}: no problems ({} checked)", checked.len());
+            } else {
+                let _ = writeln!(out, "{scope}: {} problems ({} checked):", problems.len(), checked.len());
+                for p in problems {
+                    let _ = writeln!(out, "- {p}");
+                }
+            }
+        }
         AdminResponse::SchemaValidation { keyspace, reference, compared, differences } => {
             if differences.is_empty() {
                 let _ = writeln!(

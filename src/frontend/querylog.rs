@@ -44,11 +44,27 @@ pub struct Stat {
 const TEXT_MAX: usize = 1000;
 /// Distinct statements `/debug/queryz` keeps (then the least used make room).
 const SHAPES_MAX: usize = 2000;
+/// Keyspaces whose totals are kept apart (the rest count as `(other)`).
+const KEYSPACES_MAX: usize = 256;
+
+/// Totals of one keyspace's statements since the process started (the console's QPS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub count: u64,
+    pub micros: u64,
+    pub errors: u64,
+}
+
+#[derive(Default)]
+struct Stats {
+    shapes: HashMap<String, Stat>,
+    keyspaces: HashMap<String, Totals>,
+}
 
 /// The process's query log.
 pub struct QueryLog {
     tx: broadcast::Sender<Arc<Entry>>,
-    stats: Mutex<HashMap<String, Stat>>,
+    stats: Mutex<Stats>,
     slow: Mutex<Duration>,
 }
 
@@ -57,7 +73,7 @@ pub fn hub() -> &'static QueryLog {
     static HUB: OnceLock<QueryLog> = OnceLock::new();
     HUB.get_or_init(|| QueryLog {
         tx: broadcast::channel(1024).0,
-        stats: Mutex::new(HashMap::new()),
+        stats: Mutex::new(Stats::default()),
         slow: Mutex::new(Duration::ZERO),
     })
 }
@@ -97,7 +113,22 @@ impl QueryLog {
         let normalised = crate::planner::shape::normalise(sql).map(|(s, _)| s).unwrap_or_else(|| sql.to_string());
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         {
-            let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            let mut all = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            // Bounded: a client may name any keyspace (statements to unknown ones fail).
+            let key = if all.keyspaces.len() < KEYSPACES_MAX || all.keyspaces.contains_key(keyspace) {
+                keyspace
+            } else {
+                "(other)"
+            };
+            match all.keyspaces.get_mut(key) {
+                Some(t) => t.add(micros, error.is_some()),
+                None => {
+                    let mut t = Totals::default();
+                    t.add(micros, error.is_some());
+                    all.keyspaces.insert(key.to_string(), t);
+                }
+            }
+            let stats = &mut all.shapes;
             if stats.len() >= SHAPES_MAX && !stats.contains_key(&normalised) {
                 // Bounded: the least used half goes.
                 let mut counts: Vec<u64> = stats.values().map(|s| s.count).collect();
@@ -146,9 +177,23 @@ impl QueryLog {
 
     /// Every normalised statement's statistics, most total time first.
     pub fn stats(&self) -> Vec<Stat> {
-        let mut all: Vec<Stat> = self.stats.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut all: Vec<Stat> =
+            self.stats.lock().unwrap_or_else(|e| e.into_inner()).shapes.values().cloned().collect();
         all.sort_by_key(|s| std::cmp::Reverse(s.total_micros));
         all
+    }
+
+    /// Statement totals per keyspace (`""`: statements with no keyspace).
+    pub fn keyspace_totals(&self) -> HashMap<String, Totals> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).keyspaces.clone()
+    }
+}
+
+impl Totals {
+    fn add(&mut self, micros: u64, error: bool) {
+        self.count += 1;
+        self.micros += micros;
+        self.errors += u64::from(error);
     }
 }
 

@@ -5,12 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::node::NodeStatus;
-use crate::protocol::tablet::{QueryResult, TabletHealth, TabletSchema};
-use crate::protocol::topology::{TabletRecord, TabletType};
-use crate::protocol::workflow::{StreamOptions, StreamStatus, VDiffReport, WorkflowAction, WorkflowRecord};
-use crate::topo::state::{Keyspace, Shard, Topology};
-use crate::vschema::KeyspaceVSchema;
+use crate::protocol::topology::TabletType;
+use crate::protocol::workflow::{StreamOptions, WorkflowAction};
+
+pub use super::admin_reply::*;
 
 /// A `keyspace/shard` pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +321,119 @@ pub enum AdminRequest {
         #[serde(default)]
         id: Option<String>,
     },
+    /// Copies the tables (and with `include_views` the views) of `source` (`ks/shard`: its
+    /// primary; or a tablet alias) that `destination`'s primary lacks; a table present on both
+    /// must have the same definition.
+    CopySchemaShard {
+        source: String,
+        destination: ShardRef,
+        #[serde(default)]
+        tables: Vec<String>,
+        #[serde(default)]
+        exclude_tables: Vec<String>,
+        #[serde(default)]
+        include_views: bool,
+    },
+    /// The legacy resharding walkthrough over the Reshard workflow `split_<shard>`:
+    /// `SplitClone ks/shard` creates it (source: that shard, targets: the shards inside its range
+    /// that do not serve yet) and the copy starts.
+    SplitClone {
+        keyspace: String,
+        shard: String,
+    },
+    /// `SplitDiff ks/target_shard`: a VDiff of the workflow filling that shard.
+    SplitDiff {
+        keyspace: String,
+        shard: String,
+    },
+    /// `MigrateServedTypes ks/source_shard rdonly|replica|primary [--reverse]`: SwitchTraffic (or
+    /// ReverseTraffic) of one tablet type of the workflow reading from that shard; primary only
+    /// after rdonly and replica.
+    MigrateServedTypes {
+        keyspace: String,
+        shard: String,
+        served_type: TabletType,
+        #[serde(default)]
+        reverse: bool,
+    },
+    /// Serving partitions of a keyspace per cell, as Vitess's SrvKeyspace (JSON).
+    GetSrvKeyspaces {
+        keyspace: String,
+        #[serde(default)]
+        cells: Vec<String>,
+    },
+    /// Every keyspace's VSchema and the routing rules, as Vitess's SrvVSchema (JSON).
+    GetSrvVSchema {
+        #[serde(default)]
+        cell: String,
+    },
+    /// Checks a tablet answers (its query service and MySQL).
+    PingTablet {
+        alias: String,
+    },
+    /// Has a tablet (or every tablet of a shard) report its state and checks it matches the
+    /// topology.
+    RefreshState {
+        alias: String,
+    },
+    RefreshStateByShard {
+        keyspace: String,
+        shard: String,
+    },
+    /// Reads a tablet's schema now (tessera caches no schema: each reader reads it when needed).
+    ReloadSchema {
+        alias: String,
+    },
+    ReloadSchemaShard {
+        keyspace: String,
+        shard: String,
+    },
+    ReloadSchemaKeyspace {
+        keyspace: String,
+    },
+    /// Checks the topology against the tablets: every shard has a primary that says so, every
+    /// tablet answers with its recorded type, replicas follow their primary, serving shards
+    /// cover the key space. `keyspace`/`shard` narrow it (ValidateKeyspace, ValidateShard).
+    Validate {
+        #[serde(default)]
+        keyspace: Option<String>,
+        #[serde(default)]
+        shard: Option<String>,
+        #[serde(default)]
+        ping_tablets: bool,
+    },
+    /// Compares the schema of every tablet of one shard with its primary's.
+    ValidateSchemaShard {
+        keyspace: String,
+        shard: String,
+    },
+    /// Compares the MySQL version of every tablet of a keyspace with the first primary's.
+    ValidateVersionKeyspace {
+        keyspace: String,
+    },
+    /// The MySQL users and their privileges on a tablet's server.
+    GetPermissions {
+        alias: String,
+    },
+    /// Runs a statement on a tablet through its query service, as the application user.
+    ExecuteFetchAsApp {
+        alias: String,
+        sql: String,
+        #[serde(default)]
+        max_rows: Option<u64>,
+    },
+    /// A keyspace's workflows with their streams (JSON).
+    GetWorkflows {
+        keyspace: String,
+    },
+    /// A tablet's record and full health: replication, serving, MySQL version (JSON).
+    GetFullStatus {
+        alias: String,
+    },
+    /// Has a tablet compute its health now; an error when it is not healthy.
+    RunHealthCheck {
+        alias: String,
+    },
 }
 
 /// What every workflow command names.
@@ -407,6 +518,26 @@ impl AdminRequest {
             AdminRequest::MoveTables { .. } => "MoveTables",
             AdminRequest::Workflow { .. } => "Workflow",
             AdminRequest::VDiff { .. } => "VDiff",
+            AdminRequest::CopySchemaShard { .. } => "CopySchemaShard",
+            AdminRequest::SplitClone { .. } => "SplitClone",
+            AdminRequest::SplitDiff { .. } => "SplitDiff",
+            AdminRequest::MigrateServedTypes { .. } => "MigrateServedTypes",
+            AdminRequest::GetSrvKeyspaces { .. } => "GetSrvKeyspaces",
+            AdminRequest::GetSrvVSchema { .. } => "GetSrvVSchema",
+            AdminRequest::PingTablet { .. } => "PingTablet",
+            AdminRequest::RefreshState { .. } => "RefreshState",
+            AdminRequest::RefreshStateByShard { .. } => "RefreshStateByShard",
+            AdminRequest::ReloadSchema { .. } => "ReloadSchema",
+            AdminRequest::ReloadSchemaShard { .. } => "ReloadSchemaShard",
+            AdminRequest::ReloadSchemaKeyspace { .. } => "ReloadSchemaKeyspace",
+            AdminRequest::Validate { .. } => "Validate",
+            AdminRequest::ValidateSchemaShard { .. } => "ValidateSchemaShard",
+            AdminRequest::ValidateVersionKeyspace { .. } => "ValidateVersionKeyspace",
+            AdminRequest::GetPermissions { .. } => "GetPermissions",
+            AdminRequest::ExecuteFetchAsApp { .. } => "ExecuteFetchAsApp",
+            AdminRequest::GetWorkflows { .. } => "GetWorkflows",
+            AdminRequest::GetFullStatus { .. } => "GetFullStatus",
+            AdminRequest::RunHealthCheck { .. } => "RunHealthCheck",
         }
     }
 
@@ -459,186 +590,27 @@ impl AdminRequest {
         "MoveTables",
         "Workflow",
         "VDiff",
+        "CopySchemaShard",
+        "SplitClone",
+        "SplitDiff",
+        "MigrateServedTypes",
+        "GetSrvKeyspaces",
+        "GetSrvVSchema",
+        "PingTablet",
+        "RefreshState",
+        "RefreshStateByShard",
+        "ReloadSchema",
+        "ReloadSchemaShard",
+        "ReloadSchemaKeyspace",
+        "Validate",
+        "ValidateSchemaShard",
+        "ValidateVersionKeyspace",
+        "GetPermissions",
+        "ExecuteFetchAsApp",
+        "GetWorkflows",
+        "GetFullStatus",
+        "RunHealthCheck",
     ];
-}
-
-/// A successful answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum AdminResponse {
-    /// A write was applied (or was already in effect); `seq` is the topology sequence after it.
-    Done {
-        message: String,
-        seq: u64,
-    },
-    CellNames {
-        names: Vec<String>,
-    },
-    Keyspace {
-        keyspace: Keyspace,
-    },
-    Keyspaces {
-        keyspaces: Vec<Keyspace>,
-    },
-    Shard {
-        keyspace: String,
-        shard: Shard,
-    },
-    Shards {
-        keyspace: String,
-        shards: Vec<Shard>,
-    },
-    Tablets {
-        tablets: Vec<TabletInfo>,
-    },
-    Topology {
-        topology: Topology,
-    },
-    VSchema {
-        keyspace: String,
-        vschema: Option<KeyspaceVSchema>,
-    },
-    /// Table and keyspace routing rules, each in Vitess's JSON.
-    RoutingRules {
-        rules: String,
-        keyspace_rules: String,
-    },
-    Nodes {
-        nodes: Vec<NodeStatus>,
-    },
-    Positions {
-        keyspace: String,
-        shard: String,
-        tablets: Vec<TabletPosition>,
-    },
-    Schema {
-        alias: String,
-        schema: TabletSchema,
-    },
-    /// `differences` is empty when every tablet matches the reference.
-    SchemaValidation {
-        keyspace: String,
-        reference: String,
-        compared: Vec<String>,
-        differences: Vec<String>,
-    },
-    QueryResult {
-        alias: String,
-        result: QueryResult,
-    },
-    /// A backup taken.
-    Backup {
-        manifest: Box<crate::backup::Manifest>,
-    },
-    /// A shard's backups, newest first.
-    Backups {
-        keyspace: String,
-        shard: String,
-        backups: Vec<crate::backup::BackupInfo>,
-    },
-    /// A workflow and the live status of its streams.
-    Workflow {
-        workflow: WorkflowRecord,
-        streams: Vec<StreamStatus>,
-        /// Set by commands that did something (create, switch...): what was done, step by step.
-        #[serde(default)]
-        steps: Vec<String>,
-    },
-    VDiff {
-        report: VDiffReport,
-    },
-    /// Distributed transactions with their records and where a branch is prepared; shards
-    /// whose primary did not answer; what `conclude` did.
-    Transactions {
-        transactions: Vec<crate::twopc::resolver::InDoubt>,
-        unreachable: Vec<String>,
-        #[serde(default)]
-        steps: Vec<String>,
-    },
-}
-
-/// A tablet record with its latest health report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TabletInfo {
-    pub tablet: TabletRecord,
-    pub health: Option<TabletHealth>,
-    /// True when the last health report is older than a few heartbeats.
-    pub stale: bool,
-    /// The shard's primary term, when this tablet is the shard's primary.
-    #[serde(default)]
-    pub primary_term: Option<u64>,
-}
-
-/// One tablet's replication position (for `ShardReplicationPositions`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TabletPosition {
-    pub alias: String,
-    pub tablet_type: TabletType,
-    pub position: String,
-    pub source: Option<String>,
-    pub replicating: bool,
-    pub lag_secs: Option<u64>,
-    pub error: Option<String>,
-}
-
-/// What every admin reply carries: an answer or a typed error.
-pub type AdminReply = Result<AdminResponse, RemoteError>;
-
-/// An error that crossed NATS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct RemoteError {
-    pub code: ErrorCode,
-    pub message: String,
-    /// True when the same request may succeed if sent again later.
-    pub retryable: bool,
-}
-
-impl RemoteError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        let retryable = matches!(code, ErrorCode::Conflict | ErrorCode::Unavailable);
-        RemoteError { code, message: message.into(), retryable }
-    }
-}
-
-/// The kinds of remote errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The request did not decode.
-    BadRequest,
-    /// The subject names no known command.
-    UnknownCommand,
-    /// The envelope version is not spoken by the receiver.
-    UnsupportedVersion,
-    NotFound,
-    AlreadyExists,
-    InvalidArgument,
-    /// The request is valid but the cluster is not in a state that allows it.
-    FailedPrecondition,
-    /// Concurrent writers kept winning; retry.
-    Conflict,
-    /// A dependency (NATS, JetStream) is not reachable right now.
-    Unavailable,
-    Internal,
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
-            ErrorCode::BadRequest => "bad request",
-            ErrorCode::UnknownCommand => "unknown command",
-            ErrorCode::UnsupportedVersion => "unsupported version",
-            ErrorCode::NotFound => "not found",
-            ErrorCode::AlreadyExists => "already exists",
-            ErrorCode::InvalidArgument => "invalid argument",
-            ErrorCode::FailedPrecondition => "failed precondition",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::Internal => "internal error",
-        };
-        f.write_str(s)
-    }
 }
 
 #[cfg(test)]

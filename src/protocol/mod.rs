@@ -1,6 +1,7 @@
 //! Wire types only: what travels over NATS, in versioned MessagePack envelopes.
 
 pub mod admin;
+pub mod admin_reply;
 pub mod envelope;
 pub mod events;
 pub mod names;

@@ -30,6 +30,8 @@ pub fn acknowledges(policy: &str, tablet_type: TabletType, my_cell: &str, primar
 /// Publishes a `recovery` cluster event; a failure to publish is logged, not returned (the
 /// recovery itself has happened either way).
 pub async fn publish_event(store: &crate::topo::store::TopoStore, name: &str, summary: String) {
+    let m = crate::metrics::metrics();
+    crate::metrics::Metrics::count_event(&m.recovery_events, crate::protocol::events::RECOVERY_EVENT_NAMES, name);
     let ev = crate::protocol::events::ClusterEvent::recovery(name, summary);
     let id = uuid::Uuid::new_v4().simple().to_string();
     if let Err(e) = store.publish_event(&ev, &id).await {

@@ -32,7 +32,9 @@ pub fn spawn_event_relay(store: TopoStore) -> mpsc::Sender<StoredCommit> {
                 let id = format!("topo-{}-{i}", c.seq);
                 let publish = store.publish_event(&ev, &id);
                 match tokio::time::timeout(PUBLISH_TIMEOUT, publish).await {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(())) => {
+                        crate::metrics::metrics().events_relayed.inc();
+                    }
                     Ok(Err(e)) => {
                         warn!(seq = c.seq, event = event.name(), error = %e, "could not publish cluster event")
                     }

@@ -6,9 +6,11 @@
 //! - [`switch`]: SwitchTraffic/ReverseTraffic (reads, then writes with held writes).
 //! - [`finish`]: Complete and Cancel.
 //! - [`vdiff`]: VDiff at a consistent position on both sides.
+//! - [`legacy`]: CopySchemaShard, SplitClone, SplitDiff, MigrateServedTypes over Reshard.
 
 pub mod create;
 pub mod finish;
+pub mod legacy;
 pub mod switch;
 pub mod vdiff;
 
@@ -27,6 +29,9 @@ use crate::topo::state::Topology;
 use crate::topo::writer::TopoWriter;
 use crate::topo::TopoError;
 use crate::vrepl::MysqlAddr;
+
+/// How long after its creation a workflow's unanswered stream is "Starting", not "Unknown".
+const STARTING_MS: u64 = 15_000;
 
 /// What workflow commands use.
 #[derive(Clone)]
@@ -68,6 +73,14 @@ impl WorkflowService {
                 WorkflowAction::Show => vdiff::show(self, &args, id).await,
                 other => Err(err(ErrorCode::InvalidArgument, format!("VDiff takes create or show, not {other:?}"))),
             },
+            AdminRequest::CopySchemaShard { source, destination, tables, exclude_tables, include_views } => {
+                self.copy_schema_shard(&source, &destination, &tables, &exclude_tables, include_views).await
+            }
+            AdminRequest::SplitClone { keyspace, shard } => self.split_clone(&keyspace, &shard).await,
+            AdminRequest::SplitDiff { keyspace, shard } => self.split_diff(&keyspace, &shard).await,
+            AdminRequest::MigrateServedTypes { keyspace, shard, served_type, reverse } => {
+                self.migrate_served_types(&keyspace, &shard, served_type, reverse).await
+            }
             other => Err(err(ErrorCode::Internal, format!("{} is not a workflow command", other.name()))),
         }
     }
@@ -177,17 +190,19 @@ impl WorkflowService {
             .tablets
             .get(&alias)
             .ok_or_else(|| precondition(format!("the primary {alias} of {keyspace}/{shard} is not registered")))?;
+        Ok((alias.clone(), self.mysql_of(t)))
+    }
+
+    /// A tablet's MySQL server, logged into its keyspace's database as VReplication.
+    pub fn mysql_of(&self, t: &crate::protocol::topology::TabletRecord) -> MysqlAddr {
         let (user, password) = self.creds.login_for(t);
-        Ok((
-            alias.clone(),
-            MysqlAddr {
-                host: if t.mysql_host.is_empty() { "127.0.0.1".into() } else { t.mysql_host.clone() },
-                port: t.mysql_port,
-                user,
-                password,
-                db: crate::protocol::names::keyspace_database(keyspace),
-            },
-        ))
+        MysqlAddr {
+            host: if t.mysql_host.is_empty() { "127.0.0.1".into() } else { t.mysql_host.clone() },
+            port: t.mysql_port,
+            user,
+            password,
+            db: crate::protocol::names::keyspace_database(&t.keyspace),
+        }
     }
 
     /// One request to a stream's actor.
@@ -251,15 +266,25 @@ impl WorkflowService {
         for key in workflow.streams() {
             let status = match self.control(&key, StreamControl::Status, Duration::from_secs(3)).await {
                 Ok(s) => s,
-                Err(e) => StreamStatus {
-                    keyspace: key.keyspace.clone(),
-                    workflow: key.workflow.clone(),
-                    target_shard: key.target_shard.clone(),
-                    source_shard: key.source_shard.clone(),
-                    state: if workflow.state == WorkflowState::Frozen { "Frozen".into() } else { "Unknown".into() },
-                    message: if workflow.state == WorkflowState::Frozen { String::new() } else { e },
-                    ..Default::default()
-                },
+                Err(e) => {
+                    // A stream's actor starts once its node has seen the workflow's creation:
+                    // until then nobody answers, which is not a failure.
+                    let young = crate::protocol::envelope::now_ms().saturating_sub(workflow.created_ms) < STARTING_MS;
+                    let (state, message) = match workflow.state {
+                        WorkflowState::Frozen => ("Frozen", String::new()),
+                        _ if young => ("Starting", "starting on the node of the target primary".to_string()),
+                        _ => ("Unknown", e),
+                    };
+                    StreamStatus {
+                        keyspace: key.keyspace.clone(),
+                        workflow: key.workflow.clone(),
+                        target_shard: key.target_shard.clone(),
+                        source_shard: key.source_shard.clone(),
+                        state: state.into(),
+                        message,
+                        ..Default::default()
+                    }
+                }
             };
             streams.push(status);
         }

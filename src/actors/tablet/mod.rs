@@ -15,6 +15,7 @@ mod fence;
 mod lag;
 mod lifecycle;
 mod manage;
+pub use manage::normalize_create;
 pub mod query;
 mod running;
 mod sequence;

@@ -219,6 +219,8 @@ impl QueryService {
     /// to end and rolling back the rest; or releases the hold.
     pub async fn set_writes_held(&self, held: bool, tables: Vec<String>, drain: Duration) -> String {
         *self.held.write().unwrap_or_else(|e| e.into_inner()) = held.then_some(tables);
+        let m = crate::metrics::metrics();
+        m.tablet_writes_held.get_or_create(&crate::metrics::Metrics::tablet(&self.state.alias)).set(i64::from(held));
         if !held {
             return format!("{}: writes allowed", self.state.alias);
         }

@@ -1,6 +1,7 @@
 //! Real processes for integration tests: nats-server with JetStream, tessera nodes, ctl.
 //! Everything binds free loopback ports, lives in temp dirs, and is killed on drop.
 
+pub mod browser;
 pub mod cluster;
 pub mod mariadb;
 pub mod nats;

@@ -1,0 +1,147 @@
+//! Cluster events, live: a page whose script follows `/events/stream` (server-sent events fed
+//! from the `TESSERA_EVENTS` stream), filterable by kind or name as `tessera events --filter`.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::client::{subscribe_events, EventsFrom};
+use crate::protocol::events::resolve_filter;
+use crate::protocol::subjects;
+use crate::web::WebState;
+
+/// Events a new follower sees from before it connected.
+const RECENT: u64 = 50;
+/// A comment line this often keeps proxies from closing an idle stream.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+const SCRIPT: &str = r#"<script>
+const rows = document.getElementById('events');
+const status = document.getElementById('status');
+let es;
+function cell(tr, text, link) {
+  const td = document.createElement('td');
+  if (link) { const a = document.createElement('a'); a.href = link; a.textContent = text; td.appendChild(a); }
+  else td.textContent = text;
+  tr.appendChild(td);
+}
+function follow() {
+  if (es) es.close();
+  rows.innerHTML = '';
+  const f = document.getElementById('filter').value.trim();
+  history.replaceState(null, '', f ? '?filter=' + encodeURIComponent(f) : location.pathname);
+  es = new EventSource('/events/stream' + (f ? '?filter=' + encodeURIComponent(f) : ''));
+  es.onopen = () => { status.textContent = 'following'; status.className = 'ok'; };
+  es.onerror = () => { status.textContent = 'disconnected; retrying'; status.className = 'bad'; };
+  es.addEventListener('failure', m => { status.textContent = m.data; status.className = 'bad'; es.close(); });
+  es.onmessage = m => {
+    const e = JSON.parse(m.data);
+    const tr = document.createElement('tr');
+    tr.className = 'event';
+    tr.dataset.name = e.name;
+    cell(tr, new Date(e.time_ms).toISOString());
+    cell(tr, e.kind);
+    cell(tr, e.name, e.topo_seq ? '/history?at=' + e.topo_seq : null);
+    cell(tr, e.summary);
+    cell(tr, e.sender);
+    rows.prepend(tr);
+    while (rows.children.length > 500) rows.lastChild.remove();
+  };
+}
+document.getElementById('apply').onclick = follow;
+document.getElementById('filter').onkeydown = e => { if (e.key === 'Enter') follow(); };
+follow();
+</script>"#;
+
+#[derive(serde::Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    filter: String,
+}
+
+pub async fn page(state: web::Data<WebState>, q: web::Query<Filter>) -> HttpResponse {
+    let body = format!(
+        "<p>Filter by kind (<code>topo</code>, <code>node</code>, <code>tablet</code>, <code>vreplication</code>, \
+         <code>backup</code>, <code>recovery</code>, <code>transaction</code>) or name (<code>KeyspaceCreated</code>, ...): \
+         <input id=filter value=\"{}\" size=24> <button id=apply>Apply</button> <span id=status class=muted>connecting</span></p>\
+         <table><thead><tr><th>time (UTC)</th><th>kind</th><th>event</th><th>summary</th><th>from</th></tr></thead>\
+         <tbody id=events></tbody></table><p class=muted>Newest first; the last {RECENT} events, then live. \
+         Topology events link to the cluster as it was right after them.</p>{SCRIPT}",
+        super::esc(&q.filter)
+    );
+    // Not `refresh`: the script keeps the list live.
+    super::page(&state, "Events", &body, false)
+}
+
+fn sse(kind: Option<&str>, data: &str) -> Bytes {
+    let mut out = String::with_capacity(data.len() + 24);
+    if let Some(k) = kind {
+        out.push_str("event: ");
+        out.push_str(k);
+        out.push('\n');
+    }
+    for line in data.lines() {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+fn failure(msg: String) -> HttpResponse {
+    let body = sse(Some("failure"), &msg);
+    HttpResponse::Ok().content_type("text/event-stream").insert_header(("Cache-Control", "no-cache")).body(body)
+}
+
+/// `text/event-stream` of cluster events: the last few, then each as it is published.
+pub async fn stream(state: web::Data<WebState>, q: web::Query<Filter>) -> HttpResponse {
+    let filter = q.filter.trim();
+    let server_filter = if filter.is_empty() {
+        subjects::events_all()
+    } else {
+        match resolve_filter(filter) {
+            Ok((kind, name)) => subjects::events_filter(kind, name),
+            Err(e) => return failure(e),
+        }
+    };
+    let events = match subscribe_events(state.client.clone(), EventsFrom::Recent(RECENT), server_filter).await {
+        Ok(s) => s,
+        Err(e) => return failure(format!("cannot follow cluster events: {e}")),
+    };
+    let events = events.boxed();
+    let tick = tokio::time::interval(KEEPALIVE);
+    let body = futures::stream::unfold((events, tick), |(mut events, mut tick)| async move {
+        loop {
+            tokio::select! {
+                item = events.next() => {
+                    let bytes = match item? {
+                        Ok(ev) => match serde_json::to_string(&ev) {
+                            Ok(json) => sse(None, &json),
+                            Err(_) => continue,
+                        },
+                        Err(e) => sse(Some("warning"), &e),
+                    };
+                    return Some((Ok::<_, actix_web::Error>(bytes), (events, tick)));
+                }
+                _ = tick.tick() => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (events, tick))),
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_sent_events_are_framed() {
+        assert_eq!(&super::sse(None, "{\"a\":1}")[..], b"data: {\"a\":1}\n\n");
+        assert_eq!(&super::sse(Some("failure"), "x\ny")[..], b"event: failure\ndata: x\ndata: y\n\n");
+    }
+}
