@@ -377,4 +377,52 @@ mod tests {
         assert_eq!(statement_kind("SELECT"), "select");
         assert_eq!(statement_kind("WITH"), "other");
     }
+
+    /// Every `tessera_...` name in `text`, without the sample suffixes of counters and
+    /// histograms.
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for (i, _) in text.match_indices("tessera_") {
+            let name: String =
+                text[i..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+            let base = ["_total", "_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name)
+                .to_string();
+            out.insert(base);
+        }
+        out
+    }
+
+    #[test]
+    fn the_dashboard_and_the_docs_name_only_real_metrics() {
+        // What the registry registers (a family without samples is not rendered).
+        let source = include_str!("metrics.rs");
+        let mut exposed = std::collections::BTreeSet::new();
+        for (call, suffix) in [("r.register(", ""), ("r.register_with_unit(", "_seconds")] {
+            for (i, _) in source.match_indices(call) {
+                let rest = source[i + call.len()..].trim_start();
+                let name = rest.strip_prefix('"').and_then(|r| r.split('"').next());
+                if let Some(name) =
+                    name.filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                {
+                    exposed.insert(format!("tessera_{name}{suffix}"));
+                }
+            }
+        }
+        assert!(exposed.len() > 30, "{exposed:?}");
+        for (file, text) in [
+            ("config/grafana-dashboard.json", include_str!("../config/grafana-dashboard.json")),
+            ("docs/METRICS.md", include_str!("../docs/METRICS.md")),
+        ] {
+            let named = names_in(text);
+            let unknown: Vec<&String> = named.iter().filter(|n| !exposed.contains(*n) && n.len() > 8).collect();
+            assert!(unknown.is_empty(), "{file} names metrics /metrics lacks: {unknown:?}");
+        }
+        // And the docs list every metric.
+        let documented = names_in(include_str!("../docs/METRICS.md"));
+        let undocumented: Vec<&String> = exposed.iter().filter(|n| !documented.contains(*n)).collect();
+        assert!(undocumented.is_empty(), "docs/METRICS.md lacks {undocumented:?}");
+    }
 }

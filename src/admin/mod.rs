@@ -164,7 +164,8 @@ impl AdminService {
             | AdminRequest::ExecuteFetchAsApp { .. }
             | AdminRequest::GetWorkflows { .. }
             | AdminRequest::GetFullStatus { .. }
-            | AdminRequest::RunHealthCheck { .. } => self.vitess_command(req).await,
+            | AdminRequest::RunHealthCheck { .. }
+            | AdminRequest::SleepTablet { .. } => self.vitess_command(req).await,
             AdminRequest::Reshard { .. }
             | AdminRequest::MoveTables { .. }
             | AdminRequest::Workflow { .. }

@@ -218,6 +218,17 @@ impl AdminService {
                     seq: topo.seq,
                 })
             }
+            AdminRequest::SleepTablet { alias, duration_ms } => {
+                let alias = alias_arg(&alias)?;
+                record(&topo, &alias)?;
+                let req = ManageRequest::Sleep { duration_ms };
+                let within = std::time::Duration::from_millis(duration_ms.saturating_add(30_000));
+                match self.tablet_client()?.manage_within(&alias, &req, within).await {
+                    Ok(ManageResponse::Done { message }) => Ok(AdminResponse::Done { message, seq: topo.seq }),
+                    Ok(other) => Err(err(ErrorCode::Internal, format!("unexpected answer {other:?}"))),
+                    Err(e) => Err(err(ErrorCode::Unavailable, format!("tablet {alias}: {e}"))),
+                }
+            }
             other => Err(err(ErrorCode::Internal, format!("{} is not an inspection command", other.name()))),
         }
     }

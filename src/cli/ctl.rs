@@ -605,6 +605,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<i32> {
         // A reparent waits up to its replicas' timeout, and a little more for each step.
         AdminRequest::PlannedReparentShard { wait_replicas_timeout_ms: t, .. }
         | AdminRequest::EmergencyReparentShard { wait_replicas_timeout_ms: t, .. } => args.timeout.max(t / 1000 + 60),
+        AdminRequest::SleepTablet { duration_ms: t, .. } => args.timeout.max(t / 1000 + 30),
         _ => args.timeout,
     };
     let admin = AdminClient::new(client.clone(), Duration::from_secs(timeout));

@@ -136,6 +136,14 @@ pub enum VitessCommand {
     /// Have a tablet check its health now; fails when it is not healthy.
     #[command(name = "RunHealthCheck")]
     RunHealthCheck { alias: String },
+    /// Hold a tablet's action lock for DURATION (`30s`, `500ms`): role, replication and schema
+    /// changes wait behind it, queries do not. For testing.
+    #[command(name = "SleepTablet")]
+    SleepTablet {
+        alias: String,
+        #[arg(value_parser = crate::reparent::parse_duration)]
+        duration: std::time::Duration,
+    },
 }
 
 impl VitessCommand {
@@ -190,6 +198,10 @@ impl VitessCommand {
             V::GetWorkflows { keyspace } => AdminRequest::GetWorkflows { keyspace },
             V::GetFullStatus { alias } => AdminRequest::GetFullStatus { alias },
             V::RunHealthCheck { alias } => AdminRequest::RunHealthCheck { alias },
+            V::SleepTablet { alias, duration } => AdminRequest::SleepTablet {
+                alias,
+                duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            },
         };
         (req, false)
     }

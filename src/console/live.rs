@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::client::{subscribe_events, EventsFrom};
+use crate::client::{subscribe_events, EventsFrom, ReceivedEvent};
 use crate::protocol::events::resolve_filter;
 use crate::protocol::subjects;
 use crate::web::WebState;
@@ -135,6 +135,34 @@ pub async fn stream(state: web::Data<WebState>, q: web::Query<Filter>) -> HttpRe
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body)
+}
+
+/// The events among the stream's last `window` that match `filter_subject`, oldest first;
+/// whatever arrived within a second and a half.
+pub async fn recent(
+    client: async_nats::Client,
+    filter_subject: String,
+    window: u64,
+) -> Result<Vec<ReceivedEvent>, String> {
+    let events =
+        subscribe_events(client, EventsFrom::Recent(window), filter_subject).await.map_err(|e| e.to_string())?;
+    futures::pin_mut!(events);
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    loop {
+        // The backlog comes at once; a pause means it has all arrived.
+        let idle = tokio::time::sleep(Duration::from_millis(250));
+        tokio::select! {
+            item = events.next() => match item {
+                Some(Ok(ev)) => out.push(ev),
+                Some(Err(_)) => {}
+                None => break,
+            },
+            _ = idle => break,
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

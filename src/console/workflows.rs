@@ -74,6 +74,35 @@ async fn body(state: &WebState) -> String {
     if !any {
         b.push_str("<p class=muted>No workflows. Start one with <code>tessera ctl Reshard</code> or <code>MoveTables</code>.</p>");
     }
+    b.push_str("<h2>Backups and recoveries</h2>");
+    let mut rows = Vec::new();
+    for kind in ["backup", "recovery"] {
+        match super::live::recent(state.client.clone(), crate::protocol::subjects::events_filter(kind, None), 5000)
+            .await
+        {
+            Ok(evs) => rows.extend(evs.into_iter().filter(|e| e.event.name != "BackupProgress")),
+            Err(e) => {
+                let _ = write!(b, "<p class=bad>{kind} events unavailable: {}</p>", esc(&e));
+            }
+        }
+    }
+    rows.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    if rows.is_empty() {
+        b.push_str("<p class=muted>none among the recent cluster events</p>");
+    } else {
+        b.push_str("<table><tr><th>time (UTC)</th><th>event</th><th>summary</th></tr>");
+        for e in rows.iter().take(50) {
+            let class = if e.event.name.ends_with("Failed") { " class=bad" } else { "" };
+            let _ = write!(
+                b,
+                "<tr{class}><td>{}</td><td>{}</td><td>{}</td></tr>",
+                crate::protocol::envelope::format_time(e.time_ms),
+                esc(&e.event.name),
+                esc(&e.event.summary)
+            );
+        }
+        b.push_str("</table><p class=muted>From the last 5,000 cluster events; every event is on <a href=\"/events\">Events</a>.</p>");
+    }
     b
 }
 

@@ -434,6 +434,12 @@ pub enum AdminRequest {
     RunHealthCheck {
         alias: String,
     },
+    /// Holds a tablet's action lock for `duration_ms` (role, replication and schema changes
+    /// wait; queries do not): Vitess's SleepTablet, for tests.
+    SleepTablet {
+        alias: String,
+        duration_ms: u64,
+    },
 }
 
 /// What every workflow command names.
@@ -538,6 +544,7 @@ impl AdminRequest {
             AdminRequest::GetWorkflows { .. } => "GetWorkflows",
             AdminRequest::GetFullStatus { .. } => "GetFullStatus",
             AdminRequest::RunHealthCheck { .. } => "RunHealthCheck",
+            AdminRequest::SleepTablet { .. } => "SleepTablet",
         }
     }
 
@@ -610,6 +617,7 @@ impl AdminRequest {
         "GetWorkflows",
         "GetFullStatus",
         "RunHealthCheck",
+        "SleepTablet",
     ];
 }
 

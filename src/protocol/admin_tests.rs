@@ -170,6 +170,7 @@ fn requests_round_trip_and_tags_match_names() {
         AdminRequest::GetWorkflows { keyspace: "ks".into() },
         AdminRequest::GetFullStatus { alias: "a".into() },
         AdminRequest::RunHealthCheck { alias: "a".into() },
+        AdminRequest::SleepTablet { alias: "a".into(), duration_ms: 1000 },
     ];
     assert_eq!(reqs.len(), AdminRequest::NAMES.len());
     for (req, name) in reqs.into_iter().zip(AdminRequest::NAMES) {

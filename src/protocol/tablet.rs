@@ -466,6 +466,10 @@ pub enum ManageRequest {
         #[serde(default)]
         to: Option<crate::backup::pitr::PitrTarget>,
     },
+    /// Holds the tablet's action lock for this long (Vitess's SleepTablet, for tests).
+    Sleep {
+        duration_ms: u64,
+    },
 }
 
 impl ManageRequest {
@@ -487,6 +491,7 @@ impl ManageRequest {
             ManageRequest::Restore { .. } => "Restore",
             ManageRequest::ApplyDdl { .. } => "ApplyDdl",
             ManageRequest::SetWritesHeld { .. } => "SetWritesHeld",
+            ManageRequest::Sleep { .. } => "Sleep",
         }
     }
 }

@@ -120,6 +120,20 @@ async fn backup_shard_takes_a_replica_and_lists_checks_and_removes_backups() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("customer/-80") && text.contains("customer/80-"), "{text}");
+    // The console lists the shard's backups and the completed backups among recent events,
+    // and /metrics counts them.
+    let (code, page) = crate::harness::node::http_get(c.node.http, "/keyspace/customer/shard/-80").unwrap();
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains(&manifest.name) && page.contains("mariabackup"), "{page}");
+    let (_, page) = crate::harness::node::http_get(c.node.http, "/workflows").unwrap();
+    assert!(page.contains("BackupCompleted") && page.contains("customer/80-"), "{page}");
+    let (_, metrics) = crate::harness::node::http_get(c.node.http, "/metrics").unwrap();
+    let completed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_backup_events_total{event=\"BackupCompleted\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no BackupCompleted count in {metrics}"));
+    assert!(completed >= 2.0, "{completed}");
     // The tablets kept serving.
     let n: Option<u64> = conn.query_first("select count(*) from customer").await.unwrap();
     assert_eq!(n, Some(30));

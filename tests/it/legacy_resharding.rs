@@ -117,8 +117,7 @@ async fn seed_walkthrough_and_inspection_commands() {
     ctl_ok(&url, &["CreateShard", "customer/-80", "--allow-overlap"]);
     ctl_ok(&url, &["CreateShard", "customer/80-", "--allow-overlap"]);
     std::fs::write(dir.path().join("b.toml"), tablets_toml(&[("zone1-300", "-80"), ("zone1-400", "80-")])).unwrap();
-    let node_b =
-        NodeProc::start_with(&url, "b", &["--config".into(), dir.path().join("b.toml").display().to_string()]);
+    let node_b = NodeProc::start_with(&url, "b", &["--config".into(), dir.path().join("b.toml").display().to_string()]);
     serving(&url, 3).await;
     ctl_ok(&url, &["InitShardPrimary", "customer/-80", "zone1-300"]);
     ctl_ok(&url, &["InitShardPrimary", "customer/80-", "zone1-400"]);
@@ -202,4 +201,19 @@ async fn seed_walkthrough_and_inspection_commands() {
     assert!(ctl_ok(&url, &["RunHealthCheck", "zone1-400"]).contains("healthy"));
     let err = fails(&url, &["ExecuteFetchAsApp", "zone1-300", "select * from no_such_table"]);
     assert!(err.contains("no_such_table"), "{err}");
+
+    // SleepTablet holds the action lock: a schema change waits behind it, a query does not.
+    let sleeper = {
+        let url = url.clone();
+        std::thread::spawn(move || ctl_ok(&url, &["SleepTablet", "zone1-400", "3s"]))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    ctl_ok(&url, &["PingTablet", "zone1-400"]);
+    assert!(started.elapsed() < Duration::from_millis(1500), "a query waited for SleepTablet");
+    ctl_ok(&url, &["ApplySchema", "customer", "--sql", "create table slept (id bigint primary key)"]);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(2000), "ApplySchema did not wait for SleepTablet ({waited:?})");
+    let out = sleeper.join().unwrap();
+    assert!(out.contains("held its action lock for 3000 ms"), "{out}");
 }

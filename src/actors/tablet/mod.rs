@@ -112,6 +112,9 @@ pub struct TabletActor {
     announced: Option<(bool, bool)>,
     events_sent: u64,
     incarnation: String,
+    /// Vitess's action lock: `SleepTablet` holds it; operations that change the tablet's role,
+    /// replication or schema wait for it (queries and status reads never do).
+    actions: Arc<tokio::sync::Mutex<()>>,
     /// What holds mysqld down on purpose (a restore replacing its data, a builtin backup
     /// copying its files): its exit is expected, and nothing else may take it down meanwhile.
     offline: Option<String>,
@@ -192,6 +195,7 @@ impl TabletActor {
             announced: None,
             events_sent: 0,
             incarnation: uuid::Uuid::new_v4().simple().to_string(),
+            actions: Arc::new(tokio::sync::Mutex::new(())),
             offline: None,
             catching_up: false,
             resume_replication: false,

@@ -189,6 +189,9 @@ async fn answer_query(
     }
 }
 
+/// The longest `SleepTablet` a tablet honours.
+const MAX_SLEEP_MS: u64 = 3_600_000;
+
 /// How long a tablet waits for the chunks of a large request.
 const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -243,7 +246,12 @@ impl Handler<Manage> for TabletActor {
                 } else {
                     Ok(())
                 };
-                Box::pin(async move { result }.into_actor(self).map(move |res, act, ctx| {
+                let actions = self.actions.clone();
+                let fut = async move {
+                    let _lock = actions.lock().await;
+                    result
+                };
+                Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
                     res?;
                     act.set_type(ctx, tablet_type);
                     act.publish_health(ctx);
@@ -251,7 +259,9 @@ impl Handler<Manage> for TabletActor {
                 }))
             }
             ManageRequest::MakePrimary { semi_sync, term } => {
+                let actions = self.actions.clone();
                 let fut = async move {
+                    let _lock = actions.lock().await;
                     let mut conn = service.dba_conn().await?;
                     let position = make_primary(&mut conn, &alias, semi_sync).await?;
                     service.set_writes_held(false, Vec::new(), std::time::Duration::ZERO).await;
@@ -267,7 +277,9 @@ impl Handler<Manage> for TabletActor {
             }
             ManageRequest::ReplicateFrom { host, port, tablet_type, semi_sync } => {
                 let from_own_position = current == TabletType::Primary;
+                let actions = self.actions.clone();
                 let fut = async move {
+                    let _lock = actions.lock().await;
                     if tablet_type == TabletType::Primary {
                         return Err(TabletError::BadRequest("a replicating tablet cannot be primary".into()));
                     }
@@ -288,7 +300,40 @@ impl Handler<Manage> for TabletActor {
                 self.backup(engine, concurrency, allow_primary, current)
             }
             ManageRequest::Restore { name, to } => self.restore(name, to, current),
-            other => Box::pin(run_manage(service, other, current, alias).into_actor(self)),
+            ManageRequest::Sleep { duration_ms } => {
+                let actions = self.actions.clone();
+                let fut = async move {
+                    let d = std::time::Duration::from_millis(duration_ms.min(MAX_SLEEP_MS));
+                    let waited = std::time::Instant::now();
+                    let _lock = actions.lock().await;
+                    tokio::time::sleep(d).await;
+                    Ok(ManageResponse::Done {
+                        message: format!(
+                            "{alias} held its action lock for {} ms (waited {} ms for it)",
+                            d.as_millis(),
+                            waited.elapsed().saturating_sub(d).as_millis()
+                        ),
+                    })
+                };
+                Box::pin(fut.into_actor(self))
+            }
+            other => {
+                // Role, replication and schema changes wait for the action lock.
+                let locked = matches!(
+                    other,
+                    ManageRequest::DemotePrimary { .. }
+                        | ManageRequest::UndoDemotePrimary
+                        | ManageRequest::StartReplication
+                        | ManageRequest::StopReplication
+                        | ManageRequest::ApplyDdl { .. }
+                );
+                let actions = self.actions.clone();
+                let fut = async move {
+                    let _lock = if locked { Some(actions.lock().await) } else { None };
+                    run_manage(service, other, current, alias).await
+                };
+                Box::pin(fut.into_actor(self))
+            }
         }
     }
 }
@@ -359,6 +404,7 @@ async fn run_manage(service: Arc<QueryService>, req: ManageRequest, current: Tab
         | ManageRequest::Restore { .. }
         | ManageRequest::SetType { .. }
         | ManageRequest::MakePrimary { .. }
-        | ManageRequest::ReplicateFrom { .. } => Err(TabletError::Internal("handled by the actor".into())),
+        | ManageRequest::ReplicateFrom { .. }
+        | ManageRequest::Sleep { .. } => Err(TabletError::Internal("handled by the actor".into())),
     }
 }
