@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = os.environ.get("TESSERA_BIN", str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "release" / "tessera"))
 HOME = ROOT / "bench-data"
-NATS_PORT, GW_PORT, T1_PORT, T2_PORT, DIRECT_PORT, GW_B_PORT = 14900, 15906, 18100, 18101, 18200, 15907
+NATS_PORT, GW_PORT, T1_PORT, T2_PORT, DIRECT_PORT, GW_B_PORT, SPIDER_PORT = 14900, 15906, 18100, 18101, 18200, 15907, 18300
 NATS = f"nats://127.0.0.1:{NATS_PORT}"
 CLK = os.sysconf("SC_CLK_TCK")
 procs = []
@@ -86,15 +86,15 @@ def mysql(port, db, sql):
     return r.stdout
 
 
-def start_direct(buffer_mb):
-    d = HOME / "direct"
+def start_direct(buffer_mb, name="direct", port=DIRECT_PORT):
+    d = HOME / name
     (d / "binlog").mkdir(parents=True)
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={d}/data", "--auth-root-authentication-method=normal",
                     "--skip-test-db", "--user=root", "--innodb-log-file-size=16M"], check=True, capture_output=True)
     # The tablets' settings (see src/mysqld/cnf.rs), without read_only.
     (d / "my.cnf").write_text(f"""[mariadbd]
 datadir={d}/data
-port={DIRECT_PORT}
+port={port}
 bind-address=127.0.0.1
 socket={d}/mysqld.sock
 pid-file={d}/mysqld.pid
@@ -117,10 +117,37 @@ character-set-server=utf8mb4
 collation-server=utf8mb4_general_ci
 user=root
 """)
-    spawn(["/usr/sbin/mariadbd", f"--defaults-file={d}/my.cnf"], "direct.log")
-    wait("direct MariaDB", lambda: subprocess.run(["mariadb", "-h127.0.0.1", f"-P{DIRECT_PORT}", "-uroot", "-e", "select 1"],
+    spawn(["/usr/sbin/mariadbd", f"--defaults-file={d}/my.cnf"], f"{name}.log")
+    wait(f"{name} MariaDB", lambda: subprocess.run(["mariadb", "-h127.0.0.1", f"-P{port}", "-uroot", "-e", "select 1"],
                                                     capture_output=True).returncode == 0)
-    mysql(DIRECT_PORT, "", "create database sbtest")
+    mysql(port, "", "create database sbtest")
+
+
+def start_spider(args):
+    """MariaDB's own sharding engine as the peer: a Spider head node whose sbtest tables are
+    partitioned (HASH(id), two partitions) over the same two backend servers as the tablets
+    (the tablets' MariaDBs, database `spider_be`), tuned as its documentation recommends for
+    OLTP through one head (connections kept per session, no semi-transactions). Rows are
+    loaded through the head, so each backend holds its partition."""
+    sql = "CREATE USER IF NOT EXISTS spider@'127.0.0.1' IDENTIFIED BY 'spider'; " \
+          "GRANT ALL ON spider_be.* TO spider@'127.0.0.1'; CREATE DATABASE IF NOT EXISTS spider_be"
+    ddl = [f"CREATE TABLE spider_be.sbtest{i} (id INT NOT NULL, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', "
+           f"pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_{i} (k))" for i in range(1, args.tables + 1)]
+    for alias in ("zone1-200", "zone1-300"):
+        for stmt in sql.split("; ") + ddl:
+            ctl("ExecuteFetchAsDba", alias, stmt)
+    start_direct(64, name="spider", port=SPIDER_PORT)
+    mysql(SPIDER_PORT, "", "INSTALL SONAME 'ha_spider'")
+    mysql(SPIDER_PORT, "", "SET GLOBAL spider_conn_recycle_mode = 1; SET GLOBAL spider_semi_trx = 0")
+    for n, port in (("be1", T1_PORT), ("be2", T2_PORT)):
+        mysql(SPIDER_PORT, "", f"CREATE SERVER {n} FOREIGN DATA WRAPPER mysql OPTIONS (HOST '127.0.0.1', "
+                               f"DATABASE 'spider_be', USER 'spider', PASSWORD 'spider', PORT {port})")
+    for i in range(1, args.tables + 1):
+        mysql(SPIDER_PORT, "sbtest", f"CREATE TABLE sbtest{i} (id INT NOT NULL, k INT NOT NULL DEFAULT 0, "
+                                     f"c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), "
+                                     f"KEY k_{i} (k)) ENGINE=SPIDER COMMENT='wrapper \"mysql\", table \"sbtest{i}\"' "
+                                     f"PARTITION BY HASH (id) (PARTITION p1 COMMENT = 'srv \"be1\"', "
+                                     f"PARTITION p2 COMMENT = 'srv \"be2\"')")
 
 
 def sysbench(port, db, workload, threads, mode, seconds, args, extra=()):
@@ -171,6 +198,14 @@ def main():
     ap.add_argument("--threads", default="1,8,32")
     ap.add_argument("--workloads", default="oltp_point_select,oltp_read_only,oltp_read_write,oltp_insert")
     ap.add_argument("--modes", default="disable,auto")
+    ap.add_argument("--nats-server", default=os.environ.get("TESSERA_NATS_SERVER", "nats-server"),
+                    help="the nats-server binary (Debian's 2.9 by default; scripts/lib.sh current_nats_server gives 2.15)")
+    ap.add_argument("--b-worker-threads", metavar="N", type=int,
+                    help="A/B: also run a gateway node of the same binary with N runtime worker threads "
+                         "(TESSERA_WORKER_THREADS), measured in the same alternating rounds")
+    ap.add_argument("--gateway-worker-threads", metavar="N", type=int, help="runtime worker threads of gateway A")
+    ap.add_argument("--tablet-worker-threads", metavar="N", type=int, help="runtime worker threads of the tablet node")
+    ap.add_argument("--no-spider", action="store_true", help="skip the Spider column (MariaDB's sharding engine)")
     ap.add_argument("--hold", action="store_true", help="set up and load, then keep the cluster up until interrupted")
     ap.add_argument("--gateway-b", metavar="BIN",
                     help="A/B: also run a gateway node from this binary (same NATS and tablets) and measure it "
@@ -203,10 +238,11 @@ def main():
 
 
 def run(args, out_dir):
-    log(f"bench: {BIN}, state in {HOME}")
+    version = subprocess.run([args.nats_server, "--version"], capture_output=True, text=True).stdout.strip()
+    log(f"bench: {BIN}, state in {HOME}, {version}")
     # As `tessera up` does: NATS shares the machine, so Go gets half the cores (GOMAXPROCS overrides).
     procs = os.environ.get("GOMAXPROCS", str(max(1, (os.cpu_count() or 2) // 2)))
-    nats = spawn(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(NATS_PORT), "-sd", str(HOME / "nats")], "nats.log",
+    nats = spawn([args.nats_server, "-js", "-a", "127.0.0.1", "-p", str(NATS_PORT), "-sd", str(HOME / "nats")], "nats.log",
                  env={**os.environ, "GOMAXPROCS": procs})
     time.sleep(0.5)
     buffer_mb = max(64, args.tables * args.table_size * 300 // (1 << 20))
@@ -227,16 +263,26 @@ mysql_port = {T2_PORT}
 pool_size = 64
 buffer_pool_mb = {buffer_mb // 2}
 """)
+    def node_env(workers):
+        env = {**os.environ, "RUST_LOG": "warn"}
+        if workers:
+            env["TESSERA_WORKER_THREADS"] = str(workers)
+        return env
     tablets = spawn([BIN, "node", "--nats", NATS, "--id", "bench-tablets", "--http", "127.0.0.1:15901", "--config", str(cfg)],
-                    "tablets-node.log", env={**os.environ, "RUST_LOG": "warn"})
+                    "tablets-node.log", env=node_env(args.tablet_worker_threads))
     gateway = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway", "--http", "127.0.0.1:15902",
-                     "--gateway", f"127.0.0.1:{GW_PORT}", "--auth", "none"], "gateway-node.log", env={**os.environ, "RUST_LOG": "warn"})
+                     "--gateway", f"127.0.0.1:{GW_PORT}", "--auth", "none"], "gateway-node.log",
+                    env=node_env(args.gateway_worker_threads))
 
     gateway_b = None
     if args.gateway_b:
         gateway_b = spawn([args.gateway_b, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
                            "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log",
                           env={**os.environ, "RUST_LOG": "warn"})
+    elif args.b_worker_threads:
+        gateway_b = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
+                           "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log",
+                          env=node_env(args.b_worker_threads))
     elif args.b_transaction_mode:
         cfg_b = HOME / "gateway-b.toml"
         cfg_b.write_text(f'role = "gateway"\n[gateway]\nlisten = "127.0.0.1:{GW_B_PORT}"\nauth = "none"\n'
@@ -278,9 +324,23 @@ buffer_pool_mb = {buffer_mb // 2}
         raise SystemExit(f"loading through the gateway failed: {load.stderr}")
     rows = sum(int(mysql(GW_PORT, "bench", f"select id from sbtest{i} where id = 1").count("\n") > 1) for i in range(1, args.tables + 1))
     log(f"loaded in {time.time() - t0:.1f}s ({rows}/{args.tables} tables answer id 1)")
+    if not args.no_spider:
+        log("setting up Spider over the tablets' two MariaDB servers and loading the same rows through it")
+        start_spider(args)
+        dump = subprocess.Popen(["mariadb-dump", "-h127.0.0.1", f"-P{DIRECT_PORT}", "-uroot", "--no-create-info",
+                                 "--complete-insert", "--skip-lock-tables", "--skip-add-locks", "--skip-disable-keys",
+                                 "--compact", "--skip-tz-utc", "--net-buffer-length=200000", "sbtest"], stdout=subprocess.PIPE)
+        load = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{SPIDER_PORT}", "-uroot", "sbtest"], stdin=dump.stdout,
+                              capture_output=True, text=True)
+        dump.wait()
+        if load.returncode != 0:
+            raise SystemExit(f"loading through Spider failed: {load.stderr}")
+        counts = [mysql(SPIDER_PORT, "sbtest", f"select count(*) from sbtest{i}").split()[-1] for i in range(1, args.tables + 1)]
+        log(f"Spider tables hold {counts} rows")
 
     if args.hold:
         log(f"holding: gateway 127.0.0.1:{GW_PORT} (bench), direct 127.0.0.1:{DIRECT_PORT} (sbtest), "
+            f"Spider 127.0.0.1:{SPIDER_PORT} (sbtest), "
             f"tablets {T1_PORT}/{T2_PORT} (bench), NATS {NATS}; pids gateway {gateway.pid} tablets {tablets.pid} "
             f"nats {nats.pid}; Ctrl-C ends")
         def stop(*_):
@@ -299,6 +359,9 @@ buffer_pool_mb = {buffer_mb // 2}
         "direct mariadbd": mariadbd_pids(str(HOME / "direct")),
     }
     targets = [("gateway", GW_PORT, "bench"), ("direct", DIRECT_PORT, "sbtest")]
+    if not args.no_spider:
+        pids["spider mariadbd"] = mariadbd_pids(str(HOME / "spider"))
+        targets.append(("spider", SPIDER_PORT, "sbtest"))
     if gateway_b:
         pids["gateway b"] = [gateway_b.pid]
         targets.insert(1, ("gateway-b", GW_B_PORT, "bench"))
@@ -347,7 +410,9 @@ def avg(xs):
 
 
 def render(rows, args):
-    lines = [f"sysbench {args.tables} tables x {args.table_size} rows, {args.time} s x {args.rounds} rounds per cell, A/B alternating",
+    nats_version = subprocess.run([args.nats_server, "--version"], capture_output=True, text=True).stdout.strip()
+    lines = [f"sysbench {args.tables} tables x {args.table_size} rows, {args.time} s x {args.rounds} rounds per cell, A/B alternating, "
+             f"{nats_version}",
              "",
              "| workload | threads | protocol | gateway QPS | direct QPS | ratio | gateway p50 ms | direct p50 ms | "
              "added p50 µs | gateway p95 ms | direct p95 ms | "
@@ -374,12 +439,38 @@ def render(rows, args):
         lines.append(f"| {workload} | {threads} | {proto} | {gq:.0f} | {dq:.0f} | {ratio} | {p50s} | {gp:.2f} | {dp:.2f} | "
                      f"{c['gateway']:.1f} | {c['tablet node']:.1f} | {c['nats']:.1f} | {c['tablet mariadbd']:.1f} | {dc:.1f} |"
                      if dq else f"| {workload} | {threads} | {proto} | {gq:.0f} | - | - | {p50s} | {gp:.2f} | - | - | - | - | - | - |")
+    if any("spider" in res for _, _, _, res in rows):
+        lines += ["", "The peer: MariaDB's Spider engine over the same two backend servers, same rows, same rounds", "",
+                  "| workload | threads | protocol | gateway QPS | Spider QPS | direct QPS | gateway/Spider | Spider/direct | "
+                  "gateway p50 ms | Spider p50 ms | CPU ms/1000q: Spider head | backends (Spider) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for workload, threads, mode, res in rows:
+            proto = "text" if mode == "disable" else "prepared"
+            g = [r for r in res["gateway"] if "qps" in r]
+            sp = [r for r in res.get("spider", []) if "qps" in r]
+            d = [r for r in res["direct"] if "qps" in r]
+            if not sp:
+                err = next((r["error"] for r in res.get("spider", []) if "error" in r), "no result")
+                lines.append(f"| {workload} | {threads} | {proto} | - | error: {err} | - | - | - | - | - | - | - |")
+                continue
+            gq = avg([r["qps"] for r in g]) if g else None
+            sq = avg([r["qps"] for r in sp])
+            dq = avg([r["qps"] for r in d]) if d else None
+            g50 = avg([r["p50"] for r in g if r.get("p50") is not None]) if g else None
+            s50 = avg([r["p50"] for r in sp if r.get("p50") is not None])
+            head = avg([r["cpu"]["spider mariadbd"] for r in sp])
+            backends = avg([r["cpu"]["tablet mariadbd"] for r in sp])
+            fmt = lambda v, f: format(v, f) if v is not None else "-"
+            lines.append(f"| {workload} | {threads} | {proto} | {fmt(gq, '.0f')} | {sq:.0f} | {fmt(dq, '.0f')} | "
+                         f"{fmt(gq / sq if gq else None, '.2f')} | {fmt(sq / dq if dq else None, '.2f')} | "
+                         f"{fmt(g50, '.3f')} | {fmt(s50, '.3f')} | {head:.1f} | {backends:.1f} |")
     return "\n".join(lines) + "\n"
 
 
 def render_ab(rows, args):
     """Gateway A (TESSERA_BIN) against gateway B (--gateway-b), same tablets, same rounds."""
-    b_name = args.gateway_b or f"{BIN} with transaction_mode = {args.b_transaction_mode}"
+    b_name = args.gateway_b or (f"{BIN} with {args.b_worker_threads} worker threads" if args.b_worker_threads
+                                else f"{BIN} with transaction_mode = {args.b_transaction_mode}")
     lines = [f"A/B: gateway A = {BIN}, gateway B = {b_name} (tablets from A)", "",
              "| workload | threads | protocol | A QPS | B QPS | A/B | A p50 ms | B p50 ms | A p95 ms | B p95 ms | "
              "A gateway CPU ms/1000q | B gateway CPU ms/1000q |",

@@ -69,6 +69,8 @@ pub enum EventsFrom {
     Start,
     /// From the last this-many events of the stream (of any subject) on.
     Recent(u64),
+    /// The events after this stream sequence (a follower resuming where it stopped).
+    After(u64),
 }
 
 /// A cluster event with its stream metadata.
@@ -104,6 +106,7 @@ pub async fn subscribe_events(
             deliver_policy: match from {
                 EventsFrom::Now => DeliverPolicy::New,
                 EventsFrom::Start => DeliverPolicy::All,
+                EventsFrom::After(seq) => DeliverPolicy::ByStartSequence { start_sequence: seq.saturating_add(1) },
                 EventsFrom::Recent(n) => {
                     let mut stream = stream.clone();
                     let last = stream

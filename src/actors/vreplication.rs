@@ -132,9 +132,11 @@ impl VReplicationActor {
             let old =
                 StreamStateLabels { stream: stream.stream.clone(), state: std::mem::take(&mut self.metric_state) };
             m.vrepl_state.remove(&old);
-            m.vrepl_state.get_or_create(&StreamStateLabels { stream: stream.stream, state: s.state.clone() }).set(1);
             self.metric_state = s.state.clone();
         }
+        // Set on every tick: an earlier actor of this stream, stopping late after a restart on
+        // this node, may have removed the series.
+        m.vrepl_state.get_or_create(&StreamStateLabels { stream: stream.stream, state: s.state.clone() }).set(1);
     }
 
     fn status(&self) -> StreamStatus {

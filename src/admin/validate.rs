@@ -50,8 +50,11 @@ impl AdminService {
             }
             _ => {}
         }
-        let primary_addr = primary.map(|t| format!("{}:{}", t.mysql_host, t.mysql_port));
-        for t in &tablets {
+        let primary_addr = primary.map(|t| format!("{}:{}", super::reparent::host_of(t), t.mysql_port));
+        // Every tablet at once: a shard's tablets answer in parallel.
+        let primary_addr = &primary_addr;
+        let checks = tablets.iter().map(|t| async move {
+            let mut problems = Vec::new();
             if t.tablet_type == TabletType::Primary && rec.primary.as_ref() != Some(&t.alias) {
                 problems
                     .push(format!("{} is recorded as primary but the shard's primary is {:?}", t.alias, rec.primary));
@@ -60,7 +63,7 @@ impl AdminService {
                 Ok(h) => h,
                 Err(e) => {
                     problems.push(format!("{} does not answer: {}", t.alias, e.message));
-                    continue;
+                    return problems;
                 }
             };
             if h.tablet_type != t.tablet_type {
@@ -93,11 +96,17 @@ impl AdminService {
                 }
                 _ => {}
             }
-            if ping {
+            // Only a serving tablet answers queries (spare, drained and restoring ones refuse).
+            if ping && h.serving {
                 if let Err(e) = self.app_fetch(&t.alias, "SELECT 1", Some(1)).await {
                     problems.push(format!("{} does not answer queries: {}", t.alias, e.message));
                 }
             }
+
+            problems
+        });
+        for found in futures::future::join_all(checks).await {
+            problems.extend(found);
         }
         problems
     }

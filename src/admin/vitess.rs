@@ -96,8 +96,9 @@ impl AdminService {
             AdminRequest::PingTablet { alias } => {
                 let alias = alias_arg(&alias)?;
                 record(&topo, &alias)?;
+                // The tablet itself, not its query service (a spare or drained tablet answers too).
                 let started = Instant::now();
-                self.app_fetch(&alias, "SELECT 1", Some(1)).await?;
+                self.fresh_health(&alias).await?;
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 Ok(AdminResponse::Done { message: format!("tablet {alias} answered in {ms:.1} ms"), seq: topo.seq })
             }
@@ -301,8 +302,9 @@ impl AdminService {
     async fn reload_all(&self, topo: &Topology, aliases: Vec<String>) -> AdminReply {
         let mut lines = Vec::new();
         let mut failed = Vec::new();
-        for a in aliases {
-            match self.reload(&a).await {
+        let reloads = aliases.iter().map(|a| self.reload(a));
+        for r in futures::future::join_all(reloads).await {
+            match r {
                 Ok(l) => lines.push(l),
                 Err(e) => failed.push(e.message),
             }

@@ -21,6 +21,7 @@ const SCRIPT: &str = r#"<script>
 const rows = document.getElementById('events');
 const status = document.getElementById('status');
 let es;
+let seen = new Set();
 function cell(tr, text, link) {
   const td = document.createElement('td');
   if (link) { const a = document.createElement('a'); a.href = link; a.textContent = text; td.appendChild(a); }
@@ -30,6 +31,7 @@ function cell(tr, text, link) {
 function follow() {
   if (es) es.close();
   rows.innerHTML = '';
+  seen = new Set();
   const f = document.getElementById('filter').value.trim();
   history.replaceState(null, '', f ? '?filter=' + encodeURIComponent(f) : location.pathname);
   es = new EventSource('/events/stream' + (f ? '?filter=' + encodeURIComponent(f) : ''));
@@ -38,6 +40,8 @@ function follow() {
   es.addEventListener('failure', m => { status.textContent = m.data; status.className = 'bad'; es.close(); });
   es.onmessage = m => {
     const e = JSON.parse(m.data);
+    if (seen.has(e.seq)) return;
+    seen.add(e.seq);
     const tr = document.createElement('tr');
     tr.className = 'event';
     tr.dataset.name = e.name;
@@ -82,12 +86,19 @@ fn sse(kind: Option<&str>, data: &str) -> Bytes {
         out.push_str(k);
         out.push('\n');
     }
-    for line in data.lines() {
+    for line in data.split(['\n', '\r']).filter(|l| !l.is_empty()) {
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
     }
     out.push('\n');
+    Bytes::from(out)
+}
+
+/// An event frame with its stream sequence as the id the browser sends back on reconnecting.
+fn sse_with_id(seq: u64, data: &str) -> Bytes {
+    let mut out = format!("id: {seq}\n").into_bytes();
+    out.extend_from_slice(&sse(None, data));
     Bytes::from(out)
 }
 
@@ -97,7 +108,7 @@ fn failure(msg: String) -> HttpResponse {
 }
 
 /// `text/event-stream` of cluster events: the last few, then each as it is published.
-pub async fn stream(state: web::Data<WebState>, q: web::Query<Filter>) -> HttpResponse {
+pub async fn stream(req: actix_web::HttpRequest, state: web::Data<WebState>, q: web::Query<Filter>) -> HttpResponse {
     let filter = q.filter.trim();
     let server_filter = if filter.is_empty() {
         subjects::events_all()
@@ -107,7 +118,14 @@ pub async fn stream(state: web::Data<WebState>, q: web::Query<Filter>) -> HttpRe
             Err(e) => return failure(e),
         }
     };
-    let events = match subscribe_events(state.client.clone(), EventsFrom::Recent(RECENT), server_filter).await {
+    // A browser reconnecting by itself says where it stopped: resume there, nothing twice.
+    let from = req
+        .headers()
+        .get("Last-Event-ID")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(EventsFrom::Recent(RECENT), EventsFrom::After);
+    let events = match subscribe_events(state.client.clone(), from, server_filter).await {
         Ok(s) => s,
         Err(e) => return failure(format!("cannot follow cluster events: {e}")),
     };
@@ -119,7 +137,7 @@ pub async fn stream(state: web::Data<WebState>, q: web::Query<Filter>) -> HttpRe
                 item = events.next() => {
                     let bytes = match item? {
                         Ok(ev) => match serde_json::to_string(&ev) {
-                            Ok(json) => sse(None, &json),
+                            Ok(json) => sse_with_id(ev.seq, &json),
                             Err(_) => continue,
                         },
                         Err(e) => sse(Some("warning"), &e),
@@ -171,5 +189,7 @@ mod tests {
     fn server_sent_events_are_framed() {
         assert_eq!(&super::sse(None, "{\"a\":1}")[..], b"data: {\"a\":1}\n\n");
         assert_eq!(&super::sse(Some("failure"), "x\ny")[..], b"event: failure\ndata: x\ndata: y\n\n");
+        assert_eq!(&super::sse(None, "a\rb")[..], b"data: a\ndata: b\n\n", "a bare CR ends a line too");
+        assert_eq!(&super::sse_with_id(42, "{}")[..], b"id: 42\ndata: {}\n\n");
     }
 }

@@ -144,9 +144,10 @@ pub(crate) fn page(state: &WebState, title: &str, body: &str, refresh: bool) -> 
     );
     if refresh {
         html.push_str(
-            "<script>setInterval(async()=>{try{const r=await fetch(location.href);if(!r.ok)return;\
+            "<script>const refresh=async()=>{try{const r=await fetch(location.href);if(r.ok){\
              const d=new DOMParser().parseFromString(await r.text(),'text/html');\
-             const n=d.getElementById('live');if(n)document.getElementById('live').innerHTML=n.innerHTML;}catch(e){}},5000);</script>",
+             const n=d.getElementById('live');if(n)document.getElementById('live').innerHTML=n.innerHTML;}}catch(e){}\
+             setTimeout(refresh,5000);};setTimeout(refresh,5000);</script>",
         );
     }
     html.push_str("</body></html>");

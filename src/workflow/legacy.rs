@@ -58,10 +58,12 @@ fn split_targets(topo: &Topology, keyspace_name: &str, source: &str) -> Result<V
             "shard {keyspace_name}/{source} does not serve; SplitClone reads from a serving shard"
         )));
     }
+    // Shards another workflow fills are not ours to take.
+    let taken: Vec<&String> = ks.workflows.values().flat_map(|w| &w.target_shards).collect();
     let targets: Vec<String> = ks
         .shard_names()
         .into_iter()
-        .filter(|s| s != source && !serving.contains(s))
+        .filter(|s| s != source && !serving.contains(s) && !taken.contains(&s))
         .filter(|s| ks.shards.get(s).is_some_and(|r| within(&r.key_range, &src.key_range)))
         .collect();
     if targets.is_empty() {
@@ -87,16 +89,22 @@ fn workflow_of(topo: &Topology, keyspace_name: &str, shard: &str, target: bool) 
         let shards = if target { &w.target_shards } else { &w.source_shards };
         shards.iter().any(|s| s == shard)
     };
-    ks.workflows
+    let found: Vec<&WorkflowRecord> = ks
+        .workflows
         .values()
-        .find(|w| w.kind == WorkflowKind::Reshard && w.reverse_of.is_none() && names_shard(w))
-        .cloned()
-        .ok_or_else(|| {
-            precondition(format!(
-                "no Reshard workflow {} shard {keyspace_name}/{shard} (SplitClone {keyspace_name}/<source shard> creates one)",
-                if target { "fills" } else { "reads from" }
-            ))
-        })
+        .filter(|w| w.kind == WorkflowKind::Reshard && w.reverse_of.is_none() && names_shard(w))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(precondition(format!(
+            "no Reshard workflow {} shard {keyspace_name}/{shard} (SplitClone {keyspace_name}/<source shard> creates one)",
+            if target { "fills" } else { "reads from" }
+        ))),
+        many => Err(precondition(format!(
+            "several Reshard workflows name shard {keyspace_name}/{shard} ({}): use Reshard --workflow <name> ... instead",
+            many.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 impl WorkflowService {
@@ -184,6 +192,8 @@ impl WorkflowService {
             |name: &str| (tables.is_empty() || tables.iter().any(|t| t == name)) && !exclude.iter().any(|t| t == name);
         let mut steps = Vec::new();
         let mut differ = Vec::new();
+        let mut to_create = Vec::new();
+        // Everything is compared before anything is created, so a difference changes nothing.
         // Tables first, then views (which may read them).
         for want_views in [false, true] {
             for (name, kind) in &listed {
@@ -203,20 +213,20 @@ impl WorkflowService {
                     } else {
                         differ.push(format!("{name}: {src_name} has\n{ddl}\n{dst_name} has\n{theirs}"));
                     }
-                    continue;
+                } else {
+                    to_create.push((name.clone(), what, normalize_create(&ddl)));
                 }
-                to.query_drop(normalize_create(&ddl))
-                    .await
-                    .map_err(|e| mysql_err(&format!("creating {name} on {dst_name}"), e))?;
-                steps.push(format!("{dst_name}: created {} {name}", what.to_lowercase()));
             }
         }
         if !differ.is_empty() {
             return Err(precondition(format!(
-                "schemas differ (nothing else changed on {dst_name} than listed):\n{}\n{}",
-                differ.join("\n"),
-                steps.join("\n")
+                "schemas differ; nothing was created on {dst_name}:\n{}",
+                differ.join("\n")
             )));
+        }
+        for (name, what, ddl) in to_create {
+            to.query_drop(ddl).await.map_err(|e| mysql_err(&format!("creating {name} on {dst_name}"), e))?;
+            steps.push(format!("{dst_name}: created {} {name}", what.to_lowercase()));
         }
         if steps.is_empty() {
             steps.push(format!("{src_name} has no tables to copy"));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 
 use crate::harness::cluster::GatewayCluster;
-use crate::harness::node::{ctl_ok, NodeProc};
+use crate::harness::node::{ctl, ctl_ok, NodeProc};
 use crate::harness::{eventually, free_port};
 
 /// The cluster's node: a fast resolver (undecided branches rolled back after 5 s, longer than a paused commit), and tablets
@@ -72,11 +72,15 @@ fn nothing_prepared(c: &GatewayCluster) -> bool {
     ["zone1-200", "zone1-300"].iter().all(|a| c.on_tablet(a, "XA RECOVER").contains("(0 rows"))
 }
 
-/// Waits until no branch is prepared and both rows agree; returns their value.
+/// Waits until no transaction is in flight or in doubt, no branch is prepared and both rows
+/// agree; returns their value. (`XA RECOVER` does not list a branch its tablet's connection
+/// still holds, so the transaction list is what says the resolver is done.)
 async fn settled(c: &GatewayCluster, what: &str) -> String {
     eventually(Duration::from_secs(40), what, || {
+        let listed = ctl(&c.nats.url, &["DistributedTransaction", "list"]);
+        let none_listed = String::from_utf8_lossy(&listed.stdout).contains("no distributed transaction");
         let (a, b) = both(c);
-        let ok = (a == b && nothing_prepared(c)).then_some(a);
+        let ok = (none_listed && a == b && nothing_prepared(c)).then_some(a);
         async move { ok }
     })
     .await

@@ -215,6 +215,31 @@ impl StreamHandler<async_nats::Message> for TabletActor {
     }
 }
 
+/// How long a management operation waits for the action lock: less than its callers wait for
+/// an answer (a reparent gives a tablet 5 s), so one that gives up is never run later.
+const ACTION_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+impl TabletActor {
+    /// Takes the action lock (bounded by [`ACTION_LOCK_WAIT`]) and reads the tablet type as it is
+    /// once held, for the checks of the operation that waited.
+    fn action_lock(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(tokio::sync::OwnedMutexGuard<()>, TabletType), TabletError>> + 'static
+    {
+        let (actions, state, alias) = (self.actions.clone(), self.state.clone(), self.cfg.alias.clone());
+        async move {
+            match tokio::time::timeout(ACTION_LOCK_WAIT, actions.lock_owned()).await {
+                Ok(guard) => Ok((guard, state.tablet_type())),
+                Err(_) => Err(TabletError::Internal(format!(
+                    "tablet {alias}: its action lock stayed held for {} ms (a SleepTablet, or another role, replication \
+                     or schema change, is running); nothing was done; retry",
+                    ACTION_LOCK_WAIT.as_millis()
+                ))),
+            }
+        }
+    }
+}
+
 impl Handler<Manage> for TabletActor {
     type Result = ResponseActFuture<Self, ManageReply>;
 
@@ -238,18 +263,16 @@ impl Handler<Manage> for TabletActor {
             }
             ManageRequest::SetType { tablet_type } => {
                 let allowed = [TabletType::Replica, TabletType::Rdonly, TabletType::Spare, TabletType::Drained];
-                let result = if current == TabletType::Primary || !allowed.contains(&tablet_type) {
-                    Err(TabletError::BadRequest(format!(
-                        "{alias} cannot change from {current} to {tablet_type}: only replica, rdonly, spare and drained \
-                         are interchangeable; primaries change by reparenting"
-                    )))
-                } else {
-                    Ok(())
-                };
-                let actions = self.actions.clone();
+                let lock = self.action_lock();
                 let fut = async move {
-                    let _lock = actions.lock().await;
-                    result
+                    let (_lock, current) = lock.await?;
+                    if current == TabletType::Primary || !allowed.contains(&tablet_type) {
+                        return Err(TabletError::BadRequest(format!(
+                            "{alias} cannot change from {current} to {tablet_type}: only replica, rdonly, spare and \
+                             drained are interchangeable; primaries change by reparenting"
+                        )));
+                    }
+                    Ok(())
                 };
                 Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
                     res?;
@@ -259,9 +282,9 @@ impl Handler<Manage> for TabletActor {
                 }))
             }
             ManageRequest::MakePrimary { semi_sync, term } => {
-                let actions = self.actions.clone();
+                let lock = self.action_lock();
                 let fut = async move {
-                    let _lock = actions.lock().await;
+                    let _lock = lock.await?;
                     let mut conn = service.dba_conn().await?;
                     let position = make_primary(&mut conn, &alias, semi_sync).await?;
                     service.set_writes_held(false, Vec::new(), std::time::Duration::ZERO).await;
@@ -276,10 +299,10 @@ impl Handler<Manage> for TabletActor {
                 }))
             }
             ManageRequest::ReplicateFrom { host, port, tablet_type, semi_sync } => {
-                let from_own_position = current == TabletType::Primary;
-                let actions = self.actions.clone();
+                let lock = self.action_lock();
                 let fut = async move {
-                    let _lock = actions.lock().await;
+                    let (_lock, current) = lock.await?;
+                    let from_own_position = current == TabletType::Primary;
                     if tablet_type == TabletType::Primary {
                         return Err(TabletError::BadRequest("a replicating tablet cannot be primary".into()));
                     }
@@ -301,11 +324,11 @@ impl Handler<Manage> for TabletActor {
             }
             ManageRequest::Restore { name, to } => self.restore(name, to, current),
             ManageRequest::Sleep { duration_ms } => {
-                let actions = self.actions.clone();
+                let lock = self.action_lock();
                 let fut = async move {
                     let d = std::time::Duration::from_millis(duration_ms.min(MAX_SLEEP_MS));
                     let waited = std::time::Instant::now();
-                    let _lock = actions.lock().await;
+                    let _lock = lock.await?;
                     tokio::time::sleep(d).await;
                     Ok(ManageResponse::Done {
                         message: format!(
@@ -327,9 +350,12 @@ impl Handler<Manage> for TabletActor {
                         | ManageRequest::StopReplication
                         | ManageRequest::ApplyDdl { .. }
                 );
-                let actions = self.actions.clone();
+                let lock = self.action_lock();
                 let fut = async move {
-                    let _lock = if locked { Some(actions.lock().await) } else { None };
+                    if !locked {
+                        return run_manage(service, other, current, alias).await;
+                    }
+                    let (_lock, current) = lock.await?;
                     run_manage(service, other, current, alias).await
                 };
                 Box::pin(fut.into_actor(self))
