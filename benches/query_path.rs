@@ -70,6 +70,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("reply, one row: decode", |b| {
         b.iter(|| black_box(decode_query_reply::<QueryReply>(&bytes).unwrap()))
     });
+    // What the gateway does per statement for observability (metrics, query log, queryz).
+    let m = tessera::metrics::metrics();
+    g.bench_function("per statement: metrics + query log", |b| {
+        b.iter(|| {
+            let labels = tessera::metrics::StatementLabels {
+                kind: "select",
+                plan: "single_shard",
+                keyspace: black_box("bench").to_string(),
+            };
+            m.statements.get_or_create(&labels).inc();
+            m.statement_seconds.get_or_create(&tessera::metrics::PlanLabels { plan: "single_shard" }).observe(0.0005);
+            tessera::frontend::querylog::hub().record(
+                7,
+                "root",
+                "bench",
+                black_box("SELECT c FROM sbtest1 WHERE id=4711"),
+                "single_shard",
+                std::time::Duration::from_micros(500),
+                1,
+                None,
+            );
+        })
+    });
     g.finish();
 }
 
