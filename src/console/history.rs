@@ -54,7 +54,7 @@ pub async fn page_handler(state: web::Data<WebState>, q: web::Query<Points>) -> 
         (at + 1).min(last),
         (from + 1).min(last)
     );
-    match store.load(Some(at)).await {
+    match folded(&state, &store, at).await {
         Ok(topo) => render_topology(&mut b, &topo, at == last),
         Err(e) => {
             let _ = write!(b, "<p class=bad>cannot fold the topology up to {at}: {}</p>", esc(&e.to_string()));
@@ -93,6 +93,47 @@ pub async fn page_handler(state: web::Data<WebState>, q: web::Query<Points>) -> 
     }
     b.push_str(SCRIPT);
     page(&state, "Time travel", &b, false)
+}
+
+/// Topologies already folded, by sequence (the slider moves back and forth over a few).
+fn checkpoints() -> &'static std::sync::Mutex<std::collections::BTreeMap<u64, std::sync::Arc<Topology>>> {
+    static C: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<u64, std::sync::Arc<Topology>>>> =
+        std::sync::OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+/// Checkpoints kept (each a whole topology).
+const CHECKPOINTS: usize = 32;
+
+/// The topology right after commit `at`: this node's live view when it is there, else folded
+/// forward from the nearest checkpoint at or before `at` (from the start if none).
+async fn folded(
+    state: &WebState,
+    store: &crate::topo::store::TopoStore,
+    at: u64,
+) -> Result<std::sync::Arc<Topology>, crate::topo::TopoError> {
+    let live = state.view.snapshot();
+    if live.seq == at {
+        return Ok(live);
+    }
+    let base = {
+        let c = checkpoints().lock().unwrap_or_else(|e| e.into_inner());
+        c.range(..=at).next_back().map(|(_, t)| t.clone())
+    };
+    if let Some(t) = base.as_ref().filter(|t| t.seq == at) {
+        return Ok(t.clone());
+    }
+    let start = base.map(|t| (*t).clone()).unwrap_or_default();
+    let topo = std::sync::Arc::new(store.load_from(start, at).await?);
+    let mut c = checkpoints().lock().unwrap_or_else(|e| e.into_inner());
+    c.insert(at, topo.clone());
+    while c.len() > CHECKPOINTS {
+        // Keep the spread: drop the checkpoint closest to its predecessor.
+        let keys: Vec<u64> = c.keys().copied().collect();
+        let drop = keys.windows(2).min_by_key(|w| w[1] - w[0]).map(|w| w[1]).unwrap_or(keys[0]);
+        c.remove(&drop);
+    }
+    Ok(topo)
 }
 
 fn render_topology(b: &mut String, topo: &Topology, now: bool) {

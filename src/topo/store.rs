@@ -307,11 +307,16 @@ impl TopoStore {
     pub async fn load(&self, upto: Option<u64>) -> Result<Topology, TopoError> {
         let last = self.last_seq().await?;
         let target = upto.map_or(last, |u| u.min(last));
-        let mut topo = Topology::default();
-        if target == 0 {
+        self.load_from(Topology::default(), target).await
+    }
+
+    /// Folds the commits after `topo.seq` into it, up to and including `target` (a checkpoint
+    /// carried forward: time travel from the nearest topology already folded).
+    pub async fn load_from(&self, mut topo: Topology, target: u64) -> Result<Topology, TopoError> {
+        if target <= topo.seq {
             return Ok(topo);
         }
-        let commits = self.follow(1).await?;
+        let commits = self.follow(topo.seq + 1).await?;
         futures::pin_mut!(commits);
         let deadline = tokio::time::sleep(Duration::from_secs(30));
         tokio::pin!(deadline);

@@ -86,6 +86,19 @@ async fn console_shows_tablets_live_events_and_travels_back_in_time() {
         browser.eval("return [...document.querySelectorAll('tr.keyspace td:first-child')].map(td => td.textContent);");
     assert!(keyspaces.as_array().unwrap().iter().any(|k| k == "browsed"), "{keyspaces}");
 
+    // Positions folded forward from an earlier one show what GetTopology --at shows.
+    for at in [5u64, 2, 9, seq - 2] {
+        let (code, page) = http_get(c.node.http, &format!("/history?at={at}")).expect("history page");
+        assert_eq!(code, 200, "{page}");
+        let shown: Vec<&str> =
+            page.split("<tr class=keyspace><td>").skip(1).filter_map(|r| r.split("</td>").next()).collect();
+        let json = ctl_ok(&c.nats.url, &["--json", "GetTopology", "--at", &at.to_string()]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let want: Vec<&str> = v["topology"]["keyspaces"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(shown, want, "keyspaces after commit {at}");
+        assert!(page.contains(&format!("after commit {at}")), "{page}");
+    }
+
     // The other pages answer and link to each other.
     for path in ["/", "/workflows", "/keyspace/customer/shard/80-", "/keyspace/nope", "/tablet/zone1-0000000100"] {
         let (code, body) = http_get(c.node.http, path).expect("page");
