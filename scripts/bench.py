@@ -123,6 +123,17 @@ user=root
     mysql(port, "", "create database sbtest")
 
 
+def copy_rows(port, db, through):
+    """The direct server's sysbench rows into `db` on `port` (`mariadb-dump | mariadb`)."""
+    dump = subprocess.Popen(["mariadb-dump", "-h127.0.0.1", f"-P{DIRECT_PORT}", "-uroot", "--no-create-info", "--complete-insert",
+                             "--skip-lock-tables", "--skip-add-locks", "--skip-disable-keys", "--compact", "--skip-tz-utc",
+                             "--net-buffer-length=200000", "sbtest"], stdout=subprocess.PIPE)
+    load = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{port}", "-uroot", db], stdin=dump.stdout, capture_output=True, text=True)
+    dump.wait()
+    if load.returncode != 0:
+        raise SystemExit(f"loading through {through} failed: {load.stderr}")
+
+
 def start_spider(args):
     """MariaDB's own sharding engine as the peer: a Spider head node whose sbtest tables are
     partitioned (HASH(id), two partitions) over the same two backend servers as the tablets
@@ -315,26 +326,13 @@ buffer_pool_mb = {buffer_mb // 2}
                     f"--table-size={args.table_size}", "prepare"], check=True, capture_output=True)
     log("copying the same rows into the sharded keyspace through the gateway")
     t0 = time.time()
-    dump = subprocess.Popen(["mariadb-dump", "-h127.0.0.1", f"-P{DIRECT_PORT}", "-uroot", "--no-create-info", "--complete-insert",
-                             "--skip-lock-tables", "--skip-add-locks", "--skip-disable-keys", "--compact", "--skip-tz-utc",
-                             "--net-buffer-length=200000", "sbtest"], stdout=subprocess.PIPE)
-    load = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{GW_PORT}", "-uroot", "bench"], stdin=dump.stdout, capture_output=True, text=True)
-    dump.wait()
-    if load.returncode != 0:
-        raise SystemExit(f"loading through the gateway failed: {load.stderr}")
+    copy_rows(GW_PORT, "bench", "the gateway")
     rows = sum(int(mysql(GW_PORT, "bench", f"select id from sbtest{i} where id = 1").count("\n") > 1) for i in range(1, args.tables + 1))
     log(f"loaded in {time.time() - t0:.1f}s ({rows}/{args.tables} tables answer id 1)")
     if not args.no_spider:
         log("setting up Spider over the tablets' two MariaDB servers and loading the same rows through it")
         start_spider(args)
-        dump = subprocess.Popen(["mariadb-dump", "-h127.0.0.1", f"-P{DIRECT_PORT}", "-uroot", "--no-create-info",
-                                 "--complete-insert", "--skip-lock-tables", "--skip-add-locks", "--skip-disable-keys",
-                                 "--compact", "--skip-tz-utc", "--net-buffer-length=200000", "sbtest"], stdout=subprocess.PIPE)
-        load = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{SPIDER_PORT}", "-uroot", "sbtest"], stdin=dump.stdout,
-                              capture_output=True, text=True)
-        dump.wait()
-        if load.returncode != 0:
-            raise SystemExit(f"loading through Spider failed: {load.stderr}")
+        copy_rows(SPIDER_PORT, "sbtest", "Spider")
         counts = [mysql(SPIDER_PORT, "sbtest", f"select count(*) from sbtest{i}").split()[-1] for i in range(1, args.tables + 1)]
         log(f"Spider tables hold {counts} rows")
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod admin_reply;
 pub mod envelope;
 pub mod events;
+pub mod manage;
 pub mod names;
 pub mod node;
 pub mod subjects;
