@@ -178,10 +178,11 @@ pub async fn replay_into(
     mysqld: &crate::mysqld::Mysqld,
     login: &Login,
 ) -> Result<(), String> {
-    if mysqld.running_pid().is_none() {
-        mysqld.spawn().map_err(|e| e.to_string())?;
-    }
-    mysqld.wait_ready(std::time::Duration::from_secs(120)).await.map_err(|e| e.to_string())?;
+    let mut child = match mysqld.running_pid() {
+        Some(_) => None,
+        None => Some(mysqld.spawn().map_err(|e| e.to_string())?),
+    };
+    mysqld.wait_ready(child.as_mut(), std::time::Duration::from_secs(120)).await.map_err(|e| e.to_string())?;
     let scratch = storage.scratch().join(format!("replay.{}", plan.full.name));
     let res = apply(storage, plan, login, &scratch).await;
     let _ = std::fs::remove_dir_all(&scratch);

@@ -67,20 +67,30 @@ async fn wait_for_tablets(admin: &AdminClient, want: usize, timeout: Duration) -
     let start = Instant::now();
     loop {
         let req = AdminRequest::GetTablets { keyspace: None, shard: None, cell: None };
-        let serving = match admin.request(&req).await {
+        let (serving, waiting) = match admin.request(&req).await {
             Ok(AdminResponse::Tablets { tablets }) => {
-                tablets.iter().filter(|t| t.health.as_ref().is_some_and(|h| h.serving) && !t.stale).count()
+                let (serving, waiting): (Vec<_>, Vec<_>) =
+                    tablets.iter().partition(|t| t.health.as_ref().is_some_and(|h| h.serving) && !t.stale);
+                let waiting: Vec<String> = waiting
+                    .iter()
+                    .map(|t| {
+                        let why = t.health.as_ref().and_then(|h| h.last_error.clone());
+                        format!("{}: {}", t.tablet.alias, why.unwrap_or_else(|| "no health report yet".into()))
+                    })
+                    .collect();
+                (serving.len(), waiting)
             }
-            Ok(_) => 0,
-            Err(e) if e.code == ErrorCode::Unavailable => 0,
+            Ok(_) => (0, Vec::new()),
+            Err(e) if e.code == ErrorCode::Unavailable => (0, Vec::new()),
             Err(e) => anyhow::bail!("GetTablets: {e}"),
         };
         if serving >= want {
             return Ok(());
         }
         if start.elapsed() > timeout {
+            let detail = if waiting.is_empty() { String::new() } else { format!(" ({})", waiting.join("; ")) };
             anyhow::bail!(
-                "only {serving} of {want} example tablets are serving after {}s; see node.log in the state directory",
+                "only {serving} of {want} example tablets are serving after {}s{detail}; see node.log in the state directory",
                 timeout.as_secs()
             );
         }

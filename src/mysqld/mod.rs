@@ -23,6 +23,8 @@ pub enum MysqldError {
     Init(String),
     #[error("mysqld on port {port} did not accept connections within {secs}s; see {log}")]
     NotReady { port: u16, secs: u64, log: String },
+    #[error("mysqld on port {port} exited while starting ({status}): {reason}; see {log}")]
+    Exited { port: u16, status: String, reason: String, log: String },
 }
 
 impl MysqldError {
@@ -136,12 +138,26 @@ impl Mysqld {
         (matches && !is_zombie(pid)).then_some(pid)
     }
 
-    /// Waits until the server accepts a connection and answers.
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), MysqldError> {
+    /// Waits until the server accepts a connection and answers. With the `child` it was just
+    /// started as, a server that exits instead (its port taken, its data unreadable) is
+    /// reported at once, with the error it logged, rather than after `timeout`.
+    pub async fn wait_ready(
+        &self,
+        mut child: Option<&mut tokio::process::Child>,
+        timeout: Duration,
+    ) -> Result<(), MysqldError> {
         let start = Instant::now();
         loop {
             if self.ping().await {
                 return Ok(());
+            }
+            if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(MysqldError::Exited {
+                    port: self.port,
+                    status: status.to_string(),
+                    reason: last_error_line(&self.error_log()).unwrap_or_else(|| "no error logged".into()),
+                    log: self.error_log().display().to_string(),
+                });
             }
             if start.elapsed() > timeout {
                 return Err(MysqldError::NotReady {
@@ -184,6 +200,15 @@ impl Mysqld {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The first `[ERROR]` line of the server's last start in its error log ("Can't start server:
+/// Bind on TCP/IP port. Got error: 98: Address already in use"), without its timestamp.
+fn last_error_line(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let tail = text.rsplit_once("Starting MariaDB").map_or(text.as_str(), |(_, t)| t);
+    let line = tail.lines().find(|l| l.contains("[ERROR]"))?;
+    Some(line.split_once("[ERROR]").map_or(line, |(_, m)| m).trim().to_string())
 }
 
 /// True while `pid` is a live (non-zombie) process.

@@ -302,8 +302,8 @@ async fn unreachable_external_mysql_is_not_serving_until_it_appears() {
     let template = tessera::mysqld::ensure_template(&crate::harness::node::template_dir()).await.unwrap();
     tokio::fs::create_dir_all(&mysqld.dir).await.unwrap();
     mysqld.prepare(&template).await.unwrap();
-    let _child = mysqld.spawn().unwrap();
-    mysqld.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let mut child = mysqld.spawn().unwrap();
+    mysqld.wait_ready(Some(&mut child), Duration::from_secs(30)).await.unwrap();
     wait_serving(&nats, 1).await;
     let tc2 = tc.clone();
     eventually(Duration::from_secs(10), "the target answers once the tablet serves", || {

@@ -37,6 +37,14 @@ async fn topo_info(urls: &str, home: &std::path::Path) -> async_nats::jetstream:
     s.info().await.unwrap().clone()
 }
 
+/// The last `n` warnings and errors of a log, for a failure message (CI keeps nothing else of
+/// a test's state).
+fn log_tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| format!("({}: {e})", path.display()));
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_three_server_nats_keeps_serving_writes_and_admin_when_its_leader_dies() {
     let home = tempfile::tempdir().unwrap();
@@ -61,7 +69,13 @@ async fn a_three_server_nats_keeps_serving_writes_and_admin_when_its_leader_dies
         &gp_s,
     ];
     let out = tessera(&home_s, &up_args);
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}\n--- node.log (last warnings) ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        log_tail(&home.path().join("node.log"), 80)
+    );
     let urls = (0..3).map(|i| format!("nats://127.0.0.1:{}", np + i)).collect::<Vec<_>>().join(",");
     let info = topo_info(&urls, home.path()).await;
     assert_eq!(info.config.num_replicas, 3, "three servers: three copies");

@@ -59,14 +59,14 @@ impl TabletActor {
                 }
                 None => None,
             };
-            let child = match mysqld.running_pid() {
+            let mut child = match mysqld.running_pid() {
                 Some(pid) => {
                     info!(dir = %mysqld.dir.display(), pid, "adopting running mysqld");
                     None
                 }
                 None => Some(mysqld.spawn().map_err(|e| e.to_string())?),
             };
-            mysqld.wait_ready(MYSQLD_START_TIMEOUT).await.map_err(|e| e.to_string())?;
+            mysqld.wait_ready(child.as_mut(), MYSQLD_START_TIMEOUT).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((child, restored))
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {

@@ -17,8 +17,8 @@ impl Plain {
         let template = tessera::mysqld::ensure_template(&template_dir()).await.expect("template");
         let m = tessera::mysqld::Mysqld::new(dir.path().join("direct"), crate::harness::free_port(), 9999);
         m.prepare(&template).await.expect("prepare");
-        let child = m.spawn().expect("spawn mariadbd");
-        m.wait_ready(Duration::from_secs(60)).await.expect("plain MariaDB ready");
+        let mut child = m.spawn().expect("spawn mariadbd");
+        m.wait_ready(Some(&mut child), Duration::from_secs(60)).await.expect("plain MariaDB ready");
         Plain { _dir: dir, mysqld: m, _child: child }
     }
 

@@ -13,18 +13,58 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1, never one this test process was handed before (the kernel
-/// may give a released port out again at once: a gateway once got its own node's HTTP port).
+/// Where test processes claim the ports they were handed, so that tests running in parallel
+/// (nextest runs each in its own process) never pick the same one.
+const CLAIMS: &str = "tessera-test-ports";
+/// A claim older than this belongs to a test run long gone.
+const CLAIM_STALE: Duration = Duration::from_secs(3 * 3600);
+/// Ports are picked below Linux's ephemeral range (32768-60999): there the kernel never hands
+/// a port to an outgoing connection. A port picked in the ephemeral range could be taken by a
+/// client's connection before the server meant for it started (seen in CI: one of seven
+/// MariaDBs of `tessera up` never came up while other tests opened thousands of connections).
+const PORTS: std::ops::Range<u16> = 12_000..28_000;
+
+/// A free TCP port on 127.0.0.1, never one this or another test process was handed before
+/// (the kernel may give a released port out again at once: a gateway once got its own node's
+/// HTTP port).
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let span = (PORTS.end - PORTS.start) as u128;
+        let port = PORTS.start + (uuid::Uuid::new_v4().as_u128() % span) as u16;
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+        if given.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() || !claim(port) {
+            continue;
+        }
+        given.push(port);
+        return port;
+    }
+}
+
+/// Claims `port` for this test run across processes; false if another process holds it.
+fn claim(port: u16) -> bool {
+    let dir = std::env::temp_dir().join(CLAIMS);
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(port.to_string());
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let stale = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > CLAIM_STALE);
+                if !stale {
+                    return false;
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+            // No claims directory (read-only /tmp): fall back to the bind check alone.
+            Err(_) => return true,
         }
     }
+    false
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
@@ -53,14 +93,15 @@ pub fn free_port_run(n: u16) -> u16 {
 /// A port `p` such that `p + offset .. p + offset + n` is free for each offset (a NATS
 /// cluster's client, route and monitoring ports).
 pub fn free_port_runs(n: u16, offsets: &[u16]) -> u16 {
+    let top = offsets.iter().max().copied().unwrap_or(0);
     loop {
         let base = free_port();
-        let top = offsets.iter().max().copied().unwrap_or(0);
-        if base.checked_add(top + n).is_some()
-            && offsets.iter().all(|o| {
-                (0..n).all(|i| (*o == 0 && i == 0) || std::net::TcpListener::bind(("127.0.0.1", base + o + i)).is_ok())
-            })
-        {
+        // Below the ephemeral range, as free_port's own ports are.
+        if u32::from(base) + u32::from(top) + u32::from(n) > 32_768 {
+            continue;
+        }
+        let run = offsets.iter().flat_map(|o| (0..n).map(move |i| base + o + i)).filter(|p| *p != base);
+        if run.clone().all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) && run.clone().all(claim) {
             return base;
         }
     }
