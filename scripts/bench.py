@@ -214,6 +214,9 @@ def main():
     ap.add_argument("--b-worker-threads", metavar="N", type=int,
                     help="A/B: also run a gateway node of the same binary with N runtime worker threads "
                          "(TESSERA_WORKER_THREADS), measured in the same alternating rounds")
+    ap.add_argument("--b-lanes", metavar="N", type=int,
+                    help="A/B: also run a gateway node of the same binary whose sessions run on N single-threaded "
+                         "lanes (TESSERA_GATEWAY_LANES), measured in the same alternating rounds")
     ap.add_argument("--gateway-worker-threads", metavar="N", type=int, help="runtime worker threads of gateway A")
     ap.add_argument("--tablet-worker-threads", metavar="N", type=int, help="runtime worker threads of the tablet node")
     ap.add_argument("--no-spider", action="store_true", help="skip the Spider column (MariaDB's sharding engine)")
@@ -290,10 +293,12 @@ buffer_pool_mb = {buffer_mb // 2}
         gateway_b = spawn([args.gateway_b, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
                            "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log",
                           env={**os.environ, "RUST_LOG": "warn"})
-    elif args.b_worker_threads:
+    elif args.b_worker_threads or args.b_lanes:
+        env_b = node_env(args.b_worker_threads)
+        if args.b_lanes:
+            env_b["TESSERA_GATEWAY_LANES"] = str(args.b_lanes)
         gateway_b = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
-                           "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log",
-                          env=node_env(args.b_worker_threads))
+                           "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log", env=env_b)
     elif args.b_transaction_mode:
         cfg_b = HOME / "gateway-b.toml"
         cfg_b.write_text(f'role = "gateway"\n[gateway]\nlisten = "127.0.0.1:{GW_B_PORT}"\nauth = "none"\n'
@@ -467,8 +472,14 @@ def render(rows, args):
 
 def render_ab(rows, args):
     """Gateway A (TESSERA_BIN) against gateway B (--gateway-b), same tablets, same rounds."""
-    b_name = args.gateway_b or (f"{BIN} with {args.b_worker_threads} worker threads" if args.b_worker_threads
-                                else f"{BIN} with transaction_mode = {args.b_transaction_mode}")
+    if args.gateway_b:
+        b_name = args.gateway_b
+    elif args.b_lanes:
+        b_name = f"{BIN} with {args.b_lanes} gateway lanes"
+    elif args.b_worker_threads:
+        b_name = f"{BIN} with {args.b_worker_threads} worker threads"
+    else:
+        b_name = f"{BIN} with transaction_mode = {args.b_transaction_mode}"
     lines = [f"A/B: gateway A = {BIN}, gateway B = {b_name} (tablets from A)", "",
              "| workload | threads | protocol | A QPS | B QPS | A/B | A p50 ms | B p50 ms | A p95 ms | B p95 ms | "
              "A gateway CPU ms/1000q | B gateway CPU ms/1000q |",

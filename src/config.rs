@@ -144,6 +144,10 @@ pub struct GatewayConfig {
     pub deadlock_detect_after_ms: u64,
     /// Statements slower than this (milliseconds) are logged at `warn` as slow queries (0: none).
     pub slow_query_ms: u64,
+    /// Sessions run on this many single-threaded lanes, each with its own NATS connection
+    /// ([`crate::frontend::lanes`]); 0: on the node's shared runtime. `TESSERA_GATEWAY_LANES`
+    /// overrides it.
+    pub lanes: usize,
 }
 
 impl Default for GatewayConfig {
@@ -171,6 +175,7 @@ impl Default for GatewayConfig {
             table_acl_strict: false,
             transaction_mode: "multi".into(),
             deadlock_detect_after_ms: 50,
+            lanes: 0,
             slow_query_ms: 1000,
         }
     }

@@ -343,14 +343,12 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         })?;
         info!(addr = %g.listen, auth = %g.auth, "MySQL gateway listening");
         let health_addr = health.clone();
-        let txlog = crate::twopc::log::KvTxLog::new(store.jetstream(), replicas);
-        let tablet_client = crate::backend::TabletClient::new(
-            client.clone(),
-            format!("gateway@{id}"),
-            Duration::from_millis(g.query_timeout_ms),
-        )
-        .with_bulk(bulk.clone())
-        .with_txlog(std::sync::Arc::new(txlog), &id);
+        let txlog: std::sync::Arc<dyn crate::twopc::TxLog> =
+            std::sync::Arc::new(crate::twopc::log::KvTxLog::new(store.jetstream(), replicas));
+        let query_timeout = Duration::from_millis(g.query_timeout_ms);
+        let tablet_client = crate::backend::TabletClient::new(client.clone(), format!("gateway@{id}"), query_timeout)
+            .with_bulk(bulk.clone())
+            .with_txlog(txlog.clone(), &id);
         let tablet_client: crate::engine::shards::ShardsRef = std::sync::Arc::new(tablet_client);
         let services = crate::frontend::execute::Services {
             router: crate::routing::Router::new(view.clone()),
@@ -403,7 +401,26 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
             tablet_client,
             Duration::from_millis(g.deadlock_detect_after_ms),
         );
-        let addr = crate::actors::gateway::GatewayActor::new(listener, socket, cfg, services).start();
+        let lanes = match crate::frontend::lanes::configured(g.lanes) {
+            0 => vec![crate::frontend::lanes::Lane { runtime: tokio::runtime::Handle::current(), services }],
+            n => {
+                let nats = crate::frontend::lanes::LaneNats {
+                    url: config.nats.clone(),
+                    name: format!("tessera-node-{id}"),
+                    auth: config.nats_auth.clone(),
+                    role: config.role,
+                };
+                let (bulk, id) = (bulk.clone(), id.clone());
+                crate::frontend::lanes::start(n, nats, move |client| {
+                    let tablets = crate::backend::TabletClient::new(client, format!("gateway@{id}"), query_timeout)
+                        .with_bulk(bulk.clone())
+                        .with_txlog(txlog.clone(), &id);
+                    crate::frontend::execute::Services { tablets: std::sync::Arc::new(tablets), ..services.clone() }
+                })
+                .await?
+            }
+        };
+        let addr = crate::actors::gateway::GatewayActor::new(listener, socket, cfg, lanes).start();
         gateway = Some((addr, sessions, Duration::from_millis(g.drain_ms)));
     }
     if core {

@@ -1,6 +1,7 @@
 //! `GatewayActor`: the MySQL listener. Each accepted connection becomes a `SessionActor`
-//! whose protocol loop runs on the node's multi-threaded runtime, so sessions never wait for
-//! each other and use every core.
+//! whose protocol loop runs on a [lane](crate::frontend::lanes): the node's multi-threaded
+//! runtime by default, or one of the gateway's single-threaded lanes (round robin), so
+//! sessions never wait for each other and use every core.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -9,7 +10,7 @@ use tracing::{info, warn};
 
 use super::session::{Incoming, SessionActor};
 use crate::frontend::conn::ConnConfig;
-use crate::frontend::execute::Services;
+use crate::frontend::lanes::Lane;
 
 /// Stops accepting connections (the node is shutting down). Sessions are drained separately
 /// ([`crate::frontend::sessions::Sessions::drain`]).
@@ -23,27 +24,26 @@ pub struct GatewayActor {
     listener: Option<std::net::TcpListener>,
     socket: Option<std::os::unix::net::UnixListener>,
     cfg: ConnConfig,
-    services: Services,
-    runtime: tokio::runtime::Handle,
+    /// Where sessions run (round robin).
+    lanes: Vec<Lane>,
     conn_ids: AtomicU32,
 }
 
 impl GatewayActor {
-    /// `listener` is already bound (so a busy port is reported at start, by name).
+    /// `listener` is already bound (so a busy port is reported at start, by name). `lanes`
+    /// are where sessions run.
     pub fn new(
         listener: std::net::TcpListener,
         socket: Option<std::os::unix::net::UnixListener>,
         cfg: ConnConfig,
-        services: Services,
+        lanes: Vec<Lane>,
     ) -> Self {
         GatewayActor {
             accepting: Vec::new(),
             listener: Some(listener),
             socket,
             cfg,
-            services,
-            // Created inside the node's runtime: sessions run there.
-            runtime: tokio::runtime::Handle::current(),
+            lanes,
             conn_ids: AtomicU32::new(1),
         }
     }
@@ -104,7 +104,11 @@ impl StreamHandler<std::io::Result<Incoming>> for GatewayActor {
             }
         };
         let conn_id = self.conn_ids.fetch_add(1, Ordering::Relaxed);
-        SessionActor::new(incoming, conn_id, self.cfg.clone(), self.services.clone(), self.runtime.clone()).start();
+        let Some(lane) = self.lanes.get(conn_id as usize % self.lanes.len().max(1)) else {
+            warn!("the gateway has no lane to run sessions on; connection closed");
+            return;
+        };
+        SessionActor::new(incoming, conn_id, self.cfg.clone(), lane.services.clone(), lane.runtime.clone()).start();
     }
 
     fn finished(&mut self, _: &mut Self::Context) {

@@ -8,6 +8,7 @@
 //! - [`execute`]: one statement of one session, from text to answer.
 //! - [`sessions`]: every session by connection id (KILL); [`local`]: results built here.
 //! - [`throttle`]: failed logins slow their client address down.
+//! - [`lanes`]: the threads and runtimes sessions run on.
 
 pub mod acl;
 pub mod binary;
@@ -18,6 +19,7 @@ pub mod execute;
 pub mod handshake;
 pub mod identity;
 mod insert_select;
+pub mod lanes;
 pub mod local;
 pub mod querylog;
 mod results;

@@ -16,6 +16,7 @@ mod faults;
 mod gateway;
 mod gateway_lookup;
 mod gateway_security;
+mod lanes;
 mod legacy_resharding;
 mod lifecycle;
 mod limits;
