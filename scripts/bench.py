@@ -218,6 +218,9 @@ def main():
                     help="A/B: also run a gateway node of the same binary whose sessions run on N single-threaded "
                          "lanes (TESSERA_GATEWAY_LANES), measured in the same alternating rounds")
     ap.add_argument("--gateway-worker-threads", metavar="N", type=int, help="runtime worker threads of gateway A")
+    ap.add_argument("--tablet-lanes", metavar="N", type=int,
+                    help="serve the tablets' queries from N lanes (TESSERA_TABLET_LANES); compare against a run without")
+    ap.add_argument("--gateway-lanes", metavar="N", type=int, help="gateway A's sessions on N lanes (TESSERA_GATEWAY_LANES)")
     ap.add_argument("--tablet-worker-threads", metavar="N", type=int, help="runtime worker threads of the tablet node")
     ap.add_argument("--no-spider", action="store_true", help="skip the Spider column (MariaDB's sharding engine)")
     ap.add_argument("--hold", action="store_true", help="set up and load, then keep the cluster up until interrupted")
@@ -282,11 +285,16 @@ buffer_pool_mb = {buffer_mb // 2}
         if workers:
             env["TESSERA_WORKER_THREADS"] = str(workers)
         return env
+    env_t = node_env(args.tablet_worker_threads)
+    if args.tablet_lanes:
+        env_t["TESSERA_TABLET_LANES"] = str(args.tablet_lanes)
     tablets = spawn([BIN, "node", "--nats", NATS, "--id", "bench-tablets", "--http", "127.0.0.1:15901", "--config", str(cfg)],
-                    "tablets-node.log", env=node_env(args.tablet_worker_threads))
+                    "tablets-node.log", env=env_t)
+    env_g = node_env(args.gateway_worker_threads)
+    if args.gateway_lanes:
+        env_g["TESSERA_GATEWAY_LANES"] = str(args.gateway_lanes)
     gateway = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway", "--http", "127.0.0.1:15902",
-                     "--gateway", f"127.0.0.1:{GW_PORT}", "--auth", "none"], "gateway-node.log",
-                    env=node_env(args.gateway_worker_threads))
+                     "--gateway", f"127.0.0.1:{GW_PORT}", "--auth", "none"], "gateway-node.log", env=env_g)
 
     gateway_b = None
     if args.gateway_b:

@@ -46,6 +46,10 @@ pub struct NodeConfig {
     /// The tablets this node hosts (`[[tablet]]` tables in the file).
     #[serde(rename = "tablet")]
     pub tablets: Vec<TabletConfig>,
+    /// The tablets' query service runs on this many single-threaded lanes, each with its own
+    /// NATS connection and MySQL connections ([`crate::actors::tablet::lanes`]); 0: on the
+    /// node's shared runtime. `TESSERA_TABLET_LANES` overrides it.
+    pub tablet_lanes: usize,
     /// A MySQL gateway hosted by this node (`[gateway]`), if any.
     pub gateway: Option<GatewayConfig>,
     /// How VReplication streams and workflow commands reach source MySQL servers.
@@ -443,6 +447,7 @@ impl Default for NodeConfig {
             lost_after_ms: 10_000,
             data_dir: "./tessera-data/tablets".into(),
             mysql_template: String::new(),
+            tablet_lanes: 0,
             tablets: Vec::new(),
             gateway: None,
             vreplication: VReplicationConfig::default(),

@@ -26,6 +26,7 @@ pub mod console;
 pub mod engine;
 pub mod failpoint;
 pub mod frontend;
+pub mod lanes;
 pub mod lease;
 pub mod metrics;
 pub mod mysqld;

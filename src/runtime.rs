@@ -313,9 +313,25 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
     let health = HealthActor::new(client.subscribe(subjects::health_all()).await?).start();
     let writer = TopoWriter::new(store.clone(), view.clone());
     let bulk = crate::bulk::Bulk::start(client.clone(), &id).await?;
+    let lane_nats = crate::lanes::LaneNats {
+        url: config.nats.clone(),
+        name: format!("tessera-node-{id}"),
+        auth: config.nats_auth.clone(),
+        role: config.role,
+    };
+    let tablet_lanes = crate::actors::tablet::lanes::configured(config.tablet_lanes);
+    if tablet_lanes > 0 && !config.tablets.is_empty() {
+        crate::actors::tablet::lanes::install(
+            crate::lanes::start(tablet_lanes, crate::lanes::LaneKind::Tablet, lane_nats.clone()).await?,
+        );
+    }
     let mut tablets = Vec::new();
     for t in &config.tablets {
-        let query_sub = client.subscribe(subjects::tablet(&t.alias, "query")).await?;
+        // With tablet lanes, the lanes serve the alias subject in a queue group instead.
+        let query_sub = match crate::actors::tablet::lanes::lanes().is_empty() {
+            true => Some(client.subscribe(subjects::tablet(&t.alias, "query")).await?),
+            false => None,
+        };
         let manage_sub = client.subscribe(subjects::tablet(&t.alias, "manage")).await?;
         let kill_sub = client.subscribe(subjects::kill(&t.keyspace, &t.shard)).await?;
         let actor = TabletActor::new(
@@ -404,14 +420,8 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         let lanes = match crate::frontend::lanes::configured(g.lanes) {
             0 => vec![crate::frontend::lanes::Lane { runtime: tokio::runtime::Handle::current(), services }],
             n => {
-                let nats = crate::frontend::lanes::LaneNats {
-                    url: config.nats.clone(),
-                    name: format!("tessera-node-{id}"),
-                    auth: config.nats_auth.clone(),
-                    role: config.role,
-                };
                 let (bulk, id) = (bulk.clone(), id.clone());
-                crate::frontend::lanes::start(n, nats, move |client| {
+                crate::frontend::lanes::start(n, lane_nats.clone(), move |client| {
                     let tablets = crate::backend::TabletClient::new(client, format!("gateway@{id}"), query_timeout)
                         .with_bulk(bulk.clone())
                         .with_txlog(txlog.clone(), &id);

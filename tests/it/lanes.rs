@@ -1,5 +1,6 @@
-//! Gateway lanes (`[gateway] lanes = 2`): sessions spread over two single-threaded runtimes,
-//! each lane with its own NATS connection and tablet client, behave as on the shared runtime:
+//! Lanes (`[gateway] lanes = 2`, `tablet_lanes = 2`): sessions spread over two single-threaded
+//! runtimes, each lane with its own NATS connection and tablet client, and tablets answering
+//! from two lanes with their own NATS and MySQL connections, behave as on the shared runtime:
 //! many clients at once, transactions over both shards, KILL of a session on another lane.
 
 use std::time::{Duration, Instant};
@@ -21,13 +22,27 @@ fn opts(c: &GatewayCluster, db: &str) -> mysql_async::Opts {
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_on_two_lanes_transact_over_both_shards_and_kill_each_other() {
     let c = GatewayCluster::start_with("lanes = 2").await;
-    assert!(c.node.log().contains("gateway sessions run on lanes"), "the node did not start its lanes");
+    assert!(c.node.log().contains("gateway lanes started"), "the node did not start its gateway lanes");
+    exercise(&c).await;
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn tablets_served_from_two_lanes_answer_transactions_and_kills() {
+    let c = GatewayCluster::start_node_opts("tablet_lanes = 2", "lanes = 2", "pool_size = 32", "").await;
+    let log = c.node.log();
+    assert!(
+        log.contains("tablet lanes started") && log.contains("gateway lanes started"),
+        "the node did not start its lanes"
+    );
+    exercise(&c).await;
+}
+
+async fn exercise(c: &GatewayCluster) {
     // Eight clients at once (four per lane), each inserting 25 customers in one transaction
     // over both shards, then reading them back.
     let clients: Vec<_> = (0..8u64)
         .map(|i| {
-            let o = opts(&c, "customer");
+            let o = opts(c, "customer");
             tokio::spawn(async move {
                 let mut conn = mysql_async::Conn::new(o).await.unwrap();
                 let first = 10_000 + i * 100;
@@ -52,7 +67,7 @@ async fn sessions_on_two_lanes_transact_over_both_shards_and_kill_each_other() {
     }
     let mut per_shard = Vec::new();
     for shard in ["customer/-80", "customer/80-"] {
-        let mut conn = mysql_async::Conn::new(opts(&c, shard)).await.unwrap();
+        let mut conn = mysql_async::Conn::new(opts(c, shard)).await.unwrap();
         let n: Option<u64> =
             conn.query_first("select count(*) from customer where customer_id >= 10000").await.unwrap();
         per_shard.push(n.unwrap_or(0));
@@ -62,8 +77,8 @@ async fn sessions_on_two_lanes_transact_over_both_shards_and_kill_each_other() {
 
     // Connection ids go round robin over the lanes: two connections opened one after the other
     // run on different lanes. KILL QUERY and KILL from one reach the other.
-    let mut victim = mysql_async::Conn::new(opts(&c, "customer/80-")).await.unwrap();
-    let mut killer = mysql_async::Conn::new(opts(&c, "customer")).await.unwrap();
+    let mut victim = mysql_async::Conn::new(opts(c, "customer/80-")).await.unwrap();
+    let mut killer = mysql_async::Conn::new(opts(c, "customer")).await.unwrap();
     let id: u32 = victim.query_first("select connection_id()").await.unwrap().unwrap();
     let own: u32 = killer.query_first("select connection_id()").await.unwrap().unwrap();
     assert_ne!(id % 2, own % 2, "consecutive connections ({id}, {own}) are on different lanes");

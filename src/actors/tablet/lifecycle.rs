@@ -196,6 +196,16 @@ impl TabletActor {
             // Kills, probes and DBA requests. A KILL may take up to 2 s to return (MariaDB retries
             // waking a victim that waits on a busy mutex, e.g. many SLEEP()s), so there is room
             // to kill every statement the query pool can run at once, side by side.
+            // With tablet lanes each lane has a share of the query pool, created on the lane
+            // so its connections are driven there.
+            let lane_pools = super::lanes::lanes()
+                .iter()
+                .map(|lane| {
+                    let _on_lane = lane.runtime.enter();
+                    pool(app.clone(), super::lanes::pool_share(cfg.pool_size))
+                })
+                .collect();
+            service.set_lane_pools(lane_pools);
             service.set_pools(pool(app, cfg.pool_size), pool(base, cfg.pool_size + 4));
             Ok::<_, String>(())
         };
@@ -366,15 +376,17 @@ impl TabletActor {
             // Joins the target queue group when it starts serving.
             return;
         }
-        if self.target_type == Some(tablet_type) && self.target_stream.is_some() {
+        if self.target_type == Some(tablet_type) && (self.target_stream.is_some() || !self.target_lanes.is_empty()) {
             return;
         }
-        if let Some(task) = self.target_stream.take() {
-            task.abort();
-        }
+        self.stop_target_streams();
         self.target_type = Some(tablet_type);
         let subject = subjects::target(&self.cfg.keyspace, &self.cfg.shard, tablet_type.as_str());
         let queue = format!("tessera-target-{}-{}-{}", self.cfg.keyspace, self.cfg.shard, tablet_type.as_str());
+        if !super::lanes::lanes().is_empty() {
+            self.target_lanes = super::lanes::serve(&self.service, &self.bulk, &subject, &queue);
+            return;
+        }
         let client = self.client.clone();
         let fut = async move { client.queue_subscribe(subject, queue).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
@@ -392,10 +404,15 @@ impl TabletActor {
     pub(super) fn not_serving(&mut self, reason: &str) {
         self.state.set_serving(false, reason);
         self.last_error = Some(reason.to_string());
-        if let Some(task) = self.target_stream.take() {
+        self.stop_target_streams();
+        self.target_type = None;
+    }
+
+    /// Leaves the target queue group (on every lane).
+    fn stop_target_streams(&mut self) {
+        for task in self.target_stream.take().into_iter().chain(self.target_lanes.drain(..)) {
             task.abort();
         }
-        self.target_type = None;
     }
 
     /// Checks MySQL (and replication on non-primaries); the answer comes back as [`Probed`].

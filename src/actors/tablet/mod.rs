@@ -13,6 +13,7 @@ mod backup;
 mod dbconn;
 mod fence;
 mod lag;
+pub mod lanes;
 mod lifecycle;
 mod manage;
 pub use manage::normalize_create;
@@ -65,7 +66,8 @@ struct Probed {
 /// A tablet's NATS wiring: its own subscriptions (`tessera.tablet.<alias>.query` and
 /// `.manage`), its shard's kill subject, and the node's server of large payloads.
 pub struct TabletNats {
-    pub query: Subscriber,
+    /// The alias query subscription; `None` when tablet lanes serve it ([`lanes`]).
+    pub query: Option<Subscriber>,
     pub manage: Subscriber,
     pub kill: Subscriber,
     pub bulk: crate::bulk::Bulk,
@@ -105,6 +107,10 @@ pub struct TabletActor {
     /// serving); aborted when the actor stops.
     query_task: Option<tokio::task::JoinHandle<()>>,
     target_stream: Option<tokio::task::JoinHandle<()>>,
+    /// With tablet lanes: the lanes' tasks serving the alias subject, and the target queue
+    /// group while serving ([`lanes`]).
+    alias_lanes: Vec<tokio::task::JoinHandle<()>>,
+    target_lanes: Vec<tokio::task::JoinHandle<()>>,
     target_type: Option<crate::protocol::topology::TabletType>,
     /// Counts type changes, so a read_only change that raced one can tell it is stale.
     type_epoch: u64,
@@ -183,13 +189,15 @@ impl TabletActor {
             connected: false,
             last_error: None,
             replication: None,
-            query_sub: Some(subs.query),
+            query_sub: subs.query,
             kill_sub: Some(subs.kill),
             kill_task: None,
             bulk: subs.bulk,
             manage_sub: Some(subs.manage),
             query_task: None,
             target_stream: None,
+            alias_lanes: Vec::new(),
+            target_lanes: Vec::new(),
             target_type: None,
             type_epoch: 0,
             announced: None,
@@ -219,6 +227,9 @@ impl Actor for TabletActor {
         for task in [self.query_task.take(), self.target_stream.take(), self.kill_task.take()].into_iter().flatten() {
             task.abort();
         }
+        for task in self.alias_lanes.drain(..).chain(self.target_lanes.drain(..)) {
+            task.abort();
+        }
     }
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -229,6 +240,10 @@ impl Actor for TabletActor {
         if let Some(sub) = self.query_sub.take() {
             self.query_task =
                 Some(serve::spawn_query_loop(self.service.clone(), self.client.clone(), self.bulk.clone(), sub));
+        } else {
+            let subject = crate::protocol::subjects::tablet(&self.cfg.alias, "query");
+            let queue = format!("tessera-tablet-{}", self.cfg.alias);
+            self.alias_lanes = lanes::serve(&self.service, &self.bulk, &subject, &queue);
         }
         if let Some(sub) = self.kill_sub.take() {
             self.kill_task = Some(serve::spawn_kill_loop(self.service.clone(), sub));

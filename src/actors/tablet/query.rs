@@ -101,6 +101,8 @@ pub struct QueryService {
     pub state: Arc<TabletState>,
     /// The query service's connections: a user that may only work in the keyspace's database.
     pool: RwLock<Option<Pool>>,
+    /// With tablet lanes: each lane's share of the query service's connections, by lane.
+    lane_pools: RwLock<Vec<Pool>>,
     /// The configured (administrative) user's: management, replication, DBA requests.
     dba_pool: RwLock<Option<Pool>>,
     pub(super) txs: Mutex<HashMap<u64, Arc<TxSlot>>>,
@@ -129,6 +131,7 @@ impl QueryService {
         QueryService {
             state,
             pool: RwLock::new(None),
+            lane_pools: RwLock::new(Vec::new()),
             dba_pool: RwLock::new(None),
             txs: Mutex::new(HashMap::new()),
             next_tx: AtomicU64::new(seed),
@@ -152,7 +155,18 @@ impl QueryService {
         TabletError::NotServing { alias: self.state.alias.clone(), reason: "MySQL is not connected yet".into() }
     }
 
+    /// Sets each tablet lane's pool ([`super::lanes`]).
+    pub fn set_lane_pools(&self, pools: Vec<Pool>) {
+        *self.lane_pools.write().unwrap_or_else(|e| e.into_inner()) = pools;
+    }
+
+    /// The query service's pool: the calling tablet lane's own, else the shared one.
     pub fn pool(&self) -> Result<Pool, TabletError> {
+        if let Some(lane) = crate::lanes::current(crate::lanes::LaneKind::Tablet) {
+            if let Some(pool) = self.lane_pools.read().unwrap_or_else(|e| e.into_inner()).get(lane) {
+                return Ok(pool.clone());
+            }
+        }
         self.pool.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| self.not_connected())
     }
 

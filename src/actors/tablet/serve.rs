@@ -31,32 +31,39 @@ pub(super) fn spawn_query_loop(
     service: Arc<QueryService>,
     client: async_nats::Client,
     bulk: Bulk,
-    mut sub: async_nats::Subscriber,
+    sub: async_nats::Subscriber,
 ) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(query_loop(service, client, bulk, sub))
+}
+
+/// [`spawn_query_loop`]'s loop, on the calling task (a tablet lane runs it on its own thread;
+/// the requests' tasks then run there too).
+pub(super) async fn query_loop(
+    service: Arc<QueryService>,
+    client: async_nats::Client,
+    bulk: Bulk,
+    mut sub: async_nats::Subscriber,
+) {
     use futures::StreamExt;
-    tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let Some(reply_to) = msg.reply.clone() else {
-                warn!(subject = %msg.subject, "query request without a reply subject; dropped");
-                continue;
-            };
-            let (service, client, bulk) = (service.clone(), client.clone(), bulk.clone());
-            tokio::spawn(async move {
-                use futures::FutureExt;
-                let work = answer_query(&service, &client, &bulk, msg.payload, msg.subject.as_str(), reply_to.clone());
-                // A bug that panics on some request fails that request, never the node.
-                if let Err(panic) = std::panic::AssertUnwindSafe(work).catch_unwind().await {
-                    let what = crate::frontend::conn::panic_message(&panic);
-                    tracing::error!(subject = %msg.subject, panic = %what, "query request panicked");
-                    let reply: QueryReply = Err(TabletError::Internal(format!(
-                        "internal error in tablet {} ({what})",
-                        service.state.alias
-                    )));
-                    let _ = client.publish(reply_to, encode_query_reply(&reply).into()).await;
-                }
-            });
-        }
-    })
+    while let Some(msg) = sub.next().await {
+        let Some(reply_to) = msg.reply.clone() else {
+            warn!(subject = %msg.subject, "query request without a reply subject; dropped");
+            continue;
+        };
+        let (service, client, bulk) = (service.clone(), client.clone(), bulk.clone());
+        tokio::spawn(async move {
+            use futures::FutureExt;
+            let work = answer_query(&service, &client, &bulk, msg.payload, msg.subject.as_str(), reply_to.clone());
+            // A bug that panics on some request fails that request, never the node.
+            if let Err(panic) = std::panic::AssertUnwindSafe(work).catch_unwind().await {
+                let what = crate::frontend::conn::panic_message(&panic);
+                tracing::error!(subject = %msg.subject, panic = %what, "query request panicked");
+                let reply: QueryReply =
+                    Err(TabletError::Internal(format!("internal error in tablet {} ({what})", service.state.alias)));
+                let _ = client.publish(reply_to, encode_query_reply(&reply).into()).await;
+            }
+        });
+    }
 }
 
 /// Serves the kill subject of the tablet's shard: statements the gateway gave up on stop here.

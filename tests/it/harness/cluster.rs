@@ -38,6 +38,11 @@ impl GatewayCluster {
     /// With extra `[gateway]` and per-`[[tablet]]` settings (TOML lines), and failpoints armed
     /// in the node (`tessera::failpoint`).
     pub async fn start_opts(gateway_extra: &str, tablet_extra: &str, failpoints: &str) -> Self {
+        Self::start_node_opts("", gateway_extra, tablet_extra, failpoints).await
+    }
+
+    /// Like [`GatewayCluster::start_opts`], with extra node-level settings (TOML lines).
+    pub async fn start_node_opts(node_extra: &str, gateway_extra: &str, tablet_extra: &str, failpoints: &str) -> Self {
         let nats = NatsServer::start();
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users.toml");
@@ -49,7 +54,7 @@ impl GatewayCluster {
         let gateway: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
         let packet = if gateway_extra.contains("max_allowed_packet") { "" } else { "max_allowed_packet = 16777216\n" };
         let mut toml = format!(
-            "[gateway]\nlisten = \"{gateway}\"\nauth = \"users\"\nusers_file = \"{}\"\n{packet}{gateway_extra}\n\n",
+            "{node_extra}\n[gateway]\nlisten = \"{gateway}\"\nauth = \"users\"\nusers_file = \"{}\"\n{packet}{gateway_extra}\n\n",
             users.display()
         );
         for (alias, ks, shard) in TABLETS {
