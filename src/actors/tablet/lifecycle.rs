@@ -193,20 +193,19 @@ impl TabletActor {
                     ),
                 )
             };
+            // With tablet lanes each lane has a share of the query pool. Only its lane takes
+            // connections from it, and mysql_async opens connections (and starts the pool's
+            // background tasks) on the runtime of the task that asks: they live on the lane.
+            let lane_pools = super::lanes::lanes()
+                .iter()
+                .map(|_| pool(app.clone(), super::lanes::pool_share(cfg.pool_size)))
+                .collect();
+            service.set_lane_pools(lane_pools);
             // Kills, probes and DBA requests. A KILL may take up to 2 s to return (MariaDB retries
             // waking a victim that waits on a busy mutex, e.g. many SLEEP()s), so there is room
             // to kill every statement the query pool can run at once, side by side.
-            // With tablet lanes each lane has a share of the query pool, created on the lane
-            // so its connections are driven there.
-            let lane_pools = super::lanes::lanes()
-                .iter()
-                .map(|lane| {
-                    let _on_lane = lane.runtime.enter();
-                    pool(app.clone(), super::lanes::pool_share(cfg.pool_size))
-                })
-                .collect();
-            service.set_lane_pools(lane_pools);
-            service.set_pools(pool(app, cfg.pool_size), pool(base, cfg.pool_size + 4));
+            let kills = super::lanes::query_connections(cfg.pool_size) + 4;
+            service.set_pools(pool(app, cfg.pool_size), pool(base, kills));
             Ok::<_, String>(())
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {

@@ -29,33 +29,37 @@ const PORTS: std::ops::Range<u16> = 12_000..28_000;
 /// HTTP port).
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let span = (PORTS.end - PORTS.start) as u128;
+    let span = (PORTS.end - PORTS.start) as u128;
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..100_000 {
         let port = PORTS.start + (uuid::Uuid::new_v4().as_u128() % span) as u16;
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
         if given.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() || !claim(port) {
             continue;
         }
         given.push(port);
         return port;
     }
+    panic!(
+        "no free test port in {PORTS:?}: all taken or claimed (claims of live test processes are in {})",
+        std::env::temp_dir().join(CLAIMS).display()
+    );
 }
 
-/// Claims `port` for this test run across processes; false if another process holds it.
+/// Claims `port` for this test process across processes (the claim file holds its pid);
+/// false if a live test process holds it.
 fn claim(port: u16) -> bool {
+    use std::io::Write;
     let dir = std::env::temp_dir().join(CLAIMS);
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(port.to_string());
     for _ in 0..2 {
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(_) => return true,
+            Ok(mut f) => {
+                let _ = write!(f, "{}", std::process::id());
+                return true;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let stale = std::fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > CLAIM_STALE);
-                if !stale {
+                if claim_held(&path) {
                     return false;
                 }
                 let _ = std::fs::remove_file(&path);
@@ -65,6 +69,21 @@ fn claim(port: u16) -> bool {
         }
     }
     false
+}
+
+/// A claim holds while its process lives (and for at most [`CLAIM_STALE`]); one whose pid is
+/// not written yet holds for a few seconds.
+fn claim_held(path: &std::path::Path) -> bool {
+    let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    let Some(age) = age else { return false };
+    if age > CLAIM_STALE {
+        return false;
+    }
+    match std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse::<i32>().ok()) {
+        // SAFETY: signal 0 only checks that the process exists.
+        Some(pid) => unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM },
+        None => age < Duration::from_secs(10),
+    }
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
@@ -94,7 +113,7 @@ pub fn free_port_run(n: u16) -> u16 {
 /// cluster's client, route and monitoring ports).
 pub fn free_port_runs(n: u16, offsets: &[u16]) -> u16 {
     let top = offsets.iter().max().copied().unwrap_or(0);
-    loop {
+    for _ in 0..10_000 {
         let base = free_port();
         // Below the ephemeral range, as free_port's own ports are.
         if u32::from(base) + u32::from(top) + u32::from(n) > 32_768 {
@@ -105,4 +124,5 @@ pub fn free_port_runs(n: u16, offsets: &[u16]) -> u16 {
             return base;
         }
     }
+    panic!("no free run of {n} ports at offsets {offsets:?} below 32768");
 }
