@@ -70,8 +70,8 @@ pub async fn start(n: usize, kind: LaneKind, nats: LaneNats) -> anyhow::Result<V
     let mut lanes = Vec::with_capacity(n);
     for index in 0..n {
         let (tx, rx) = tokio::sync::oneshot::channel::<anyhow::Result<LaneRuntime>>();
-        let nats = nats.clone();
-        let what = format!("{} lane {index}", kind.as_str());
+        let (nats, what) = (nats.clone(), format!("{} lane {index}", kind.as_str()));
+        let thread_what = what.clone();
         std::thread::Builder::new()
             .name(format!("tessera-{}-lane-{index}", kind.as_str()))
             .stack_size(crate::sql::parse::STACK_SIZE)
@@ -80,7 +80,7 @@ pub async fn start(n: usize, kind: LaneKind, nats: LaneNats) -> anyhow::Result<V
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = tx.send(Err(anyhow::anyhow!("cannot start the {what}'s runtime: {e}")));
+                        let _ = tx.send(Err(anyhow::anyhow!("cannot start the {thread_what}'s runtime: {e}")));
                         return;
                     }
                 };
@@ -103,8 +103,7 @@ pub async fn start(n: usize, kind: LaneKind, nats: LaneNats) -> anyhow::Result<V
                     std::future::pending::<()>().await
                 });
             })
-            .map_err(|e| anyhow::anyhow!("cannot start the {} lane {index}'s thread: {e}", kind.as_str()))?;
-        let what = format!("{} lane {index}", kind.as_str());
+            .map_err(|e| anyhow::anyhow!("cannot start the {what}'s thread: {e}"))?;
         lanes.push(rx.await.map_err(|_| anyhow::anyhow!("the {what} stopped while starting"))??);
     }
     info!(lanes = n, "{} lanes started (one thread, runtime and NATS connection each)", kind.as_str());

@@ -328,9 +328,10 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
     let mut tablets = Vec::new();
     for t in &config.tablets {
         // With tablet lanes, the lanes serve the alias subject in a queue group instead.
-        let query_sub = match crate::actors::tablet::lanes::lanes().is_empty() {
-            true => Some(client.subscribe(subjects::tablet(&t.alias, "query")).await?),
-            false => None,
+        let query_sub = if crate::actors::tablet::lanes::lanes().is_empty() {
+            Some(client.subscribe(subjects::tablet(&t.alias, "query")).await?)
+        } else {
+            None
         };
         let manage_sub = client.subscribe(subjects::tablet(&t.alias, "manage")).await?;
         let kill_sub = client.subscribe(subjects::kill(&t.keyspace, &t.shard)).await?;
@@ -361,11 +362,18 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         let health_addr = health.clone();
         let txlog: std::sync::Arc<dyn crate::twopc::TxLog> =
             std::sync::Arc::new(crate::twopc::log::KvTxLog::new(store.jetstream(), replicas));
-        let query_timeout = Duration::from_millis(g.query_timeout_ms);
-        let tablet_client = crate::backend::TabletClient::new(client.clone(), format!("gateway@{id}"), query_timeout)
-            .with_bulk(bulk.clone())
-            .with_txlog(txlog.clone(), &id);
-        let tablet_client: crate::engine::shards::ShardsRef = std::sync::Arc::new(tablet_client);
+        // The gateway's tablet client over a NATS connection (the node's, or a lane's).
+        let tablet_client_on = {
+            let (bulk, id, timeout) = (bulk.clone(), id.clone(), Duration::from_millis(g.query_timeout_ms));
+            move |client: async_nats::Client| -> crate::engine::shards::ShardsRef {
+                std::sync::Arc::new(
+                    crate::backend::TabletClient::new(client, format!("gateway@{id}"), timeout)
+                        .with_bulk(bulk.clone())
+                        .with_txlog(txlog.clone(), &id),
+                )
+            }
+        };
+        let tablet_client = tablet_client_on(client.clone());
         let services = crate::frontend::execute::Services {
             router: crate::routing::Router::new(view.clone()),
             tablets: tablet_client.clone(),
@@ -420,12 +428,9 @@ async fn serve(mut config: NodeConfig) -> anyhow::Result<()> {
         let lanes = match crate::frontend::lanes::configured(g.lanes) {
             0 => vec![crate::frontend::lanes::Lane { runtime: tokio::runtime::Handle::current(), services }],
             n => {
-                let (bulk, id) = (bulk.clone(), id.clone());
-                crate::frontend::lanes::start(n, lane_nats.clone(), move |client| {
-                    let tablets = crate::backend::TabletClient::new(client, format!("gateway@{id}"), query_timeout)
-                        .with_bulk(bulk.clone())
-                        .with_txlog(txlog.clone(), &id);
-                    crate::frontend::execute::Services { tablets: std::sync::Arc::new(tablets), ..services.clone() }
+                crate::frontend::lanes::start(n, lane_nats.clone(), move |client| crate::frontend::execute::Services {
+                    tablets: tablet_client_on(client),
+                    ..services.clone()
                 })
                 .await?
             }
