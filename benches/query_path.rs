@@ -1,14 +1,76 @@
 //! The per-statement work on the query path outside MySQL and the sockets: routing a value
 //! through the `hash` vindex, framing the request for the tablet (and, for comparison, the
-//! envelope control messages use), and the tablet's reply with one row.
+//! envelope control messages use), the tablet's reply with one row, and a result's whole
+//! way from MySQL's values to the client's packets, rows packed as MySQL text rows (now)
+//! against rows as values (before).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use tessera::frontend::codec::text_row;
 use tessera::protocol::envelope::Envelope;
 use tessera::protocol::tablet::{
     decode_query_reply, decode_query_request, encode_query_reply, encode_query_request, Field, QueryReply,
     QueryRequest, QueryResponse, QueryResult,
 };
+use tessera::protocol::tablet::{Row, Rows};
 use tessera::vindex::functional::hash_u64;
+
+/// The reply as it travelled before rows were packed: each value a serde sequence of bytes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ValuesReply {
+    fields: Vec<Field>,
+    rows: Vec<Row>,
+    rows_affected: u64,
+    last_insert_id: u64,
+    warnings: u16,
+    info: String,
+}
+
+/// What mysql_async hands the tablet for a sysbench row: `id`, `k`, `c`, `pad`.
+fn mysql_values(n: usize) -> Vec<Vec<Option<Vec<u8>>>> {
+    (0..n)
+        .map(|i| {
+            vec![Some(i.to_string().into_bytes()), Some(b"49871".to_vec()), Some(vec![b'7'; 119]), Some(vec![b'3'; 59])]
+        })
+        .collect()
+}
+
+/// A client packet, as the gateway's connection writes it.
+fn frame(out: &mut Vec<u8>, seq: u8, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+    out.push(seq);
+    out.extend_from_slice(payload);
+}
+
+/// Tablet to client with rows as values: build them, serialize, deserialize, encode each.
+fn values_path(values: Vec<Vec<Option<Vec<u8>>>>, out: &mut Vec<u8>) {
+    let reply = ValuesReply {
+        fields: Vec::new(),
+        rows: values,
+        rows_affected: 0,
+        last_insert_id: 0,
+        warnings: 0,
+        info: String::new(),
+    };
+    let wire = bincode::serialize(&reply).unwrap();
+    let back: ValuesReply = bincode::deserialize(&wire).unwrap();
+    for (i, row) in back.rows.iter().enumerate() {
+        frame(out, i as u8, &text_row(row));
+    }
+}
+
+/// The same with packed rows: pushed as read, serialized, checked, forwarded as they are.
+fn packed_path(values: Vec<Vec<Option<Vec<u8>>>>, out: &mut Vec<u8>) {
+    let mut rows = Rows::new();
+    for row in values {
+        rows.push_values(row);
+    }
+    let result = QueryResult { rows, ..Default::default() };
+    let wire = bincode::serialize(&result).unwrap();
+    let back: QueryResult = bincode::deserialize(&wire).unwrap();
+    for (i, payload) in back.rows.payloads().into_iter().flatten().enumerate() {
+        frame(out, i as u8, payload);
+    }
+}
 
 fn point_select() -> QueryRequest {
     QueryRequest::Execute {
@@ -33,7 +95,7 @@ fn one_row() -> QueryReply {
     Ok(QueryResponse::Result {
         result: QueryResult {
             fields: vec![field],
-            rows: vec![vec![Some(vec![b'7'; 119])]],
+            rows: vec![vec![Some(vec![b'7'; 119])]].into(),
             rows_affected: 0,
             last_insert_id: 0,
             warnings: 0,
@@ -70,6 +132,35 @@ fn bench(c: &mut Criterion) {
     g.bench_function("reply, one row: decode", |b| {
         b.iter(|| black_box(decode_query_reply::<QueryReply>(&bytes).unwrap()))
     });
+    for n in [1usize, 100] {
+        let (mut before, mut now) = (Vec::new(), Vec::new());
+        values_path(mysql_values(n), &mut before);
+        packed_path(mysql_values(n), &mut now);
+        assert_eq!(before, now, "both paths write the same packets");
+        let mut out = Vec::with_capacity(64 * 1024);
+        g.bench_function(format!("result of {n} rows, MySQL values to client packets: rows as values (before)"), |b| {
+            b.iter_batched(
+                || mysql_values(n),
+                |v| {
+                    out.clear();
+                    values_path(v, &mut out);
+                    black_box(out.len())
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(format!("result of {n} rows, MySQL values to client packets: packed rows"), |b| {
+            b.iter_batched(
+                || mysql_values(n),
+                |v| {
+                    out.clear();
+                    packed_path(v, &mut out);
+                    black_box(out.len())
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
     // What the gateway does per statement for observability (metrics, query log, queryz).
     let m = tessera::metrics::metrics();
     g.bench_function("per statement: metrics + query log", |b| {

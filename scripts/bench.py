@@ -217,6 +217,9 @@ def main():
     ap.add_argument("--b-lanes", metavar="N", type=int,
                     help="A/B: also run a gateway node of the same binary whose sessions run on N single-threaded "
                          "lanes (TESSERA_GATEWAY_LANES), measured in the same alternating rounds")
+    ap.add_argument("--b-env", metavar="KEY=VALUE", action="append", default=[],
+                    help="A/B: also run a gateway node of the same binary with this environment variable set "
+                         "(repeatable; e.g. TESSERA_FORWARD_ROWS=0), measured in the same alternating rounds")
     ap.add_argument("--gateway-worker-threads", metavar="N", type=int, help="runtime worker threads of gateway A")
     ap.add_argument("--tablet-lanes", metavar="N", type=int,
                     help="serve the tablets' queries from N lanes (TESSERA_TABLET_LANES); compare against a run without")
@@ -301,10 +304,13 @@ buffer_pool_mb = {buffer_mb // 2}
         gateway_b = spawn([args.gateway_b, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
                            "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log",
                           env={**os.environ, "RUST_LOG": "warn"})
-    elif args.b_worker_threads or args.b_lanes:
+    elif args.b_worker_threads or args.b_lanes or args.b_env:
         env_b = node_env(args.b_worker_threads)
         if args.b_lanes:
             env_b["TESSERA_GATEWAY_LANES"] = str(args.b_lanes)
+        for kv in args.b_env:
+            key, _, value = kv.partition("=")
+            env_b[key] = value
         gateway_b = spawn([BIN, "node", "--nats", NATS, "--id", "bench-gateway-b", "--http", "127.0.0.1:15903",
                            "--gateway", f"127.0.0.1:{GW_B_PORT}", "--auth", "none"], "gateway-b-node.log", env=env_b)
     elif args.b_transaction_mode:
@@ -482,6 +488,8 @@ def render_ab(rows, args):
     """Gateway A (TESSERA_BIN) against gateway B (--gateway-b), same tablets, same rounds."""
     if args.gateway_b:
         b_name = args.gateway_b
+    elif args.b_env:
+        b_name = f"{BIN} with {' '.join(args.b_env)}"
     elif args.b_lanes:
         b_name = f"{BIN} with {args.b_lanes} gateway lanes"
     elif args.b_worker_threads:

@@ -183,14 +183,14 @@ impl TabletClient {
         while let Some(c) = cursor {
             match self.query(alias, &QueryRequest::Fetch { cursor: c }).await? {
                 QueryResponse::Rows { rows: more, cursor: next } => {
-                    rows.extend(more);
+                    rows.append(more);
                     cursor = next;
                     parts += 1;
                 }
                 other => return Err(TabletError::Internal(format!("unexpected answer {other:?}"))),
             }
         }
-        Ok((fields, rows, parts))
+        Ok((fields, rows.into_vec(), parts))
     }
 }
 

@@ -330,7 +330,7 @@ fn merge(into: &mut Option<QueryResult>, r: QueryResult) {
     match into {
         None => *into = Some(r),
         Some(acc) => {
-            acc.rows.extend(r.rows);
+            acc.rows.append(r.rows);
             acc.rows_affected += r.rows_affected;
             acc.warnings = acc.warnings.saturating_add(r.warnings);
             if acc.last_insert_id == 0 {

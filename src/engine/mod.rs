@@ -78,7 +78,7 @@ pub fn source<'a>(
                 for f in &mut r.fields {
                     f.table = alias.clone();
                 }
-                Ok((r.fields, r.rows))
+                Ok((r.fields, r.rows.into_vec()))
             }
             Source::Union(parts, distinct) => {
                 let mut results = Vec::with_capacity(parts.len());
@@ -155,7 +155,7 @@ pub async fn route(r: &RouteSpec, cx: &Ctx<'_>, s: &mut SessionState) -> Result<
         .iter()
         .map(|k| SortKey { col: k.col + base, weight: k.weight.map(|w| w + base), desc: k.desc })
         .collect();
-    let mut streams: Vec<Vec<Row>> = results.into_iter().map(|r| r.rows).collect();
+    let mut streams: Vec<Vec<Row>> = results.into_iter().map(|r| r.rows.into_vec()).collect();
     let mut pos = vec![0usize; streams.len()];
     let mut rows = Vec::with_capacity(total);
     loop {

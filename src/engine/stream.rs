@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use crate::engine::shards::ShardsRef;
 use crate::plan::pipeline::SortKey;
 use crate::plan::value::Kind;
-use crate::protocol::tablet::{Field, QueryRequest, QueryResponse, QueryResult, Row};
+use crate::protocol::tablet::{Field, QueryRequest, QueryResponse, QueryResult, Row, Rows};
 
 use crate::plan::GatewayError;
 
@@ -30,7 +30,7 @@ impl Cursor {
         match self.tc.tablet(&self.alias, QueryRequest::Fetch { cursor: self.id }).await {
             Ok(QueryResponse::Rows { rows, cursor }) => {
                 self.open = cursor.is_some();
-                Ok((rows, self.open))
+                Ok((rows.into_vec(), self.open))
             }
             Ok(other) => {
                 self.open = false;
@@ -88,8 +88,8 @@ pub struct Part {
 }
 
 impl Part {
-    pub fn new(rows: Vec<Row>, cursor: Option<Cursor>) -> Part {
-        Part { rows: rows.into(), cursor }
+    pub fn new(rows: Rows, cursor: Option<Cursor>) -> Part {
+        Part { rows: rows.into_vec().into(), cursor }
     }
 
     /// Makes sure a row is here unless the shard's result has ended; false at its end.
@@ -209,6 +209,6 @@ impl RowStream {
                 )));
             }
         }
-        Ok(QueryResult { fields: std::mem::take(&mut self.fields), rows, ..Default::default() })
+        Ok(QueryResult { fields: std::mem::take(&mut self.fields), rows: rows.into(), ..Default::default() })
     }
 }

@@ -66,30 +66,7 @@ pub async fn write_packet<W: AsyncWrite + Unpin>(w: &mut W, mut seq: u8, payload
     }
 }
 
-/// Appends a length-encoded integer.
-pub fn put_lenenc_int(buf: &mut Vec<u8>, v: u64) {
-    match v {
-        0..=250 => buf.push(v as u8),
-        251..=0xffff => {
-            buf.push(0xfc);
-            buf.extend_from_slice(&(v as u16).to_le_bytes());
-        }
-        0x1_0000..=0xff_ffff => {
-            buf.push(0xfd);
-            buf.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
-        }
-        _ => {
-            buf.push(0xfe);
-            buf.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-}
-
-/// Appends a length-encoded string.
-pub fn put_lenenc_bytes(buf: &mut Vec<u8>, b: &[u8]) {
-    put_lenenc_int(buf, b.len() as u64);
-    buf.extend_from_slice(b);
-}
+pub use crate::protocol::rows::{put_lenenc_bytes, put_lenenc_int};
 
 /// A cursor over a received payload; every read checks bounds.
 pub struct Reader<'a> {

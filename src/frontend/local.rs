@@ -55,14 +55,14 @@ pub fn text_result(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> QueryRes
 /// One row of columns and values.
 pub fn row_of(cells: Vec<(Field, Option<Vec<u8>>)>) -> QueryResult {
     let (fields, row) = cells.into_iter().unzip();
-    QueryResult { fields, rows: vec![row], ..Default::default() }
+    QueryResult { fields, rows: vec![row].into(), ..Default::default() }
 }
 
 /// One row of mixed values: `(name, value, is_integer)`.
 pub fn single_row(items: Vec<(String, Option<String>, bool)>) -> QueryResult {
     QueryResult {
         fields: items.iter().map(|(n, _, int)| if *int { int_field(n) } else { text_field(n) }).collect(),
-        rows: vec![items.into_iter().map(|(_, v, _)| v.map(String::into_bytes)).collect()],
+        rows: vec![items.into_iter().map(|(_, v, _)| v.map(String::into_bytes)).collect()].into(),
         ..Default::default()
     }
 }

@@ -14,7 +14,7 @@ use crate::engine::session::SessionState;
 use crate::engine::stream::RowStream;
 use crate::frontend::execute::{execute, Services};
 use crate::plan::GatewayError;
-use crate::protocol::tablet::{Field, Row, TabletError};
+use crate::protocol::tablet::{Field, Row, Rows, TabletError};
 
 /// Runs one client statement under a fresh query id. `Err` (the connection's) when the
 /// client went away meanwhile: the statement's future is dropped, which stops its parts on
@@ -141,7 +141,7 @@ pub(super) async fn write_answer(
         Ok(Answer::Rows(r)) => write_rows(conn, state, &r.fields, r.rows, None, r.warnings, more, binary).await?,
         Ok(Answer::Stream(mut s)) => {
             let fields = std::mem::take(&mut s.fields);
-            write_rows(conn, state, &fields, Vec::new(), Some(s), 0, more, binary).await?
+            write_rows(conn, state, &fields, Rows::new(), Some(s), 0, more, binary).await?
         }
     };
     state.row_count = -1;
@@ -160,7 +160,7 @@ async fn write_rows(
     conn: &mut Conn,
     state: &SessionState,
     fields: &[Field],
-    rows: Vec<Row>,
+    rows: Rows,
     mut stream: Option<RowStream>,
     warnings: u16,
     more: bool,
@@ -177,8 +177,18 @@ async fn write_rows(
         conn.send(&eof_packet(status(state, false), 0)).await?;
     }
     let encode = |row: &Row| if binary { binary_row(fields, row) } else { text_row(row) };
-    for row in &rows {
-        conn.send(&encode(row)).await?;
+    match rows.payloads().filter(|_| !binary && forward_rows()) {
+        // As the tablet read them from MySQL: no row is built.
+        Some(payloads) => {
+            for payload in payloads {
+                conn.send(payload).await?;
+            }
+        }
+        None => {
+            for row in rows.iter() {
+                conn.send(&encode(row)).await?;
+            }
+        }
     }
     if let Some(s) = stream.as_mut() {
         loop {
@@ -205,4 +215,12 @@ async fn write_rows(
         conn.send(&eof_packet(status(state, more), warnings)).await?;
     }
     Ok(Some(written))
+}
+
+/// Whether text-protocol rows a tablet sent are written to the client as they came (the
+/// default), or decoded and encoded again (`TESSERA_FORWARD_ROWS=0`: the earlier path, kept
+/// for A/B measurements).
+fn forward_rows() -> bool {
+    static FORWARD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORWARD.get_or_init(|| std::env::var("TESSERA_FORWARD_ROWS").map_or(true, |v| v != "0"))
 }

@@ -200,7 +200,7 @@ fn utf8mb4_collation(id: u16) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::tablet::Field;
+    use crate::protocol::tablet::{Field, Rows};
 
     fn field(column_type: u8, charset: u16, flags: u16) -> Field {
         Field { name: "c".into(), column_type, charset, flags, ..Field::default() }
@@ -224,7 +224,7 @@ mod tests {
     fn rows_become_a_query_of_literal_rows() {
         let r = QueryResult {
             fields: vec![Field { name: "id".into(), column_type: 8, ..Field::default() }, field(253, 45, 0)],
-            rows: vec![vec![Some(b"1".to_vec()), Some(b"a".to_vec())], vec![Some(b"2".to_vec()), None]],
+            rows: vec![vec![Some(b"1".to_vec()), Some(b"a".to_vec())], vec![Some(b"2".to_vec()), None]].into(),
             ..QueryResult::default()
         };
         assert_eq!(
@@ -238,7 +238,7 @@ mod tests {
         };
         let text = rows_as_query(&many).unwrap().to_string();
         assert!(text.ends_with("(19999, 'x' COLLATE utf8mb4_general_ci)"), "{}", &text[text.len() - 60..]);
-        let empty = QueryResult { rows: Vec::new(), ..r };
+        let empty = QueryResult { rows: Rows::new(), ..r };
         assert_eq!(rows_as_query(&empty).unwrap().to_string(), "SELECT NULL AS `id`, NULL AS `c` LIMIT 0");
     }
 }

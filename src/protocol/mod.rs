@@ -7,6 +7,7 @@ pub mod events;
 pub mod manage;
 pub mod names;
 pub mod node;
+pub mod rows;
 pub mod subjects;
 pub mod tablet;
 pub mod topology;

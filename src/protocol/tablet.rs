@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use super::manage::{ManageReply, ManageRequest, ManageResponse};
+pub use super::rows::{Row, Rows};
 pub use super::xa::{dtid_name, parse_dtid, xa_id, LockWait};
 use crate::protocol::topology::TabletType;
 pub use crate::sql::binds::BindValue;
@@ -207,14 +208,11 @@ pub struct Field {
     pub decimals: u8,
 }
 
-/// A row: each value in MySQL's text form, `None` for NULL.
-pub type Row = Vec<Option<Vec<u8>>>;
-
 /// The result of one statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct QueryResult {
     pub fields: Vec<Field>,
-    pub rows: Vec<Row>,
+    pub rows: Rows,
     pub rows_affected: u64,
     pub last_insert_id: u64,
     pub warnings: u16,
@@ -255,7 +253,7 @@ pub enum QueryResponse {
     },
     /// More rows of a streamed result; `cursor` again while still more follow.
     Rows {
-        rows: Vec<Row>,
+        rows: Rows,
         cursor: Option<u64>,
     },
     Done,
@@ -355,7 +353,8 @@ pub fn decode_query_request(bytes: &[u8]) -> Result<QueryRequest, TabletError> {
 }
 
 const QUERY_REPLY_MAGIC: u8 = b'T';
-const QUERY_REPLY_VERSION: u8 = 1;
+/// 2: rows travel packed as MySQL text rows ([`Rows`]).
+const QUERY_REPLY_VERSION: u8 = 2;
 
 /// Frames a query-service reply: magic, version, bincode body.
 pub fn encode_query_reply<T: Serialize>(reply: &T) -> Vec<u8> {
@@ -465,7 +464,7 @@ mod tests {
         let reply: QueryReply = Ok(QueryResponse::Result {
             result: QueryResult {
                 fields: vec![Field { name: "a".into(), column_type: 8, ..Default::default() }],
-                rows: vec![vec![Some(b"1".to_vec()), None]],
+                rows: vec![vec![Some(b"1".to_vec()), None]].into(),
                 rows_affected: 0,
                 last_insert_id: 0,
                 warnings: 0,

@@ -4,7 +4,7 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 
-use crate::protocol::tablet::{Field, QueryResult, Row, TabletError};
+use crate::protocol::tablet::{Field, QueryResult, Rows, TabletError};
 
 /// Maps a mysql_async error, keeping MySQL's error number and SQLSTATE.
 pub fn map_err(e: mysql_async::Error) -> TabletError {
@@ -48,14 +48,14 @@ pub fn text_value(v: Value) -> Option<Vec<u8>> {
 pub async fn run(conn: &mut Conn, sql: &str, max_rows: u64) -> Result<QueryResult, TabletError> {
     let mut result = conn.query_iter(sql).await.map_err(map_err)?;
     let fields: Vec<Field> = result.columns_ref().iter().map(field).collect();
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows = Rows::new();
     let mut over = false;
     while let Some(row) = result.next().await.map_err(map_err)? {
         if rows.len() as u64 >= max_rows {
             over = true;
             continue; // drain so the connection stays usable
         }
-        rows.push(row.unwrap_raw().into_iter().map(|v| text_value(v.unwrap_or(Value::NULL))).collect());
+        rows.push_values(row.unwrap_raw().into_iter().map(|v| text_value(v.unwrap_or(Value::NULL))));
     }
     let out = QueryResult {
         fields,

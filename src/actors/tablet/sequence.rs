@@ -57,7 +57,7 @@ impl Sequences {
                 column_length: 20,
                 ..Default::default()
             }],
-            rows: vec![vec![Some(first.to_string().into_bytes())]],
+            rows: vec![vec![Some(first.to_string().into_bytes())]].into(),
             ..Default::default()
         })
     }

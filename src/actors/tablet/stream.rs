@@ -20,7 +20,7 @@ use tracing::warn;
 
 use super::dbconn::{field, map_err, text_value};
 use super::query::QueryService;
-use crate::protocol::tablet::{ExecOptions, QueryReply, QueryResponse, QueryResult, Row, TabletError};
+use crate::protocol::tablet::{ExecOptions, QueryReply, QueryResponse, QueryResult, Rows, TabletError};
 
 /// Row bytes per part of a streamed result.
 pub const CHUNK_BYTES: usize = 256 << 10;
@@ -109,18 +109,16 @@ type Results<'c> = mysql_async::QueryResult<'c, 'static, TextProtocol>;
 
 /// Reads rows until `budget` bytes or the end (`true`). Past `max_rows` the rest is read and
 /// dropped, so the connection stays usable, and the answer is the row-limit error.
-async fn read_chunk(result: &mut Results<'_>, budget: usize, max_rows: u64) -> Result<(Vec<Row>, bool), TabletError> {
-    let mut rows: Vec<Row> = Vec::new();
+async fn read_chunk(result: &mut Results<'_>, budget: usize, max_rows: u64) -> Result<(Rows, bool), TabletError> {
+    let mut rows = Rows::new();
     let mut bytes = 0usize;
     while let Some(row) = result.next().await.map_err(map_err)? {
         if rows.len() as u64 >= max_rows {
             while result.next().await.map_err(map_err)?.is_some() {}
             return Err(TabletError::RowLimit { limit: max_rows });
         }
-        let row: Row =
-            row.unwrap_raw().into_iter().map(|v| text_value(v.unwrap_or(mysql_async::Value::NULL))).collect();
-        bytes += row.iter().map(|c| c.as_ref().map_or(1, |v| v.len() + 2)).sum::<usize>();
-        rows.push(row);
+        let values = row.unwrap_raw().into_iter().map(|v| text_value(v.unwrap_or(mysql_async::Value::NULL)));
+        rows.push_values(values.inspect(|c| bytes += c.as_ref().map_or(1, |v| v.len() + 2)));
         if bytes >= budget {
             return Ok((rows, false));
         }
