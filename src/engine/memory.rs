@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 
 use super::shards::{Shards, ShardsRef};
-use crate::protocol::tablet::{Field, QueryReply, QueryRequest, QueryResponse, QueryResult, Row, TabletError};
+use crate::protocol::tablet::{Field, QueryReply, QueryRequest, QueryResponse, QueryResult, TabletError};
 use crate::protocol::topology::TabletType;
 
 type Answer = dyn Fn(&str, &str) -> Result<QueryResult, TabletError> + Send + Sync;
@@ -128,8 +128,13 @@ impl Shards for MemoryShards {
     }
 }
 
-/// A result of columns (name, MySQL type code) and text rows (`None` for NULL).
+/// A result of columns (name, MySQL type code) and text rows (`None` for NULL), the rows
+/// packed as a tablet sends them.
 pub fn result(cols: &[(&str, u8)], rows: &[&[Option<&str>]]) -> QueryResult {
+    let mut packed = crate::protocol::tablet::Rows::new();
+    for r in rows {
+        packed.push_values(r.iter().copied());
+    }
     QueryResult {
         fields: cols
             .iter()
@@ -140,7 +145,7 @@ pub fn result(cols: &[(&str, u8)], rows: &[&[Option<&str>]]) -> QueryResult {
                 ..Default::default()
             })
             .collect(),
-        rows: rows.iter().map(|r| r.iter().map(|c| c.map(|s| s.as_bytes().to_vec())).collect::<Row>()).collect(),
+        rows: packed,
         ..Default::default()
     }
 }

@@ -71,6 +71,7 @@ pub enum AdminResponse {
     },
     QueryResult {
         alias: String,
+        #[serde(serialize_with = "crate::protocol::tablet::values_form")]
         result: QueryResult,
     },
     /// A backup taken.

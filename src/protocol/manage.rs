@@ -137,6 +137,7 @@ pub enum ManageResponse {
         schema: TabletSchema,
     },
     Result {
+        #[serde(serialize_with = "crate::protocol::tablet::values_form")]
         result: QueryResult,
     },
     Backup {

@@ -59,8 +59,9 @@ impl Rows {
         I: IntoIterator<Item = Option<V>>,
         V: AsRef<[u8]>,
     {
-        if let Some(rows) = self.decoded.get_mut() {
-            rows.push(values.into_iter().map(|v| v.map(|v| v.as_ref().to_vec())).collect());
+        if self.decoded.get().is_some() {
+            // As any change to decoded rows: the packed form no longer matches them.
+            self.push(values.into_iter().map(|v| v.map(|v| v.as_ref().to_vec())).collect());
             return;
         }
         if self.packed.is_empty() {
@@ -74,7 +75,8 @@ impl Rows {
                 Some(v) => put_lenenc_bytes(&mut self.packed, v.as_ref()),
             }
         }
-        let len = (self.packed.len() - start - 4) as u32;
+        // A row is at most MySQL's max_allowed_packet (1 GiB), so its length fits.
+        let len = u32::try_from(self.packed.len() - start - 4).unwrap_or(u32::MAX);
         self.packed[start..start + 4].copy_from_slice(&len.to_le_bytes());
         self.set_count(self.count + 1);
     }

@@ -219,6 +219,31 @@ pub struct QueryResult {
     pub info: String,
 }
 
+/// Serializes a result with its rows as arrays of values, the form control messages (the
+/// MessagePack envelope of management and admin replies) had before rows were packed, so a
+/// node of the earlier version still reads them; readers take either form.
+pub fn values_form<S: serde::Serializer>(r: &QueryResult, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(rename = "QueryResult")]
+    struct ValuesForm<'a> {
+        fields: &'a [Field],
+        rows: &'a [Row],
+        rows_affected: u64,
+        last_insert_id: u64,
+        warnings: u16,
+        info: &'a str,
+    }
+    ValuesForm {
+        fields: &r.fields,
+        rows: &r.rows,
+        rows_affected: r.rows_affected,
+        last_insert_id: r.last_insert_id,
+        warnings: r.warnings,
+        info: &r.info,
+    }
+    .serialize(s)
+}
+
 /// A successful answer of the query service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum QueryResponse {
@@ -458,6 +483,30 @@ pub struct TabletSchema {
 mod tests {
     use super::*;
     use crate::protocol::envelope::Envelope;
+
+    #[test]
+    fn management_results_keep_the_earlier_form_for_older_nodes() {
+        // The earlier version's types: rows as arrays of values.
+        #[derive(Deserialize, Debug)]
+        struct OldResult {
+            rows: Vec<Row>,
+            rows_affected: u64,
+        }
+        #[derive(Deserialize, Debug)]
+        #[serde(tag = "type")]
+        enum OldManage {
+            Result { result: OldResult },
+        }
+        let mut rows = Rows::new();
+        rows.push_values([Some("1"), None]);
+        let result = QueryResult { rows, rows_affected: 3, ..Default::default() };
+        let body = rmp_serde::to_vec_named(&ManageResponse::Result { result: result.clone() }).unwrap();
+        let OldManage::Result { result: old } = rmp_serde::from_slice::<OldManage>(&body).unwrap();
+        assert_eq!(old.rows, vec![vec![Some(b"1".to_vec()), None]]);
+        assert_eq!(old.rows_affected, 3);
+        let new: ManageResponse = rmp_serde::from_slice(&body).unwrap();
+        assert_eq!(new, ManageResponse::Result { result });
+    }
 
     #[test]
     fn query_replies_round_trip_and_reject_other_versions() {
