@@ -22,7 +22,48 @@ if [ ! -x "$bin" ]; then
   (cd "$root" && cargo build --quiet)
 fi
 home="$(mktemp -d "${TMPDIR:-/tmp}/tessera-walkthrough.XXXXXX")"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port below Linux's ephemeral range (32768-60999), where no outgoing connection can
+# take it before our server binds it, claimed (file named after it, holding this script's pid)
+# in the directory the test harness claims its ports in, so parallel tests never share one.
+claims="${TESSERA_PORT_CLAIMS:-${TMPDIR:-/tmp}/tessera-test-ports}"
+mkdir -p "$claims" 2>/dev/null || true
+port() {
+  python3 - "$claims" "$$" <<'PY'
+import os, random, socket, sys
+claims, owner = sys.argv[1], sys.argv[2]
+def held(path):
+    try:
+        os.kill(int(open(path).read().strip()), 0)
+        return True
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False
+for _ in range(100000):
+    p = random.randrange(12000, 28000)
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    path = os.path.join(claims, str(p))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        if held(path):
+            continue
+        os.remove(path)
+        continue
+    except OSError:
+        print(p)  # no claims directory: the bind check alone
+        sys.exit(0)
+    os.write(fd, owner.encode())
+    os.close(fd)
+    print(p)
+    sys.exit(0)
+sys.exit("no free port in 12000-28000")
+PY
+}
 nats_port=$(port); gw_port=$(port)
 nats="nats://127.0.0.1:$nats_port"
 pids=()

@@ -9,6 +9,7 @@ fn walkthrough_runs_end_to_end() {
         .arg(&script)
         .env("TESSERA_BIN", crate::harness::node::BIN)
         .env("TMPDIR", env!("CARGO_TARGET_TMPDIR"))
+        .env("TESSERA_PORT_CLAIMS", crate::harness::port_claims())
         .output()
         .expect("run the walkthrough");
     let stdout = String::from_utf8_lossy(&out.stdout);

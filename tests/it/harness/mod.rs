@@ -41,15 +41,21 @@ pub fn free_port() -> u16 {
     }
     panic!(
         "no free test port in {PORTS:?}: all taken or claimed (claims of live test processes are in {})",
-        std::env::temp_dir().join(CLAIMS).display()
+        port_claims().display()
     );
+}
+
+/// The directory of port claims; scripts a test runs claim theirs there too
+/// (`TESSERA_PORT_CLAIMS`, see examples/commerce/walkthrough.sh).
+pub fn port_claims() -> std::path::PathBuf {
+    std::env::temp_dir().join(CLAIMS)
 }
 
 /// Claims `port` for this test process across processes (the claim file holds its pid);
 /// false if a live test process holds it.
 fn claim(port: u16) -> bool {
     use std::io::Write;
-    let dir = std::env::temp_dir().join(CLAIMS);
+    let dir = port_claims();
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(port.to_string());
     for _ in 0..2 {
