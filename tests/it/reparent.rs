@@ -268,14 +268,17 @@ async fn semi_sync_failover_after_the_primary_node_dies_loses_no_acknowledged_wr
     })
     .await;
 
-    // Four writers: one whose statement was in flight on the dead node waits for its answer,
-    // the others show when the new primary takes writes.
+    // Four writers: one whose statement was in flight on the dead node waits for its answer
+    // (the gateway's query timeout: NATS does not tell a requester that the node holding its
+    // request died), the others show when the new primary takes writes. Under load all four
+    // can be in flight at the kill, so a fifth starts right after it: it cannot be.
     let w = Arc::new(Writes::default());
-    let tasks: Vec<_> = (0..4).map(|k| tokio::spawn(writer(gateway, 1 + k * 1_000_000, w.clone()))).collect();
+    let mut tasks: Vec<_> = (0..4).map(|k| tokio::spawn(writer(gateway, 1 + k * 1_000_000, w.clone()))).collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
     a.kill9();
     let killed = Instant::now();
     eprintln!("killed the primary's node");
+    tasks.push(tokio::spawn(writer(gateway, 1 + 4 * 1_000_000, w.clone())));
     let u = url.clone();
     eventually(Duration::from_secs(60), "a new primary", || {
         let (p, _) = shard_primary(&u);
