@@ -138,7 +138,10 @@ async fn setup(c: &GatewayCluster, plain: &Plain) -> (mysql_async::Pool, mysql_a
         async move { p.get_conn().await.ok()?.query_drop("select count(*) from vals").await.ok() }
     })
     .await;
-    (gpool, direct)
+    // Direct connections in the database the gateway's pool uses: a pooled connection that
+    // ran `use` above may be still resetting when the test asks for one, and a new one would
+    // have no database (CI: 1046 No database selected).
+    (gpool, plain.pool(Some("customer")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
