@@ -233,13 +233,16 @@ pub fn values_form<S: serde::Serializer>(r: &QueryResult, s: S) -> Result<S::Ok,
         warnings: u16,
         info: &'a str,
     }
+    // Every field named (no `..`): a field added to QueryResult fails to compile here
+    // instead of being left out of control messages.
+    let QueryResult { fields, rows, rows_affected, last_insert_id, warnings, info } = r;
     ValuesForm {
-        fields: &r.fields,
-        rows: &r.rows,
-        rows_affected: r.rows_affected,
-        last_insert_id: r.last_insert_id,
-        warnings: r.warnings,
-        info: &r.info,
+        fields,
+        rows,
+        rows_affected: *rows_affected,
+        last_insert_id: *last_insert_id,
+        warnings: *warnings,
+        info,
     }
     .serialize(s)
 }
